@@ -1,0 +1,48 @@
+# Telemetry Workbench — the README documents these targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install run test bench lab lint conformance passing clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: embedded stack up, then the main job (end-to-end demo); prints where its output is.
+run: install
+	$(VENV)/bin/telemetry up
+	$(VENV)/bin/telemetry demo
+
+## make test: the whole pytest suite (unit, conformance ratchet, integration on real services).
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make bench: benchmarks -> bench/results/latest.json and latest.md
+bench: install
+	$(PY) -m bench
+
+## make lab: JupyterLab on 127.0.0.1 with the stack up
+lab: install
+	$(VENV)/bin/telemetry up
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser notebooks/
+
+lint: install
+	$(VENV)/bin/ruff check telemetry_lib tests bench
+
+## make conformance: run the ksqlDB conformance corpus and print per-file results
+conformance: install
+	$(PY) -m telemetry_lib.ksql.conformance ../shared/ksql-conformance/public
+
+## make passing: regenerate tests/conformance/passing.txt (the CI ratchet)
+passing: install
+	$(PY) -m tests.conformance.regenerate
+
+clean:
+	rm -rf $(VENV) .pytest_cache
