@@ -1,0 +1,204 @@
+"""The processing log: where bad records go instead of failing their batch (reference §4.9).
+
+Owns: :class:`ProcessingLog`, which writes ksqlDB-shaped JSON records
+``{"level":"ERROR","logger":"processing.<QUERY_ID>.<step>","time":ms,"message":{type, ...}}``
+to the processing-log topic through :class:`~telemetry_lib.ksql.runtime.io.TopicIO`, and counts
+entries per query (DESCRIBE EXTENDED / SHOW QUERIES show the counts).
+
+Message types (ksqlDB's ProcessingLogMessageSchema): 0 DESERIALIZATION_ERROR, 1
+RECORD_PROCESSING_ERROR, 2 PRODUCTION_ERROR, 3 SERIALIZATION_ERROR, 4 KAFKA_STREAMS_THREAD_ERROR.
+Only the struct matching ``type`` is non-null. The raw record (``recordB64`` / ``record``) is
+included only when ``ksql.logging.processing.rows.include`` is true, as in ksqlDB.
+
+Error rows are rare, so building their JSON in Python is fine; the good rows never pass through here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import polars as pl
+
+from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicIO, TopicSpec
+
+__all__ = [
+    "DESERIALIZATION_ERROR",
+    "KAFKA_STREAMS_THREAD_ERROR",
+    "PRODUCTION_ERROR",
+    "RECORD_PROCESSING_ERROR",
+    "SERIALIZATION_ERROR",
+    "ProcessingLog",
+    "processing_log_topic",
+]
+
+logger = logging.getLogger(__name__)
+
+DESERIALIZATION_ERROR = 0
+RECORD_PROCESSING_ERROR = 1
+PRODUCTION_ERROR = 2
+SERIALIZATION_ERROR = 3
+KAFKA_STREAMS_THREAD_ERROR = 4
+
+_STRUCT_BY_TYPE = {
+    DESERIALIZATION_ERROR: "deserializationError",
+    RECORD_PROCESSING_ERROR: "recordProcessingError",
+    PRODUCTION_ERROR: "productionError",
+    SERIALIZATION_ERROR: "serializationError",
+    KAFKA_STREAMS_THREAD_ERROR: "kafkaStreamsThreadError",
+}
+
+# ksqlDB's defaults (ProcessingLogConfig): the topic has one partition, replication factor 1.
+_LOG_TOPIC_PARTITIONS = 1
+_LOG_TOPIC_REPLICAS = 1
+# ksqlDB's default service id; the processing-log topic is "<service id>ksql_processing_log".
+_DEFAULT_SERVICE_ID = "default_"
+
+
+def processing_log_topic(config: dict[str, object] | None = None) -> str:
+    """``ksql.logging.processing.topic.name`` or ``<ksql.service.id>ksql_processing_log``."""
+    config = config or {}
+    explicit = config.get("ksql.logging.processing.topic.name")
+    if explicit:
+        return str(explicit)
+    service_id = str(config.get("ksql.service.id", _DEFAULT_SERVICE_ID))
+    return f"{service_id}ksql_processing_log"
+
+
+class ProcessingLog:
+    """Writes processing-log records for every query of one engine and counts them per query."""
+
+    def __init__(
+        self,
+        io: TopicIO,
+        *,
+        topic: str,
+        include_rows: bool = False,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self._io = io
+        self.topic = topic
+        self.include_rows = include_rows
+        self._clock = clock or (lambda: int(time.time() * 1000))
+        self._topic_ready = False
+        self.counts: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ public API
+    def deserialization_errors(
+        self,
+        query_id: str,
+        step: str,
+        *,
+        target: str,
+        topic: str,
+        messages: Sequence[str],
+        raw: Sequence[bytes | None],
+    ) -> None:
+        """One DESERIALIZATION_ERROR per failed record (``target`` is ``key`` or ``value``)."""
+        entries = [
+            {
+                "target": target,
+                "errorMessage": message,
+                "recordB64": _b64(payload) if self.include_rows else None,
+                "cause": _causes(message),
+                "topic": topic,
+            }
+            for message, payload in zip(messages, raw, strict=True)
+        ]
+        self._write(query_id, f"{step}.deserializer", DESERIALIZATION_ERROR, entries)
+
+    def record_processing_errors(
+        self,
+        query_id: str,
+        step: str,
+        *,
+        messages: Sequence[str],
+        records: Sequence[str | None] | None = None,
+    ) -> None:
+        """One RECORD_PROCESSING_ERROR per failure (e.g. an expression that could not be computed)."""
+        rows = records if records is not None else [None] * len(messages)
+        entries = [
+            {
+                "errorMessage": message,
+                "record": record if self.include_rows else None,
+                "cause": _causes(message),
+            }
+            for message, record in zip(messages, rows, strict=True)
+        ]
+        self._write(query_id, step, RECORD_PROCESSING_ERROR, entries)
+
+    def serialization_errors(
+        self,
+        query_id: str,
+        step: str,
+        *,
+        target: str,
+        topic: str,
+        messages: Sequence[str],
+    ) -> None:
+        entries = [
+            {
+                "target": target,
+                "errorMessage": message,
+                "record": None,
+                "cause": _causes(message),
+                "topic": topic,
+            }
+            for message in messages
+        ]
+        self._write(query_id, f"{step}.serializer", SERIALIZATION_ERROR, entries)
+
+    def production_error(self, query_id: str, step: str, message: str) -> None:
+        self._write(query_id, step, PRODUCTION_ERROR, [{"errorMessage": message}])
+
+    # ------------------------------------------------------------------ internals
+    def _write(self, query_id: str, step: str, kind: int, entries: list[dict[str, object]]) -> None:
+        if not entries:
+            return
+        self.counts[query_id] += len(entries)
+        now = self._clock()
+        logger_name = f"processing.{query_id}.{step}"
+        values = []
+        for entry in entries:
+            message: dict[str, object] = {"type": kind}
+            for struct_kind, struct_name in _STRUCT_BY_TYPE.items():
+                message[struct_name] = entry if struct_kind == kind else None
+            record = {"level": "ERROR", "logger": logger_name, "time": now, "message": message}
+            values.append(json.dumps(record, separators=(",", ":")).encode())
+        logger.debug("processing log: %d %s entries from %s", len(values), kind, logger_name)
+        self._ensure_topic()
+        n = len(values)
+        batch = pl.DataFrame(
+            {
+                "key": pl.Series([None] * n, dtype=pl.Binary()),
+                "value": pl.Series(values, dtype=pl.Binary()),
+                "timestamp": pl.Series([now] * n, dtype=pl.Int64()),
+                "partition": pl.Series([0] * n, dtype=pl.Int32()),
+                "offset": pl.Series([None] * n, dtype=pl.Int64()),
+                "headers": pl.Series([[]] * n, dtype=RECORD_SCHEMA["headers"]),
+            },
+            schema=RECORD_SCHEMA,
+        )
+        self._io.produce(self.topic, batch)
+
+    def _ensure_topic(self) -> None:
+        if self._topic_ready:
+            return
+        if self._io.describe_topic(self.topic) is None:
+            self._io.create_topic(
+                TopicSpec(self.topic, partitions=_LOG_TOPIC_PARTITIONS, replicas=_LOG_TOPIC_REPLICAS)
+            )
+        self._topic_ready = True
+
+
+def _b64(payload: bytes | None) -> str | None:
+    return None if payload is None else base64.b64encode(payload).decode("ascii")
+
+
+def _causes(message: str) -> list[str]:
+    """ksqlDB lists the exception's cause chain; we have one message, so the chain is empty."""
+    return []
