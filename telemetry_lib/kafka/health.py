@@ -8,6 +8,7 @@ topic, because Tansu auto-creates any unknown topic a client asks metadata for.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from telemetry_lib.errors import KafkaError
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 _PROBE_LOG_LEVEL = 0
 # How many distinct librdkafka error reasons the failure message quotes.
 _MAX_REASONS = 2
+# librdkafka appends timing to each reason; dropped so repeats of one reason collapse.
+_AFTER_RE = re.compile(r"\(after \d+ms in state \w+\)")
 
 
 def probe_kafka(conf: Mapping[str, str], *, timeout_s: float) -> int:
@@ -35,7 +38,7 @@ def probe_kafka(conf: Mapping[str, str], *, timeout_s: float) -> int:
     reasons: list[str] = []
 
     def on_error(error: object) -> None:
-        text = getattr(error, "str", lambda: str(error))()
+        text = _AFTER_RE.sub("", getattr(error, "str", lambda: str(error))()).strip()
         if text not in reasons and "brokers are down" not in text:
             reasons.append(text)
 

@@ -1,0 +1,283 @@
+"""Bounded topic reads into polars: ``read_topic`` and ``end_offsets``.
+
+A read is bounded by the end offsets at call time, so it always terminates and returns a
+snapshot. Partitions are assigned explicitly (no group join, no waiting for a rebalance).
+
+Tansu gap worked around here: its ListOffsets answer (the high watermark) is the base offset
+of the partition's last record batch + 1 — too low when that batch holds several records. The
+high watermark carried in Fetch responses is right, so :func:`end_offsets` fetches from
+``listed_high - 1`` (at most the last batch; one record on real Kafka) and takes the end from
+the fetch response. On real Kafka both answers agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import polars as pl
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaError as _RdKafkaError
+
+from telemetry_lib.kafka.config import DEFAULT_ISOLATION, ConfLike, IsolationLevel, consumer_config
+from telemetry_lib.kafka.consumer import CONSUME_BATCH, REQUEST_TIMEOUT_S, partition_count
+from telemetry_lib.kafka.errors import KafkaError, TopicNotFoundError, wrap_kafka_exception
+from telemetry_lib.kafka.records import (
+    KeyFormat,
+    OnMalformed,
+    ValueFormat,
+    decode_records,
+    messages_to_frame,
+)
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
+
+__all__ = ["end_offsets", "read_records", "read_topic"]
+
+logger = logging.getLogger(__name__)
+
+# A read fails when the broker sends nothing (no record, no end-of-partition) this long:
+# far above any fetch round trip, short enough to report a dead broker in a notebook.
+IDLE_TIMEOUT_S = 30.0
+# Poll period of one consume() call inside a read.
+READ_POLL_S = 0.2
+# Prefix of the throwaway group id a read uses (librdkafka requires one; no group is joined
+# and nothing is committed unless the caller passes its own group_id and commit=True).
+READ_GROUP_PREFIX = "telemetry-read-"
+
+
+def read_topic(
+    conf: ConfLike,
+    topic: str,
+    *,
+    from_beginning: bool = True,
+    value_format: ValueFormat = "json",
+    key_format: KeyFormat = "string",
+    isolation_level: IsolationLevel = DEFAULT_ISOLATION,
+    partitions: Sequence[int] | None = None,
+    group_id: str | None = None,
+    commit: bool = False,
+    on_malformed: OnMalformed = "raise",
+) -> pl.DataFrame:
+    """Every record of ``topic`` up to its end at call time, decoded into a DataFrame.
+
+    Columns: ``key``, the value's fields (JSON objects) or ``value``, then ``timestamp``
+    (record time, epoch ms), ``partition``, ``offset``; rows sorted by partition and offset.
+    A metadata column whose name a value field already has gets a ``kafka_`` prefix.
+
+    ``from_beginning=False`` starts at ``group_id``'s committed offsets (the end where none)
+    — "what is new since the last read"; ``commit=True`` then stores the new positions.
+    """
+    raw = read_records(
+        conf,
+        topic,
+        from_beginning=from_beginning,
+        isolation_level=isolation_level,
+        partitions=partitions,
+        group_id=group_id,
+        commit=commit,
+    )
+    return decode_records(
+        raw, key_format=key_format, value_format=value_format, on_malformed=on_malformed
+    )
+
+
+def read_records(
+    conf: ConfLike,
+    topic: str,
+    *,
+    from_beginning: bool = True,
+    isolation_level: IsolationLevel = DEFAULT_ISOLATION,
+    partitions: Sequence[int] | None = None,
+    group_id: str | None = None,
+    commit: bool = False,
+) -> pl.DataFrame:
+    """Like :func:`read_topic` but undecoded: a raw record batch (RECORD_COLUMNS)."""
+    if not from_beginning and group_id is None:
+        raise KafkaError(
+            "from_beginning=False reads from a group's committed offsets, "
+            "but no group_id was given",
+            hint="pass group_id='my-notebook' (and commit=True to remember the position)",
+        )
+    consumer = _reader(conf, group_id, isolation_level)
+    try:
+        parts = _partitions(consumer, topic, partitions)
+        ends = _end_offsets(consumer, topic, parts)
+        starts = _start_offsets(consumer, topic, parts, ends, from_beginning=from_beginning)
+        messages = _read_range(consumer, topic, starts, ends)
+        if commit and group_id is not None:
+            done = [TopicPartition(topic, p, ends[p]) for p in parts if ends[p] > starts[p]]
+            if done:
+                consumer.commit(offsets=done, asynchronous=False)
+    except KafkaException as exc:
+        raise wrap_kafka_exception(f"read of topic {topic!r}", exc) from exc
+    finally:
+        consumer.close()
+    frame = messages_to_frame(messages)
+    return frame.sort("partition", "offset")
+
+
+def end_offsets(
+    conf: ConfLike,
+    topic: str,
+    *,
+    isolation_level: IsolationLevel = DEFAULT_ISOLATION,
+) -> dict[int, int]:
+    """Per partition, the offset the next record will get (the true end, Tansu gap
+    corrected; with read_committed, the last stable offset)."""
+    consumer = _reader(conf, None, isolation_level)
+    try:
+        parts = _partitions(consumer, topic, None)
+        return _end_offsets(consumer, topic, parts)
+    except KafkaException as exc:
+        raise wrap_kafka_exception(f"end offsets of {topic!r}", exc) from exc
+    finally:
+        consumer.close()
+
+
+def _reader(conf: ConfLike, group_id: str | None, isolation_level: IsolationLevel) -> Consumer:
+    config = consumer_config(
+        conf,
+        group_id=group_id or f"{READ_GROUP_PREFIX}{uuid.uuid4().hex[:12]}",
+        isolation_level=isolation_level,
+        extra={"enable.partition.eof": True},
+    )
+    return Consumer(config)
+
+
+def _partitions(consumer: Consumer, topic: str, wanted: Sequence[int] | None) -> list[int]:
+    count = partition_count(consumer, topic)
+    if count is None:
+        raise TopicNotFoundError(
+            f"topic {topic!r} does not exist", hint="check the name with list_topics()"
+        )
+    if wanted is None:
+        return list(range(count))
+    bad = [p for p in wanted if not 0 <= p < count]
+    if bad:
+        raise KafkaError(f"topic {topic!r} has partitions 0..{count - 1}, not {bad}")
+    return sorted(set(wanted))
+
+
+def _end_offsets(consumer: Consumer, topic: str, parts: list[int]) -> dict[int, int]:
+    listed: dict[int, tuple[int, int]] = {}
+    for p in parts:
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(topic, p), timeout=REQUEST_TIMEOUT_S, cached=False
+        )
+        listed[p] = (int(low), int(high))
+    ends = {p: high for p, (_low, high) in listed.items()}
+    probe = [
+        TopicPartition(topic, p, max(low, high - 1))
+        for p, (low, high) in listed.items()
+        if high > low
+    ]
+    if not probe:
+        return ends
+    # Fetch from the last listed record: the fetch response carries the true high watermark.
+    consumer.assign(probe)
+    _drain_to_eof(consumer, topic, {tp.partition for tp in probe}, keep=None)
+    for tp in probe:
+        _low, high = consumer.get_watermark_offsets(
+            TopicPartition(topic, tp.partition), cached=True
+        )
+        if high > ends[tp.partition]:
+            logger.debug(
+                "%s[%d]: listed end %d, fetched end %d (Tansu high-watermark gap)",
+                topic,
+                tp.partition,
+                ends[tp.partition],
+                high,
+            )
+            ends[tp.partition] = int(high)
+    _release(consumer, probe)
+    return ends
+
+
+def _start_offsets(
+    consumer: Consumer,
+    topic: str,
+    parts: list[int],
+    ends: dict[int, int],
+    *,
+    from_beginning: bool,
+) -> dict[int, int]:
+    if from_beginning:
+        lows = {}
+        for p in parts:
+            low, _high = consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=REQUEST_TIMEOUT_S, cached=False
+            )
+            lows[p] = int(low)
+        return lows
+    committed = consumer.committed(
+        [TopicPartition(topic, p) for p in parts], timeout=REQUEST_TIMEOUT_S
+    )
+    return {tp.partition: (tp.offset if tp.offset >= 0 else ends[tp.partition]) for tp in committed}
+
+
+def _read_range(
+    consumer: Consumer, topic: str, starts: dict[int, int], ends: dict[int, int]
+) -> list[Message]:
+    todo = {p for p in starts if starts[p] < ends[p]}
+    if not todo:
+        return []
+    consumer.assign([TopicPartition(topic, p, starts[p]) for p in sorted(todo)])
+    kept: list[Message] = []
+    _drain_to_eof(consumer, topic, todo, keep=(kept, ends))
+    _release(consumer, [TopicPartition(topic, p) for p in todo])
+    return kept
+
+
+def _release(consumer: Consumer, assigned: list[TopicPartition]) -> None:
+    # Paused is a per-partition flag that survives re-assignment: clear it before unassigning.
+    consumer.resume(assigned)
+    consumer.unassign()
+
+
+def _drain_to_eof(
+    consumer: Consumer,
+    topic: str,
+    todo: set[int],
+    *,
+    keep: tuple[list[Message], dict[int, int]] | None,
+) -> None:
+    """Consume until every partition in ``todo`` reached its end (EOF, or its bound when
+    ``keep`` gives bounds); records below the bound go into ``keep``'s list."""
+    pending = set(todo)
+    last_progress = time.monotonic()
+    while pending:
+        batch = consumer.consume(CONSUME_BATCH, READ_POLL_S)
+        if batch:
+            last_progress = time.monotonic()
+        elif time.monotonic() - last_progress > IDLE_TIMEOUT_S:
+            raise KafkaError(
+                f"reading {topic!r}: partitions {sorted(pending)} sent nothing for "
+                f"{IDLE_TIMEOUT_S:.0f} s",
+                hint="is the broker still up? (telemetry status)",
+            )
+        finished: list[int] = []
+        for m in batch:
+            err = m.error()
+            partition = int(m.partition())  # type: ignore[arg-type]
+            if err is not None:
+                if err.code() == _RdKafkaError._PARTITION_EOF:
+                    finished.append(partition)
+                    continue
+                raise KafkaError(f"read of {topic}[{partition}] failed: {err}")
+            if keep is None:
+                continue
+            records, ends = keep
+            offset = int(m.offset())  # type: ignore[arg-type]
+            if offset < ends[partition]:
+                records.append(m)
+            if offset >= ends[partition] - 1:
+                finished.append(partition)
+        done = pending.intersection(finished)
+        if done:
+            pending -= done
+            consumer.pause([TopicPartition(topic, p) for p in done])

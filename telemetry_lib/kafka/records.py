@@ -1,0 +1,235 @@
+"""Kafka records as polars DataFrames: raw record batches and decoded (JSON) frames.
+
+A raw batch has the columns of :data:`RECORD_COLUMNS` — the same layout as the engine's
+``telemetry_lib.ksql.runtime.io.RECORD_SCHEMA`` (a test keeps the two equal; this package sits
+below the engine and does not import it). Decoding turns key and value bytes into columns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+import polars as pl
+from polars.exceptions import ComputeError, PolarsError
+
+from telemetry_lib.kafka.errors import RecordDecodeError
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
+
+__all__ = [
+    "KeyFormat",
+    "OnMalformed",
+    "PartitionOffsets",
+    "RECORD_COLUMNS",
+    "ValueFormat",
+    "decode_records",
+    "empty_record_frame",
+    "messages_to_frame",
+    "next_offsets",
+]
+
+logger = logging.getLogger(__name__)
+
+KeyFormat = Literal["string", "bytes", "json", "none"]
+ValueFormat = Literal["json", "string", "bytes"]
+#: What to do with a value that is not a JSON object: fail, drop the record, or keep the record
+#: with null value fields.
+OnMalformed = Literal["raise", "skip", "null"]
+#: Offsets per (topic, partition): the NEXT offset to read (Kafka's commit convention).
+PartitionOffsets = Mapping[tuple[str, int], int]
+
+RECORD_COLUMNS: dict[str, pl.DataType] = {
+    "key": pl.Binary(),
+    "value": pl.Binary(),
+    "timestamp": pl.Int64(),
+    "partition": pl.Int32(),
+    "offset": pl.Int64(),
+    "headers": pl.List(pl.Struct({"key": pl.String(), "value": pl.Binary()})),
+}
+# Metadata columns of a decoded frame, in order after the value fields.
+_META_COLUMNS = ("timestamp", "partition", "offset")
+# Prefix given to a metadata column whose name a value field already uses (telemetry events
+# carry their own ``timestamp``: the Kafka record timestamp then becomes ``kafka_timestamp``).
+META_CLASH_PREFIX = "kafka_"
+# librdkafka reports a missing timestamp with type 0 (TIMESTAMP_NOT_AVAILABLE).
+_TIMESTAMP_NOT_AVAILABLE = 0
+
+_json_decoder = msgspec.json.Decoder()
+
+
+def empty_record_frame() -> pl.DataFrame:
+    """A zero-row raw record batch."""
+    return pl.DataFrame(schema=RECORD_COLUMNS)
+
+
+def messages_to_frame(messages: Sequence[Message]) -> pl.DataFrame:
+    """Raw record batch (RECORD_COLUMNS) from confluent-kafka messages without errors."""
+    if not messages:
+        return empty_record_frame()
+    stamps = [m.timestamp() for m in messages]
+    frame = pl.DataFrame(
+        {
+            "key": [m.key() for m in messages],
+            "value": [m.value() for m in messages],
+            "timestamp": [ts if kind != _TIMESTAMP_NOT_AVAILABLE else None for kind, ts in stamps],
+            "partition": [m.partition() for m in messages],
+            "offset": [m.offset() for m in messages],
+        },
+        schema={k: v for k, v in RECORD_COLUMNS.items() if k != "headers"},
+    )
+    return frame.with_columns(_headers_column(messages))
+
+
+def _headers_column(messages: Sequence[Message]) -> pl.Series:
+    dtype = RECORD_COLUMNS["headers"]
+    raw = [m.headers() for m in messages]
+    if not any(raw):
+        # Building nested values row by row is slow: most records carry no headers.
+        return pl.repeat([], len(messages), dtype=dtype, eager=True).alias("headers")
+    rows = [[{"key": k, "value": v} for k, v in h] if h else [] for h in raw]
+    return pl.Series("headers", rows, dtype=dtype)
+
+
+def next_offsets(messages: Iterable[Message]) -> dict[tuple[str, int], int]:
+    """For each (topic, partition) seen, the offset after the last message: what to commit."""
+    out: dict[tuple[str, int], int] = {}
+    for m in messages:
+        tp = (str(m.topic()), int(m.partition() or 0))
+        nxt = int(m.offset() or 0) + 1
+        if nxt > out.get(tp, -1):
+            out[tp] = nxt
+    return out
+
+
+def decode_records(
+    raw: pl.DataFrame,
+    *,
+    key_format: KeyFormat = "string",
+    value_format: ValueFormat = "json",
+    on_malformed: OnMalformed = "raise",
+) -> pl.DataFrame:
+    """Decode a raw batch: ``key``, value fields (or ``value``), ``timestamp``, ``partition``,
+    ``offset``. JSON objects become one column per field (nested objects as structs)."""
+    keep = None
+    if value_format == "json":
+        values, keep = _decode_json_values(raw["value"].to_list(), on_malformed=on_malformed)
+    elif value_format == "string":
+        values = pl.DataFrame({"value": _utf8(raw["value"], "value", "bytes")})
+    elif value_format == "bytes":
+        values = pl.DataFrame({"value": raw["value"]})
+    else:
+        raise RecordDecodeError(
+            f"unknown value_format {value_format!r}", hint="use 'json', 'string' or 'bytes'"
+        )
+    meta = raw.select(_META_COLUMNS)
+    key = _decode_keys(raw["key"], key_format)
+    if keep is not None:
+        meta = meta.filter(keep)
+        key = key.filter(keep) if key is not None else None
+    taken = set(values.columns)
+    parts = []
+    if key is not None:
+        name = META_CLASH_PREFIX + "key" if "key" in taken else "key"
+        parts.append(key.alias(name).to_frame())
+        taken.add(name)
+    parts.append(values)
+    parts.append(
+        meta.rename({c: META_CLASH_PREFIX + c for c in _META_COLUMNS if c in values.columns})
+    )
+    return pl.concat(parts, how="horizontal")
+
+
+def _decode_keys(keys: pl.Series, key_format: KeyFormat) -> pl.Series | None:
+    if key_format == "none":
+        return None
+    if key_format == "bytes":
+        return keys
+    if key_format == "string":
+        return _utf8(keys, "key", "bytes")
+    if key_format == "json":
+        try:
+            return pl.Series(
+                "key", [None if k is None else _json_decoder.decode(k) for k in keys.to_list()]
+            )
+        except msgspec.DecodeError as exc:
+            raise RecordDecodeError(
+                f"a record key is not valid JSON: {exc}", hint="use key_format='string' or 'bytes'"
+            ) from exc
+    raise RecordDecodeError(
+        f"unknown key_format {key_format!r}", hint="use 'string', 'bytes', 'json' or 'none'"
+    )
+
+
+def _utf8(column: pl.Series, what: str, other: str) -> pl.Series:
+    try:
+        return column.cast(pl.String)
+    except ComputeError as exc:
+        raise RecordDecodeError(
+            f"a record {what} is not valid UTF-8", hint=f"read it with {what}_format={other!r}"
+        ) from exc
+
+
+def _decode_json_values(
+    values: list[bytes | None], *, on_malformed: OnMalformed
+) -> tuple[pl.DataFrame, pl.Series | None]:
+    """(value columns, rows to keep or None for all). Fast path: one ndjson parse in polars."""
+    if not values:
+        return pl.DataFrame(), None
+    if all(v is not None for v in values):
+        buffer = b"\n".join(values)  # type: ignore[arg-type]
+        # A pretty-printed value holds raw newlines and would split into several lines.
+        if buffer.count(b"\n") == len(values) - 1:
+            try:
+                frame = pl.read_ndjson(buffer, infer_schema_length=None)
+            except PolarsError:
+                frame = None
+            if frame is not None and frame.height == len(values):
+                return frame, None
+    return _decode_json_slow(values, on_malformed=on_malformed)
+
+
+def _decode_json_slow(
+    values: list[bytes | None], *, on_malformed: OnMalformed
+) -> tuple[pl.DataFrame, pl.Series | None]:
+    rows: list[dict[str, object]] = []
+    keep: list[bool] = []
+    bad = 0
+    for index, value in enumerate(values):
+        doc: object = None
+        if value is not None:
+            try:
+                doc = _json_decoder.decode(value)
+            except msgspec.DecodeError:
+                doc = _MALFORMED
+        if value is None:  # a tombstone: the record exists, its value fields are null
+            rows.append({})
+            keep.append(True)
+            continue
+        if isinstance(doc, dict):
+            rows.append(doc)
+            keep.append(True)
+            continue
+        bad += 1
+        if on_malformed == "raise":
+            raise RecordDecodeError(
+                f"record #{index} of the batch is not a JSON object: {value[:80]!r}",
+                hint="pass on_malformed='skip' or 'null', or value_format='string'",
+            )
+        keep.append(on_malformed == "null")
+        if on_malformed == "null":
+            rows.append({})
+    if bad:
+        logger.warning(
+            "%d of %d record values were not JSON objects (%s)", bad, len(values), on_malformed
+        )
+    frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    if frame.width == 0:
+        frame = pl.DataFrame({"value": pl.Series([None] * len(rows), dtype=pl.Null)})
+    return frame, (None if all(keep) else pl.Series(keep))
+
+
+_MALFORMED = object()

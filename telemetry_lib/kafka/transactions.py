@@ -1,0 +1,264 @@
+"""A transactional producer with an explicit lifecycle.
+
+States and the calls that move between them::
+
+    NEW --init()--> READY --begin()--> IN_TRANSACTION --commit()/abort()--> READY
+                                             |  a call fails with an abortable error
+                                             v
+                                         ABORTABLE --abort()--> READY
+    any state --fatal error--> FAILED;   any state --close()--> CLOSED
+
+Every method checks the state first and raises :class:`TransactionStateError` (naming the
+state and what is allowed) instead of letting librdkafka fail somewhere deeper.
+
+Broker note: transactions commit on the embedded Tansu broker, but records of an aborted
+transaction stay visible to ``read_committed`` readers there — correctness must not rely on
+abort (see the broker compatibility suite).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+from confluent_kafka import KafkaException, Producer, TopicPartition
+
+from telemetry_lib.kafka.config import ConfLike, producer_config
+from telemetry_lib.kafka.errors import (
+    DeliveryError,
+    KafkaError,
+    TransactionStateError,
+    wrap_kafka_exception,
+)
+from telemetry_lib.kafka.producer import (
+    FLUSH_TIMEOUT_S,
+    KeySpec,
+    encode_json_batch,
+    encode_keys,
+    produce_many,
+)
+from telemetry_lib.kafka.records import PartitionOffsets
+
+__all__ = ["TransactionalProducer", "TxnState"]
+
+logger = logging.getLogger(__name__)
+
+# init/commit/abort/send_offsets each wait at most this long: transaction coordinator round
+# trips take milliseconds, a minute leaves room for flushing a large transaction first.
+TXN_TIMEOUT_S = 60.0
+
+
+class TxnState(enum.Enum):
+    """Where a :class:`TransactionalProducer` is in its lifecycle."""
+
+    NEW = "new"
+    READY = "ready"
+    IN_TRANSACTION = "in_transaction"
+    ABORTABLE = "abortable"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class TransactionalProducer:
+    """Producer whose writes (and consumer offsets) commit or abort together."""
+
+    def __init__(
+        self,
+        conf: ConfLike,
+        transactional_id: str,
+        *,
+        timeout: float = TXN_TIMEOUT_S,
+        extra: Mapping[str, object] | None = None,
+    ) -> None:
+        self.transactional_id = transactional_id
+        self._timeout = timeout
+        self._state = TxnState.NEW
+        self._failures: list[str] = []
+        config = producer_config(conf, transactional_id=transactional_id, extra=extra)
+        config["delivery.report.only.error"] = True
+        config["on_delivery"] = self._on_delivery
+        self._producer = Producer(config)
+
+    @property
+    def state(self) -> TxnState:
+        return self._state
+
+    def __enter__(self) -> TransactionalProducer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def init(self) -> None:
+        """Register the transactional id with the coordinator (fences older instances)."""
+        self._ensure(TxnState.NEW, action="init")
+        self._call("init_transactions", self._producer.init_transactions, self._timeout)
+        self._state = TxnState.READY
+
+    def begin(self) -> None:
+        """Start a transaction."""
+        self._ensure(TxnState.READY, action="begin")
+        self._call("begin_transaction", self._producer.begin_transaction)
+        self._failures = []
+        self._state = TxnState.IN_TRANSACTION
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        """Add one record to the open transaction."""
+        self._ensure(TxnState.IN_TRANSACTION, action="produce")
+        self._guarded(
+            lambda: produce_many(
+                self._producer,
+                topic,
+                [value],
+                keys=[key],
+                timestamps=[timestamp],
+                partitions=[partition],
+            )
+        )
+
+    def produce_values(
+        self,
+        topic: str,
+        values: Sequence[bytes | None],
+        *,
+        keys: Sequence[bytes | None] | None = None,
+        timestamps: Sequence[int | None] | None = None,
+        partitions: Sequence[int | None] | None = None,
+    ) -> None:
+        """Add pre-serialized records to the open transaction."""
+        self._ensure(TxnState.IN_TRANSACTION, action="produce_values")
+        self._guarded(
+            lambda: produce_many(
+                self._producer,
+                topic,
+                values,
+                keys=keys,
+                timestamps=timestamps,
+                partitions=partitions,
+            )
+        )
+
+    def produce_json(
+        self, topic: str, docs: Iterable[Mapping[str, Any]], *, key: KeySpec | None = None
+    ) -> None:
+        """Add documents as JSON values to the open transaction."""
+        batch = docs if isinstance(docs, Sequence) else list(docs)
+        keys = encode_keys(batch, key) if key is not None else None
+        self.produce_values(topic, encode_json_batch(batch), keys=keys)
+
+    def produce_frame(self, topic: str, frame: pl.DataFrame) -> None:
+        """Add a raw record batch (RECORD_COLUMNS) to the open transaction."""
+        self.produce_values(
+            topic,
+            frame["value"].to_list(),
+            keys=frame["key"].to_list(),
+            timestamps=frame["timestamp"].to_list() if "timestamp" in frame.columns else None,
+            partitions=frame["partition"].to_list() if "partition" in frame.columns else None,
+        )
+
+    def send_offsets(self, offsets: PartitionOffsets, group_metadata: Any) -> None:
+        """Commit a consumer group's offsets (next offset to read) with this transaction."""
+        self._ensure(TxnState.IN_TRANSACTION, action="send_offsets")
+        if not offsets:
+            return
+        tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        self._call(
+            "send_offsets_to_transaction",
+            self._producer.send_offsets_to_transaction,
+            tps,
+            group_metadata,
+            self._timeout,
+        )
+
+    def commit(self) -> None:
+        """Flush and commit the open transaction; on a delivery failure it becomes ABORTABLE."""
+        self._ensure(TxnState.IN_TRANSACTION, action="commit")
+        remaining = self._producer.flush(min(self._timeout, FLUSH_TIMEOUT_S))
+        if remaining or self._failures:
+            self._state = TxnState.ABORTABLE
+            detail = "; ".join(self._failures) or f"{remaining} records undelivered"
+            raise DeliveryError(
+                f"transaction {self.transactional_id!r} cannot commit: {detail}",
+                hint="call abort() and retry the transaction",
+            )
+        self._call("commit_transaction", self._producer.commit_transaction, self._timeout)
+        self._state = TxnState.READY
+
+    def abort(self) -> None:
+        """Abort the open (or failed-but-abortable) transaction."""
+        self._ensure(TxnState.IN_TRANSACTION, TxnState.ABORTABLE, action="abort")
+        self._call("abort_transaction", self._producer.abort_transaction, self._timeout)
+        self._failures = []
+        self._state = TxnState.READY
+
+    def close(self) -> None:
+        """Abort an open transaction (best effort), flush, and release the client."""
+        if self._state is TxnState.CLOSED:
+            return
+        if self._state in (TxnState.IN_TRANSACTION, TxnState.ABORTABLE):
+            try:
+                self.abort()
+            except KafkaError as exc:
+                logger.warning("abort on close of %r failed: %s", self.transactional_id, exc)
+        self._producer.flush(0)
+        self._state = TxnState.CLOSED
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _ensure(self, *allowed: TxnState, action: str) -> None:
+        if self._state not in allowed:
+            names = " or ".join(s.name for s in allowed)
+            raise TransactionStateError(
+                f"transactional producer {self.transactional_id!r}: cannot {action}() in state "
+                f"{self._state.name} (allowed in {names})",
+                hint=_STATE_HINTS.get(self._state),
+            )
+
+    def _call(self, name: str, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except KafkaException as exc:
+            self._classify(exc)
+            raise wrap_kafka_exception(name, exc, hint=_STATE_HINTS.get(self._state)) from exc
+
+    def _guarded(self, fn: Any) -> None:
+        try:
+            fn()
+        except KafkaError:
+            if self._state is TxnState.IN_TRANSACTION:
+                self._state = TxnState.ABORTABLE
+            raise
+
+    def _classify(self, exc: KafkaException) -> None:
+        detail = exc.args[0] if exc.args else None
+        if detail is None:
+            return
+        if detail.fatal():
+            self._state = TxnState.FAILED
+        elif detail.txn_requires_abort():
+            self._state = TxnState.ABORTABLE
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None and len(self._failures) < 3:
+            self._failures.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+
+
+_STATE_HINTS: dict[TxnState, str] = {
+    TxnState.NEW: "call init() first",
+    TxnState.READY: "call begin() to open a transaction",
+    TxnState.IN_TRANSACTION: "commit() or abort() the open transaction first",
+    TxnState.ABORTABLE: "the transaction failed: call abort(), then begin() again",
+    TxnState.FAILED: "the producer is fenced or failed fatally: close it and create a new one",
+    TxnState.CLOSED: "the producer is closed: create a new one",
+}
