@@ -25,12 +25,16 @@ def probe_mongo(uri: str, *, timeout_s: float) -> None:
     from pymongo.errors import PyMongoError
 
     timeout_ms = max(int(timeout_s * 1000), 1)
-    client: MongoClient[dict[str, object]] = MongoClient(
-        uri,
-        serverSelectionTimeoutMS=timeout_ms,
-        connectTimeoutMS=timeout_ms,
-        socketTimeoutMS=timeout_ms,
-    )
+    try:
+        # Constructing the client already resolves a mongodb+srv:// URI through DNS.
+        client: MongoClient[dict[str, object]] = MongoClient(
+            uri,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=timeout_ms,
+        )
+    except PyMongoError as exc:
+        raise MongoError(f"MongoDB client could not be set up: {_short(exc)}") from None
     try:
         client.admin.command("ping")
     except PyMongoError as exc:

@@ -1,0 +1,269 @@
+"""The ``telemetry`` command: a thin shell over :mod:`telemetry_lib.services` and friends.
+
+    telemetry [--workdir DIR] [--profile P] [--config FILE] [--kafka-port N ...] COMMAND
+    telemetry up | down | status | logs [SERVICE] [-n N] [-f]
+
+Global options may also follow the subcommand (``telemetry up --kafka-port 19092``). Settings
+come from flags > ``TELEMETRY_*`` environment > ``workbench.toml`` > defaults. Errors from the
+project's error tree are printed as one message with its fix, without a traceback, and the
+exit status is non-zero.
+
+Adding a subcommand is one function taking ``(args, settings)`` and returning the exit code,
+an optional function adding its arguments, and one line in :data:`SUBCOMMANDS`::
+
+    def _generate_args(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--count", type=int, default=1000)
+
+    def _generate(args: argparse.Namespace, settings: Settings) -> int:
+        ...
+        return 0
+
+    SUBCOMMANDS = [..., Subcommand("generate", "generate events", _generate, _generate_args)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from telemetry_lib.config import PROFILES, Settings, load_settings
+from telemetry_lib.errors import TelemetryError
+from telemetry_lib.services import Stack, service_names
+from telemetry_lib.services.spec import ServiceStatus
+
+__all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main"]
+
+logger = logging.getLogger(__name__)
+
+# `telemetry logs` without -n: enough to see a start or a crash, short enough for a terminal.
+_DEFAULT_LOG_LINES = 40
+# `telemetry logs -f` polls the files this often: responsive without spinning.
+_FOLLOW_POLL_S = 0.25
+# Exit status for a failure the user can act on (bad setting, port in use, service down).
+_EXIT_ERROR = 1
+# Conventional exit status after Ctrl-C (128 + SIGINT).
+_EXIT_INTERRUPTED = 130
+# Global flags that map 1:1 onto settings (flag --kafka-port -> setting kafka_port).
+_PORT_FLAGS = ("kafka_port", "mongo_port", "ksqldb_port", "connect_port")
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``telemetry`` subcommand: name, help, what it runs, and its own arguments."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace, Settings], int]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+# --- up / down / status / logs -------------------------------------------------------------------
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    stack = Stack(settings)
+    if not settings.is_embedded:
+        print(f"profile {settings.profile}: nothing to start locally; checking the endpoints")
+    report = stack.up()
+    width = max(len(s.service) for s in report.services)
+    for item in report.services:
+        pid = f"pid {item.pid}" if item.pid is not None else ""
+        name, action = f"{item.service:<{width}}", f"{item.action:<15}"
+        print(f"{name}  {action}  {item.address:<22}  {pid:<10}  {item.note}".rstrip())
+    if settings.is_embedded:
+        print(
+            f"stack ready in {report.seconds:.1f}s (workdir {settings.workdir}; "
+            f"logs: telemetry logs SERVICE)"
+        )
+    else:
+        print(f"profile {settings.profile}: every endpoint answered")
+    return 0
+
+
+def _down(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.is_embedded:
+        print(f"profile {settings.profile}: nothing to stop (remote services are not ours)")
+        return 0
+    stopped = Stack(settings).down()
+    for record in stopped:
+        print(f"stopped {record.service} (pid {record.pid}, port {record.port})")
+    if not stopped:
+        print(f"nothing was running (workdir {settings.workdir})")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    rows = Stack(settings).status()
+    print(f"profile {settings.profile}  workdir {settings.workdir}")
+    _print_table(rows)
+    bad = [row for row in rows if not row.healthy]
+    if bad and not settings.is_embedded:
+        names = ", ".join(row.service for row in bad)
+        print(f"error: unreachable under profile {settings.profile}: {names}", file=sys.stderr)
+    elif bad:
+        names = ", ".join(row.service for row in bad)
+        print(f"not healthy: {names} (start or repair with: telemetry up)", file=sys.stderr)
+    return _EXIT_ERROR if bad else 0
+
+
+def _logs_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "service", nargs="?", choices=service_names(), help="one service (default: all)"
+    )
+    parser.add_argument(
+        "-n", "--lines", type=int, default=_DEFAULT_LOG_LINES, help="lines to show from the end"
+    )
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+
+
+def _logs(args: argparse.Namespace, settings: Settings) -> int:
+    stack = Stack(settings)
+    names = [args.service] if args.service else stack.service_names
+    files = {name: stack.log_file(name) for name in names}
+    if not any(path.exists() for path in files.values()):
+        print(f"no logs yet in {settings.workdir / 'logs'} (start the stack with: telemetry up)")
+        return 0 if not args.follow else _follow(files)
+    for name, path in files.items():
+        if len(files) > 1:
+            print(f"==> {path} <==")
+        for line in stack.tail_log(name, args.lines):
+            print(line)
+    return _follow(files) if args.follow else 0
+
+
+def _follow(files: dict[str, Path]) -> int:
+    """Print lines appended to ``files`` until Ctrl-C (prefixed by service when several)."""
+    positions = {name: path.stat().st_size if path.exists() else 0 for name, path in files.items()}
+    try:
+        while True:
+            for name, path in files.items():
+                if not path.exists():
+                    continue
+                size = path.stat().st_size
+                if size < positions[name]:  # truncated or replaced: start over
+                    positions[name] = 0
+                if size == positions[name]:
+                    continue
+                with path.open("rb") as handle:
+                    handle.seek(positions[name])
+                    data = handle.read()
+                complete = data[: data.rfind(b"\n") + 1]
+                positions[name] += len(complete)
+                for line in complete.decode("utf-8", errors="replace").splitlines():
+                    print(f"[{name}] {line}" if len(files) > 1 else line, flush=True)
+            time.sleep(_FOLLOW_POLL_S)
+    except KeyboardInterrupt:
+        return 0
+
+
+SUBCOMMANDS: list[Subcommand] = [
+    Subcommand("up", "start the embedded stack (or check a remote profile's endpoints)", _up),
+    Subcommand("down", "stop the services `up` started", _down),
+    Subcommand("status", "service, address, pid, uptime and health of every service", _status),
+    Subcommand("logs", "show (or follow) the services' logs", _logs, _logs_args),
+]
+
+
+# --- parser and entry point ----------------------------------------------------------------------
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """Options accepted before and after the subcommand (``default`` SUPPRESS on subparsers)."""
+    parser.add_argument(
+        "--workdir", type=Path, default=default, help="state dir (default .workbench)"
+    )
+    parser.add_argument("--profile", choices=PROFILES, default=default, help="settings profile")
+    parser.add_argument(
+        "--config", type=Path, default=default, help="settings file (workbench.toml)"
+    )
+    for setting in _PORT_FLAGS:
+        flag = "--" + setting.replace("_", "-")
+        parser.add_argument(flag, type=int, default=default, metavar="N", help=f"{setting}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=default, help="more log output (-vv: debug)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="telemetry",
+        description="Telemetry Workbench: embedded Kafka + MongoDB stack and tools.",
+        epilog="Settings: flags > TELEMETRY_* environment > workbench.toml > defaults.",
+    )
+    _add_global_options(parser, default=None)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for sub in SUBCOMMANDS:
+        child = commands.add_parser(sub.name, help=sub.help, description=sub.help)
+        _add_global_options(child, default=argparse.SUPPRESS)
+        if sub.add_arguments is not None:
+            sub.add_arguments(child)
+        child.set_defaults(subcommand=sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``telemetry`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose or 0)
+    try:
+        settings = load_settings(
+            config_file=args.config,
+            workdir=args.workdir,
+            profile=args.profile,
+            kafka_port=args.kafka_port,
+            mongo_port=args.mongo_port,
+            ksqldb_port=args.ksqldb_port,
+            connect_port=args.connect_port,
+        )
+        subcommand: Subcommand = args.subcommand
+        return subcommand.run(args, settings)
+    except TelemetryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return _EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return _EXIT_INTERRUPTED
+
+
+def _print_table(rows: Sequence[ServiceStatus]) -> None:
+    """The status table; long reasons ("unreachable: ...") go on lines under it."""
+    table = [("SERVICE", "ADDRESS", "PID", "UPTIME", "HEALTH", "NOTE")]
+    details = []
+    for row in rows:
+        pid = str(row.pid) if row.pid is not None else "-"
+        uptime = _format_uptime(row.uptime_s) if row.uptime_s is not None else "-"
+        health, _, why = row.health.partition(": ")
+        if why:
+            details.append(f"  {row.service}: {why}")
+        table.append((row.service, row.address, pid, uptime, health, row.note))
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+    for line in table:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        print("  ".join([*cells, line[-1]]).rstrip())
+    for detail in details:
+        print(detail)
+
+
+def _format_uptime(seconds: float) -> str:
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
