@@ -1,1 +1,14 @@
-"""(package docstring to be written by its owner)."""
+"""Scalar functions of the engine: a pure registry and polars implementations.
+
+- ``registry.py``: parameter type patterns, signatures, ksqlDB's overload resolution (pure).
+- ``builtins.py``: :data:`BUILTINS`, every built-in scalar function's overloads (pure).
+- ``impl_*.py``: polars implementations, looked up by the signature's ``impl`` key through
+  :func:`telemetry_lib.ksql.functions.impl_base.get_impl` (used by ``exec/expressions.py``).
+"""
+
+from __future__ import annotations
+
+from telemetry_lib.ksql.functions.builtins import BUILTINS, build_registry
+from telemetry_lib.ksql.functions.registry import FunctionRegistry, FunctionSignature, Resolution
+
+__all__ = ["BUILTINS", "FunctionRegistry", "FunctionSignature", "Resolution", "build_registry"]
