@@ -19,7 +19,7 @@ Conventions (shared with the analyzer and the formatter):
 - ksqlDB rewrites some syntax while parsing, and so do we: ``a || b`` is
   ``FunctionCall("CONCAT", (a, b))``; ``COUNT(*)`` is ``FunctionCall("COUNT", ())``;
   ``x NOT BETWEEN ..`` / ``NOT IN`` / ``NOT LIKE`` are ``Not(Between|InList|Like)``;
-  ``IS NOT DISTINCT FROM`` is a ``Comparison`` with op ``"IS NOT DISTINCT FROM"``; ``!=`` is ``<>``;
+  ``a IS NOT DISTINCT FROM b`` is ``Not(Comparison("IS DISTINCT FROM", a, b))``; ``!=`` is ``<>``;
   ``DECIMAL '1.5'`` is ``DecimalLiteral("1.5")``.
 - Inside a lambda body, references to the lambda's parameters are ``LambdaVariable``;
   every other bare name is ``ColumnRef``.
@@ -86,9 +86,7 @@ __all__ = [
 ]
 
 ArithmeticOperator = Literal["+", "-", "*", "/", "%"]
-ComparisonOperator = Literal[
-    "=", "<>", "<", "<=", ">", ">=", "IS DISTINCT FROM", "IS NOT DISTINCT FROM"
-]
+ComparisonOperator = Literal["=", "<>", "<", "<=", ">", ">=", "IS DISTINCT FROM"]
 # Canonical (plural) window/interval unit names, as ksqlDB's TimeUnit enum spells them.
 TimeUnit = Literal["MILLISECONDS", "SECONDS", "MINUTES", "HOURS", "DAYS"]
 
@@ -402,7 +400,7 @@ class ArithmeticBinary(Expression):
 
 @dataclass(frozen=True)
 class Comparison(Expression):
-    """``left op right`` incl. ``IS [NOT] DISTINCT FROM``."""
+    """``left op right`` incl. ``IS DISTINCT FROM`` (``IS NOT DISTINCT FROM`` is ``Not(...)``)."""
 
     op: ComparisonOperator
     left: Expression
