@@ -4,6 +4,8 @@ Usage (other issues and checks rely on this exact form)::
 
     python -m telemetry_lib.ksql.conformance [--json OUT] [--filter SUBSTR] PATH...
 
+(``--jobs N`` additionally runs the files in N worker processes; the output is the same.)
+
 PATH is a QTT file or a folder of them. Prints ``<file>: P passed, F failed, U unsupported of N``
 per file and, last, exactly ``conformance: P passed, F failed, U unsupported of N``. ``--json``
 writes ``{"results": [{"file", "test", "status", "reason"}]}``; ``--filter`` keeps the tests
@@ -34,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", metavar="OUT", help="write per-test results as JSON to OUT")
     parser.add_argument("--filter", metavar="SUBSTR", help="only tests whose name contains SUBSTR")
+    parser.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="run files in N worker processes"
+    )
     parser.add_argument("paths", metavar="PATH", nargs="+", help="QTT file or folder")
     return parser
 
@@ -46,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.paths,
             name_filter=args.filter,
             on_file=lambda file, rs: print(file_line(file, rs), flush=True),
+            jobs=max(1, args.jobs),
         )
     except FileNotFoundError as exc:
         print(f"conformance: {exc}", file=sys.stderr)

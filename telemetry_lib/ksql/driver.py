@@ -159,19 +159,30 @@ def murmur2(keys: Sequence[bytes]) -> np.ndarray:
     return out.view(np.int32)
 
 
-def kafka_partition(keys: Sequence[bytes | None], partitions: int) -> np.ndarray:
+def kafka_partition(keys: Sequence[bytes | None] | pl.Series, partitions: int) -> np.ndarray:
     """Kafka's default partition of each key: ``toPositive(murmur2(key)) % partitions``.
 
-    A null key goes to partition 0 (see the module docstring).
+    A null key goes to partition 0 (see the module docstring). Keys may be a Binary series;
+    the hashing is vectorised per distinct key length.
     """
-    result = np.zeros(len(keys), dtype=np.int32)
-    present = [i for i, k in enumerate(keys) if k is not None]
-    if present and partitions > 1:
-        hashes = murmur2([keys[i] for i in present]).view(np.uint32)
+    series = keys if isinstance(keys, pl.Series) else pl.Series("key", keys, dtype=pl.Binary)
+    n = series.len()
+    result = np.zeros(n, dtype=np.int32)
+    if partitions <= 1 or n == 0:
+        return result
+    lengths = series.bin.size().to_numpy()
+    nulls = series.is_null().to_numpy()
+    for length in np.unique(lengths[~nulls]) if (~nulls).any() else ():
+        mask = (lengths == length) & ~nulls
+        idx = np.flatnonzero(mask)
+        chunk = series.gather(idx).to_list()
+        if length == 0:
+            mat = np.zeros((len(idx), 0), dtype=np.uint8)
+        else:
+            mat = np.frombuffer(b"".join(chunk), dtype=np.uint8).reshape(len(idx), int(length))
+        hashes = _murmur2_same_length(mat)
         positive = hashes & np.uint32(_POSITIVE_MASK)
-        result[np.asarray(present, dtype=np.int64)] = (positive % np.uint32(partitions)).astype(
-            np.int32
-        )
+        result[idx] = (positive % np.uint32(partitions)).astype(np.int32)
     return result
 
 
@@ -265,7 +276,7 @@ class InMemoryTopics:
                 part = given
             else:
                 computed = pl.Series(
-                    "partition", kafka_partition(batch.get_column("key").to_list(), partitions)
+                    "partition", kafka_partition(batch.get_column("key"), partitions)
                 )
                 part = given.fill_null(computed) if given.null_count() < n else computed
         part_np = part.cast(pl.Int32).to_numpy()

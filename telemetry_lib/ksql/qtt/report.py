@@ -60,29 +60,52 @@ def run_paths(
     *,
     name_filter: str | None = None,
     on_file: Callable[[str, list[CaseResult]], None] | None = None,
+    jobs: int = 1,
 ) -> list[CaseResult]:
-    """Run every selected case of every file; ``on_file`` sees each file's results as they land."""
+    """Run every selected case of every file; ``on_file`` sees each file's results in file
+    order. ``jobs > 1`` runs files in that many worker processes (results stay in order)."""
+    files = collect_files(paths)
     results: list[CaseResult] = []
-    for path in collect_files(paths):
-        file_results: list[CaseResult] = []
-        try:
-            qtt = load_file(path)
-        except (OSError, ValueError, QttFormatError) as exc:
-            if not name_filter or name_filter.lower() in path.name.lower():
-                file_results.append(
-                    CaseResult(path.name, "<file>", "failed", f"cannot load: {exc}")
-                )
-        else:
-            for name, reason in qtt.invalid:
-                if not name_filter or name_filter.lower() in (name + path.name).lower():
-                    file_results.append(CaseResult(path.name, name, "failed", reason))
-            for case in select_cases(qtt.cases, name_filter):
-                file_results.append(run_case(case))
-        if file_results:
-            results.extend(file_results)
-            if on_file is not None:
-                on_file(path.name, file_results)
+    if jobs > 1 and len(files) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            outcomes = pool.map(_run_file, files, [name_filter] * len(files))
+            for path, file_results in zip(files, outcomes, strict=True):
+                _collect(path, file_results, results, on_file)
+    else:
+        for path in files:
+            _collect(path, _run_file(path, name_filter), results, on_file)
     return results
+
+
+def _collect(
+    path: Path,
+    file_results: list[CaseResult],
+    results: list[CaseResult],
+    on_file: Callable[[str, list[CaseResult]], None] | None,
+) -> None:
+    if file_results:
+        results.extend(file_results)
+        if on_file is not None:
+            on_file(path.name, file_results)
+
+
+def _run_file(path: Path, name_filter: str | None) -> list[CaseResult]:
+    """Results of one file's selected cases; an unreadable file is one failed result."""
+    file_results: list[CaseResult] = []
+    try:
+        qtt = load_file(path)
+    except (OSError, ValueError, QttFormatError) as exc:
+        if not name_filter or name_filter.lower() in path.name.lower():
+            file_results.append(CaseResult(path.name, "<file>", "failed", f"cannot load: {exc}"))
+        return file_results
+    for name, reason in qtt.invalid:
+        if not name_filter or name_filter.lower() in (name + path.name).lower():
+            file_results.append(CaseResult(path.name, name, "failed", reason))
+    for case in select_cases(qtt.cases, name_filter):
+        file_results.append(run_case(case))
+    return file_results
 
 
 def _counts(results: Sequence[CaseResult]) -> tuple[int, int, int, int]:
