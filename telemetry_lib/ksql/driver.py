@@ -79,6 +79,11 @@ _MURMUR_M = np.uint32(0x5BD1E995)
 _MURMUR_R = 24
 _POSITIVE_MASK = 0x7FFFFFFF
 
+# Kafka Streams writes window bounds as 8-byte big-endian longs; a time window's end is
+# capped at Java's Long.MAX_VALUE.
+_WINDOW_BOUND_BYTES = 8
+_LONG_MAX = 2**63 - 1
+
 # Internal column holding a record's position in its topic's production order, so read()
 # returns records in the order they were produced even across partitions.
 _SEQ = "__seq"
@@ -572,5 +577,31 @@ class InMemoryDriver:
 def _window_decoder(
     engine: KsqlEngine, topic: str
 ) -> Callable[[bytes | None], WindowBounds | None] | None:
-    """A function decoding a windowed key's window, for the windowed source over ``topic``."""
+    """A function reading a windowed key's window bounds, for the windowed source over
+    ``topic`` (reference §4.5: the inner key, then the big-endian start for TUMBLING/HOPPING
+    — the end is start + size, capped at Long.MAX — or end then start for SESSION)."""
+    for source in engine.catalog.sources():
+        if source.topic != topic or source.window is None:
+            continue
+        window = source.window
+        if window.type.is_time_window:
+            size = window.size_ms or 0
+
+            def time_window(key: bytes | None, size: int = size) -> WindowBounds | None:
+                if key is None or len(key) < _WINDOW_BOUND_BYTES:
+                    return None
+                start = int.from_bytes(key[-_WINDOW_BOUND_BYTES:], "big", signed=True)
+                end = start + size if start <= _LONG_MAX - size else _LONG_MAX
+                return WindowBounds(start, end)
+
+            return time_window
+
+        def session_window(key: bytes | None) -> WindowBounds | None:
+            if key is None or len(key) < 2 * _WINDOW_BOUND_BYTES:
+                return None
+            end = int.from_bytes(key[-16:-8], "big", signed=True)
+            start = int.from_bytes(key[-8:], "big", signed=True)
+            return WindowBounds(start, end)
+
+        return session_window
     return None
