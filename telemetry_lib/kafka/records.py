@@ -90,7 +90,7 @@ def _headers_column(messages: Sequence[Message]) -> pl.Series:
     if not any(raw):
         # Building nested values row by row is slow: most records carry no headers.
         return pl.repeat([], len(messages), dtype=dtype, eager=True).alias("headers")
-    rows = [[{"key": k, "value": v} for k, v in h] if h else [] for h in raw]
+    rows = [[{"key": k, "value": v} for k, v in h] if h else [] for h in raw]  # type: ignore[str-unpack]
     return pl.Series("headers", rows, dtype=dtype)
 
 

@@ -1,1 +1,59 @@
-"""(package docstring to be written by its owner)."""
+"""MongoDB helpers: the only package that imports pymongo / bson.
+
+- ``client``: ``mongo_client(settings)`` from the profile (short server-selection timeout),
+  ``get_collection``, and the wrapping of pymongo errors into MongoError.
+- ``seed``: batched inserts with a tqdm progress bar.
+- ``frames``: ``read_collection(...) -> polars.DataFrame`` (ObjectId -> str) and BSON-free values.
+- ``upsert``: replace/update/delete by ``_id`` in forms that behave the same on real MongoDB
+  and NX-27017 (each workaround names the gap it avoids).
+- ``changes``: change streams as typed events with resume tokens.
+- ``health``: the reachability probe used by the services manager.
+
+What these rely on, and NX-27017's known gaps, are pinned by ``tests/mongo`` — the MongoDB
+compatibility suite.
+"""
+
+from __future__ import annotations
+
+from telemetry_lib.mongo.changes import ChangeEvent, ChangeFeed, FullDocument, OperationType
+from telemetry_lib.mongo.client import (
+    DEFAULT_DATABASE,
+    Document,
+    MongoLike,
+    get_collection,
+    mongo_client,
+    wrap_mongo_error,
+)
+from telemetry_lib.mongo.frames import documents_to_frame, json_safe, plain_value, read_collection
+from telemetry_lib.mongo.seed import SeedResult, seed
+from telemetry_lib.mongo.upsert import (
+    WriteSummary,
+    compound_id,
+    delete_by_ids,
+    replace_by_id,
+    update_by_id,
+)
+
+__all__ = [
+    "DEFAULT_DATABASE",
+    "ChangeEvent",
+    "ChangeFeed",
+    "Document",
+    "FullDocument",
+    "MongoLike",
+    "OperationType",
+    "SeedResult",
+    "WriteSummary",
+    "compound_id",
+    "delete_by_ids",
+    "documents_to_frame",
+    "get_collection",
+    "json_safe",
+    "mongo_client",
+    "plain_value",
+    "read_collection",
+    "replace_by_id",
+    "seed",
+    "update_by_id",
+    "wrap_mongo_error",
+]
