@@ -313,12 +313,13 @@ class ParserBase:
         raise self.no_viable(token)
 
     def undefined_variable(self, token: Token) -> ParseError:
+        """A ``${name}`` left after substitution: the variable is not defined."""
         name = token.text[2:-1]
         statement = self.statement_text()
         return ParseError(
-            f"Illegal argument at line {token.line}:{token.column}. "
-            f"Variable '{name}' is not defined: run DEFINE {name} = '<value>'; first, "
-            f"or pass it in the session variables.\nStatement: {statement}",
+            f"Illegal argument at Line: {token.line}, Col: {token.column}. Got: '{token.text}'. "
+            f"The variable '{name}' is not defined: run DEFINE {name} = '<value>'; first "
+            f"(or pass it in the session variables).\nStatement: {statement}",
             line=token.line,
             column=token.column,
             statement_text=statement,
@@ -331,7 +332,8 @@ class ParserBase:
         if not all(c.isascii() and (c.isalnum() or c in "_-") for c in name):
             statement = self.statement_text()
             raise ParseError(
-                f"Illegal argument at {self.loc(token)}. Source names may only contain "
+                f"Illegal argument at Line: {token.line}, Col: {token.column}. "
+                f"Source names may only contain "
                 f"alphanumeric values, '_' or '-'. Got: '{name}'\nStatement: {statement}",
                 line=token.line,
                 column=token.column,
