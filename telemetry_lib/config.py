@@ -112,8 +112,12 @@ class Settings:
     tansu_binary: Path | None = None
     # Expected sha256 of the Tansu binary; None = the checksum pinned in telemetry_lib.services.
     tansu_sha256: str | None = None
-    # How long `up` waits for every embedded service to answer its protocol.
+    # How long `up` waits for every embedded service to answer its protocol: NX-27017 is
+    # ready in ~0.5 s and Tansu in ~10 ms here; 30 s covers a loaded 2-core machine.
     up_timeout_s: float = 30.0
+    # Per-endpoint bound on a remote profile's reachability checks (run in parallel): a cloud
+    # endpoint answers well within 5 s, TLS and SASL included.
+    remote_timeout_s: float = 5.0
 
     @property
     def is_embedded(self) -> bool:
@@ -238,13 +242,14 @@ def _port(value: object, name: str, source: str) -> int:
     accepted = "an integer port 1-65535"
     if isinstance(value, bool):
         raise _bad(name, source, value, accepted)
+    number = value
     if isinstance(value, str):
         if not value.strip().isdigit():
             raise _bad(name, source, value, accepted)
-        value = int(value)
-    if not isinstance(value, int) or not 1 <= value <= 65535:
+        number = int(value)
+    if not isinstance(number, int) or not 1 <= number <= 65535:
         raise _bad(name, source, value, accepted)
-    return value
+    return number
 
 
 def _path(value: object, name: str, source: str) -> Path:
@@ -341,6 +346,7 @@ _FIELDS: dict[str, Callable[[object, str, str], object]] = {
     "tansu_binary": _path,
     "tansu_sha256": _sha256,
     "up_timeout_s": _positive_float,
+    "remote_timeout_s": _positive_float,
 }
 assert set(_FIELDS) == {f.name for f in fields(Settings)}, "every Settings field needs a coercer"
 _SECRET_FIELDS = frozenset(

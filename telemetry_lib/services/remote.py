@@ -14,20 +14,21 @@ from telemetry_lib.config import Settings, mask_uri
 from telemetry_lib.services.health import HealthResult, probe
 from telemetry_lib.services.spec import ServiceStatus
 
-__all__ = ["REMOTE_TIMEOUT_S", "check_remote"]
+__all__ = ["check_remote"]
 
 logger = logging.getLogger(__name__)
 
-# Per-endpoint bound: a cloud endpoint answers well within 5 s (TLS + SASL handshake included);
-# longer only delays telling the user it is unreachable. All endpoints are probed in parallel.
-REMOTE_TIMEOUT_S = 5.0
 # ksqlDB's server-info endpoint; Kafka Connect answers its root with its version.
 _KSQLDB_HEALTH_PATH = "/info"
 _CONNECT_HEALTH_PATH = "/"
 
 
-def check_remote(settings: Settings, *, timeout_s: float = REMOTE_TIMEOUT_S) -> list[ServiceStatus]:
-    """One status row per endpoint of a remote profile: reachable or unreachable (and why)."""
+def check_remote(settings: Settings) -> list[ServiceStatus]:
+    """One status row per endpoint of a remote profile: reachable or unreachable (and why).
+
+    Each endpoint is probed within ``settings.remote_timeout_s``, all of them in parallel.
+    """
+    timeout_s = settings.remote_timeout_s
     uri = settings.mongo_uri.reveal()
     checks: list[tuple[str, str, Callable[[], HealthResult]]] = [
         (

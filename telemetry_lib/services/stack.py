@@ -253,8 +253,15 @@ class Stack:
                     f"{env_var(spec.port_setting)}=N, or {spec.port_setting} = N in workbench.toml",
                 )
         for spec in to_start:
-            if spec.prepare is not None:
+            if spec.prepare is None:
+                continue
+            try:
                 spec.prepare(self.settings, spec.paths(self.settings))
+            except OSError as exc:
+                raise ServiceError(
+                    f"could not prepare {spec.name}: {exc}; nothing was started",
+                    hint=f"check that the workdir {self.settings.workdir} is writable",
+                ) from None
 
     def _start(self, spec: ServiceSpec) -> ProcessRecord:
         paths = spec.paths(self.settings)
