@@ -200,10 +200,10 @@ def produce_many(
                 else:
                     ts = timestamps[i] if timestamps is not None else None
                     part = partitions[i] if partitions is not None else None
-                    # Positional (topic, value, key, partition, on_delivery, timestamp): about
-                    # 30% faster than keywords; on_delivery=None keeps the config's callback.
+                    # Positional (topic, value, key, partition, callback, on_delivery,
+                    # timestamp): ~30% faster than keywords; None callbacks keep the config's.
                     part = -1 if part is None else part
-                    produce(topic, value, key, part, None, 0 if ts is None else ts)
+                    produce(topic, value, key, part, None, None, 0 if ts is None else ts)
                 break
             except BufferError:
                 producer.poll(QUEUE_FULL_POLL_S)
