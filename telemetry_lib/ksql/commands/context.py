@@ -1,0 +1,74 @@
+"""Shared state the statement handlers work on.
+
+Owns: :class:`EngineState` (the engine's catalog, topic I/O, config, processing log and the
+running persistent queries), :class:`RunningQuery` (a started pipeline and the topic it reads)
+and :class:`StatementContext` (one statement's view: the request's session properties and
+variables, whether this is the sandbox validation pass, and the I/O to use).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from telemetry_lib.ksql.catalog import Catalog
+from telemetry_lib.ksql.exec.operator import Pipeline
+from telemetry_lib.ksql.exec.processing_log import ProcessingLog
+from telemetry_lib.ksql.runtime.io import TopicIO
+
+__all__ = ["EngineState", "RunningQuery", "StatementContext"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningQuery:
+    """A started persistent query."""
+
+    query_id: str
+    source_topic: str
+    sink_topic: str
+    pipeline: Pipeline
+    #: Logical and physical plan text (EXPLAIN <query id>).
+    explain_text: str = ""
+
+
+@dataclass
+class EngineState:
+    catalog: Catalog
+    io: TopicIO
+    config: dict[str, object]
+    processing_log: ProcessingLog
+    clock: Callable[[], int]
+    running: dict[str, RunningQuery] = field(default_factory=dict)
+
+
+@dataclass
+class StatementContext:
+    """What one statement's handler sees."""
+
+    state: EngineState
+    io: TopicIO
+    sandbox: bool
+    properties: dict[str, object]
+    variables: dict[str, str]
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.state.catalog
+
+    @property
+    def config(self) -> dict[str, object]:
+        """Engine config overlaid with this request's properties (SET, streamsProperties)."""
+        return {**self.state.config, **self.properties}
+
+    def flag(self, name: str, *, default: bool = False) -> bool:
+        value = self.config.get(name, default)
+        if isinstance(value, str):
+            return value.strip().lower() == "true"
+        return bool(value)
+
+    def setting(self, name: str, default: str = "") -> str:
+        value = self.config.get(name)
+        return default if value is None else str(value)

@@ -1,0 +1,118 @@
+"""Statement dispatch: which handler runs each AST statement kind.
+
+Owns: :func:`execute_statement` and the session statements (SET / UNSET / DEFINE / UNDEFINE),
+which change the current request's properties or variables and produce no REST entity. Statement
+kinds of later issues (pull/push SELECT, PRINT, connectors, PAUSE/RESUME, ALTER) raise
+:class:`~telemetry_lib.ksql.errors.UnsupportedError` naming the statement.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from telemetry_lib.ksql.commands import ddl, describe, inserts, queries
+from telemetry_lib.ksql.commands.context import StatementContext
+from telemetry_lib.ksql.commands.results import StatementResult
+from telemetry_lib.ksql.errors import KsqlEngineError, UnsupportedError
+from telemetry_lib.ksql.parser import ast
+
+__all__ = ["execute_statement"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Any, StatementContext], StatementResult | None]
+
+
+def _set(stmt: ast.SetProperty, ctx: StatementContext) -> None:
+    ctx.properties[stmt.name] = stmt.value
+
+
+def _unset(stmt: ast.UnsetProperty, ctx: StatementContext) -> None:
+    ctx.properties.pop(stmt.name, None)
+
+
+def _define(stmt: ast.DefineVariable, ctx: StatementContext) -> None:
+    ctx.variables[stmt.name] = stmt.value
+
+
+def _undefine(stmt: ast.UndefineVariable, ctx: StatementContext) -> StatementResult | None:
+    for name in list(ctx.variables):
+        if name.upper() == stmt.name.upper():
+            del ctx.variables[name]
+            return None
+    return StatementResult(
+        "warning_entity",
+        stmt.text,
+        {"message": f"Cannot undefine variable '{stmt.name}' which was never defined"},
+    )
+
+
+def _insert_values(stmt: ast.InsertValues, ctx: StatementContext) -> None:
+    inserts.insert_values(stmt, ctx)
+
+
+def _alter(stmt: ast.AlterSource, ctx: StatementContext) -> None:
+    source = ctx.catalog.get_source(stmt.name)
+    if source is not None and source.is_source:
+        kind = source.source_type.lower
+        raise KsqlEngineError(
+            f"Cannot alter {kind} '{stmt.name}': ALTER operations are not supported on source "
+            f"{kind}s."
+        )
+    raise UnsupportedError("ALTER STREAM/TABLE")
+
+
+_HANDLERS: dict[type, Handler] = {
+    ast.CreateStream: ddl.create_source,
+    ast.CreateTable: ddl.create_source,
+    ast.CreateStreamAsSelect: queries.create_as_select,
+    ast.CreateTableAsSelect: queries.create_as_select,
+    ast.InsertInto: queries.insert_into,
+    ast.InsertValues: _insert_values,
+    ast.DropStream: ddl.drop_source,
+    ast.DropTable: ddl.drop_source,
+    ast.RegisterType: ddl.register_type,
+    ast.DropType: ddl.drop_type,
+    ast.TerminateQuery: queries.terminate,
+    ast.Explain: queries.explain_statement,
+    ast.ListStreams: describe.list_sources,
+    ast.ListTables: describe.list_sources,
+    ast.ListQueries: describe.list_queries,
+    ast.ListTopics: describe.list_topics,
+    ast.ListProperties: describe.list_properties,
+    ast.ListFunctions: describe.list_functions,
+    ast.ListTypes: describe.list_types,
+    ast.ListVariables: describe.list_variables,
+    ast.DescribeSource: describe.describe_source,
+    ast.DescribeStreams: describe.describe_sources,
+    ast.DescribeTables: describe.describe_sources,
+    ast.DescribeFunction: describe.describe_function,
+    ast.SetProperty: _set,
+    ast.UnsetProperty: _unset,
+    ast.DefineVariable: _define,
+    ast.UndefineVariable: _undefine,
+    ast.AlterSource: _alter,
+}
+
+_UNSUPPORTED: dict[type, str] = {
+    ast.Query: "SELECT (push and pull queries need the REST server)",
+    ast.PrintTopic: "PRINT",
+    ast.PauseQuery: "PAUSE",
+    ast.ResumeQuery: "RESUME",
+    ast.AlterSystemProperty: "ALTER SYSTEM",
+    ast.CreateConnector: "CREATE CONNECTOR",
+    ast.DropConnector: "DROP CONNECTOR",
+    ast.DescribeConnector: "DESCRIBE CONNECTOR",
+    ast.ListConnectors: "SHOW CONNECTORS",
+    ast.ListConnectorPlugins: "SHOW CONNECTOR PLUGINS",
+}
+
+
+def execute_statement(stmt: ast.Statement, ctx: StatementContext) -> StatementResult | None:
+    handler = _HANDLERS.get(type(stmt))
+    if handler is not None:
+        return handler(stmt, ctx)
+    feature = _UNSUPPORTED.get(type(stmt), type(stmt).__name__)
+    raise UnsupportedError(feature)

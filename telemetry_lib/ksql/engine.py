@@ -1,0 +1,175 @@
+"""The engine façade: statements in, catalog effects and running queries out.
+
+Owns: :class:`KsqlEngine`, the composition root of the ksqlDB-compatible engine. It parses a
+request, validates **all** its statements in a sandbox (reference §1.2: one invalid statement
+means none runs), then executes them in order; and it routes record batches of a topic to the
+persistent queries that read it (:meth:`KsqlEngine.process`). Each statement kind is handled by
+a module of :mod:`telemetry_lib.ksql.commands`; this file stays thin.
+
+Public API (consumed by the in-memory driver, the conformance runner, the Kafka runtime and the
+REST server)::
+
+    engine = KsqlEngine(io, config={"ksql.service.id": "default_"})
+    results = engine.execute("CREATE STREAM ...; CREATE STREAM out AS SELECT ...;",
+                             properties={...}, variables={...})   # -> list[StatementResult]
+    engine.process("topic", records)      # records: RECORD_SCHEMA batch with partition/offset
+    engine.catalog                        # telemetry_lib.ksql.catalog.Catalog
+    engine.running_queries()              # ids of running persistent queries, in start order
+    engine.source_topics()                # topics some running query reads
+
+Errors are raised as :mod:`telemetry_lib.ksql.errors` classes (``ksql_type`` / ``error_code``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+import polars as pl
+
+from telemetry_lib.ksql.catalog import Catalog
+from telemetry_lib.ksql.commands.context import EngineState, RunningQuery, StatementContext
+from telemetry_lib.ksql.commands.dispatch import execute_statement
+from telemetry_lib.ksql.commands.results import StatementResult
+from telemetry_lib.ksql.commands.sandbox import SandboxIO
+from telemetry_lib.ksql.errors import KsqlEngineError
+from telemetry_lib.ksql.exec.processing_log import ProcessingLog, processing_log_topic
+from telemetry_lib.ksql.commands.prepare import prepare_statements
+from telemetry_lib.ksql.runtime.io import TopicIO
+
+__all__ = ["DEFAULT_CONFIG", "KsqlEngine", "StatementResult"]
+
+logger = logging.getLogger(__name__)
+
+#: ksqlDB defaults the engine's behaviour depends on (KsqlConfig); callers override any of them.
+DEFAULT_CONFIG: dict[str, object] = {
+    "ksql.service.id": "default_",
+    "ksql.output.topic.name.prefix": "",
+    "ksql.persistence.default.format.key": "KAFKA",
+    "ksql.persistence.default.format.value": None,
+    "ksql.logging.processing.rows.include": False,
+    "ksql.timestamp.throw.on.invalid": False,
+    "ksql.new.query.planner.enabled": False,
+    "ksql.variable.substitution.enable": True,
+    "ksql.fail.on.deserialization.error": False,
+    "auto.offset.reset": "latest",
+    "cache.max.bytes.buffering": 10_000_000,
+    "commit.interval.ms": 2_000,
+}
+
+
+class KsqlEngine:
+    """One ksqlDB engine: a catalog, its running persistent queries and a processing log."""
+
+    def __init__(
+        self,
+        io: TopicIO,
+        *,
+        config: Mapping[str, object] | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        self.io = io
+        self.config: dict[str, object] = {**DEFAULT_CONFIG, **dict(config or {})}
+        self.catalog = Catalog()
+        self._clock = clock or (lambda: int(time.time() * 1000))
+        self.processing_log = ProcessingLog(
+            io,
+            topic=processing_log_topic(self.config),
+            include_rows=_flag(self.config.get("ksql.logging.processing.rows.include")),
+            clock=self._clock,
+        )
+        self._state = EngineState(
+            catalog=self.catalog,
+            io=io,
+            config=self.config,
+            processing_log=self.processing_log,
+            clock=self._clock,
+        )
+        #: Variables defined with DEFINE that persist across requests (CLI-session behaviour).
+        self.variables: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ statements
+    def execute(
+        self,
+        sql: str,
+        *,
+        properties: Mapping[str, object] | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> list[StatementResult]:
+        """Parse, validate ALL statements, then run each; returns one result per entity.
+
+        ``properties`` are request-scoped overrides (``streamsProperties``); ``variables`` seed
+        ``${name}`` substitution (``sessionVariables``). SET/UNSET/DEFINE/UNDEFINE apply to the
+        later statements of this request only (DEFINE also persists on the engine).
+        """
+        # 1. validate every statement against a sandbox copy of the catalog and topics.
+        snapshot = self.catalog.snapshot()
+        sandbox_io = SandboxIO(self.io)
+        try:
+            self._run_all(sql, properties, variables, io=sandbox_io, sandbox=True)
+        finally:
+            self.catalog.restore(snapshot)
+        # 2. execute for real, in order.
+        return self._run_all(sql, properties, variables, io=self.io, sandbox=False)
+
+    def _run_all(
+        self,
+        sql: str,
+        properties: Mapping[str, object] | None,
+        variables: Mapping[str, str] | None,
+        *,
+        io: TopicIO,
+        sandbox: bool,
+    ) -> list[StatementResult]:
+        session_props: dict[str, object] = dict(properties or {})
+        session_vars: dict[str, str] = {**self.variables, **dict(variables or {})}
+        results: list[StatementResult] = []
+        substitution = _flag(self.config.get("ksql.variable.substitution.enable", True))
+        for prepared in prepare_statements(sql, session_vars, substitute=substitution):
+            ctx = StatementContext(
+                state=self._state,
+                io=io,
+                sandbox=sandbox,
+                properties=session_props,
+                variables=session_vars,
+            )
+            try:
+                result = execute_statement(prepared, ctx)
+            except KsqlEngineError as exc:
+                if exc.statement_text is None:
+                    exc.statement_text = prepared.text
+                raise
+            if result is not None:
+                results.append(result)
+        if not sandbox:
+            self.variables = {k: v for k, v in session_vars.items() if k not in (variables or {})}
+        return results
+
+    # ------------------------------------------------------------------ records
+    def process(self, topic: str, records: pl.DataFrame) -> None:
+        """Hand a batch of ``topic``'s records to every running query reading it, in start order."""
+        for running in list(self._state.running.values()):
+            if running.source_topic == topic and running.query_id in self._state.running:
+                running.pipeline.push(records)
+
+    def running_queries(self) -> list[str]:
+        return list(self._state.running)
+
+    def source_topics(self) -> set[str]:
+        return {q.source_topic for q in self._state.running.values()}
+
+    def running_query(self, query_id: str) -> RunningQuery | None:
+        return self._state.running.get(query_id)
+
+    def close(self) -> None:
+        """Stop every running query (their operators' on_close hooks run)."""
+        for running in list(self._state.running.values()):
+            running.pipeline.close()
+        self._state.running.clear()
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)

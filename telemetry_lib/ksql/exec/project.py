@@ -1,0 +1,81 @@
+"""Project operator: computes the query's output columns (the SELECT list).
+
+Owns: :class:`ProjectOperator`. Output columns are written to positional fields
+(:func:`~telemetry_lib.ksql.exec.batch.output_field`, keys first) next to ROWTIME, the window
+bounds, the null-value flag and the headers, which the sink needs. Key columns taken from a
+PARTITION BY come from its fields. A column whose expression fails for a row is NULL there and
+the failure is logged as ksqlDB does (``Error computing expression X for column Y with index i``).
+Rows with a null value keep their key columns; their value columns are irrelevant (the sink
+writes a null value).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+
+from telemetry_lib.ksql.analyzer.query import OutputColumn
+from telemetry_lib.ksql.exec import batch as B
+from telemetry_lib.ksql.exec.expr_bridge import Compiled, compile_typed
+from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
+from telemetry_lib.ksql.types import to_polars
+
+__all__ = ["ProjectOperator"]
+
+logger = logging.getLogger(__name__)
+
+_STEP = "Project"
+_CARRIED = (B.ROWTIME, B.NULL_VALUE, B.HEADERS, B.WINDOWSTART, B.WINDOWEND)
+
+
+class ProjectOperator(Operator):
+    step = _STEP
+
+    def __init__(self, columns: tuple[OutputColumn, ...]) -> None:
+        self.columns = columns
+        self._compiled: list[Compiled | None] = [
+            None if c.partition_index is not None else compile_typed(c.expression)
+            for c in columns
+        ]
+
+    def describe(self) -> str:
+        inner = ", ".join(f"{c.expression.text or c.name} AS {c.name}" for c in self.columns)
+        return f"ProjectOperator[{inner}]"
+
+    def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        exprs: list[pl.Expr] = []
+        errors: list[tuple[int, pl.Expr]] = []
+        null_value = pl.col(B.NULL_VALUE)
+        for index, (col, compiled) in enumerate(zip(self.columns, self._compiled, strict=True)):
+            target = to_polars(col.type)
+            if compiled is None:
+                assert col.partition_index is not None
+                value = pl.col(B.partition_field(col.partition_index))
+            else:
+                value = compiled.value
+                if compiled.error is not None:
+                    value = pl.when(compiled.error.is_null()).then(value).otherwise(None)
+                    err = compiled.error
+                    if not col.is_key:
+                        err = pl.when(null_value).then(None).otherwise(err)
+                    errors.append((index, err))
+                if not col.is_key:
+                    value = pl.when(null_value).then(None).otherwise(value)
+            exprs.append(value.cast(target, strict=False).alias(B.output_field(index)))
+        carried = [pl.col(name) for name in _CARRIED if name in batch.columns]
+        result = batch.select(exprs + carried)
+        if errors:
+            error_frame = batch.select([e.alias(f"__err_{i}") for i, e in errors])
+            messages: list[str] = []
+            for (index, _), name in zip(errors, error_frame.columns, strict=True):
+                col = self.columns[index]
+                failed = error_frame.get_column(name).drop_nulls()
+                messages += [
+                    f"Error computing expression {col.expression.text} for column {col.name} "
+                    f"with index {index}: {m}"
+                    for m in failed.to_list()
+                ]
+            if messages:
+                ctx.processing_log.record_processing_errors(ctx.query_id, _STEP, messages=messages)
+        out(result)

@@ -1,0 +1,149 @@
+"""Sink operator: output rows -> Kafka records in the sink topic.
+
+Owns: :class:`SinkOperator`. It serializes key columns with the key format (windowed keys keep
+the input's window) and value columns with the value format (a null-value row becomes a null
+value: a stream's null value or a table tombstone), sets the record timestamp (ROWTIME, or the
+sink's TIMESTAMP column — reference §5.1; a row whose timestamp is null or negative is skipped and
+logged), propagates headers, and produces through the TopicIO. The partition is left null so the
+I/O layer applies Kafka's default partitioner to the key bytes. Rows that fail to serialize go to
+the processing log (SERIALIZATION_ERROR) and are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+
+from telemetry_lib.ksql.analyzer.query import OutputColumn
+from telemetry_lib.ksql.catalog import Column, ColumnRole, FormatSpec
+from telemetry_lib.ksql.exec import batch as B
+from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
+from telemetry_lib.ksql.exec.serde_bridge import encode_key, encode_value
+from telemetry_lib.ksql.exec.timestamps import timestamp_expression
+from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
+from telemetry_lib.ksql.windows import WindowInfo
+
+__all__ = ["SinkOperator"]
+
+logger = logging.getLogger(__name__)
+
+_STEP = "KsqlTopic.Sink"
+
+
+class SinkOperator(Operator):
+    step = _STEP
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        columns: tuple[OutputColumn, ...],
+        key_format: FormatSpec,
+        value_format: FormatSpec,
+        timestamp_column: str | None = None,
+        timestamp_format: str | None = None,
+        window: WindowInfo | None = None,
+    ) -> None:
+        self.topic = topic
+        self.columns = columns
+        self.key_format = key_format
+        self.value_format = value_format
+        self.window = window
+        self._key_cols = [
+            (i, Column(c.name, c.type, ColumnRole.KEY)) for i, c in enumerate(columns) if c.is_key
+        ]
+        self._value_cols = [
+            (i, Column(c.name, c.type, ColumnRole.VALUE))
+            for i, c in enumerate(columns)
+            if not c.is_key
+        ]
+        self._ts: pl.Expr | None = None
+        self.timestamp_column = timestamp_column
+        if timestamp_column is not None:
+            index = next(i for i, c in enumerate(columns) if c.name == timestamp_column)
+            self._ts = timestamp_expression(
+                None,
+                timestamp_column,
+                timestamp_format,
+                field=B.output_field(index),
+                base=columns[index].type.base,
+            )
+
+    def describe(self) -> str:
+        ts = f", timestamp={self.timestamp_column}" if self.timestamp_column else ""
+        return (
+            f"SinkOperator[-> {self.topic}, key={self.key_format.name}, "
+            f"value={self.value_format.name}{ts}]"
+        )
+
+    def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        if self._ts is not None:
+            batch = self._apply_timestamp(batch, ctx)
+            if batch.height == 0:
+                return
+        key_frame = batch.select(
+            [pl.col(B.output_field(i)).alias(c.name) for i, c in self._key_cols]
+        )
+        value_frame = batch.select(
+            [pl.col(B.output_field(i)).alias(c.name) for i, c in self._value_cols]
+        )
+        window_start = batch.get_column(B.WINDOWSTART) if B.WINDOWSTART in batch.columns else None
+        window_end = batch.get_column(B.WINDOWEND) if B.WINDOWEND in batch.columns else None
+        keys, key_errors = encode_key(
+            key_frame,
+            [c for _, c in self._key_cols],
+            self.key_format,
+            topic=self.topic,
+            window=self.window,
+            window_start=window_start,
+            window_end=window_end,
+        )
+        values, value_errors = encode_value(
+            value_frame,
+            [c for _, c in self._value_cols],
+            self.value_format,
+            topic=self.topic,
+            null_value=batch.get_column(B.NULL_VALUE),
+        )
+        failed = key_errors.is_not_null() | value_errors.is_not_null()
+        if bool(failed.any()):
+            for target, errors in (("key", key_errors), ("value", value_errors)):
+                messages = errors.drop_nulls().to_list()
+                if messages:
+                    ctx.processing_log.serialization_errors(
+                        ctx.query_id, _STEP, target=target, topic=self.topic, messages=messages
+                    )
+        n = batch.height
+        records = pl.DataFrame(
+            {
+                "key": keys,
+                "value": values,
+                "timestamp": batch.get_column(B.ROWTIME).cast(pl.Int64),
+                "partition": pl.Series([None] * n, dtype=pl.Int32),
+                "offset": pl.Series([None] * n, dtype=pl.Int64),
+                "headers": batch.get_column(B.HEADERS)
+                if B.HEADERS in batch.columns
+                else pl.Series([[]] * n, dtype=RECORD_SCHEMA["headers"]),
+            }
+        ).cast(RECORD_SCHEMA)  # type: ignore[arg-type]
+        if bool(failed.any()):
+            records = records.filter(~failed)
+        if records.height:
+            ctx.io.produce(self.topic, records)
+        out(records)
+
+    def _apply_timestamp(self, batch: pl.DataFrame, ctx: ExecContext) -> pl.DataFrame:
+        assert self._ts is not None
+        ts = batch.select(self._ts.alias("__ts")).get_column("__ts")
+        invalid = ts.is_null() | (ts < 0)
+        if bool(invalid.any()):
+            ctx.processing_log.record_processing_errors(
+                ctx.query_id,
+                f"{_STEP}.timestamp",
+                messages=[
+                    f"Invalid timestamp in column {self.timestamp_column}; the record is skipped."
+                ]
+                * int(invalid.sum()),
+            )
+        return batch.with_columns(ts.alias(B.ROWTIME)).filter(~invalid)

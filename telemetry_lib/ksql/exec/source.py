@@ -1,0 +1,159 @@
+"""Source operator: Kafka records -> rows of the source's columns (reference §2.4, §4, §4.9).
+
+Owns: :class:`SourceOperator`. For each batch of a source topic it (1) deserializes keys and
+values with the source's formats (vectorised, in :mod:`telemetry_lib.ksql.exec.serde_bridge`),
+(2) sends records that fail to the processing log (DESERIALIZATION_ERROR) and skips them, (3) adds
+the pseudo columns ROWTIME / ROWPARTITION / ROWOFFSET (and WINDOWSTART / WINDOWEND for windowed
+keys), header columns, and the null-value flag, (4) for tables, skips records with a null key,
+and (5) when the source has a TIMESTAMP column, replaces ROWTIME with it (TIMESTAMP_FORMAT parsed
+vectorised); a record whose timestamp cannot be extracted or is negative is skipped and logged,
+or fails the query with ksqlDB's StreamsException when ``ksql.timestamp.throw.on.invalid`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+
+from telemetry_lib.ksql.catalog import ColumnRole, DataSource
+from telemetry_lib.ksql.errors import StreamsError
+from telemetry_lib.ksql.exec import batch as B
+from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
+from telemetry_lib.ksql.exec.serde_bridge import decode_key, decode_value
+from telemetry_lib.ksql.exec.timestamps import timestamp_expression
+from telemetry_lib.ksql.types import BaseType
+
+__all__ = ["SourceOperator"]
+
+logger = logging.getLogger(__name__)
+
+_STEP = "KsqlTopic.Source"
+
+
+class SourceOperator(Operator):
+    step = _STEP
+
+    def __init__(self, source: DataSource) -> None:
+        self.source = source
+        self._ts = (
+            timestamp_expression(source, source.timestamp_column, source.timestamp_format)
+            if source.timestamp_column
+            else None
+        )
+
+    def describe(self) -> str:
+        return f"SourceOperator[{self.source.name} <- {self.source.topic}]"
+
+    def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        source = self.source
+        keys = decode_key(batch.get_column("key"), source)
+        values = decode_value(batch.get_column("value"), source)
+
+        bad = keys.errors.is_not_null() | values.errors.is_not_null()
+        if bool(bad.any()):
+            self._log_deserialization(ctx, batch, keys.errors, "key")
+            self._log_deserialization(ctx, batch, values.errors.filter(keys.errors.is_null()),
+                                      "value", mask=keys.errors.is_null())
+        frame = values.columns.with_columns(keys.columns.get_columns())
+        extra = {
+            B.ROWTIME: batch.get_column("timestamp").fill_null(0).cast(pl.Int64),
+            B.ROWPARTITION: batch.get_column("partition").fill_null(0).cast(pl.Int32),
+            B.ROWOFFSET: batch.get_column("offset").cast(pl.Int64),
+            B.NULL_VALUE: batch.get_column("value").is_null(),
+            B.HEADERS: batch.get_column("headers"),
+        }
+        if source.is_windowed and keys.window_start is not None:
+            extra[B.WINDOWSTART] = keys.window_start
+            extra[B.WINDOWEND] = keys.window_end
+        frame = frame.with_columns(
+            *(pl.Series(name, series) for name, series in extra.items())
+        )
+        frame = frame.with_columns(*self._header_columns(frame))
+        keep = ~bad
+        if source.is_table:
+            keep = keep & batch.get_column("key").is_not_null()
+        frame = frame.filter(keep)
+        if self._ts is not None and frame.height:
+            frame = self._extract_timestamps(frame, ctx)
+        if frame.height:
+            out(frame)
+
+    # ------------------------------------------------------------------ helpers
+    def _header_columns(self, frame: pl.DataFrame) -> list[pl.Expr]:
+        exprs: list[pl.Expr] = []
+        for col in self.source.columns:
+            if col.role is not ColumnRole.HEADER:
+                continue
+            headers = pl.col(B.HEADERS)
+            if col.header_key is None:
+                exprs.append(
+                    headers.list.eval(
+                        pl.struct(
+                            pl.element().struct.field("key").alias("KEY"),
+                            pl.element().struct.field("value").alias("VALUE"),
+                        )
+                    ).alias(col.name)
+                )
+            else:
+                # The last header with that key wins (ksqlDB reads Headers.lastHeader).
+                exprs.append(
+                    headers.list.eval(
+                        pl.element()
+                        .filter(pl.element().struct.field("key") == col.header_key)
+                        .struct.field("value")
+                    )
+                    .list.last()
+                    .alias(col.name)
+                )
+        return exprs
+
+    def _log_deserialization(
+        self,
+        ctx: ExecContext,
+        batch: pl.DataFrame,
+        errors: pl.Series,
+        target: str,
+        *,
+        mask: pl.Series | None = None,
+    ) -> None:
+        raw = batch.get_column(target)
+        if mask is not None:
+            raw = raw.filter(mask)
+        failed = errors.is_not_null()
+        if not bool(failed.any()):
+            return
+        ctx.processing_log.deserialization_errors(
+            ctx.query_id,
+            _STEP,
+            target=target,
+            topic=self.source.topic,
+            messages=errors.filter(failed).to_list(),
+            raw=raw.filter(failed).to_list(),
+        )
+
+    def _extract_timestamps(self, frame: pl.DataFrame, ctx: ExecContext) -> pl.DataFrame:
+        assert self._ts is not None
+        extracted = frame.select(self._ts.alias("__ts")).get_column("__ts")
+        invalid = extracted.is_null() | (extracted < 0)
+        if bool(invalid.any()):
+            column = self.source.timestamp_column
+            if ctx.config_flag("ksql.timestamp.throw.on.invalid"):
+                raise StreamsError(
+                    "Fatal user code error in TimestampExtractor callback for record "
+                    f"(topic {self.source.topic}): could not extract a timestamp from column "
+                    f"{column}"
+                )
+            col_type = self.source.column(column or "")
+            kind = "STRING" if col_type and col_type.type.base is BaseType.STRING else "value"
+            ctx.processing_log.record_processing_errors(
+                ctx.query_id,
+                f"{_STEP}.timestampExtractor",
+                messages=[
+                    f"Failed to extract timestamp from column {column} ({kind}); the record is "
+                    "skipped."
+                ]
+                * int(invalid.sum()),
+            )
+        frame = frame.with_columns(extracted.alias(B.ROWTIME))
+        return frame.filter(~invalid)
