@@ -47,6 +47,8 @@ KILL_WAIT_S = 5.0
 _EXIT_POLL_S = 0.02
 # Popen handles of the processes this Python process started, so they are reaped (no zombies).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+# Exit status of those children once reaped (for "exited during start (exit code N)").
+_EXIT_CODES: dict[int, int] = {}
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def spawn(
                 hint="check that the binary exists and is executable",
             ) from None
     _CHILDREN[proc.pid] = proc
+    _EXIT_CODES.pop(proc.pid, None)
     record = ProcessRecord(
         service=paths.name,
         pid=proc.pid,
@@ -139,7 +142,9 @@ def is_alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie counts as gone; our own children get reaped)."""
     child = _CHILDREN.get(pid)
     if child is not None:
-        if child.poll() is not None:
+        code = child.poll()
+        if code is not None:
+            _EXIT_CODES[pid] = code
             del _CHILDREN[pid]
             return False
         return True
@@ -155,7 +160,7 @@ def is_alive(pid: int) -> bool:
 def exit_code(pid: int) -> int | None:
     """Exit status of a child we started and that has exited, if known."""
     child = _CHILDREN.get(pid)
-    return None if child is None else child.poll()
+    return _EXIT_CODES.get(pid) if child is None else child.poll()
 
 
 def is_ours(record: ProcessRecord) -> bool:
