@@ -102,12 +102,8 @@ class Comparison:
         num, den = (s, b) if self.higher_is_better else (b, s)
         return num / den if den else math.inf
 
-    def result(
-        self, benchmark: str, unit: str, baseline: str, *, notes: str = ""
-    ) -> BenchResult:
-        spread = (
-            f"subject runs {_fmt_runs(self.subject)}; baseline runs {_fmt_runs(self.baseline)}"
-        )
+    def result(self, benchmark: str, unit: str, baseline: str, *, notes: str = "") -> BenchResult:
+        spread = f"subject runs {_fmt_runs(self.subject)}; baseline runs {_fmt_runs(self.baseline)}"
         return BenchResult(
             benchmark=benchmark,
             value=self.subject_median,
@@ -195,8 +191,7 @@ def run_benchmarks(
     unknown = wanted - known
     if unknown:
         raise SystemExit(
-            f"unknown benchmark(s): {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(known))}"
+            f"unknown benchmark(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
         )
     results: list[BenchResult] = []
     failures: list[str] = []

@@ -29,13 +29,10 @@ def test_kafka_sink_writes_every_record_keyed_by_player(generator_stack: Setting
     # Each player's records sit in one partition, in delivery order (per-key ordering).
     per_key = raw.group_by("key").agg(pl.col("partition").n_unique())
     assert (per_key["partition"] == 1).all()
-    wanted = (
-        pl.DataFrame(
-            {"key": expected.keys, "value": expected.values, "timestamp": expected.timestamps},
-            schema={"key": pl.Binary, "value": pl.Binary, "timestamp": pl.Int64},
-        )
-        .with_row_index("order")
-    )
+    wanted = pl.DataFrame(
+        {"key": expected.keys, "value": expected.values, "timestamp": expected.timestamps},
+        schema={"key": pl.Binary, "value": pl.Binary, "timestamp": pl.Int64},
+    ).with_row_index("order")
     got = raw.sort("partition", "offset").select("key", "value", "timestamp")
     joined = got.join(wanted, on=["key", "value", "timestamp"], how="left")
     assert joined["order"].null_count() == 0
@@ -60,7 +57,9 @@ def test_mongo_sink_writes_documents_in_order(generator_stack: Settings) -> None
     try:
         coll = client["gen_test"]["events"]
         coll.drop()
-        report = gen.to_mongo("events", database="gen_test", settings=generator_stack, progress=False)
+        report = gen.to_mongo(
+            "events", database="gen_test", settings=generator_stack, progress=False
+        )
         assert report.target == "gen_test.events"
         docs = list(coll.find({}))
         malformed = gen.malformed()
