@@ -26,7 +26,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (5, ("telemetry_lib.ksql.plan",)),
     (6, ("telemetry_lib.ksql.exec", "telemetry_lib.ksql.state")),
     (7, ("telemetry_lib.ksql.runtime",)),
-    (8, ("telemetry_lib.ksql.engine",)),
+    (8, ("telemetry_lib.ksql.engine", "telemetry_lib.ksql.commands")),
     (9, ("telemetry_lib.ksql.driver", "telemetry_lib.ksql.qtt", "telemetry_lib.ksql.conformance")),
     (10, ("telemetry_lib.ksql.rest", "telemetry_lib.ksql.client", "telemetry_lib.ksql.cli")),
     (11, ("telemetry_lib.ksql",)),

@@ -56,7 +56,7 @@ def _columns(cols: Sequence[Column]) -> tuple[tuple[str, SqlType], ...]:
 
 
 def decode_key(data: pl.Series, source: DataSource) -> DecodedColumns:
-    from telemetry_lib.ksql import serde
+    import telemetry_lib.ksql.serde as serde
 
     cols = _columns(source.key_columns)
     options = _options(source.key_format, is_key=True, topic=source.topic)
@@ -78,7 +78,7 @@ def decode_key(data: pl.Series, source: DataSource) -> DecodedColumns:
 
 
 def decode_value(data: pl.Series, source: DataSource) -> DecodedColumns:
-    from telemetry_lib.ksql import serde
+    import telemetry_lib.ksql.serde as serde
 
     cols = _columns(source.value_columns)
     options = _options(source.value_format, is_key=False, topic=source.topic)
@@ -97,7 +97,7 @@ def encode_key(
     window_end: pl.Series | None = None,
 ) -> tuple[pl.Series, pl.Series]:
     """Key bytes (all null for a keyless result) and per-row error messages (null = fine)."""
-    from telemetry_lib.ksql import serde
+    import telemetry_lib.ksql.serde as serde
 
     n = frame.height
     if not columns:
@@ -119,7 +119,7 @@ def encode_value(
     topic: str,
     null_value: pl.Series,
 ) -> tuple[pl.Series, pl.Series]:
-    from telemetry_lib.ksql import serde
+    import telemetry_lib.ksql.serde as serde
 
     n = frame.height
     options = _options(fmt, is_key=False, topic=topic)
