@@ -1,0 +1,331 @@
+"""JSON format, vectorised decode: a whole Binary Series through polars' NDJSON reader.
+
+Owns :func:`decode_fast`. The payloads are laid out as NDJSON (one payload per line, via
+``write_csv`` with no quoting) and read by ``pl.read_ndjson`` with an explicit schema, then
+coerced to the SQL types with polars expressions. polars' reader is strict (an integer field
+refuses ``1.7`` or ``"12"``), so anything it accepts has one meaning, and what it refuses goes
+to the exact path (``json_exact``) — the oracle this module must agree with:
+
+1. Rows the reader cannot see as one line (null, empty, invalid UTF-8, raw CR/LF, escaped
+   characters inside an object key) are set aside for the exact path up front.
+2. Field names match case-insensitively: the JSON keys of a sample of rows give the spellings
+   (``player_id`` for column ``PLAYER_ID``); each spelling becomes a schema field and the
+   exact spelling wins, as in ksqlDB. A row whose value came out null is re-checked: if it
+   holds a spelling the sample did not show, it goes to the exact path.
+3. If the reader rejects the batch (a type it will not coerce), the batch is split in halves
+   until the offending rows are isolated; chunks of at most ``_MIN_CHUNK`` rows go to the
+   exact path.
+4. Values whose text is ambiguous after reading (a STRING that was a float or an object, a
+   DECIMAL with more digits than a double keeps, BYTES that may have been a number) go to
+   the exact path.
+
+Known gap: an object holding two keys that differ only in case, one of which the sample did
+not show, or the same key twice, is read with polars' first-wins rule instead of Jackson's
+last-wins (ksqlDB itself documents the duplicate case as unspecified).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Sequence
+
+import polars as pl
+
+from telemetry_lib.ksql.types import (
+    BaseType,
+    SqlArray,
+    SqlDecimal,
+    SqlMap,
+    SqlStruct,
+    SqlType,
+    to_polars,
+)
+
+__all__ = ["FastResult", "decode_fast", "has_map"]
+
+logger = logging.getLogger(__name__)
+
+# Chunks this small are cheaper to decode exactly than to keep bisecting.
+_MIN_CHUNK = 64
+# Rows sampled for key spellings: the head of the batch plus evenly spread rows.
+_SAMPLE_HEAD = 256
+_SAMPLE_SPREAD = 256
+# An object key: a quoted string without escapes followed by a colon (only keys are followed by
+# ':' in valid JSON; keys with escapes are routed to the exact path first).
+_KEY_RE = r'"([^"\\]*)"\s*:'
+# A quoted string containing a backslash followed by ':' — an object key with an escape.
+_ESCAPED_KEY_RE = r'"(?:[^"\\]|\\.)*\\(?:[^"\\]|\\.)*"\s*:'
+# A double keeps 15-17 significant digits; longer DECIMAL numbers must be re-read exactly.
+_MAX_FLOAT_DIGITS = 15
+# Name of the single field used to read an unwrapped value.
+_UNWRAPPED = "v"
+
+
+class FastResult:
+    """The vectorised decode: ``frame`` typed per column, ``exact`` rows still to decode exactly."""
+
+    def __init__(self, frame: pl.DataFrame, exact: pl.Series) -> None:
+        self.frame = frame
+        self.exact = exact
+
+
+def has_map(t: SqlType) -> bool:
+    if isinstance(t, SqlMap):
+        return True
+    if isinstance(t, SqlArray):
+        return has_map(t.element)
+    if isinstance(t, SqlStruct):
+        return any(has_map(ft) for _, ft in t.fields)
+    return False
+
+
+def decode_fast(
+    payloads: pl.Series, columns: Sequence[tuple[str, SqlType]], *, wrapped: bool
+) -> FastResult:
+    """Decode JSON payloads (Binary) into ``columns``; see the module doc for what is deferred."""
+    n = payloads.len()
+    text = payloads.cast(pl.String, strict=False)
+    aside = (
+        payloads.is_null()
+        | text.is_null()
+        | text.str.contains("\n", literal=True)
+        | text.str.contains("\r", literal=True)
+        | (text.str.strip_chars().str.len_bytes() == 0)
+        | (text.str.strip_chars() == "null")
+    )
+    backslash = text.str.contains("\\", literal=True).fill_null(False)
+    if backslash.any():
+        idx = backslash.arg_true()
+        escaped = text.gather(idx).str.contains(_ESCAPED_KEY_RE).fill_null(False)
+        aside = aside | _scatter(n, idx, escaped)
+    aside = aside.fill_null(True)
+
+    keys = _sample_keys(text.filter(~aside))
+    root = SqlStruct(tuple(columns)) if wrapped else SqlStruct(((_UNWRAPPED, columns[0][1]),))
+    schema = _decode_dtype(root, keys, exact_top=not wrapped)
+    assert isinstance(schema, pl.Struct)
+    if wrapped:
+        lines = pl.when(aside).then(pl.lit("{}")).otherwise(text)
+    else:
+        lines = pl.when(aside).then(pl.lit("{}")).otherwise(
+            pl.concat_str([pl.lit('{"' + _UNWRAPPED + '":'), text, pl.lit("}")])
+        )
+    line_series = pl.select(lines.alias("line")).to_series()
+    raw, failed = _read(line_series, dict(schema.to_schema()))
+    exact = aside | failed
+
+    values: list[pl.Expr] = []
+    flags: list[pl.Expr] = []
+    for name, t in root.fields:
+        value, flag = _convert(_combine(name, t, keys, pl.col), t, keys)
+        values.append(value.alias(name))
+        flags.append(flag)
+    converted = raw.select(*values, pl.any_horizontal(*flags).fill_null(False).alias("__flag"))
+    exact = exact | converted.get_column("__flag")
+    frame = converted.drop("__flag")
+
+    has_null = frame.select(
+        pl.any_horizontal(*[_null_inside(pl.col(n), t) for n, t in root.fields]).alias("x")
+    ).to_series()
+    check = has_null & ~exact
+    if check.any():
+        exact = exact | _unknown_spellings(text, check, root, keys)
+
+    if not wrapped:
+        frame = frame.rename({_UNWRAPPED: columns[0][0]})
+    else:
+        frame = frame.select([name for name, _ in columns])
+    return FastResult(frame, exact)
+
+
+def _scatter(n: int, idx: pl.Series, values: pl.Series) -> pl.Series:
+    out = pl.Series("x", [False] * n, dtype=pl.Boolean)
+    return out.scatter(idx, values)
+
+
+def _sample_keys(text: pl.Series) -> set[str]:
+    n = text.len()
+    if n == 0:
+        return set()
+    head = text.head(_SAMPLE_HEAD)
+    if n > _SAMPLE_HEAD:
+        step = max(1, n // _SAMPLE_SPREAD)
+        head = pl.concat([head, text.gather_every(step)])
+    found = head.str.extract_all(_KEY_RE).explode().drop_nulls().unique().to_list()
+    # extract_all returns the whole match ("key":), strip it back to the key.
+    return {_strip_key(k) for k in found}
+
+
+def _strip_key(match: str) -> str:
+    return match[1 : match.rindex('"')]
+
+
+def _variants(name: str, keys: set[str]) -> list[str]:
+    """Spellings to read for field ``name``: the exact one first, then upper-case matches."""
+    others = sorted(k for k in keys if k != name and k.upper() == name)
+    return [name, *others]
+
+
+def _decode_dtype(t: SqlType, keys: set[str], *, exact_top: bool = False) -> pl.DataType:
+    """The dtype polars reads ``t`` with (strict where polars and ksqlDB agree, else String)."""
+    base = t.base
+    if base is BaseType.BOOLEAN:
+        return pl.Boolean()
+    if base in (BaseType.INTEGER, BaseType.BIGINT, BaseType.TIMESTAMP, BaseType.DATE, BaseType.TIME):
+        return pl.Int64()
+    if base is BaseType.DOUBLE:
+        return pl.Float64()
+    if isinstance(t, SqlArray):
+        return pl.List(_decode_dtype(t.element, keys))
+    if isinstance(t, SqlStruct):
+        fields: dict[str, pl.DataType] = {}
+        for name, ft in t.fields:
+            spellings = [name] if exact_top else _variants(name, keys)
+            for spelling in spellings:
+                fields[spelling] = _decode_dtype(ft, keys)
+        return pl.Struct(fields)
+    return pl.String()
+
+
+def _read(lines: pl.Series, schema: dict[str, pl.DataType]) -> tuple[pl.DataFrame, pl.Series]:
+    """Read NDJSON lines; rows in chunks polars rejects come back null and flagged."""
+    try:
+        buf = io.BytesIO()
+        lines.to_frame("line").write_csv(buf, include_header=False, quote_style="never")
+        frame = pl.read_ndjson(buf.getvalue(), schema=schema)
+        if frame.height == lines.len():
+            return frame, pl.Series("x", [False] * lines.len(), dtype=pl.Boolean)
+    except Exception as exc:  # polars raises ComputeError (or panics) on a value it refuses
+        logger.debug("NDJSON chunk of %d rows refused: %s", lines.len(), exc)
+    n = lines.len()
+    if n <= _MIN_CHUNK:
+        return _nulls(schema, n), pl.Series("x", [True] * n, dtype=pl.Boolean)
+    half = n // 2
+    left, lf = _read(lines.slice(0, half), schema)
+    right, rf = _read(lines.slice(half), schema)
+    return pl.concat([left, right]), pl.concat([lf, rf])
+
+
+def _nulls(schema: dict[str, pl.DataType], n: int) -> pl.DataFrame:
+    return pl.DataFrame({name: pl.Series(name, [None] * n, dtype=dt) for name, dt in schema.items()})
+
+
+def _combine(name: str, t: SqlType, keys: set[str], get: object) -> tuple[pl.Expr, pl.Expr]:
+    """(value, needs-exact) for field ``name`` read under several spellings."""
+    assert callable(get)
+    spellings = _variants(name, keys) if name != _UNWRAPPED else [name]
+    exprs = [get(s) for s in spellings]
+    if len(exprs) == 1:
+        return exprs[0], pl.lit(False)
+    exact, others = exprs[0], exprs[1:]
+    others_set = pl.sum_horizontal(*[e.is_not_null().cast(pl.Int32) for e in others])
+    ambiguous = (exact.is_null() & (others_set >= 1)) | (others_set >= 2)
+    return pl.coalesce(exact, *others), ambiguous
+
+
+def _convert(pair: tuple[pl.Expr, pl.Expr], t: SqlType, keys: set[str]) -> tuple[pl.Expr, pl.Expr]:
+    """(typed value, needs-exact flag) from the value as read."""
+    expr, flag = pair
+    base = t.base
+    if base is BaseType.BOOLEAN or base is BaseType.BIGINT or base is BaseType.DOUBLE:
+        return expr, flag
+    if base is BaseType.INTEGER:
+        return _wrap32(expr).cast(pl.Int32), flag
+    if base is BaseType.TIMESTAMP:
+        return expr.cast(pl.Datetime("ms")), flag
+    if base is BaseType.DATE:
+        return _wrap32(expr).cast(pl.Int32).cast(pl.Date), flag
+    if base is BaseType.TIME:
+        return (_wrap32(expr) % 86_400_000 * 1_000_000).cast(pl.Time), flag
+    if base is BaseType.STRING:
+        ambiguous = expr.str.contains(r"^(?:[\[{]|-?[0-9.]+(?:[eE][+-]?[0-9]+)?$)") & (
+            expr.str.contains(r"^[\[{]|[.eE]") | (expr == "-0")
+        )
+        return expr, flag | ambiguous.fill_null(False)
+    if base is BaseType.BYTES:
+        ambiguous = expr.str.contains(r"^(?:-?[0-9]|[\[{]|true$|false$)").fill_null(False)
+        decoded = expr.str.decode("base64", strict=False)
+        bad = (decoded.is_null() & expr.is_not_null()) | ambiguous
+        return decoded, flag | bad
+    if isinstance(t, SqlDecimal):
+        return _decimal(expr, flag, t)
+    if isinstance(t, SqlArray):
+        inner_value, inner_flag = _convert((pl.element(), pl.lit(False)), t.element, keys)
+        value = expr.list.eval(inner_value)
+        bad = expr.list.eval(inner_flag.fill_null(False)).list.any().fill_null(False)
+        return value, flag | bad
+    if isinstance(t, SqlStruct):
+        fields: list[pl.Expr] = []
+        flags: list[pl.Expr] = [flag]
+        for name, ft in t.fields:
+            value, f = _convert(_combine(name, ft, keys, expr.struct.field), ft, keys)
+            fields.append(value.alias(name))
+            flags.append(f)
+        struct = pl.when(expr.is_null()).then(pl.lit(None, dtype=to_polars(t))).otherwise(
+            pl.struct(fields)
+        )
+        return struct, pl.any_horizontal(*flags).fill_null(False)
+    return expr, pl.lit(True)
+
+
+def _wrap32(expr: pl.Expr) -> pl.Expr:
+    """Java's (int) narrowing of a long."""
+    return (expr + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def _decimal(expr: pl.Expr, flag: pl.Expr, t: SqlDecimal) -> tuple[pl.Expr, pl.Expr]:
+    simple = expr.str.contains(r"^-?[0-9]+(?:\.[0-9]+)?$").fill_null(True)
+    integer = expr.str.extract(r"^-?0*([0-9]*)", 1).str.len_chars()
+    fraction = expr.str.extract(r"\.([0-9]*?)0*$", 1).str.len_chars().fill_null(0)
+    digits = expr.str.replace_all(r"[^0-9]", "").str.strip_chars_start("0").str.len_chars()
+    fits = (integer <= t.precision - t.scale) & (fraction <= t.scale)
+    long_float = (digits > _MAX_FLOAT_DIGITS) & expr.str.contains(".", literal=True)
+    bad = (~simple | ~fits.fill_null(True) | long_float.fill_null(False)) & expr.is_not_null()
+    value = pl.when(bad).then(None).otherwise(expr).cast(to_polars(t), strict=False)
+    return value, flag | bad
+
+
+def _null_inside(expr: pl.Expr, t: SqlType) -> pl.Expr:
+    """True where the value, or any field/element inside it, is null."""
+    if isinstance(t, SqlStruct):
+        parts = [expr.is_null()] + [
+            _null_inside(expr.struct.field(n), ft) for n, ft in t.fields
+        ]
+        return pl.any_horizontal(*parts).fill_null(True)
+    if isinstance(t, SqlArray):
+        inner = pl.element().is_null()
+        if isinstance(t.element, (SqlStruct, SqlArray)):
+            inner = _null_inside(pl.element(), t.element)
+        return expr.is_null() | expr.list.eval(inner).list.any().fill_null(True)
+    return expr.is_null()
+
+
+def _field_names(t: SqlType, out: set[str]) -> None:
+    if isinstance(t, SqlStruct):
+        for name, ft in t.fields:
+            out.add(name)
+            _field_names(ft, out)
+    elif isinstance(t, SqlArray):
+        _field_names(t.element, out)
+
+
+def _unknown_spellings(
+    text: pl.Series, check: pl.Series, root: SqlStruct, keys: set[str]
+) -> pl.Series:
+    """Rows (among ``check``) holding a key spelling of some field that the sample missed."""
+    names: set[str] = set()
+    _field_names(root, names)
+    names.discard(_UNWRAPPED)
+    idx = check.arg_true()
+    found = text.gather(idx).str.extract_all(_KEY_RE)
+    seen = {_strip_key(k) for k in found.explode().drop_nulls().unique().to_list()}
+    unknown = sorted(
+        k for k in seen if (k in names or k.upper() in names) and k not in keys | names
+    )
+    if not unknown:
+        return pl.Series("x", [False] * text.len(), dtype=pl.Boolean)
+    pattern = "|".join('"' + re.escape(k) + r'"\s*:' for k in unknown)
+    hits = text.gather(idx).str.contains(pattern).fill_null(True)
+    return _scatter(text.len(), idx, hits)
