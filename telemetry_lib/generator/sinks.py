@@ -17,19 +17,18 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from tqdm.auto import tqdm
 
 from telemetry_lib.config import Settings, load_settings
-from telemetry_lib.errors import GeneratorError, KafkaError, MongoError
+from telemetry_lib.errors import GeneratorError, KafkaError
 from telemetry_lib.generator.checks import combine_checksums, event_checksum
 from telemetry_lib.generator.config import ResolvedConfig
 from telemetry_lib.generator.events import EventBatch, iter_batches, value_columns
 from telemetry_lib.generator.serialize import kafka_records, mongo_documents
-
-if TYPE_CHECKING:
-    from pymongo.collection import Collection
+from telemetry_lib.kafka import JsonProducer, KafkaAdmin
+from telemetry_lib.mongo import get_collection, seed
 
 __all__ = ["SinkReport", "write_kafka", "write_mongo"]
 
@@ -41,9 +40,6 @@ PACE_SLICE_S = 0.05
 #: Documents per insert_many call: ~2 s of work on NX-27017 (~5k docs/s), so the progress bar
 #: moves, while per-call overhead stays negligible on real MongoDB.
 MONGO_INSERT_BATCH = 10_000
-#: Mongo server selection timeout: long enough for a busy local server, short enough to report
-#: a stack that is down.
-MONGO_SELECT_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -88,9 +84,6 @@ def write_kafka(
     progress: bool = True,
 ) -> SinkReport:
     """Generate the run into ``topic``; create it with ``partitions`` if it is missing."""
-    from telemetry_lib.kafka.admin import KafkaAdmin
-    from telemetry_lib.kafka.producer import JsonProducer
-
     settings = settings or load_settings()
     admin = KafkaAdmin(settings)
     if topic not in admin.list_topics(include_internal=True):
@@ -128,44 +121,26 @@ def write_mongo(
     *,
     database: str = "game",
     settings: Settings | None = None,
-    target: Collection[Any] | None = None,
     progress: bool = True,
 ) -> SinkReport:
     """Generate the run into ``database.collection`` (``_id`` = event_id), in order."""
-    coll = target if target is not None else _mongo_collection(settings, database, collection)
+    coll = get_collection(settings or load_settings(), collection, database=database)
     columns = value_columns(resolved)
     started = time.perf_counter()
     events = malformed = checksum = 0
-    name = f"{coll.database.name}.{coll.name}"
+    name = f"{database}.{collection}"
+    step = MONGO_INSERT_BATCH
+    if resolved.pace_rate is not None:
+        step = max(1, int(resolved.pace_rate * PACE_SLICE_S))
     with _progress(resolved, progress, name) as bar:
         for batch in iter_batches(resolved):
             docs = mongo_documents(batch, columns)
-            step = MONGO_INSERT_BATCH
-            if resolved.pace_rate is not None:
-                step = max(1, int(resolved.pace_rate * PACE_SLICE_S))
             for lo in range(0, len(docs), step):
                 chunk = docs[lo : lo + step]
-                try:
-                    coll.insert_many(chunk, ordered=True)
-                except Exception as exc:  # pymongo raises many types; wrap them all
-                    raise MongoError(
-                        f"insert into {name} failed: {exc}",
-                        hint="drop the collection first if it holds an earlier run "
-                        "(event ids repeat for a seed), and check `telemetry status`",
-                    ) from exc
+                seed(coll, chunk, batch_size=step, progress=False)
                 _pace(resolved, started, events + malformed + lo + len(chunk))
             events, malformed, checksum = _account(batch, events, malformed, checksum, bar)
     return SinkReport("mongo", name, events, malformed, time.perf_counter() - started, checksum)
-
-
-def _mongo_collection(settings: Settings | None, database: str, collection: str) -> Any:
-    import pymongo
-
-    settings = settings or load_settings()
-    client: Any = pymongo.MongoClient(
-        settings.mongo_uri.reveal(), serverSelectionTimeoutMS=MONGO_SELECT_TIMEOUT_MS
-    )
-    return client[database][collection]
 
 
 def _account(
