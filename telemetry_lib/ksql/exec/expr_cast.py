@@ -1,0 +1,262 @@
+"""CAST between SQL types as polars expressions, with ksqlDB's (Java's) conversion semantics.
+
+Owns :func:`cast_expr` (value expression, source type, target type -> value and a per-row
+failure-message expression) and :func:`java_string_of` (Java ``toString`` text of a value).
+
+Semantics (ksqlDB CastEvaluator): integer narrowing wraps like Java ``intValue()``; DOUBLE to
+integers truncates toward zero and saturates (NaN -> 0); to DECIMAL rounds HALF_UP and fails
+(NULL + error) when the value needs more digits than the precision; STRING to numbers trims
+and fails on bad text; STRING to BOOLEAN is true only for ``true`` (any case); STRING to
+DATE/TIME/TIMESTAMP parses ISO-8601; containers convert element-wise and STRUCTs by field name
+(missing fields NULL). To STRING: DOUBLE as Java's ``Double.toString`` (``1.0E10``), DECIMAL as
+plain text, TIMESTAMP as ``yyyy-MM-dd'T'HH:mm:ss.SSS``, ARRAY/MAP/STRUCT as Java's collection
+text (``[1, 3]``, ``{k=1}``, ``Struct{F0=1,f1=3}``).
+
+Not vectorised (documented exceptions, whole-Series ``map_batches``): DOUBLE to STRING outside
+[1e-3, 1e7) and ARRAY/MAP/STRUCT to STRING, which need Java's number/collection text rules.
+"""
+
+from __future__ import annotations
+
+import decimal
+import logging
+import math
+
+import polars as pl
+
+from telemetry_lib.ksql.functions.decimal_ops import to_decimal
+from telemetry_lib.ksql.types import (
+    BaseType,
+    SqlArray,
+    SqlDecimal,
+    SqlMap,
+    SqlStruct,
+    SqlType,
+    to_polars,
+)
+
+__all__ = ["cast_expr", "java_string_of", "wrap_int32"]
+
+logger = logging.getLogger(__name__)
+
+_INT32_SPAN = 2**32
+_INT32_HALF = 2**31
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Java's Double.toString switches to scientific notation outside [1e-3, 1e7).
+_PLAIN_LOW, _PLAIN_HIGH = 1e-3, 1e7
+# Scale used when parsing text into DECIMAL before the final HALF_UP rounding.
+_PARSE_EXTRA_SCALE = 8
+# Java's String.trim() removes every character <= U+0020.
+_JAVA_WHITESPACE = "".join(chr(c) for c in range(33))
+
+
+def wrap_int32(expr: pl.Expr) -> pl.Expr:
+    """Java ``(int) long``: keep the low 32 bits."""
+    wide = expr.cast(pl.Int64)
+    return ((wide + _INT32_HALF) % _INT32_SPAN - _INT32_HALF).cast(pl.Int32)
+
+
+def _fail_where(condition: pl.Expr, message: str) -> pl.Expr:
+    return pl.when(condition).then(pl.lit(message))
+
+
+def cast_expr(expr: pl.Expr, source: SqlType, target: SqlType) -> tuple[pl.Expr, pl.Expr | None]:
+    """``CAST(expr AS target)`` for ``expr`` of ``source``: (value, failure message or None)."""
+    if source == target:
+        return expr, None
+    sb, tb = source.base, target.base
+    if tb is BaseType.STRING:
+        return _to_string(expr, source), None
+    if sb is BaseType.STRING:
+        return _from_string(expr, target)
+    numeric = (BaseType.INTEGER, BaseType.BIGINT, BaseType.DOUBLE, BaseType.DECIMAL)
+    if sb in numeric and tb in numeric:
+        return _numeric(expr, source, target)
+    if sb is BaseType.TIMESTAMP and tb is BaseType.DATE:
+        return expr.dt.date(), None
+    if sb is BaseType.TIMESTAMP and tb is BaseType.TIME:
+        return expr.dt.time(), None
+    if sb is BaseType.DATE and tb is BaseType.TIMESTAMP:
+        return expr.cast(pl.Datetime("ms")), None
+    if isinstance(source, SqlArray) and isinstance(target, SqlArray):
+        inner, _ = cast_expr(pl.element(), source.element, target.element)
+        return expr.list.eval(inner), None
+    if isinstance(source, SqlMap) and isinstance(target, SqlMap):
+        k, _ = cast_expr(pl.element().struct.field("key"), source.key, target.key)
+        v, _ = cast_expr(pl.element().struct.field("value"), source.value, target.value)
+        return expr.list.eval(pl.struct(k.alias("key"), v.alias("value"))), None
+    if isinstance(source, SqlStruct) and isinstance(target, SqlStruct):
+        fields = []
+        for name, ft in target.fields:
+            st = source.field(name)
+            if st is None:
+                fields.append(pl.lit(None, dtype=to_polars(ft)).alias(name))
+            else:
+                fv, _ = cast_expr(expr.struct.field(name), st, ft)
+                fields.append(fv.alias(name))
+        return pl.when(expr.is_not_null()).then(pl.struct(fields)), None
+    raise ValueError(f"Cast of {source.sql()} to {target.sql()} is not supported")
+
+
+def _numeric(expr: pl.Expr, source: SqlType, target: SqlType) -> tuple[pl.Expr, pl.Expr | None]:
+    sb, tb = source.base, target.base
+    if isinstance(target, SqlDecimal):
+        if isinstance(source, SqlDecimal):
+            return to_decimal(expr, source.scale, target)
+        if sb is BaseType.DOUBLE:
+            text = expr.cast(pl.String)
+            return _decimal_from_text(text, target, finite=expr.is_finite())
+        as_dec = expr.cast(pl.Decimal(38, 0))
+        return to_decimal(as_dec, 0, target)
+    if tb is BaseType.DOUBLE:
+        return expr.cast(pl.Float64), None
+    # to INTEGER / BIGINT
+    if sb is BaseType.DOUBLE:
+        lo, hi = (-_INT32_HALF, _INT32_HALF - 1) if tb is BaseType.INTEGER else (_INT64_MIN, _INT64_MAX)
+        clipped = expr.fill_nan(0.0).clip(float(lo), float(hi))
+        big = clipped.cast(pl.Int64, strict=False).fill_null(pl.when(clipped > 0).then(hi).otherwise(lo))
+        return (big.cast(pl.Int32) if tb is BaseType.INTEGER else big), None
+    if sb is BaseType.DECIMAL:
+        whole = expr.cast(pl.Int128)
+        wrapped64 = ((whole + 2**63) % 2**64 - 2**63).cast(pl.Int64)
+        return (wrap_int32(wrapped64) if tb is BaseType.INTEGER else wrapped64), None
+    if tb is BaseType.INTEGER:
+        return wrap_int32(expr), None
+    return expr.cast(pl.Int64), None
+
+
+def _decimal_from_text(
+    text: pl.Expr, target: SqlDecimal, *, finite: pl.Expr | None = None
+) -> tuple[pl.Expr, pl.Expr]:
+    scale = min(target.scale + _PARSE_EXTRA_SCALE, 37)
+    parsed = text.str.strip_chars(_JAVA_WHITESPACE).cast(pl.Decimal(38, scale), strict=False)
+    value, overflow = to_decimal(parsed, scale, target)
+    bad = text.is_not_null() & parsed.is_null()
+    if finite is not None:
+        bad = bad | ~finite.fill_null(True)
+    fail = pl.when(bad).then(pl.lit(f"Cannot convert value to {target.sql()}")).otherwise(overflow)
+    return pl.when(fail.is_null()).then(value), fail
+
+
+def _from_string(expr: pl.Expr, target: SqlType) -> tuple[pl.Expr, pl.Expr | None]:
+    trimmed = expr.str.strip_chars(_JAVA_WHITESPACE)
+    tb = target.base
+    if tb is BaseType.BOOLEAN:
+        return expr.str.to_lowercase() == "true", None
+    if isinstance(target, SqlDecimal):
+        return _decimal_from_text(expr, target)
+    if tb in (BaseType.INTEGER, BaseType.BIGINT, BaseType.DOUBLE):
+        dtype = to_polars(target)
+        value = trimmed.cast(dtype, strict=False)
+        return value, _fail_where(expr.is_not_null() & value.is_null(), f"Cannot convert text to {tb.value}")
+    if tb is BaseType.DATE:
+        value = trimmed.str.to_date("%Y-%m-%d", strict=False)
+        return value, _fail_where(expr.is_not_null() & value.is_null(), 'Required format is: "yyyy-MM-dd"')
+    if tb is BaseType.TIME:
+        value = pl.coalesce(
+            trimmed.str.to_time("%H:%M:%S%.f", strict=False),
+            trimmed.str.to_time("%H:%M", strict=False),
+        )
+        return value, _fail_where(expr.is_not_null() & value.is_null(), 'Required format is: "HH:mm:ss"')
+    if tb is BaseType.TIMESTAMP:
+        value = parse_iso_timestamp(trimmed)
+        return value, _fail_where(
+            expr.is_not_null() & value.is_null(),
+            "Required format is: \"yyyy-MM-dd'T'HH:mm:ss.SSS\"",
+        )
+    raise ValueError(f"Cast of STRING to {target.sql()} is not supported")
+
+
+def parse_iso_timestamp(text: pl.Expr) -> pl.Expr:
+    """ISO-8601 date or date-time text (optional seconds, fraction, ``Z`` or offset) as
+    Datetime("ms") in UTC; NULL where it does not parse."""
+    with_zone = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="ms")
+    candidates = [
+        with_zone.dt.convert_time_zone("UTC").dt.replace_time_zone(None),
+        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="ms"),
+        text.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="ms"),
+        text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ms"),
+        text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("ms")),
+    ]
+    return pl.coalesce(candidates)
+
+
+def _to_string(expr: pl.Expr, source: SqlType) -> pl.Expr:
+    sb = source.base
+    if sb in (BaseType.INTEGER, BaseType.BIGINT, BaseType.BOOLEAN, BaseType.STRING, BaseType.DATE):
+        return expr.cast(pl.String)
+    if sb is BaseType.DECIMAL:
+        return expr.cast(pl.String)
+    if sb is BaseType.DOUBLE:
+        plain = expr.cast(pl.String)
+        a = expr.abs()
+        in_plain_range = ((a >= _PLAIN_LOW) & (a < _PLAIN_HIGH)) | (a == 0)
+        return (
+            pl.when(in_plain_range | expr.is_nan())
+            .then(plain)
+            .otherwise(expr.map_batches(_java_doubles, return_dtype=pl.String))
+        )
+    if sb is BaseType.TIME:
+        return expr.dt.strftime("%H:%M:%S")
+    if sb is BaseType.TIMESTAMP:
+        return expr.dt.strftime("%Y-%m-%dT%H:%M:%S%.3f")
+    return expr.map_batches(
+        lambda s: pl.Series([java_string_of(v, source) for v in s.to_list()], dtype=pl.String),
+        return_dtype=pl.String,
+    )
+
+
+def _java_doubles(s: pl.Series) -> pl.Series:
+    return pl.Series([None if v is None else java_double_text(v) for v in s.to_list()], dtype=pl.String)
+
+
+def java_double_text(v: float) -> str:
+    """Java's ``Double.toString``."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    if v == 0:
+        return "-0.0" if math.copysign(1.0, v) < 0 else "0.0"
+    a = abs(v)
+    if _PLAIN_LOW <= a < _PLAIN_HIGH:
+        text = repr(v)
+        return text if ("." in text or "e" in text) else text + ".0"
+    digits = repr(a)
+    mantissa, _, exp = f"{decimal.Decimal(digits):E}".partition("E")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    if "." not in mantissa:
+        mantissa += ".0"
+    sign = "-" if v < 0 else ""
+    return f"{sign}{mantissa}E{int(exp)}"
+
+
+def java_string_of(value: object, t: SqlType) -> str | None:
+    """Java ``toString`` of a Python value of SQL type ``t`` (collections, structs)."""
+    if value is None:
+        return None
+    if isinstance(t, SqlArray):
+        assert isinstance(value, list)
+        return "[" + ", ".join(str(java_string_of(v, t.element)) for v in value) + "]"
+    if isinstance(t, SqlMap):
+        assert isinstance(value, list)
+        return (
+            "{"
+            + ", ".join(
+                f"{java_string_of(e['key'], t.key)}={java_string_of(e['value'], t.value)}" for e in value
+            )
+            + "}"
+        )
+    if isinstance(t, SqlStruct):
+        assert isinstance(value, dict)
+        return "Struct{" + ",".join(
+            f"{n}={java_string_of(value.get(n), ft)}" for n, ft in t.fields if value.get(n) is not None
+        ) + "}"
+    if t.base is BaseType.DOUBLE:
+        return java_double_text(float(value))  # type: ignore[arg-type]
+    if t.base is BaseType.BOOLEAN:
+        return "true" if value else "false"
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    return str(value)

@@ -1,0 +1,512 @@
+"""Compilation of typed expressions into polars expressions, with per-row error detection.
+
+Owns :class:`CompiledExpression` and :func:`compile_expression`; also :func:`evaluate` (a
+convenience for tests and tools). Operators apply the compiled expressions to their batches.
+
+API::
+
+    compiled = compile_expression(typed)        # typed: analyzer.typed.TypedExpression
+    compiled.expr    # pl.Expr over the batch's field names: the value, NULL where the row failed
+    compiled.error   # pl.Expr (String) or None: the row's first error message, else null
+    compiled.type    # SqlType | None
+    frame.select(value=compiled.expr, error=compiled.error)   # what an operator does
+
+Error model (ksqlDB's generated Java code): an evaluation error anywhere in the expression
+(integer division by zero, arithmetic or logic on a NULL operand — Java unboxing —, a DECIMAL
+result needing rounding, a failing function) makes the whole expression NULL for that row and
+writes a RECORD_PROCESSING_ERROR; except inside a nested-error boundary (a CAST, a function
+argument that is itself a call or a dereference, an ARRAY/MAP/STRUCT constructor element),
+where only that sub-expression becomes NULL (still logged). CASE branches and the right side
+of AND/OR are lazy: their errors count only on rows where they are evaluated. The caller
+writes one processing-log record per row whose ``error`` is non-null (message in
+``errorMessage``) and keeps the row with the NULL value.
+
+Semantics implemented here: INTEGER/BIGINT wrap on overflow and ``/``, ``%`` truncate toward
+zero like Java (polars floors); DOUBLE ``%`` is Java's fmod; DECIMAL via
+:mod:`~telemetry_lib.ksql.functions.decimal_ops`; STRING ``+`` is Java concatenation (a NULL
+operand prints ``null``); comparisons are two-valued (NULL operand -> false) except
+``IS [NOT] DISTINCT FROM``; LIKE with ``%``/``_`` and an optional escape; arrays are 1-based
+with negative indexes from the end (out of range -> NULL).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from telemetry_lib.ksql.analyzer.typed import (
+    TArithmetic,
+    TCall,
+    TCase,
+    TCast,
+    TColumn,
+    TComparison,
+    TCreateArray,
+    TCreateMap,
+    TCreateStruct,
+    TDereference,
+    TGuard,
+    TIn,
+    TIsNull,
+    TLambda,
+    TLambdaVar,
+    TLike,
+    TLiteral,
+    TLogical,
+    TNegate,
+    TNot,
+    TSubscript,
+    TypedExpression,
+)
+from telemetry_lib.ksql.errors import InternalError, UnsupportedError
+from telemetry_lib.ksql.exec.expr_cast import cast_expr, wrap_int32
+from telemetry_lib.ksql.exec.expr_literals import literal_expr
+from telemetry_lib.ksql.functions.decimal_ops import decimal_binary
+from telemetry_lib.ksql.functions.impl_base import NOT_CONSTANT, Arg, get_impl
+from telemetry_lib.ksql.types import BaseType, SqlDecimal, SqlMap, SqlType, to_polars
+
+__all__ = ["CompiledExpression", "compile_expression", "evaluate"]
+
+logger = logging.getLogger(__name__)
+
+# Messages of Java exceptions ksqlDB would log for these failures.
+_NPE = "java.lang.NullPointerException: a NULL operand was used in arithmetic or logic"
+_DIV_ZERO = "java.lang.ArithmeticException: / by zero"
+# The regex metacharacters escaped when a LIKE pattern becomes a regex.
+_REGEX_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
+
+
+@dataclass(frozen=True)
+class CompiledExpression:
+    """A typed expression compiled to polars (see module doc)."""
+
+    expr: pl.Expr
+    error: pl.Expr | None
+    type: SqlType | None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class _C:
+    """Compilation state of a sub-expression: value, unhandled failure, handled (logged) errors."""
+
+    value: pl.Expr
+    fail: pl.Expr | None = None
+    logged: pl.Expr | None = None
+
+
+def compile_expression(typed: TypedExpression) -> CompiledExpression:
+    """Compile ``typed`` (see module doc for the error model)."""
+    c = _Compiler({}).compile(typed)
+    value = c.value
+    if c.fail is not None:
+        value = pl.when(c.fail.is_null()).then(value)
+    if typed.type is not None:
+        value = value.cast(to_polars(typed.type), strict=False) if _needs_cast(typed) else value
+    error = _first(c.fail, c.logged)
+    return CompiledExpression(value, error, typed.type, typed.text)
+
+
+def evaluate(frame: pl.DataFrame, compiled: CompiledExpression) -> tuple[pl.Series, pl.Series]:
+    """Evaluate on ``frame``: (values, error messages) as Series of ``len(frame)``."""
+    error = compiled.error if compiled.error is not None else pl.lit(None, dtype=pl.String)
+    out = frame.select(compiled.expr.alias("value"), error.cast(pl.String).alias("error"))
+    return out["value"], out["error"]
+
+
+def _needs_cast(typed: TypedExpression) -> bool:
+    return not isinstance(typed, TColumn)
+
+
+def _first(*errors: pl.Expr | None) -> pl.Expr | None:
+    present = [e for e in errors if e is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    return pl.coalesce(present)
+
+
+def _gate(error: pl.Expr | None, condition: pl.Expr) -> pl.Expr | None:
+    """``error`` only on rows where ``condition`` holds (lazy evaluation)."""
+    if error is None:
+        return None
+    return pl.when(condition).then(error)
+
+
+def _msg(condition: pl.Expr, message: str) -> pl.Expr:
+    return pl.when(condition).then(pl.lit(message))
+
+
+class _Compiler:
+    def __init__(self, lambda_vars: dict[str, pl.Expr]) -> None:
+        self.lambda_vars = lambda_vars
+
+    def compile(self, node: TypedExpression) -> _C:
+        method = getattr(self, "_" + type(node).__name__, None)
+        if method is None:
+            raise InternalError(f"cannot compile {type(node).__name__}")
+        result: _C = method(node)
+        return result
+
+    def _children(self, *nodes: TypedExpression) -> tuple[list[_C], pl.Expr | None, pl.Expr | None]:
+        cs = [self.compile(n) for n in nodes]
+        return cs, _first(*(c.fail for c in cs)), _first(*(c.logged for c in cs))
+
+    # ------------------------------------------------------------------ leaves
+    def _TColumn(self, node: TColumn) -> _C:
+        if self.lambda_vars:
+            raise UnsupportedError("a lambda body referring to columns outside the lambda")
+        return _C(pl.col(node.field_name))
+
+    def _TLiteral(self, node: TLiteral) -> _C:
+        return _C(literal_expr(node.value, node.type))
+
+    def _TLambdaVar(self, node: TLambdaVar) -> _C:
+        try:
+            return _C(self.lambda_vars[node.name])
+        except KeyError:
+            raise InternalError(f"lambda variable {node.name} is not bound") from None
+
+    # ------------------------------------------------------------------ arithmetic
+    def _TArithmetic(self, node: TArithmetic) -> _C:
+        (left, right), fail, logged = self._children(node.left, node.right)
+        lt, rt, t = node.left.type, node.right.type, node.type
+        assert lt is not None and rt is not None and t is not None
+        a, b = left.value, right.value
+        if t.base is BaseType.STRING:
+            value = pl.concat_str([a.fill_null("null"), b.fill_null("null")])
+            return _C(value, fail, logged)
+        null_operand = _msg(a.is_null() | b.is_null(), _NPE)
+        if isinstance(t, SqlDecimal):
+            assert isinstance(lt, SqlDecimal) and isinstance(rt, SqlDecimal)
+            value, op_fail = decimal_binary(node.op, a, b, lt, rt, t)
+            return _C(value, _first(fail, null_operand, op_fail), logged)
+        if t.base is BaseType.DOUBLE:
+            value = self._double_op(node.op, a, b)
+            return _C(value, _first(fail, null_operand), logged)
+        value, op_fail = self._integer_op(node.op, a, b, t)
+        return _C(value, _first(fail, null_operand, op_fail), logged)
+
+    @staticmethod
+    def _double_op(op: str, a: pl.Expr, b: pl.Expr) -> pl.Expr:
+        a, b = a.cast(pl.Float64), b.cast(pl.Float64)
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "/":
+            return a / b
+        # Java's % on doubles: the sign of the dividend (fmod).
+        r = a.abs() % b.abs()
+        return pl.when(a < 0).then(-r).otherwise(r)
+
+    @staticmethod
+    def _integer_op(op: str, a: pl.Expr, b: pl.Expr, t: SqlType) -> tuple[pl.Expr, pl.Expr | None]:
+        dtype = to_polars(t)
+        a, b = a.cast(dtype), b.cast(dtype)
+        if op == "+":
+            return a + b, None
+        if op == "-":
+            return a - b, None
+        if op == "*":
+            return a * b, None
+        zero = _msg(b == 0, _DIV_ZERO)
+        safe = pl.when(b == 0).then(pl.lit(1, dtype=dtype)).otherwise(b)
+        if op == "/":
+            q = a // safe
+            value = pl.when(((a % safe) != 0) & ((a < 0) != (safe < 0))).then(q + 1).otherwise(q)
+            return value.cast(dtype), zero
+        r = a % safe
+        value = pl.when((r != 0) & ((a < 0) != (safe < 0))).then(r - safe).otherwise(r)
+        return value.cast(dtype), zero
+
+    def _TNegate(self, node: TNegate) -> _C:
+        c = self.compile(node.operand)
+        t = node.type
+        assert t is not None
+        if isinstance(t, SqlDecimal):
+            value = (-c.value).cast(to_polars(t))
+        else:
+            value = (pl.lit(0, dtype=to_polars(t)) - c.value).cast(to_polars(t)) if t.base is not BaseType.DOUBLE else -c.value
+        return _C(value, _first(c.fail, _msg(c.value.is_null(), _NPE)), c.logged)
+
+    # ------------------------------------------------------------------ predicates
+    def _TComparison(self, node: TComparison) -> _C:
+        (left, right), fail, logged = self._children(node.left, node.right)
+        a, b = left.value, right.value
+        lt = node.left.type
+        if isinstance(lt, SqlMap):
+            a, b = a.list.sort(), b.list.sort()
+        op = node.op
+        if op == "IS DISTINCT FROM":
+            return _C(a.ne_missing(b), fail, logged)
+        if op == "IS NOT DISTINCT FROM":
+            return _C(a.eq_missing(b), fail, logged)
+        ops = {
+            "=": a == b,
+            "<>": a != b,
+            "<": a < b,
+            "<=": a <= b,
+            ">": a > b,
+            ">=": a >= b,
+        }
+        return _C(ops[op].fill_null(False), fail, logged)
+
+    def _TLogical(self, node: TLogical) -> _C:
+        left = self.compile(node.left)
+        right = self.compile(node.right)
+        a, b = left.value, right.value
+        if node.op == "AND":
+            evaluated_right = a.fill_null(False)
+            value = pl.when(a.is_null()).then(None).when(~a).then(False).otherwise(b)
+        else:
+            evaluated_right = ~a.fill_null(True)
+            value = pl.when(a.is_null()).then(None).when(a).then(True).otherwise(b)
+        npe = _msg(a.is_null() | (evaluated_right & b.is_null()), _NPE)
+        fail = _first(left.fail, _gate(right.fail, evaluated_right), npe)
+        logged = _first(left.logged, _gate(right.logged, evaluated_right))
+        return _C(value, fail, logged)
+
+    def _TNot(self, node: TNot) -> _C:
+        c = self.compile(node.operand)
+        return _C(~c.value, _first(c.fail, _msg(c.value.is_null(), _NPE)), c.logged)
+
+    def _TIsNull(self, node: TIsNull) -> _C:
+        c = self.compile(node.operand)
+        value = c.value.is_not_null() if node.negated else c.value.is_null()
+        return _C(value, c.fail, c.logged)
+
+    def _TLike(self, node: TLike) -> _C:
+        (value, pattern), fail, logged = self._children(node.value, node.pattern)
+        if isinstance(node.pattern, TLiteral):
+            if node.pattern.value is None:
+                return _C(pl.lit(False), fail, logged)
+            regex = like_to_regex(str(node.pattern.value), node.escape)
+            matched = value.value.str.contains(regex)
+        else:
+            matched = value.value.str.contains(_like_regex_expr(pattern.value, node.escape))
+        return _C(matched.fill_null(False), fail, logged)
+
+    def _TIn(self, node: TIn) -> _C:
+        cs, fail, logged = self._children(node.value, *node.items)
+        v = cs[0].value
+        if isinstance(node.value.type, SqlMap):
+            v = v.list.sort()
+        hits = []
+        for c, item in zip(cs[1:], node.items):
+            other = c.value.list.sort() if isinstance(item.type, SqlMap) else c.value
+            hits.append((v == other).fill_null(False))
+        value = pl.any_horizontal(hits) if hits else pl.lit(False)
+        return _C(value, fail, logged)
+
+    # ------------------------------------------------------------------ CASE / CAST / guards
+    def _TCase(self, node: TCase) -> _C:
+        t = node.type
+        dtype = to_polars(t) if t is not None else None
+        fails: list[pl.Expr | None] = []
+        logs: list[pl.Expr | None] = []
+        reached: pl.Expr = pl.lit(True)
+        chain = None
+        for cond, result in node.whens:
+            cc, rc = self.compile(cond), self.compile(result)
+            fails.append(_gate(cc.fail, reached))
+            logs.append(_gate(cc.logged, reached))
+            taken = reached & cc.value.fill_null(False)
+            fails.append(_gate(rc.fail, taken))
+            logs.append(_gate(rc.logged, taken))
+            rv = rc.value.cast(dtype) if dtype is not None else rc.value
+            cond_value = cc.value.fill_null(False)
+            chain = pl.when(cond_value).then(rv) if chain is None else chain.when(cond_value).then(rv)
+            reached = reached & ~cc.value.fill_null(False)
+        assert chain is not None
+        if node.default is not None:
+            dc = self.compile(node.default)
+            fails.append(_gate(dc.fail, reached))
+            logs.append(_gate(dc.logged, reached))
+            dv = dc.value.cast(dtype) if dtype is not None else dc.value
+            value = chain.otherwise(dv)
+        else:
+            value = chain.otherwise(pl.lit(None, dtype=dtype))
+        return _C(value, _first(*fails), _first(*logs))
+
+    def _TCast(self, node: TCast) -> _C:
+        c = self.compile(node.operand)
+        source, target = node.operand.type, node.type
+        assert source is not None and target is not None
+        value, cast_fail = cast_expr(c.value, source, target)
+        return _C(value, _first(c.fail, cast_fail), c.logged)
+
+    def _TGuard(self, node: TGuard) -> _C:
+        c = self.compile(node.operand)
+        if c.fail is None:
+            return c
+        value = pl.when(c.fail.is_null()).then(c.value)
+        label = pl.lit(f"Error processing {node.label}: ")
+        return _C(value, None, _first(pl.concat_str([label, c.fail]), c.logged))
+
+    # ------------------------------------------------------------------ functions
+    def _TCall(self, node: TCall) -> _C:
+        if node.impl.startswith("lambda_"):
+            return self._lambda_call(node)
+        cs, fail, logged = self._children(*node.args)
+        args = [
+            Arg(c.value, a.type, a.value if isinstance(a, TLiteral) else NOT_CONSTANT)
+            for c, a in zip(cs, node.args)
+        ]
+        assert node.type is not None
+        result = get_impl(node.impl)(args, node.type)
+        if isinstance(result, tuple):
+            value, fn_fail = result
+        else:
+            value, fn_fail = result, None
+        if fn_fail is not None:
+            fn_fail = pl.concat_str([pl.lit(f"Error in {node.name}: "), fn_fail])
+        return _C(value, _first(fail, fn_fail), logged)
+
+    def _lambda_call(self, node: TCall) -> _C:
+        collection, *lambdas = node.args
+        c = self.compile(collection)
+        fail, logged = c.fail, c.logged
+        bodies = []
+        for lam in lambdas:
+            assert isinstance(lam, TLambda)
+            if len(lam.params) == 1:
+                bound = {lam.params[0]: pl.element()}
+            else:
+                bound = {
+                    lam.params[0]: pl.element().struct.field("key"),
+                    lam.params[1]: pl.element().struct.field("value"),
+                }
+            inner = _Compiler({**self.lambda_vars, **bound}).compile(lam.body)
+            body_value = inner.value
+            if inner.fail is not None:
+                # An error inside the lambda fails the whole call for that row.
+                failed_any = c.value.list.eval(inner.fail.is_not_null()).list.any()
+                fail = _first(fail, _msg(failed_any.fill_null(False), f"Error in lambda of {node.name}"))
+            bodies.append(body_value)
+        coll = c.value
+        if node.impl == "lambda_transform_array":
+            value = coll.list.eval(bodies[0])
+        elif node.impl == "lambda_filter_array":
+            value = coll.list.eval(pl.element().filter(bodies[0].fill_null(False)))
+        elif node.impl == "lambda_filter_map":
+            value = coll.list.eval(pl.element().filter(bodies[0].fill_null(False)))
+        elif node.impl == "lambda_transform_map":
+            value = coll.list.eval(pl.struct(bodies[0].alias("key"), bodies[1].alias("value")))
+        else:
+            raise InternalError(f"unknown lambda function implementation {node.impl}")
+        return _C(value, fail, logged)
+
+    # ------------------------------------------------------------------ structured
+    def _TSubscript(self, node: TSubscript) -> _C:
+        (base, index), fail, logged = self._children(node.base, node.index)
+        if isinstance(node.base.type, SqlMap):
+            if not isinstance(node.index, TLiteral):
+                return _C(_map_lookup_rowwise(base.value, index.value, node), fail, logged)
+            key = literal_expr(node.index.value, node.index.type)
+            matches = base.value.list.eval(
+                pl.element().filter(pl.element().struct.field("key") == key).struct.field("value")
+            )
+            return _C(matches.list.last(), fail, logged)
+        i = index.value.cast(pl.Int64)
+        position = pl.when(i > 0).then(i - 1).when(i < 0).then(i)
+        return _C(base.value.list.get(position, null_on_oob=True), fail, logged)
+
+    def _TDereference(self, node: TDereference) -> _C:
+        c = self.compile(node.base)
+        return _C(c.value.struct.field(node.field_name), c.fail, c.logged)
+
+    def _TCreateArray(self, node: TCreateArray) -> _C:
+        cs, fail, logged = self._children(*node.items)
+        assert node.type is not None
+        el = to_polars(node.type).inner  # type: ignore[attr-defined]
+        return _C(pl.concat_list([c.value.cast(el) for c in cs]), fail, logged)
+
+    def _TCreateMap(self, node: TCreateMap) -> _C:
+        flat = [x for kv in node.entries for x in kv]
+        cs, fail, logged = self._children(*flat)
+        t = node.type
+        assert isinstance(t, SqlMap)
+        kd, vd = to_polars(t.key), to_polars(t.value)
+        entries = [
+            pl.struct(cs[i].value.cast(kd).alias("key"), cs[i + 1].value.cast(vd).alias("value"))
+            for i in range(0, len(cs), 2)
+        ]
+        return _C(pl.concat_list(entries), fail, logged)
+
+    def _TCreateStruct(self, node: TCreateStruct) -> _C:
+        cs, fail, logged = self._children(*(v for _, v in node.fields))
+        fields = [
+            c.value.cast(to_polars(v.type)).alias(n) if v.type is not None else c.value.alias(n)
+            for c, (n, v) in zip(cs, node.fields)
+        ]
+        return _C(pl.struct(fields), fail, logged)
+
+    def _TLambda(self, node: TLambda) -> _C:
+        raise InternalError("a lambda is compiled by the function call that takes it")
+
+
+def like_to_regex(pattern: str, escape: str | None) -> str:
+    """SQL LIKE pattern -> anchored regex (``%`` any run, ``_`` one character)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if escape is not None and ch == escape and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "^(?s:" + "".join(out) + ")$"
+
+
+def _like_regex_expr(pattern: pl.Expr, escape: str | None) -> pl.Expr:
+    """A per-row LIKE pattern column turned into regexes with polars string operations."""
+    p = pattern
+    if escape is not None:
+        # Protect escaped characters with private-use placeholders before translating.
+        p = p.str.replace_all(re.escape(escape) + "%", "\ue000", literal=False)
+        p = p.str.replace_all(re.escape(escape) + "_", "\ue001", literal=False)
+        p = p.str.replace_all(re.escape(escape + escape), "\ue002", literal=False)
+    p = p.str.replace_all(r"([.^$*+?()\[\]{}|\\])", r"\\$1")
+    p = p.str.replace_all("%", ".*", literal=True).str.replace_all("_", ".", literal=True)
+    if escape is not None:
+        p = p.str.replace_all("\ue000", "%", literal=True).str.replace_all("\ue001", "_", literal=True)
+        p = p.str.replace_all("\ue002", re.escape(escape), literal=True)
+    return pl.concat_str([pl.lit("^(?s:"), p, pl.lit(")$")])
+
+
+def _map_lookup_rowwise(base: pl.Expr, key: pl.Expr, node: TSubscript) -> pl.Expr:
+    # Not vectorised: polars cannot look up a per-row key inside list.eval; per-row Python.
+    assert node.type is not None
+    dtype = to_polars(node.type)
+
+    def run(s: pl.Series) -> pl.Series:
+        out = []
+        for row in s.to_list():
+            entries, k = row["m"], row["k"]
+            found = None
+            if entries is not None and k is not None:
+                for e in entries:
+                    if e["key"] == k:
+                        found = e["value"]
+            out.append(found)
+        return pl.Series(out, dtype=dtype)
+
+    return pl.struct(base.alias("m"), key.alias("k")).map_batches(run, return_dtype=dtype)
+
+
+_ = (Sequence, wrap_int32)

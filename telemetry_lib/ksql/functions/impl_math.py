@@ -1,0 +1,254 @@
+"""Polars implementations of the math functions and of COALESCE / IFNULL / NULLIF.
+
+Semantics follow the ksqlDB UDFs: NULL in -> NULL out; Java floating point (``SQRT(-1)`` is NaN,
+``LN(0)`` is -Infinity); ``ROUND`` rounds halves toward +infinity (``ROUND(-1.5)`` = -1) and
+``ROUND(DOUBLE)`` returns BIGINT; ``LOG(base, x)`` is NaN for a base <= 0 or 1 and for x < 0;
+DECIMAL ``ABS/CEIL/FLOOR`` keep the declared scale; GREATEST/LEAST skip NULLs.
+All vectorised except RANDOM (a fresh uniform draw per row via numpy-free polars sampling).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import polars as pl
+
+from telemetry_lib.ksql.functions.decimal_ops import (
+    from_unscaled,
+    rescale,
+    round_unscaled_half_up_to_inf,
+    unscaled,
+)
+from telemetry_lib.ksql.functions.impl_base import Arg, ImplResult, implementation
+from telemetry_lib.ksql.types import BaseType, SqlDecimal, SqlType, to_polars
+
+__all__: list[str] = []
+
+logger = logging.getLogger(__name__)
+
+
+def _typed(expr: pl.Expr, t: SqlType) -> pl.Expr:
+    return expr.cast(to_polars(t))
+
+
+@implementation("coalesce")
+def _coalesce(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    return pl.coalesce([_typed(a.expr, rt) for a in args])
+
+
+@implementation("nullif")
+def _nullif(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a, b = args
+    return pl.when(a.expr.eq_missing(b.expr) & a.expr.is_not_null()).then(None).otherwise(_typed(a.expr, rt))
+
+
+@implementation("identity")
+def _identity(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    return args[0].expr
+
+
+@implementation("abs")
+def _abs(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    return args[0].expr.abs()
+
+
+def _decimal_to_integral(arg: Arg, mode: str) -> pl.Expr:
+    t = arg.type
+    assert isinstance(t, SqlDecimal)
+    u = unscaled(arg.expr)
+    p = pl.lit(10**t.scale, dtype=pl.Int128)
+    floor = u // p
+    if mode == "floor":
+        q = floor
+    else:
+        q = pl.when(u % p != 0).then(floor + 1).otherwise(floor)
+    return from_unscaled(rescale(q, 0, t.scale), t)
+
+
+@implementation("ceil")
+def _ceil(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a = args[0]
+    if isinstance(a.type, SqlDecimal):
+        return _decimal_to_integral(a, "ceil")
+    if a.type is not None and a.type.base is BaseType.DOUBLE:
+        return a.expr.ceil()
+    return a.expr
+
+
+@implementation("floor")
+def _floor(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a = args[0]
+    if isinstance(a.type, SqlDecimal):
+        return _decimal_to_integral(a, "floor")
+    if a.type is not None and a.type.base is BaseType.DOUBLE:
+        return a.expr.floor()
+    return a.expr
+
+
+@implementation("sign")
+def _sign(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    e = args[0].expr
+    return pl.when(e > 0).then(1).when(e < 0).then(-1).when(e.is_not_null()).then(0).cast(pl.Int32)
+
+
+def _double_round(x: pl.Expr, places: pl.Expr | int) -> pl.Expr:
+    factor = pl.lit(10.0).pow(places)
+    return (x * factor + 0.5).floor() / factor
+
+
+@implementation("round")
+def _round(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a = args[0]
+    if isinstance(a.type, SqlDecimal):
+        assert isinstance(rt, SqlDecimal)
+        return from_unscaled(round_unscaled_half_up_to_inf(unscaled(a.expr), a.type.scale), rt)
+    if a.type is not None and a.type.base is BaseType.DOUBLE:
+        return (a.expr + 0.5).floor().cast(pl.Int64, strict=False)
+    return a.expr.cast(pl.Int64)
+
+
+@implementation("round_places")
+def _round_places(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a, n = args
+    if isinstance(a.type, SqlDecimal):
+        assert isinstance(rt, SqlDecimal)
+        return _decimal_places(a, n, rt, _round_places_unscaled)
+    return pl.when(n.expr.is_not_null()).then(_double_round(a.expr, n.expr))
+
+
+def _round_places_unscaled(u: pl.Expr, drop: int) -> pl.Expr:
+    return round_unscaled_half_up_to_inf(u, drop)
+
+
+def _trunc_places_unscaled(u: pl.Expr, drop: int) -> pl.Expr:
+    if drop <= 0:
+        return u
+    p = pl.lit(10**drop, dtype=pl.Int128)
+    q = u // p
+    return pl.when(((u % p) != 0) & (u < 0)).then(q + 1).otherwise(q)
+
+
+def _decimal_places(a: Arg, n: Arg, rt: SqlDecimal, fn: object) -> pl.Expr:
+    """Round/truncate a DECIMAL to ``n`` places (n may be negative), keeping its scale."""
+    t = a.type
+    assert isinstance(t, SqlDecimal)
+    u = unscaled(a.expr)
+    if not n.is_constant:
+        # Per-row places: evaluate each distinct places value (few in practice) and pick.
+        branches = None
+        for places in range(-t.precision, t.scale + 1):
+            v = _decimal_places_const(u, t, places, fn)
+            branches = (pl.when(n.expr == places).then(v) if branches is None
+                        else branches.when(n.expr == places).then(v))
+        assert branches is not None
+        big = pl.when(n.expr > t.scale).then(u)
+        return from_unscaled(branches.otherwise(big), rt)
+    places = int(n.constant) if n.constant is not None else None  # type: ignore[call-overload]
+    if places is None:
+        return pl.lit(None, dtype=to_polars(rt))
+    return from_unscaled(_decimal_places_const(u, t, places, fn), rt)
+
+
+def _decimal_places_const(u: pl.Expr, t: SqlDecimal, places: int, fn: object) -> pl.Expr:
+    drop = t.scale - places
+    if drop <= 0:
+        return u
+    rounded = fn(u, drop)  # type: ignore[operator]
+    return rescale(rounded, 0, drop)
+
+
+@implementation("trunc")
+def _trunc(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a = args[0]
+    if isinstance(a.type, SqlDecimal):
+        assert isinstance(rt, SqlDecimal)
+        return from_unscaled(_trunc_places_unscaled(unscaled(a.expr), a.type.scale), rt)
+    if a.type is not None and a.type.base is BaseType.DOUBLE:
+        return a.expr.cast(pl.Int64, strict=False)
+    return a.expr.cast(pl.Int64)
+
+
+@implementation("trunc_places")
+def _trunc_places(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a, n = args
+    if isinstance(a.type, SqlDecimal):
+        assert isinstance(rt, SqlDecimal)
+        return _decimal_places(a, n, rt, _trunc_places_unscaled)
+    factor = pl.lit(10.0).pow(n.expr)
+    return (a.expr * factor).truncate() / factor if hasattr(pl.Expr, "truncate") else (
+        pl.when(a.expr >= 0).then((a.expr * factor).floor()).otherwise((a.expr * factor).ceil()) / factor
+    )
+
+
+def _unary(key: str, fn: str) -> None:
+    @implementation(key)
+    def _impl(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+        return getattr(args[0].expr.cast(pl.Float64), fn)()
+
+
+for _key, _fn in (
+    ("sqrt", "sqrt"), ("cbrt", "cbrt"), ("exp", "exp"), ("sin", "sin"), ("cos", "cos"),
+    ("tan", "tan"), ("asin", "arcsin"), ("acos", "arccos"), ("atan", "arctan"), ("cot", "cot"),
+    ("sinh", "sinh"), ("cosh", "cosh"), ("tanh", "tanh"), ("degrees", "degrees"),
+    ("radians", "radians"),
+):
+    _unary(_key, _fn)
+
+
+@implementation("ln")
+def _ln(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    x = args[0].expr
+    return pl.when(x < 0).then(float("nan")).otherwise(x.log())
+
+
+@implementation("log_base")
+def _log_base(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    base, x = args[0].expr, args[1].expr
+    nan = (base <= 0) | (base == 1) | (x < 0)
+    return pl.when(nan).then(float("nan")).otherwise(x.log() / base.log())
+
+
+@implementation("power")
+def _power(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    return args[0].expr.pow(args[1].expr)
+
+
+@implementation("atan2")
+def _atan2(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    return pl.arctan2(args[0].expr, args[1].expr)
+
+
+@implementation("pi")
+def _pi(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    return pl.lit(math.pi, dtype=pl.Float64)
+
+
+@implementation("random")
+def _random(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    # One uniform [0, 1) draw per row: a shuffled index scaled down plus jitter-free fraction.
+    return pl.int_range(pl.len()).map_batches(
+        lambda s: pl.Series(_uniform(len(s)), dtype=pl.Float64), return_dtype=pl.Float64
+    )
+
+
+def _uniform(n: int) -> list[float]:
+    import random
+
+    return [random.random() for _ in range(n)]
+
+
+def _extreme(args: Sequence[Arg], rt: SqlType, *, largest: bool) -> pl.Expr:
+    exprs = [_typed(a.expr, rt) for a in args]
+    return pl.max_horizontal(exprs) if largest else pl.min_horizontal(exprs)
+
+
+@implementation("greatest")
+def _greatest(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    return _extreme(args, rt, largest=True)
+
+
+@implementation("least")
+def _least(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    return _extreme(args, rt, largest=False)
