@@ -161,6 +161,8 @@ def source_scope(source: DataSource, alias: str, *, include_window_bounds: bool 
 def _type(expr: Expression, scope: Scope, *, context: str, registry: object) -> TypedExpression:
     from telemetry_lib.ksql.analyzer.expressions import type_expression
 
+    if registry is None:
+        return type_expression(expr, scope, context=context)
     return type_expression(expr, scope, registry, context=context)  # type: ignore[arg-type]
 
 

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from telemetry_lib.ksql.catalog import Column, DataSource, FormatSpec
+from telemetry_lib.ksql.errors import SerdeError
+from telemetry_lib.ksql.serde.codec import deserialize, serialize
+from telemetry_lib.ksql.serde.options import RowError, SerdeOptions
+from telemetry_lib.ksql.serde.windowed import decode_windowed_keys, encode_windowed_keys
 from telemetry_lib.ksql.types import SqlType
 from telemetry_lib.ksql.windows import WindowInfo
 
@@ -31,11 +35,11 @@ class DecodedColumns:
     errors: pl.Series
     window_start: pl.Series | None = None
     window_end: pl.Series | None = None
+    #: True where the payload was null (or a JSON ``null``): a null value / tombstone.
+    null_payload: pl.Series | None = None
 
 
-def _options(fmt: FormatSpec, *, is_key: bool, topic: str) -> object:
-    from telemetry_lib.ksql.serde.options import SerdeOptions
-
+def _options(fmt: FormatSpec, *, is_key: bool, topic: str) -> SerdeOptions:
     return SerdeOptions(
         is_key=is_key,
         wrap_single_value=fmt.wrap_single_value,
@@ -44,10 +48,10 @@ def _options(fmt: FormatSpec, *, is_key: bool, topic: str) -> object:
     )
 
 
-def _errors_series(n: int, errors: Sequence[object]) -> pl.Series:
+def _errors_series(n: int, errors: Sequence[RowError]) -> pl.Series:
     messages: list[str | None] = [None] * n
     for err in errors:
-        messages[err.row] = err.message  # type: ignore[attr-defined]
+        messages[err.row] = err.message
     return pl.Series("errors", messages, dtype=pl.String)
 
 
@@ -56,34 +60,43 @@ def _columns(cols: Sequence[Column]) -> tuple[tuple[str, SqlType], ...]:
 
 
 def decode_key(data: pl.Series, source: DataSource) -> DecodedColumns:
-    import telemetry_lib.ksql.serde as serde
-
+    """Key columns of each record (keyless sources give a frame without columns)."""
     cols = _columns(source.key_columns)
-    options = _options(source.key_format, is_key=True, topic=source.topic)
+    n = data.len()
     window_start = window_end = None
+    window_errors: pl.Series | None = None
     if source.window is not None:
-        data, window_start, window_end = _split_window(data, source.window)
-    if not cols:
-        # A keyless source: nothing to decode (the frame has no columns).
-        return DecodedColumns(
-            pl.DataFrame(),
-            pl.Series("errors", [None] * data.len(), dtype=pl.String),
-            window_start,
-            window_end,
+        split = decode_windowed_keys(data, source.window)
+        data, window_start, window_end = split.keys, split.start, split.end
+        window_errors = pl.select(
+            pl.when(pl.lit(split.bad))
+            .then(pl.lit(f"Failed to deserialize windowed key from topic: {source.topic}. "
+                         "The key is too short to hold the window bounds."))
+            .otherwise(None)
+            .alias("errors")
+        ).get_column("errors")
+    if not cols or source.key_format.name == "NONE":
+        errors = window_errors if window_errors is not None else pl.Series(
+            "errors", [None] * n, dtype=pl.String
         )
-    decoded = serde.deserialize(data, source.key_format.name, cols, options)
-    return DecodedColumns(
-        decoded.frame, _errors_series(data.len(), decoded.errors), window_start, window_end
-    )
+        return DecodedColumns(pl.DataFrame(), errors, window_start, window_end)
+    options = _options(source.key_format, is_key=True, topic=source.topic)
+    decoded = deserialize(source.key_format.name, cols, data, options=options)
+    errors = _errors_series(n, decoded.errors)
+    if window_errors is not None:
+        errors = pl.select(pl.coalesce(pl.lit(window_errors), pl.lit(errors))).to_series()
+    return DecodedColumns(decoded.frame, errors, window_start, window_end)
 
 
 def decode_value(data: pl.Series, source: DataSource) -> DecodedColumns:
-    import telemetry_lib.ksql.serde as serde
-
     cols = _columns(source.value_columns)
     options = _options(source.value_format, is_key=False, topic=source.topic)
-    decoded = serde.deserialize(data, source.value_format.name, cols, options)
-    return DecodedColumns(decoded.frame, _errors_series(data.len(), decoded.errors))
+    decoded = deserialize(source.value_format.name, cols, data, options=options)
+    return DecodedColumns(
+        decoded.frame,
+        _errors_series(data.len(), decoded.errors),
+        null_payload=decoded.null_payload,
+    )
 
 
 def encode_key(
@@ -97,18 +110,21 @@ def encode_key(
     window_end: pl.Series | None = None,
 ) -> tuple[pl.Series, pl.Series]:
     """Key bytes (all null for a keyless result) and per-row error messages (null = fine)."""
-    import telemetry_lib.ksql.serde as serde
-
     n = frame.height
-    if not columns:
-        return pl.Series("key", [None] * n, dtype=pl.Binary), pl.Series(
-            "errors", [None] * n, dtype=pl.String
-        )
-    options = _options(fmt, is_key=True, topic=topic)
-    encoded, errors = serde.serialize(frame, fmt.name, _columns(columns), options)
+    no_errors = pl.Series("errors", [None] * n, dtype=pl.String)
+    if not columns or fmt.name == "NONE":
+        encoded = pl.Series("key", [None] * n, dtype=pl.Binary)
+    else:
+        options = _options(fmt, is_key=True, topic=topic)
+        try:
+            encoded = serialize(fmt.name, _columns(columns), frame, options=options)
+        except SerdeError as exc:
+            return pl.Series("key", [None] * n, dtype=pl.Binary), pl.Series(
+                "errors", [exc.message] * n, dtype=pl.String
+            )
     if window is not None and window_start is not None:
-        encoded = _join_window(encoded, window, window_start, window_end)
-    return encoded, _errors_series(n, errors)
+        encoded = encode_windowed_keys(encoded, window_start, window_end, window)
+    return encoded.alias("key"), no_errors
 
 
 def encode_value(
@@ -119,29 +135,15 @@ def encode_value(
     topic: str,
     null_value: pl.Series,
 ) -> tuple[pl.Series, pl.Series]:
-    import telemetry_lib.ksql.serde as serde
-
+    """Value bytes (null where ``null_value``) and per-row error messages (null = fine)."""
     n = frame.height
     options = _options(fmt, is_key=False, topic=topic)
-    encoded, errors = serde.serialize(frame, fmt.name, _columns(columns), options)
-    encoded = pl.select(
-        pl.when(null_value).then(None).otherwise(encoded).alias("value")
-    ).get_column("value")
-    return encoded, _errors_series(n, errors)
-
-
-def _split_window(
-    data: pl.Series, window: WindowInfo
-) -> tuple[pl.Series, pl.Series, pl.Series]:
-    from telemetry_lib.ksql.serde import windowed
-
-    inner, start, end = windowed.decode_windowed_keys(data, window)
-    return inner, start, end
-
-
-def _join_window(
-    encoded: pl.Series, window: WindowInfo, start: pl.Series, end: pl.Series | None
-) -> pl.Series:
-    from telemetry_lib.ksql.serde import windowed
-
-    return windowed.encode_windowed_keys(encoded, window, start, end)
+    try:
+        encoded = serialize(
+            fmt.name, _columns(columns), frame, options=options, null_rows=null_value
+        )
+    except SerdeError as exc:
+        return pl.Series("value", [None] * n, dtype=pl.Binary), pl.Series(
+            "errors", [exc.message] * n, dtype=pl.String
+        )
+    return encoded.alias("value"), pl.Series("errors", [None] * n, dtype=pl.String)

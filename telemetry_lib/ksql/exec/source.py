@@ -60,7 +60,11 @@ class SourceOperator(Operator):
             B.ROWTIME: batch.get_column("timestamp").fill_null(0).cast(pl.Int64),
             B.ROWPARTITION: batch.get_column("partition").fill_null(0).cast(pl.Int32),
             B.ROWOFFSET: batch.get_column("offset").cast(pl.Int64),
-            B.NULL_VALUE: batch.get_column("value").is_null(),
+            B.NULL_VALUE: (
+                values.null_payload
+                if values.null_payload is not None
+                else batch.get_column("value").is_null()
+            ),
             B.HEADERS: batch.get_column("headers"),
         }
         if source.is_windowed and keys.window_start is not None:
