@@ -1,4 +1,4 @@
-"""ksqlDB SQL front end: lexer, AST, parser, formatter, statement splitting, ``${var}`` substitution.
+"""ksqlDB SQL front end: lexer, AST, parser, formatter, statement splitting, variables.
 
 Public API::
 

@@ -15,11 +15,20 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 from telemetry_lib.ksql.parser import ast
 from telemetry_lib.ksql.parser.lexer import KEYWORDS
+from telemetry_lib.ksql.types import SqlArray, SqlMap, SqlStruct, SqlType
 
-__all__ = ["format_expression", "format_statement", "format_type", "quote_identifier"]
+__all__ = [
+    "format_expression",
+    "format_sql_type",
+    "format_statement",
+    "format_type",
+    "quote_identifier",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +58,7 @@ def _string(value: str) -> str:
 def format_type(node: ast.TypeNode) -> str:
     """``INTEGER``, ``DECIMAL(4, 2)``, ``ARRAY<STRUCT<`A` INTEGER>>``, ``MY_TYPE``."""
     if isinstance(node, ast.BuiltinType):
-        return node.sql_type.sql()
+        return format_sql_type(node.sql_type)
     if isinstance(node, ast.CustomType):
         return quote_identifier(node.name)
     if isinstance(node, ast.ArrayType):
@@ -58,8 +67,24 @@ def format_type(node: ast.TypeNode) -> str:
         return f"MAP<{format_type(node.key)}, {format_type(node.value)}>"
     if isinstance(node, ast.StructType):
         inner = ", ".join(f"{quote_identifier(n)} {format_type(t)}" for n, t in node.fields)
-        return f"STRUCT<{inner}>"
+        return f"STRUCT<{inner or ' '}>"
     raise TypeError(f"not a type node: {node!r}")
+
+
+def format_sql_type(sql_type: SqlType) -> str:
+    """DDL text of a ``SqlType`` that the parser reads back to the same type.
+
+    Like ``SqlType.sql()`` but struct field names are quoted only when needed and an empty
+    struct is written ``STRUCT< >`` (``STRUCT<>`` would lex as STRUCT followed by ``<>``).
+    """
+    if isinstance(sql_type, SqlArray):
+        return f"ARRAY<{format_sql_type(sql_type.element)}>"
+    if isinstance(sql_type, SqlMap):
+        return f"MAP<{format_sql_type(sql_type.key)}, {format_sql_type(sql_type.value)}>"
+    if isinstance(sql_type, SqlStruct):
+        inner = ", ".join(f"{quote_identifier(n)} {format_sql_type(t)}" for n, t in sql_type.fields)
+        return f"STRUCT<{inner or ' '}>"
+    return sql_type.sql()
 
 
 # ------------------------------------------------------------------------------ expressions
@@ -122,12 +147,12 @@ def _column(node: ast.ColumnRef) -> str:
     return f"{quote_identifier(node.source)}.{quote_identifier(node.name)}"
 
 
-_EXPRESSION_FORMATTERS: dict[type, object] = {}
+_EXPRESSION_FORMATTERS: dict[type, Callable[[Any], str]] = {}
 
 
 def _register() -> None:
     f = format_expression
-    table = {
+    table: dict[type, Callable[[Any], str]] = {
         ast.NullLiteral: lambda n: "NULL",
         ast.BooleanLiteral: lambda n: "true" if n.value else "false",
         ast.StringLiteral: lambda n: _string(n.value),
@@ -158,9 +183,9 @@ def _register() -> None:
         ast.AtTimeZone: lambda n: f"({f(n.value)} AT TIME ZONE {_string(n.zone)})",
         ast.CreateArray: lambda n: f"ARRAY[{', '.join(f(i) for i in n.items)}]",
         ast.CreateMap: lambda n: "MAP(" + ", ".join(f"{f(k)}:={f(v)}" for k, v in n.entries) + ")",
-        ast.CreateStruct: lambda n: "STRUCT("
-        + ", ".join(f"{quote_identifier(k)}:={f(v)}" for k, v in n.fields)
-        + ")",
+        ast.CreateStruct: lambda n: (
+            "STRUCT(" + ", ".join(f"{quote_identifier(k)}:={f(v)}" for k, v in n.fields) + ")"
+        ),
     }
     _EXPRESSION_FORMATTERS.update(table)
 
@@ -183,7 +208,8 @@ def _duration(d: ast.Duration) -> str:
 def _properties(props: tuple[ast.Property, ...]) -> str:
     parts = []
     for p in props:
-        name = p.name if _BARE_IDENTIFIER.fullmatch(p.name) and p.name not in KEYWORDS else _string(p.name)
+        bare = _BARE_IDENTIFIER.fullmatch(p.name) and p.name not in KEYWORDS
+        name = p.name if bare else _string(p.name)
         parts.append(f"{name}={format_expression(p.value)}")
     return "(" + ", ".join(parts) + ")"
 
@@ -311,7 +337,8 @@ def _statement(node: ast.Statement) -> str:  # noqa: C901 - one branch per state
         text = f"DROP {node.kind} " + ("IF EXISTS " if node.if_exists else "") + q(node.name)
         return text + (" DELETE TOPIC" if node.delete_topic else "")
     if isinstance(node, ast.ListTopics):
-        return "SHOW " + ("ALL " if node.all else "") + "TOPICS" + (" EXTENDED" if node.extended else "")
+        extended = " EXTENDED" if node.extended else ""
+        return "SHOW " + ("ALL " if node.all else "") + "TOPICS" + extended
     simple_lists: dict[type, str] = {
         ast.ListStreams: "SHOW STREAMS",
         ast.ListTables: "SHOW TABLES",
@@ -320,7 +347,7 @@ def _statement(node: ast.Statement) -> str:  # noqa: C901 - one branch per state
         ast.DescribeTables: "DESCRIBE TABLES",
     }
     if type(node) in simple_lists:
-        return simple_lists[type(node)] + (" EXTENDED" if getattr(node, "extended") else "")
+        return simple_lists[type(node)] + (" EXTENDED" if getattr(node, "extended", False) else "")
     fixed: dict[type, str] = {
         ast.ListProperties: "SHOW PROPERTIES",
         ast.ListFunctions: "SHOW FUNCTIONS",

@@ -11,8 +11,8 @@ CaseInsensitiveStream; token text keeps the original case):
 - longest match wins; on equal length the rule declared first wins (keywords before
   IDENTIFIER, INTEGER_VALUE before DIGIT_IDENTIFIER, FLOATING_POINT_VALUE before DIGIT_IDENTIFIER);
 - ``IDENTIFIER: [A-Z_][A-Z0-9_@]*``; ``DIGIT_IDENTIFIER: [0-9][A-Z0-9_@]+``;
-- ``STRING: '...'`` with ``''`` escapes; ``"..."`` and ``\\`...\\``` quoted identifiers with doubled-quote
-  escapes; ``VARIABLE: ${IDENTIFIER}``;
+- ``STRING: '...'`` with ``''`` escapes; double-quoted and back-quoted identifiers with
+  doubled-quote escapes; ``VARIABLE: ${IDENTIFIER}``;
 - numbers: ``INTEGER_VALUE``, ``DECIMAL_VALUE`` (``1.5``, ``1.``, ``.5``), ``FLOATING_POINT_VALUE``
   (with an exponent);
 - anything else is one ``UNRECOGNIZED`` character (the parser reports it). Typographic quotes
@@ -535,15 +535,15 @@ def split_statements(text: str) -> list[StatementSource]:
         kind, start, end, line, column = scanner.next_raw()
         if kind == "EOF":
             if first is not None:
-                s, l, c = first
-                out.append(StatementSource(text[s:].rstrip(), s, l, c))
+                s, ln, c = first
+                out.append(StatementSource(text[s:].rstrip(), s, ln, c))
             return out
         if kind in ("WS", "COMMENT"):
             continue
         if kind == ";":
             if first is not None:
-                s, l, c = first
-                out.append(StatementSource(text[s:end], s, l, c))
+                s, ln, c = first
+                out.append(StatementSource(text[s:end], s, ln, c))
             first = None
             continue
         if first is None:

@@ -134,6 +134,31 @@ _FOLLOWS_CLOSER = frozenset(
     }
 )
 
+# After a statement's ';' comes the end of the script or another statement.
+_FOLLOWS_SEMICOLON = frozenset(
+    {
+        "EOF",
+        ";",
+        "SELECT",
+        "LIST",
+        "SHOW",
+        "DESCRIBE",
+        "PRINT",
+        "TERMINATE",
+        "SET",
+        "ALTER",
+        "UNSET",
+        "DEFINE",
+        "UNDEFINE",
+        "CREATE",
+        "INSERT",
+        "DROP",
+        "EXPLAIN",
+        "PAUSE",
+        "RESUME",
+    }
+)
+
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -145,8 +170,9 @@ class ParserBase:
         self.text = text
         self.tokens = tokens
         self.pos = 0
-        # Text of the statement being parsed (for "Statement: ..." in messages).
+        # Start of the statement being parsed (for "Statement: ..." and default locations).
         self.statement_start = 0
+        self.statement_first: Token = tokens[0]
 
     # ---------------------------------------------------------------- cursor
 
@@ -188,9 +214,7 @@ class ParserBase:
             return self.advance()
         raise self.mismatch(
             set(expected) if expected is not None else {kind},
-            follow=follow
-            if follow is not None
-            else (_FOLLOWS_CLOSER if kind in (")", "]", ">", "END") else ()),
+            follow=follow if follow is not None else _default_follow(kind),
         )
 
     def loc(self, token: Token | None = None) -> ast.Loc:
@@ -217,17 +241,22 @@ class ParserBase:
             message, line=token.line, column=token.column, statement_text=statement, hint=hint
         )
 
-    def prepare_error(self, detail: str, *, token: Token | None = None) -> ParseError:
+    def prepare_error(
+        self, detail: str, *, at: Token | ast.Loc | None = None, located: bool = False
+    ) -> ParseError:
         """ksqlDB's "Failed to prepare statement: ..." (errors raised while building the AST).
 
-        With ``token``, the detail is prefixed by ksqlDB's located form, whose column is the
-        1-based column plus one (ParsingException adds one to an already 1-based NodeLocation).
+        ``at`` sets the error's line/column (default: the statement's first token). With
+        ``located``, the detail is prefixed by ksqlDB's located form ``line L:C:``, whose column
+        is the 1-based column plus one (ksqlDB's ParsingException adds one to an already
+        1-based NodeLocation).
         """
         statement = self.statement_text()
-        line, column = (token.line, token.column) if token else (1, 0)
-        located = f"line {line}:{column + 1}: {detail}" if token else detail
+        where = at if at is not None else self.statement_first
+        line, column = where.line, where.column
+        text = f"line {line}:{column + 1}: {detail}" if located else detail
         return ParseError(
-            f"Failed to prepare statement: {located}\nStatement: {statement}",
+            f"Failed to prepare statement: {text}\nStatement: {statement}",
             line=line,
             column=column,
             statement_text=statement,
@@ -360,7 +389,7 @@ class ParserBase:
         if token.kind == "INTEGER_VALUE":
             value = int(text)
             if not _INT64_MIN <= value <= _INT64_MAX:
-                raise self.prepare_error(f"Invalid numeric literal: {text}", token=start)
+                raise self.prepare_error(f"Invalid numeric literal: {text}", at=start, located=True)
             if _INT32_MIN <= value <= _INT32_MAX:
                 return ast.IntegerLiteral(value, text, loc=location)
             return ast.LongLiteral(value, text, loc=location)
@@ -368,7 +397,7 @@ class ParserBase:
             return ast.DecimalLiteral(text, loc=location)
         value_f = float(text)
         if value_f in (float("inf"), float("-inf")):
-            raise self.prepare_error(f"Number overflows DOUBLE: {text}", token=start)
+            raise self.prepare_error(f"Number overflows DOUBLE: {text}", at=start, located=True)
         return ast.DoubleLiteral(value_f, text, loc=location)
 
     def integer_number(self, context: str) -> int:
@@ -376,8 +405,7 @@ class ParserBase:
         start = self.tok
         literal = self.number_literal()
         if not isinstance(literal, ast.IntegerLiteral):
-            del start
-            raise self.prepare_error(f"Value must be integer for command: {context}")
+            raise self.prepare_error(f"Value must be integer for command: {context}", at=start)
         return literal.value
 
     def long_number(self) -> int:
@@ -393,7 +421,7 @@ class ParserBase:
             if isinstance(literal, ast.DecimalLiteral)
             else getattr(literal, "text", "")
         )
-        raise self.prepare_error(f'For input string: "{text}"')
+        raise self.prepare_error(f'For input string: "{text}"', at=start)
 
     # ---------------------------------------------------------------- durations
 
@@ -459,7 +487,7 @@ class ParserBase:
             try:
                 node = ast.BuiltinType(t.SqlDecimal(precision, scale), loc=location)
             except ValueError as exc:
-                raise self.prepare_error(str(exc)) from None
+                raise self.prepare_error(str(exc), at=start) from None
         elif self.at_identifier(start) and start.kind != "VARIABLE":
             name = self.identifier()
             if self.accept("("):
@@ -490,8 +518,17 @@ class ParserBase:
             raise self.no_viable(token)
         literal = self.number_literal()
         if not isinstance(literal, ast.IntegerLiteral):
-            raise self.prepare_error(f'For input string: "{token.text}"')
+            raise self.prepare_error(f'For input string: "{token.text}"', at=token)
         return literal.value
+
+
+def _default_follow(kind: str) -> frozenset[str]:
+    """Tokens that may follow ``kind`` when ANTLR checks for a single missing token."""
+    if kind in (")", "]", ">", "END"):
+        return _FOLLOWS_CLOSER
+    if kind == ";":
+        return _FOLLOWS_SEMICOLON
+    return frozenset()
 
 
 def _single(expected: set[str]) -> str:

@@ -119,7 +119,8 @@ class ExpressionParser(ParserBase):
                 if len(escape) != 1:
                     raise self.prepare_error(
                         f"{self.loc(escape_token)}: Expected single character escape but got: "
-                        f"{escape}"
+                        f"{escape}",
+                        at=escape_token,
                     )
             result = ast.Like(value, pattern, escape, loc=location)
         elif kind == "IS":
@@ -272,7 +273,7 @@ class ExpressionParser(ParserBase):
             if self.at("STRING_LITERAL"):
                 # typeConstructor: only DECIMAL is known to ksqlDB, and DECIMAL is reserved, so
                 # every reachable form is an unknown type.
-                raise self.prepare_error(f"Unknown type: {name}, location:{location}")
+                raise self.prepare_error(f"Unknown type: {name}, location:{location}", at=location)
             if self.at(".") and self.at_identifier(self.peek()):
                 self.advance()
                 column = self.identifier()

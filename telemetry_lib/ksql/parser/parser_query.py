@@ -252,6 +252,8 @@ class QueryParser(ExpressionParser):
 
     def check_qualifiers(self) -> None:
         """Every ``src.`` qualifier must name a source or alias of the statement (AstBuilder)."""
-        for name, _location in self.qualifiers:
+        for name, location in self.qualifiers:
             if name not in self.source_names:
-                raise self.prepare_error(f"'{name}' is not a valid stream/table name or alias.")
+                raise self.prepare_error(
+                    f"'{name}' is not a valid stream/table name or alias.", at=location
+                )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Literal
 
 from telemetry_lib.ksql.errors import ParseError
 from telemetry_lib.ksql.parser import ast
@@ -23,8 +24,23 @@ logger = logging.getLogger(__name__)
 # First tokens of the statement alternatives (for EXPLAIN <statement> vs EXPLAIN <query id>).
 _STATEMENT_STARTS = frozenset(
     {
-        "SELECT", "LIST", "SHOW", "DESCRIBE", "PRINT", "TERMINATE", "SET", "ALTER", "UNSET",
-        "DEFINE", "UNDEFINE", "CREATE", "INSERT", "DROP", "EXPLAIN", "PAUSE", "RESUME",
+        "SELECT",
+        "LIST",
+        "SHOW",
+        "DESCRIBE",
+        "PRINT",
+        "TERMINATE",
+        "SET",
+        "ALTER",
+        "UNSET",
+        "DEFINE",
+        "UNDEFINE",
+        "CREATE",
+        "INSERT",
+        "DROP",
+        "EXPLAIN",
+        "PAUSE",
+        "RESUME",
     }
 )
 
@@ -46,9 +62,7 @@ class StatementParser(QueryParser):
             if token.kind == "UNRECOGNIZED" and token.text in TYPOGRAPHIC_QUOTES:
                 # Point the "Statement:" part at the statement holding the quote.
                 starts = [
-                    self.tokens[i + 1].start
-                    for i in range(index)
-                    if self.tokens[i].kind == ";"
+                    self.tokens[i + 1].start for i in range(index) if self.tokens[i].kind == ";"
                 ]
                 self.statement_start = starts[-1] if starts else self.tokens[0].start
                 self.pos = index
@@ -57,6 +71,7 @@ class StatementParser(QueryParser):
     def single_statement(self) -> ast.Statement:
         first = self.tok
         self.statement_start = first.start
+        self.statement_first = first
         self.qualifiers = []
         self.source_names = set()
         statement = self.statement()
@@ -84,8 +99,11 @@ class StatementParser(QueryParser):
         if kind in ("TERMINATE", "PAUSE", "RESUME"):
             self.advance()
             query_id = None if self.accept("ALL") else self.identifier()
-            node = {"TERMINATE": ast.TerminateQuery, "PAUSE": ast.PauseQuery, "RESUME": ast.ResumeQuery}[kind]
-            return node(query_id, loc=location)
+            if kind == "TERMINATE":
+                return ast.TerminateQuery(query_id, loc=location)
+            if kind == "PAUSE":
+                return ast.PauseQuery(query_id, loc=location)
+            return ast.ResumeQuery(query_id, loc=location)
         if kind == "SET":
             self.advance()
             name = self._string_or_variable()
@@ -150,7 +168,7 @@ class StatementParser(QueryParser):
         if self.accept("VARIABLES"):
             return ast.ListVariables(loc=location)
         if kind in ("SOURCE", "SINK", "CONNECTORS"):
-            scope = None
+            scope: Literal["SOURCE", "SINK"] | None = None
             if kind != "CONNECTORS":
                 scope = "SOURCE" if self.advance().kind == "SOURCE" else "SINK"
             self.expect("CONNECTORS")
@@ -219,10 +237,12 @@ class StatementParser(QueryParser):
 
     def _alter(self, location: ast.Loc) -> ast.Statement:
         if self.accept("SYSTEM"):
-            name = self.expect("STRING_LITERAL")
+            name_token = self.expect("STRING_LITERAL")
             self.expect("=")
-            value = self.expect("STRING_LITERAL")
-            return ast.AlterSystemProperty(_unquote(name.text), _unquote(value.text), loc=location)
+            value_token = self.expect("STRING_LITERAL")
+            return ast.AlterSystemProperty(
+                _unquote(name_token.text), _unquote(value_token.text), loc=location
+            )
         kind_token = self.tok
         if kind_token.kind not in ("STREAM", "TABLE"):
             raise self.no_viable(kind_token)
@@ -268,9 +288,12 @@ class StatementParser(QueryParser):
             if_not_exists = self._if_not_exists()
             name = self.identifier()
             self.expect("WITH")
-            properties = self._properties()
             return ast.CreateConnector(
-                name, token.kind, properties, if_not_exists, loc=location  # type: ignore[arg-type]
+                name,
+                "SOURCE" if token.kind == "SOURCE" else "SINK",
+                self._properties(),
+                if_not_exists,
+                loc=location,
             )
         if not or_replace and token.kind == "TYPE":
             self.advance()
@@ -298,8 +321,13 @@ class StatementParser(QueryParser):
         if self.at("AS") and not elements and not is_source:
             self.advance()
             query = self.query()
-            cls_as = ast.CreateStreamAsSelect if kind_token.kind == "STREAM" else ast.CreateTableAsSelect
-            return cls_as(name, query, properties, or_replace, if_not_exists, loc=location)
+            if kind_token.kind == "STREAM":
+                return ast.CreateStreamAsSelect(
+                    name, query, properties, or_replace, if_not_exists, loc=location
+                )
+            return ast.CreateTableAsSelect(
+                name, query, properties, or_replace, if_not_exists, loc=location
+            )
         if self.at("AS"):
             raise self.mismatch({";"} if has_with else {";", "WITH"})
         cls = ast.CreateStream if kind_token.kind == "STREAM" else ast.CreateTable
