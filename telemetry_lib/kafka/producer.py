@@ -20,6 +20,7 @@ from telemetry_lib.kafka.config import ConfLike, producer_config
 from telemetry_lib.kafka.errors import DeliveryError, wrap_kafka_exception
 
 __all__ = [
+    "DeliveryFailures",
     "JsonProducer",
     "KeySpec",
     "ProduceResult",
@@ -74,11 +75,10 @@ class JsonProducer:
     """A producer for bulk writes; use as a context manager (flushes on exit)."""
 
     def __init__(self, conf: ConfLike, *, extra: Mapping[str, object] | None = None) -> None:
-        self._failures: list[str] = []
-        self._failed = 0
+        self._failures = DeliveryFailures()
         config = producer_config(conf, extra=extra)
         config["delivery.report.only.error"] = True  # Python callbacks for failures only
-        config["on_delivery"] = self._on_delivery
+        config["on_delivery"] = self._failures
         self._producer = Producer(config)
 
     def __enter__(self) -> JsonProducer:
@@ -143,19 +143,33 @@ class JsonProducer:
                 f"{remaining} records were still undelivered after {timeout:.0f} s",
                 hint="check that the broker is up (telemetry status) and reachable",
             )
-        self._raise_failures()
-
-    def _on_delivery(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self._failed += 1
-            if len(self._failures) < ERRORS_QUOTED:
-                self._failures.append(f"{msg.topic()}[{msg.partition()}]: {err}")
-
-    def _raise_failures(self) -> None:
-        if self._failed:
-            failed, quoted = self._failed, "; ".join(self._failures)
-            self._failed, self._failures = 0, []
+        failed, quoted = self._failures.take()
+        if failed:
             raise DeliveryError(f"{failed} records were not delivered: {quoted}")
+
+
+class DeliveryFailures:
+    """librdkafka delivery callback that counts failures and quotes the first few.
+
+    A separate object (not a bound method of the producer wrapper) so the client does not hold
+    a reference cycle back to its wrapper: dropping the wrapper frees the client at once.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.quoted: list[str] = []
+
+    def __call__(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.count += 1
+            if len(self.quoted) < ERRORS_QUOTED:
+                self.quoted.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+
+    def take(self) -> tuple[int, str]:
+        """(failures since the last take, quoted reasons); resets the tally."""
+        count, quoted = self.count, "; ".join(self.quoted)
+        self.count, self.quoted = 0, []
+        return count, quoted
 
 
 def produce_json(

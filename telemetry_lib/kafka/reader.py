@@ -110,9 +110,9 @@ def read_records(
         starts = _start_offsets(consumer, topic, parts, ends, from_beginning=from_beginning)
         messages = _read_range(consumer, topic, starts, ends)
         if commit and group_id is not None:
-            done = [TopicPartition(topic, p, ends[p]) for p in parts if ends[p] > starts[p]]
-            if done:
-                consumer.commit(offsets=done, asynchronous=False)
+            # Every partition, also unchanged ones: a first read must store its start position.
+            done = [TopicPartition(topic, p, ends[p]) for p in parts]
+            consumer.commit(offsets=done, asynchronous=False)
     except KafkaException as exc:
         raise wrap_kafka_exception(f"read of topic {topic!r}", exc) from exc
     finally:

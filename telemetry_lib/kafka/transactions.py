@@ -35,6 +35,7 @@ from telemetry_lib.kafka.errors import (
 )
 from telemetry_lib.kafka.producer import (
     FLUSH_TIMEOUT_S,
+    DeliveryFailures,
     KeySpec,
     encode_json_batch,
     encode_keys,
@@ -76,10 +77,10 @@ class TransactionalProducer:
         self.transactional_id = transactional_id
         self._timeout = timeout
         self._state = TxnState.NEW
-        self._failures: list[str] = []
+        self._failures = DeliveryFailures()
         config = producer_config(conf, transactional_id=transactional_id, extra=extra)
         config["delivery.report.only.error"] = True
-        config["on_delivery"] = self._on_delivery
+        config["on_delivery"] = self._failures
         self._producer = Producer(config)
 
     @property
@@ -102,7 +103,7 @@ class TransactionalProducer:
         """Start a transaction."""
         self._ensure(TxnState.READY, action="begin")
         self._call("begin_transaction", self._producer.begin_transaction)
-        self._failures = []
+        self._failures.take()
         self._state = TxnState.IN_TRANSACTION
 
     def produce(
@@ -181,13 +182,21 @@ class TransactionalProducer:
             self._timeout,
         )
 
+    def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> int:
+        """Send the open transaction's records now (without committing); returns how many are
+        still undelivered. Note: abort() drops records not yet sent — flush first if the
+        broker must see them (e.g. to observe what an abort does)."""
+        self._ensure(TxnState.IN_TRANSACTION, action="flush")
+        return int(self._producer.flush(timeout))
+
     def commit(self) -> None:
         """Flush and commit the open transaction; on a delivery failure it becomes ABORTABLE."""
         self._ensure(TxnState.IN_TRANSACTION, action="commit")
         remaining = self._producer.flush(min(self._timeout, FLUSH_TIMEOUT_S))
-        if remaining or self._failures:
+        failed, quoted = self._failures.take()
+        if remaining or failed:
             self._state = TxnState.ABORTABLE
-            detail = "; ".join(self._failures) or f"{remaining} records undelivered"
+            detail = quoted or f"{remaining} records undelivered"
             raise DeliveryError(
                 f"transaction {self.transactional_id!r} cannot commit: {detail}",
                 hint="call abort() and retry the transaction",
@@ -199,7 +208,7 @@ class TransactionalProducer:
         """Abort the open (or failed-but-abortable) transaction."""
         self._ensure(TxnState.IN_TRANSACTION, TxnState.ABORTABLE, action="abort")
         self._call("abort_transaction", self._producer.abort_transaction, self._timeout)
-        self._failures = []
+        self._failures.take()
         self._state = TxnState.READY
 
     def close(self) -> None:
@@ -248,10 +257,6 @@ class TransactionalProducer:
             self._state = TxnState.FAILED
         elif detail.txn_requires_abort():
             self._state = TxnState.ABORTABLE
-
-    def _on_delivery(self, err: Any, msg: Any) -> None:
-        if err is not None and len(self._failures) < 3:
-            self._failures.append(f"{msg.topic()}[{msg.partition()}]: {err}")
 
 
 _STATE_HINTS: dict[TxnState, str] = {

@@ -1,0 +1,148 @@
+"""Broker compatibility suite, part 2: consumer groups, commits, seeks, transactions.
+
+Consumer-group tests pay Tansu's join delay (about half of session.timeout.ms: ~3 s at the
+6 s the helpers configure), so each test here does as much as it sensibly can in one group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from telemetry_lib.config import Settings
+from telemetry_lib.kafka import (
+    GroupConsumer,
+    TransactionalProducer,
+    TransactionStateError,
+    TxnState,
+    create_topic,
+    produce_json,
+    read_records,
+    read_topic,
+)
+
+pytestmark = pytest.mark.integration
+
+NewTopic = Callable[..., str]
+
+
+def _drain(consumer: GroupConsumer, want: int) -> list[tuple[int, int, bytes]]:
+    """(partition, offset, value) of ``want`` messages, polling until they arrived."""
+    got: list[tuple[int, int, bytes]] = []
+    for _ in range(100):
+        for m in consumer.poll_messages(timeout=0.2):
+            got.append((m.partition(), m.offset(), m.value()))  # type: ignore[arg-type]
+        if len(got) >= want:
+            break
+    return got
+
+
+def test_group_consume_commit_and_resume_where_committed(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    topic, group = new_topic("grp"), new_topic("g")
+    create_topic(kafka, topic, 2)
+    produce_json(kafka, topic, [{"i": i} for i in range(40)], key=lambda d: str(d["i"]))
+    with GroupConsumer(kafka, group, [topic]) as consumer:
+        assert consumer.wait_for_assignment() == [(topic, 0), (topic, 1)]
+        first = _drain(consumer, 40)
+        assert len(first) == 40
+        pending = consumer.pending_offsets()
+        assert sum(pending.values()) == 40
+        assert consumer.commit() == pending
+        assert consumer.committed() == pending
+        # seek: re-read partition 0 from offset 1
+        part0 = sorted(o for p, o, _ in first if p == 0)
+        consumer.seek(topic, 0, 1)
+        again = _drain(consumer, len(part0) - 1)
+        assert sorted(o for p, o, _ in again if p == 0) == part0[1:]
+    produce_json(kafka, topic, [{"i": i} for i in range(40, 50)], key=lambda d: str(d["i"]))
+    with GroupConsumer(kafka, group, [topic]) as consumer:
+        consumer.wait_for_assignment()
+        resumed = _drain(consumer, 10)
+    assert sorted(int(v.decode().split(":")[1].rstrip("}")) for *_, v in resumed) == list(
+        range(40, 50)
+    )
+
+
+def test_poll_frames_gives_record_batches_per_topic(kafka: Settings, new_topic: NewTopic) -> None:
+    a, b, group = new_topic("fa"), new_topic("fb"), new_topic("g")
+    create_topic(kafka, a, 1)
+    create_topic(kafka, b, 1)
+    produce_json(kafka, a, [{"x": 1}, {"x": 2}], key=lambda d: "k")
+    produce_json(kafka, b, [{"y": 1}])
+    frames: dict[str, list[bytes]] = {}
+    with GroupConsumer(kafka, group, [a, b]) as consumer:
+        consumer.wait_for_assignment()
+        for _ in range(50):
+            for topic, frame in consumer.poll_frames(timeout=0.2).items():
+                assert frame.columns == [
+                    "key",
+                    "value",
+                    "timestamp",
+                    "partition",
+                    "offset",
+                    "headers",
+                ]
+                frames.setdefault(topic, []).extend(frame["value"].to_list())
+            if sum(len(v) for v in frames.values()) >= 3:
+                break
+    assert frames == {a: [b'{"x":1}', b'{"x":2}'], b: [b'{"y":1}']}
+
+
+def test_transaction_commits_outputs_with_consumer_offsets(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    source, sink, group = new_topic("src"), new_topic("sink"), new_topic("g")
+    create_topic(kafka, source, 1)
+    create_topic(kafka, sink, 1)
+    produce_json(kafka, source, [{"i": i} for i in range(20)])
+    with (
+        GroupConsumer(kafka, group, [source]) as consumer,
+        TransactionalProducer(kafka, new_topic("tx")) as producer,
+    ):
+        consumer.wait_for_assignment()
+        inputs = _drain(consumer, 20)
+        producer.init()
+        assert producer.state is TxnState.READY
+        producer.begin()
+        producer.produce_values(sink, [v for *_, v in inputs[:10]])
+        producer.send_offsets({(source, 0): 10}, consumer.group_metadata())
+        producer.commit()
+        assert producer.state is TxnState.READY
+        assert consumer.committed([(source, 0)]) == {(source, 0): 10}
+        with pytest.raises(TransactionStateError, match=r"cannot commit\(\) in state READY"):
+            producer.commit()
+        producer.begin()
+        with pytest.raises(TransactionStateError, match=r"cannot begin\(\) in state IN_TRANS"):
+            producer.begin()
+        producer.produce_json(sink, [{"i": 99}])
+        producer.commit()
+    sink_rows = read_topic(kafka, sink)
+    assert sink_rows["i"].to_list() == [*range(10), 99]
+
+
+def test_gap_aborted_records_visible_to_read_committed(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    # Apache Kafka hides aborted records from read_committed readers: they would see c0, after.
+    topic = new_topic("abort")
+    create_topic(kafka, topic, 1)
+    with TransactionalProducer(kafka, new_topic("tx")) as producer:
+        producer.init()
+        producer.begin()
+        producer.produce(topic, b"c0")
+        producer.commit()
+        producer.begin()
+        producer.produce(topic, b"aborted")
+        assert producer.flush() == 0  # abort purges unsent records: send them first
+        producer.abort()
+        assert producer.state is TxnState.READY
+        producer.begin()
+        producer.produce(topic, b"after")
+        producer.commit()
+    committed_view = read_records(kafka, topic, isolation_level="read_committed")
+    assert committed_view["value"].to_list() == [b"c0", b"aborted", b"after"]
+    # Control records (commit/abort markers) take offsets and are never delivered.
+    assert committed_view["offset"].to_list() == [0, 2, 4]
