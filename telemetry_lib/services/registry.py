@@ -94,6 +94,8 @@ SERVICES: list[ServiceSpec] = [
         command=_tansu_command,
         prepare=_prepare_tansu,
         health="kafka",
+        # Plain log lines (its tracing output is ANSI-coloured otherwise).
+        env={"NO_COLOR": "1"},
         note="storage: memory only - a restart loses every topic, record and offset",
     ),
     ServiceSpec(

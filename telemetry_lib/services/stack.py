@@ -303,6 +303,8 @@ class Stack:
         lines = process.tail(Path(record.log_file), LOG_LINES_ON_FAILURE, offset=record.log_offset)
         shown = "\n".join(f"    | {line}" for line in lines) or "    | (no output)"
         reason = f" ({why})" if why else ""
+        if any("in use" in line for line in lines):  # "Address in use" / "address already in use"
+            reason += f"; port {record.port} was taken by another process just as it started"
         return ServiceError(
             f"{spec.name} (pid {record.pid}) {what}{reason}; everything this `up` started was "
             f"stopped. Last lines of {record.log_file}:\n{shown}",
