@@ -76,7 +76,9 @@ def deserialize(
     raise SerdeError(f"The '{found.name}' format can only be used when no columns are defined")
 
 
-def _frame(rows: Sequence[Sequence[Any] | None], columns: Sequence[tuple[str, SqlType]]) -> pl.DataFrame:
+def _frame(
+    rows: Sequence[Sequence[Any] | None], columns: Sequence[tuple[str, SqlType]]
+) -> pl.DataFrame:
     data = [
         column_series(name, [None if r is None else r[i] for r in rows], t)
         for i, (name, t) in enumerate(columns)
@@ -108,7 +110,7 @@ def _deserialize_json(
         failed = {e.row for e in errs}
         patch = _frame(rows, columns)
         frame = _scatter_rows(frame, exact_idx, patch)
-        null_flags = [r is None and p not in failed for r, p in zip(rows, positions)]
+        null_flags = [r is None and p not in failed for r, p in zip(rows, positions, strict=False)]
         null_payload = null_payload.scatter(exact_idx, pl.Series(null_flags, dtype=pl.Boolean))
     # A JSON document that is the literal null reads as a null row (fast path: all-null struct).
     return Decoded(frame, null_payload.alias("null_payload"), errors)
@@ -119,7 +121,7 @@ def _scatter_rows(frame: pl.DataFrame, idx: pl.Series, patch: pl.DataFrame) -> p
     n = frame.height
     keep = pl.Series("keep", [True] * n, dtype=pl.Boolean).scatter(idx, False)
     left = frame.with_columns(pl.int_range(0, n, dtype=pl.Int64).alias("__i")).filter(keep)
-    right = patch.cast(dict(frame.schema)).with_columns(idx.cast(pl.Int64).alias("__i"))
+    right = patch.cast(frame.schema).with_columns(idx.cast(pl.Int64).alias("__i"))
     return pl.concat([left, right]).sort("__i").drop("__i")
 
 

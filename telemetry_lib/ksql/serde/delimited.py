@@ -79,9 +79,7 @@ def split_record(text: str, delimiter: str) -> list[str | None] | None:
             while i < n and text[i] not in (delimiter, "\n", "\r") and text[i].isspace():
                 i += 1
             if i < n and text[i] not in (delimiter, "\n", "\r"):
-                raise CoercionError(
-                    "invalid char between encapsulated token and delimiter"
-                )
+                raise CoercionError("invalid char between encapsulated token and delimiter")
             fields.append("".join(buf))
         else:
             start = i
@@ -119,7 +117,7 @@ def _parse(text: str, t: SqlType) -> Any:
         except InvalidOperation:
             raise CoercionError(
                 "Character " + text[:1] + " is neither a decimal digit number, decimal point, "
-                "nor \"e\" notation exponential mark."
+                'nor "e" notation exponential mark.'
             ) from None
     if base is BaseType.BYTES:
         try:
@@ -160,7 +158,10 @@ def decode_rows(
                     f"expected: {len(columns)}, got: {len(fields)}"
                 )
             rows.append(
-                [None if not f else _parse(f, t) for f, (_, t) in zip(fields, columns)]
+                [
+                    None if not f else _parse(f, t)
+                    for f, (_, t) in zip(fields, columns, strict=False)
+                ]
             )
         except CoercionError as exc:
             rows.append(None)
@@ -234,6 +235,6 @@ def encode_rows(
         if row is None:
             out.append(None)
             continue
-        texts = [_text(v, t) for v, (_, t) in zip(row, columns)]
+        texts = [_text(v, t) for v, (_, t) in zip(row, columns, strict=False)]
         out.append(format_record(texts, options.delimiter).encode("utf-8"))
     return out

@@ -208,7 +208,7 @@ def resolve_format_names(
 
 
 def parse_delimiter(value: str, *, property_name: str = "VALUE_DELIMITER") -> str:
-    """The delimiter character for ``VALUE_DELIMITER`` / ``KEY_DELIMITER`` (ksqlDB's Delimiter.parse).
+    """The delimiter character for ``VALUE_DELIMITER`` / ``KEY_DELIMITER`` (Delimiter.parse).
 
     One character, or ``TAB`` / ``SPACE``; a blank value (including a literal space or tab)
     is rejected with ksqlDB's message.

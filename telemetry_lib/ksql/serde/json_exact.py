@@ -96,7 +96,9 @@ def encode_rows(
             out.append(None)
             continue
         if wrapped:
-            node: Any = {name: to_json_node(v, t) for (name, t), v in zip(columns, row)}
+            node: Any = {
+                name: to_json_node(v, t) for (name, t), v in zip(columns, row, strict=False)
+            }
         else:
             node = to_json_node(row[0], columns[0][1])
         out.append(dump_json(node).encode("utf-8"))

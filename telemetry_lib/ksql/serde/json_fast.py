@@ -30,6 +30,7 @@ import io
 import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
@@ -109,11 +110,13 @@ def decode_fast(
     if wrapped:
         lines = pl.when(aside).then(pl.lit("{}")).otherwise(text)
     else:
-        lines = pl.when(aside).then(pl.lit("{}")).otherwise(
-            pl.concat_str([pl.lit('{"' + _UNWRAPPED + '":'), text, pl.lit("}")])
+        lines = (
+            pl.when(aside)
+            .then(pl.lit("{}"))
+            .otherwise(pl.concat_str([pl.lit('{"' + _UNWRAPPED + '":'), text, pl.lit("}")]))
         )
     line_series = pl.select(lines.alias("line")).to_series()
-    raw, failed = _read(line_series, dict(schema.to_schema()))
+    raw, failed = _read(line_series, {f.name: f.dtype for f in schema.fields})
     exact = aside | failed
 
     values: list[pl.Expr] = []
@@ -163,9 +166,15 @@ def _strip_key(match: str) -> str:
 
 
 def _variants(name: str, keys: set[str]) -> list[str]:
-    """Spellings to read for field ``name``: the exact one first, then upper-case matches."""
+    """Spellings to read for field ``name``: the exact one first, then upper-case matches.
+
+    The exact spelling is read only when the sample showed it (or nothing else matched), so a
+    null exact field never hides another spelling; a batch mixing both is checked row by row.
+    """
     others = sorted(k for k in keys if k != name and k.upper() == name)
-    return [name, *others]
+    if name in keys or not others:
+        return [name, *others]
+    return others
 
 
 def _decode_dtype(t: SqlType, keys: set[str], *, exact_top: bool = False) -> pl.DataType:
@@ -173,7 +182,13 @@ def _decode_dtype(t: SqlType, keys: set[str], *, exact_top: bool = False) -> pl.
     base = t.base
     if base is BaseType.BOOLEAN:
         return pl.Boolean()
-    if base in (BaseType.INTEGER, BaseType.BIGINT, BaseType.TIMESTAMP, BaseType.DATE, BaseType.TIME):
+    if base in (
+        BaseType.INTEGER,
+        BaseType.BIGINT,
+        BaseType.TIMESTAMP,
+        BaseType.DATE,
+        BaseType.TIME,
+    ):
         return pl.Int64()
     if base is BaseType.DOUBLE:
         return pl.Float64()
@@ -189,7 +204,7 @@ def _decode_dtype(t: SqlType, keys: set[str], *, exact_top: bool = False) -> pl.
     return pl.String()
 
 
-def _read(lines: pl.Series, schema: dict[str, pl.DataType]) -> tuple[pl.DataFrame, pl.Series]:
+def _read(lines: pl.Series, schema: dict[str, Any]) -> tuple[pl.DataFrame, pl.Series]:
     """Read NDJSON lines; rows in chunks polars rejects come back null and flagged."""
     try:
         buf = io.BytesIO()
@@ -208,8 +223,10 @@ def _read(lines: pl.Series, schema: dict[str, pl.DataType]) -> tuple[pl.DataFram
     return pl.concat([left, right]), pl.concat([lf, rf])
 
 
-def _nulls(schema: dict[str, pl.DataType], n: int) -> pl.DataFrame:
-    return pl.DataFrame({name: pl.Series(name, [None] * n, dtype=dt) for name, dt in schema.items()})
+def _nulls(schema: dict[str, Any], n: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {name: pl.Series(name, [None] * n, dtype=dt) for name, dt in schema.items()}
+    )
 
 
 def _combine(name: str, t: SqlType, keys: set[str], get: object) -> tuple[pl.Expr, pl.Expr]:
@@ -219,10 +236,13 @@ def _combine(name: str, t: SqlType, keys: set[str], get: object) -> tuple[pl.Exp
     exprs = [get(s) for s in spellings]
     if len(exprs) == 1:
         return exprs[0], pl.lit(False)
-    exact, others = exprs[0], exprs[1:]
-    others_set = pl.sum_horizontal(*[e.is_not_null().cast(pl.Int32) for e in others])
-    ambiguous = (exact.is_null() & (others_set >= 1)) | (others_set >= 2)
-    return pl.coalesce(exact, *others), ambiguous
+    if spellings[0] == name:
+        exact, others = exprs[0], exprs[1:]
+        others_set = pl.sum_horizontal(*[e.is_not_null().cast(pl.Int32) for e in others])
+        ambiguous = (exact.is_null() & (others_set >= 1)) | (others_set >= 2)
+        return pl.coalesce(exact, *others), ambiguous
+    present = pl.sum_horizontal(*[e.is_not_null().cast(pl.Int32) for e in exprs])
+    return pl.coalesce(*exprs), present >= 2
 
 
 def _convert(pair: tuple[pl.Expr, pl.Expr], t: SqlType, keys: set[str]) -> tuple[pl.Expr, pl.Expr]:
@@ -263,8 +283,10 @@ def _convert(pair: tuple[pl.Expr, pl.Expr], t: SqlType, keys: set[str]) -> tuple
             value, f = _convert(_combine(name, ft, keys, expr.struct.field), ft, keys)
             fields.append(value.alias(name))
             flags.append(f)
-        struct = pl.when(expr.is_null()).then(pl.lit(None, dtype=to_polars(t))).otherwise(
-            pl.struct(fields)
+        struct = (
+            pl.when(expr.is_null())
+            .then(pl.lit(None, dtype=to_polars(t)))
+            .otherwise(pl.struct(fields))
         )
         return struct, pl.any_horizontal(*flags).fill_null(False)
     return expr, pl.lit(True)
@@ -290,9 +312,7 @@ def _decimal(expr: pl.Expr, flag: pl.Expr, t: SqlDecimal) -> tuple[pl.Expr, pl.E
 def _null_inside(expr: pl.Expr, t: SqlType) -> pl.Expr:
     """True where the value, or any field/element inside it, is null."""
     if isinstance(t, SqlStruct):
-        parts = [expr.is_null()] + [
-            _null_inside(expr.struct.field(n), ft) for n, ft in t.fields
-        ]
+        parts = [expr.is_null()] + [_null_inside(expr.struct.field(n), ft) for n, ft in t.fields]
         return pl.any_horizontal(*parts).fill_null(True)
     if isinstance(t, SqlArray):
         inner = pl.element().is_null()
@@ -302,13 +322,15 @@ def _null_inside(expr: pl.Expr, t: SqlType) -> pl.Expr:
     return expr.is_null()
 
 
-def _field_names(t: SqlType, out: set[str]) -> None:
+def _field_names(t: SqlType, keys: set[str], out: set[str], read: set[str]) -> None:
+    """Collect field names (``out``) and the spellings the decode schema reads (``read``)."""
     if isinstance(t, SqlStruct):
         for name, ft in t.fields:
             out.add(name)
-            _field_names(ft, out)
+            read.update(_variants(name, keys))
+            _field_names(ft, keys, out, read)
     elif isinstance(t, SqlArray):
-        _field_names(t.element, out)
+        _field_names(t.element, keys, out, read)
 
 
 def _unknown_spellings(
@@ -316,14 +338,13 @@ def _unknown_spellings(
 ) -> pl.Series:
     """Rows (among ``check``) holding a key spelling of some field that the sample missed."""
     names: set[str] = set()
-    _field_names(root, names)
+    read: set[str] = set()
+    _field_names(root, keys, names, read)
     names.discard(_UNWRAPPED)
     idx = check.arg_true()
     found = text.gather(idx).str.extract_all(_KEY_RE)
     seen = {_strip_key(k) for k in found.explode().drop_nulls().unique().to_list()}
-    unknown = sorted(
-        k for k in seen if (k in names or k.upper() in names) and k not in keys | names
-    )
+    unknown = sorted(k for k in seen if (k in names or k.upper() in names) and k not in read)
     if not unknown:
         return pl.Series("x", [False] * text.len(), dtype=pl.Boolean)
     pattern = "|".join('"' + re.escape(k) + r'"\s*:' for k in unknown)

@@ -41,7 +41,9 @@ def encode_fast(
     encoded = frame.select(pl.struct(exprs).struct.json_encode().alias("json")).to_series()
     if not wrapped:
         name = columns[0][0]
-        prefix = pl.select(pl.struct(pl.lit(None, dtype=pl.Int8).alias(name)).struct.json_encode()).item()
+        prefix = pl.select(
+            pl.struct(pl.lit(None, dtype=pl.Int8).alias(name)).struct.json_encode()
+        ).item()
         start = len(prefix) - len("null}")
         encoded = encoded.str.slice(start).str.head(-1)
     if has_decimal:

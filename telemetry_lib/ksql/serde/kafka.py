@@ -53,15 +53,15 @@ def decode_kafka(
         text = payloads.cast(pl.String, strict=False)
         broken = (text.is_null() & payloads.is_not_null()).arg_true()
         if broken.len():
-            fixed = [
-                b.decode("utf-8", errors="replace") for b in payloads.gather(broken).to_list()
-            ]
+            fixed = [b.decode("utf-8", errors="replace") for b in payloads.gather(broken).to_list()]
             text = text.scatter(broken, pl.Series(fixed, dtype=pl.String))
         return pl.DataFrame({name: text}), errors
     if t.base is BaseType.BYTES:
         return pl.DataFrame({name: payloads.cast(pl.Binary)}), errors
     for row in range(n):
-        errors.append(_error(row, f"The 'KAFKA' format does not support type '{t.base.value}'", options))
+        errors.append(
+            _error(row, f"The 'KAFKA' format does not support type '{t.base.value}'", options)
+        )
     return pl.DataFrame({name: pl.Series([None] * n, dtype=to_polars(t))}), errors
 
 

@@ -1,4 +1,4 @@
-"""Options and results shared by every codec: :class:`SerdeOptions`, :class:`RowError`, :class:`Decoded`.
+"""Options and results shared by every codec: SerdeOptions, RowError, Decoded.
 
 A codec call gets the columns as ``(name, SqlType)`` pairs in schema order plus
 :class:`SerdeOptions` (key or value, wrapping, delimiter, topic for messages) and returns a

@@ -27,7 +27,15 @@ from typing import Any
 
 import polars as pl
 
-from telemetry_lib.ksql.types import BaseType, SqlArray, SqlDecimal, SqlMap, SqlStruct, SqlType, to_polars
+from telemetry_lib.ksql.types import (
+    BaseType,
+    SqlArray,
+    SqlDecimal,
+    SqlMap,
+    SqlStruct,
+    SqlType,
+    to_polars,
+)
 
 __all__ = [
     "CoercionError",
@@ -54,7 +62,7 @@ _EPOCH = dt.datetime(1970, 1, 1)
 _EPOCH_DATE = dt.date(1970, 1, 1)
 # Java's Integer.parseInt / Long.parseLong accept an optional sign and ASCII digits only.
 _JAVA_INT = re.compile(r"[+-]?[0-9]+")
-# Double.parseDouble: trims whitespace; decimal or exponent forms, optional d/f suffix, NaN, Infinity.
+# Double.parseDouble: trims blanks; decimal or exponent forms, d/f suffix, NaN, Infinity.
 _JAVA_DOUBLE = re.compile(
     r"[+-]?(NaN|Infinity|(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)[dDfF]?)"
 )
@@ -79,11 +87,13 @@ class JsonObject(list[tuple[str, Any]]):
 
 
 def _reject_constant(name: str) -> None:
-    raise ValueError(f"Non-standard token '{name}': enable JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS to allow")
+    raise ValueError(
+        f"Non-standard token '{name}': enable JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS to allow"
+    )
 
 
 def parse_json(data: bytes | str) -> Any:
-    """Parse JSON text as Jackson does with exact decimals (floats -> Decimal, objects -> JsonObject)."""
+    """Parse JSON as Jackson does with exact decimals (floats -> Decimal, objects -> JsonObject)."""
     return json.loads(
         data,
         parse_float=Decimal,
@@ -202,7 +212,9 @@ def _to_decimal(node: Any, t: SqlDecimal) -> Decimal:
         try:
             value = Decimal(node)
         except InvalidOperation:
-            raise CoercionError(f"Character array is missing \"exponent\" mark 'e' or 'E'.") from None
+            raise CoercionError(
+                "Character array is missing \"exponent\" mark 'e' or 'E'."
+            ) from None
         if not value.is_finite() or node != node.strip():
             raise CoercionError("Character array is missing \"exponent\" mark 'e' or 'E'.")
         return fit_decimal(value, t)
@@ -347,7 +359,9 @@ def to_json_node(value: Any, t: SqlType) -> Any:
     if isinstance(t, SqlArray):
         return [to_json_node(v, t.element) for v in value]
     if isinstance(t, SqlMap):
-        items = value.items() if isinstance(value, dict) else ((e["key"], e["value"]) for e in value)
+        items = (
+            value.items() if isinstance(value, dict) else ((e["key"], e["value"]) for e in value)
+        )
         return {str(k): to_json_node(v, t.value) for k, v in items}
     if isinstance(t, SqlStruct):
         return {name: to_json_node(value.get(name), ft) for name, ft in t.fields}

@@ -1,4 +1,4 @@
-"""The windowed-key layout (reference §4.5; Kafka Streams' TimeWindowedSerde / SessionWindowedSerde).
+"""The windowed-key layout (reference §4.5; Kafka Streams' Time/SessionWindowedSerde).
 
 Owns :func:`encode_windowed_keys` / :func:`decode_windowed_keys` (whole Series) and the
 single-record helpers :func:`encode_windowed_key` / :func:`decode_windowed_key`.
@@ -79,7 +79,9 @@ def decode_windowed_key(data: bytes, window: WindowInfo) -> tuple[bytes, int, in
 
 def _time_end(start: int, window: WindowInfo) -> int:
     if window.size_ms is None:
-        raise ValueError(f"{window.type.value} windowed keys need the window size to compute the end")
+        raise ValueError(
+            f"{window.type.value} windowed keys need the window size to compute the end"
+        )
     return min(start + window.size_ms, _LONG_MAX)
 
 
@@ -92,7 +94,7 @@ def encode_windowed_keys(
     ends = end.to_list() if end is not None else [0] * keys.len()
     out = [
         encode_windowed_key(k, s, e, window)
-        for k, s, e in zip(keys.to_list(), start.to_list(), ends)
+        for k, s, e in zip(keys.to_list(), start.to_list(), ends, strict=False)
     ]
     return pl.Series("key", out, dtype=pl.Binary)
 
@@ -103,15 +105,23 @@ def decode_windowed_keys(data: pl.Series, window: WindowInfo) -> WindowedKeys:
     sizes = data.bin.size()
     bad = (sizes < size).fill_null(True)
     frame = pl.DataFrame({"data": data, "size": sizes, "bad": bad}).select(
-        pl.when(pl.col("bad")).then(None).otherwise(
-            pl.col("data").bin.slice(0, pl.col("size") - size)
-        ).alias("keys"),
-        pl.when(pl.col("bad")).then(None).otherwise(
-            pl.col("data").bin.tail(8).bin.reinterpret(dtype=pl.Int64, endianness="big")
-        ).alias("last"),
-        pl.when(pl.col("bad")).then(None).otherwise(
-            pl.col("data").bin.tail(16).bin.head(8).bin.reinterpret(dtype=pl.Int64, endianness="big")
-        ).alias("before_last"),
+        pl.when(pl.col("bad"))
+        .then(None)
+        .otherwise(pl.col("data").bin.slice(0, pl.col("size") - size))
+        .alias("keys"),
+        pl.when(pl.col("bad"))
+        .then(None)
+        .otherwise(pl.col("data").bin.tail(8).bin.reinterpret(dtype=pl.Int64, endianness="big"))
+        .alias("last"),
+        pl.when(pl.col("bad"))
+        .then(None)
+        .otherwise(
+            pl.col("data")
+            .bin.tail(16)
+            .bin.head(8)
+            .bin.reinterpret(dtype=pl.Int64, endianness="big")
+        )
+        .alias("before_last"),
     )
     keys = frame.get_column("keys")
     if window.type is WindowType.SESSION:
@@ -121,7 +131,9 @@ def decode_windowed_keys(data: pl.Series, window: WindowInfo) -> WindowedKeys:
         start = frame.get_column("last").alias("start")
         if window.size_ms is None:
             raise ValueError(f"{window.type.value} windowed keys need the window size")
-        end = pl.select(
-            pl.min_horizontal(start + window.size_ms, pl.lit(_LONG_MAX, dtype=pl.Int64))
-        ).to_series().alias("end")
+        end = (
+            pl.select(pl.min_horizontal(start + window.size_ms, pl.lit(_LONG_MAX, dtype=pl.Int64)))
+            .to_series()
+            .alias("end")
+        )
     return WindowedKeys(keys.alias("key"), start, end, bad)
