@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from telemetry_lib.config import PROFILES, Settings, load_settings
+from telemetry_lib.demo import add_demo_arguments, run_demo_command
 from telemetry_lib.errors import TelemetryError
+from telemetry_lib.generator.command import add_generate_arguments, run_generate_command
 from telemetry_lib.services import Stack, service_names
 from telemetry_lib.services.spec import ServiceStatus
 
@@ -166,6 +168,14 @@ SUBCOMMANDS: list[Subcommand] = [
     Subcommand("down", "stop the services `up` started", _down),
     Subcommand("status", "service, address, pid, uptime and health of every service", _status),
     Subcommand("logs", "show (or follow) the services' logs", _logs, _logs_args),
+    Subcommand(
+        "generate", "generate telemetry into Kafka, MongoDB or stdout",
+        run_generate_command, add_generate_arguments,
+    ),
+    Subcommand(
+        "demo", "main job: events into MongoDB and Kafka, read back, verify, report",
+        run_demo_command, add_demo_arguments,
+    ),
 ]
 
 
