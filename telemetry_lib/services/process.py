@@ -47,6 +47,9 @@ KILL_WAIT_S = 5.0
 _EXIT_POLL_S = 0.02
 # Popen handles of the processes this Python process started, so they are reaped (no zombies).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+# A service log bigger than this at start is moved to <name>.log.1 (replacing the previous
+# one): NX-27017 logs every generic command at INFO, so a long-lived workdir would grow unbounded.
+LOG_ROTATE_BYTES = 64 * 1024 * 1024
 # Exit status of those children once reaped (for "exited during start (exit code N)").
 _EXIT_CODES: dict[int, int] = {}
 
@@ -99,6 +102,8 @@ def spawn(
     """Start ``argv`` in its own session, output appended to the service log; record it."""
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    if paths.log_file.exists() and paths.log_file.stat().st_size > LOG_ROTATE_BYTES:
+        os.replace(paths.log_file, paths.log_file.with_name(paths.log_file.name + ".1"))
     with paths.log_file.open("ab") as log:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         log.write(f"--- {stamp} telemetry starts {paths.name}: {shlex.join(argv)}\n".encode())

@@ -180,25 +180,32 @@ class Stack:
     def _up_locked(self, started_now: list[ServiceSpec]) -> list[StartedService]:
         plan: dict[str, Action] = {}
         running: dict[str, ProcessRecord] = {}
+        notes: dict[str, str] = {spec.name: self._note(spec) for spec in self._specs}
         for spec in self._specs:
             record = self._live_record(spec)
-            if record is not None and self._healthy(spec, record.port)[0]:
+            if record is None:
+                plan[spec.name] = "started"
+                continue
+            ok, why = self._healthy(spec, record.port)
+            if ok or accepting(record.port, timeout_s=_CONNECT_TIMEOUT_S):
+                # A slow answer from a server that still accepts connections means busy (NX-27017
+                # serves one command at a time), not broken: restarting would cut off its work.
+                if not ok:
+                    logger.warning("%s (pid %d) is slow to answer: %s", spec.name, record.pid, why)
+                    notes[spec.name] = f"busy? {why}"
                 plan[spec.name] = "already running"
                 running[spec.name] = record
-            elif record is not None:
+            else:
                 logger.warning("%s (pid %d) is not answering: restarting it", spec.name, record.pid)
                 process.terminate(record)
                 process.clear_record(spec.paths(self.settings))
                 plan[spec.name] = "restarted"
-            else:
-                plan[spec.name] = "started"
         to_start = [spec for spec in self._specs if plan[spec.name] != "already running"]
         self._preflight(to_start)
         results: dict[str, StartedService] = {}
         for name, record in running.items():
-            spec = self.spec(name)
             results[name] = StartedService(
-                name, "already running", f"{LOOPBACK}:{record.port}", record.pid, spec.note
+                name, "already running", f"{LOOPBACK}:{record.port}", record.pid, notes[name]
             )
         deadline = time.monotonic() + self.settings.up_timeout_s
         for wave in _waves([s for s in to_start], set(running)):
@@ -209,7 +216,11 @@ class Stack:
             for spec, record in records:
                 self._wait_healthy(spec, record, deadline)
                 results[spec.name] = StartedService(
-                    spec.name, plan[spec.name], f"{LOOPBACK}:{record.port}", record.pid, spec.note
+                    spec.name,
+                    plan[spec.name],
+                    f"{LOOPBACK}:{record.port}",
+                    record.pid,
+                    notes[spec.name],
                 )
         return [results[spec.name] for spec in self._specs]
 
@@ -381,7 +392,7 @@ class Stack:
                 record.uptime_s(),
                 "healthy" if ok else f"unhealthy: {why}",
                 ok,
-                spec.note,
+                self._note(spec),
             )
         port = spec.port(self.settings)
         reasons = []
@@ -390,7 +401,12 @@ class Stack:
         if port_in_use(port):
             reasons.append(f"port {port} is in use by {port_owner(port) or 'another process'}")
         health = "stopped" + (": " + "; ".join(reasons) if reasons else "")
-        return ServiceStatus(spec.name, f"{LOOPBACK}:{port}", None, None, health, False, spec.note)
+        return ServiceStatus(
+            spec.name, f"{LOOPBACK}:{port}", None, None, health, False, self._note(spec)
+        )
+
+    def _note(self, spec: ServiceSpec) -> str:
+        return spec.note.replace("<workdir>", str(self.settings.workdir))
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

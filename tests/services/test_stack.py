@@ -237,3 +237,68 @@ def test_embedded_stack_fixture_serves_kafka_and_mongo(embedded_stack: Settings)
     assert probe_kafka(embedded_stack.kafka_config(), timeout_s=5) == 1
     probe_mongo(embedded_stack.mongo_uri.reveal(), timeout_s=5)
     assert embedded_stack.kafka_port not in (9092, 27017, 8088, 8083)
+
+
+# A one-shot HTTP server: answers the first real request, then either stays listening without
+# ever answering again ("busy") or stops listening while its process lives on ("deaf").
+ONE_SHOT_SERVER = """
+import socket, sys, time
+port, mode = int(sys.argv[1]), sys.argv[2]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(16)
+while True:
+    conn, _ = srv.accept()
+    try:
+        if conn.recv(65536):
+            conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n")
+            conn.close()
+            break
+    except OSError:
+        pass
+    conn.close()
+if mode == "deaf":
+    srv.close()
+time.sleep(120)
+"""
+
+
+def _one_shot(mode: str) -> ServiceSpec:
+    return ServiceSpec(
+        name="oneshot",
+        description="test service",
+        port_setting="ksqldb_port",
+        command=lambda settings, paths, port: [
+            sys.executable,
+            "-c",
+            ONE_SHOT_SERVER,
+            str(port),
+            mode,
+        ],
+        health="http",
+    )
+
+
+def test_up_leaves_a_busy_service_alone(settings: Settings) -> None:
+    spec = _one_shot("busy")
+    first = Stack(settings, specs=[spec]).up().services[0]
+    assert first.action == "started"
+    again = Stack(settings, specs=[spec]).up().services[0]
+    assert (again.action, again.pid) == ("already running", first.pid)
+    assert again.note.startswith("busy?")
+    Stack(settings, specs=[spec]).down()
+    assert first.pid is not None and not is_alive(first.pid)
+
+
+def test_up_restarts_a_service_that_stopped_listening(settings: Settings) -> None:
+    spec = _one_shot("deaf")
+    first = Stack(settings, specs=[spec]).up().services[0]
+    deadline = time.monotonic() + 10
+    while port_in_use(settings.ksqldb_port) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    again = Stack(settings, specs=[spec]).up().services[0]
+    assert again.action == "restarted" and again.pid != first.pid
+    assert first.pid is not None and not is_alive(first.pid)
+    Stack(settings, specs=[spec]).down()
+    assert again.pid is not None and not is_alive(again.pid)
