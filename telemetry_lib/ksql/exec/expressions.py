@@ -11,6 +11,10 @@ API::
     compiled.type    # SqlType | None
     frame.select(value=compiled.expr, error=compiled.error)   # what an operator does
 
+A constant expression (no column reference) compiles to a length-1 polars expression, as polars
+literals are: select it together with full-length columns, or use ``with_columns``, to get one
+value per row (``evaluate`` does the latter).
+
 Error model (ksqlDB's generated Java code): an evaluation error anywhere in the expression
 (integer division by zero, arithmetic or logic on a NULL operand — Java unboxing —, a DECIMAL
 result needing rounding, a failing function) makes the whole expression NULL for that row and
@@ -114,8 +118,11 @@ def compile_expression(typed: TypedExpression) -> CompiledExpression:
 def evaluate(frame: pl.DataFrame, compiled: CompiledExpression) -> tuple[pl.Series, pl.Series]:
     """Evaluate on ``frame``: (values, error messages) as Series of ``len(frame)``."""
     error = compiled.error if compiled.error is not None else pl.lit(None, dtype=pl.String)
-    out = frame.select(compiled.expr.alias("value"), error.cast(pl.String).alias("error"))
-    return out["value"], out["error"]
+    # with_columns broadcasts constant (length-1) expressions to the frame's height.
+    out = frame.with_columns(
+        compiled.expr.alias("__value"), error.cast(pl.String).alias("__error")
+    )
+    return out["__value"].alias("value"), out["__error"].alias("error")
 
 
 def _needs_cast(typed: TypedExpression) -> bool:
@@ -481,7 +488,7 @@ def _like_regex_expr(pattern: pl.Expr, escape: str | None) -> pl.Expr:
         p = p.str.replace_all(re.escape(escape) + "%", "\ue000", literal=False)
         p = p.str.replace_all(re.escape(escape) + "_", "\ue001", literal=False)
         p = p.str.replace_all(re.escape(escape + escape), "\ue002", literal=False)
-    p = p.str.replace_all(r"([.^$*+?()\[\]{}|\\])", r"\\$1")
+    p = p.str.replace_all(r"([.^$*+?()\[\]{}|\\])", r"\$1")
     p = p.str.replace_all("%", ".*", literal=True).str.replace_all("_", ".", literal=True)
     if escape is not None:
         p = p.str.replace_all("\ue000", "%", literal=True).str.replace_all("\ue001", "_", literal=True)
