@@ -13,6 +13,12 @@ NX-27017 differences from MongoDB, normalised or documented here (pinned by test
   ``full_document`` as the server sent it; request ``updateLookup`` so real MongoDB matches.
 - GAP resume-token-format: tokens are ``{"_data": "nx:N"}`` with a global counter; treat
   tokens as opaque either way.
+- GAP objectid-in-change-events: ObjectIds inside ``fullDocument`` arrive as NX-27017's
+  storage form ``{"__neosqlite_objectid__": true, "id": "<hex>"}``. -> decoded back to
+  ObjectId (no real MongoDB document has that shape).
+- GAP document-key-stringified: ``documentKey._id`` arrives as a string for non-string ids
+  (``1`` -> ``"1"``). -> when the event carries the full document and its ``_id`` has the
+  same text, that typed ``_id`` is used.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bson import ObjectId
 from pymongo.change_stream import CollectionChangeStream
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
@@ -62,10 +69,18 @@ class ChangeEvent:
     def from_raw(cls, raw: Mapping[str, Any]) -> ChangeEvent:
         ns = raw.get("ns") or {}
         update = raw.get("updateDescription") or {}
+        full = raw.get("fullDocument")
+        if full is not None:
+            full = _decode_nx_objectids(full)
+        key = dict(raw.get("documentKey") or {})
+        if full is not None and "_id" in full and "_id" in key:
+            typed = full["_id"]
+            if not isinstance(key["_id"], type(typed)) and str(typed) == str(key["_id"]):
+                key["_id"] = typed  # GAP document-key-stringified
         return cls(
             operation=str(raw.get("operationType")),
-            document_key=dict(raw.get("documentKey") or {}),
-            full_document=raw.get("fullDocument"),
+            document_key=key,
+            full_document=full,
             resume_token=dict(raw["_id"]),
             database=str(ns.get("db", "")),
             collection=str(ns.get("coll", "")),
@@ -137,3 +152,17 @@ class ChangeFeed:
 
     def close(self) -> None:
         self._stream.close()
+
+
+# NX-27017's stored form of an ObjectId (GAP objectid-in-change-events).
+_NX_OBJECTID_MARK = "__neosqlite_objectid__"
+
+
+def _decode_nx_objectids(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(_NX_OBJECTID_MARK) is True and isinstance(value.get("id"), str):
+            return ObjectId(value["id"])
+        return {k: _decode_nx_objectids(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_nx_objectids(v) for v in value]
+    return value
