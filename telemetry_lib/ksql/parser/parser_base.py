@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from telemetry_lib.ksql import types as t
+import telemetry_lib.ksql.types as t
 from telemetry_lib.ksql.errors import ParseError
 from telemetry_lib.ksql.parser import ast
 from telemetry_lib.ksql.parser.lexer import (
