@@ -214,6 +214,9 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--topic", default="telemetry_events", help="Kafka topic (recreated)")
     parser.add_argument(
+        "--database", default="game", help="Mongo database (telemetry_events, players replaced)"
+    )
+    parser.add_argument(
         "--reports-dir", type=Path, default=DEFAULT_REPORTS_DIR, help="where reports go"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -227,6 +230,7 @@ def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         partitions=args.partitions,
         topic=args.topic,
+        database=args.database,
         reports_dir=args.reports_dir,
         progress=not args.no_progress,
     )

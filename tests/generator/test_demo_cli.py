@@ -30,13 +30,14 @@ def _flags(settings: Settings) -> list[str]:
 
 @pytest.mark.integration
 def test_demo_round_trip_passes_and_writes_its_summary(
-    generator_stack: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    embedded_stack: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["demo", "--players", "80", "--events", "6000", "--seed", "3", "--partitions", "3"]
+    args += ["--topic", "demo_test_events", "--database", "demo_test"]
     reports = tmp_path / "reports"
     for _ in range(2):  # a second run replaces the first run's data instead of adding to it
         code = main(
-            [*args, "--reports-dir", str(reports), "--no-progress", *_flags(generator_stack)]
+            [*args, "--reports-dir", str(reports), "--no-progress", *_flags(embedded_stack)]
         )
         assert code == 0
     out = capsys.readouterr().out
@@ -49,16 +50,16 @@ def test_demo_round_trip_passes_and_writes_its_summary(
     assert all(c["ok"] for c in summary["checks"]) and len(summary["checks"]) >= 10
     # Independent look at what the demo left behind.
     truth = TelemetryGenerator(seed=3, players=80, events=6000).events()
-    topic = read_topic(generator_stack, "telemetry_events")
+    topic = read_topic(embedded_stack, "demo_test_events")
     assert topic.height == 6000
     assert event_checksum(topic) == event_checksum(truth)
-    assert KafkaAdmin(generator_stack).describe_topic("telemetry_events").partitions == 3
+    assert KafkaAdmin(embedded_stack).describe_topic("demo_test_events").partitions == 3
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-        generator_stack.mongo_uri.reveal()
+        embedded_stack.mongo_uri.reveal()
     )
     try:
-        assert client["game"]["telemetry_events"].count_documents({}) == 6000
-        assert client["game"]["players"].count_documents({}) == 80
+        assert client["demo_test"]["telemetry_events"].count_documents({}) == 6000
+        assert client["demo_test"]["players"].count_documents({}) == 80
     finally:
         client.close()
 
@@ -86,11 +87,11 @@ def test_demo_command_exits_non_zero_on_a_mismatch(
 
 @pytest.mark.integration
 def test_generate_command_writes_kafka_and_mongo(
-    generator_stack: Settings, capsys: pytest.CaptureFixture[str]
+    embedded_stack: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     common = ["--players", "30", "--events", "2000", "--seed", "9", "--no-progress"]
     kafka = ["generate", *common, "--topic", "cli_gen", "--partitions", "2", "--malformed", "0.05"]
-    assert main([*kafka, *_flags(generator_stack)]) == 0
+    assert main([*kafka, *_flags(embedded_stack)]) == 0
     assert "malformed records to kafka cli_gen" in capsys.readouterr().out
     # Records that are not JSON objects are skipped by the reader; bad_timestamp ones are
     # objects (with a text timestamp) and stay.
@@ -98,7 +99,7 @@ def test_generate_command_writes_kafka_and_mongo(
         seed=9, players=30, events=2000, malformed_fraction=0.05
     ).malformed()
     objects = int((malformed["kind"] == "bad_timestamp").sum())
-    raw = read_topic(generator_stack, "cli_gen", on_malformed="skip")
+    raw = read_topic(embedded_stack, "cli_gen", on_malformed="skip")
     assert raw.height == 2000 + objects
     assert 0 < objects < malformed.height
     mongo = [
@@ -114,9 +115,9 @@ def test_generate_command_writes_kafka_and_mongo(
         "--players-collection",
         "players",
     ]
-    assert main([*mongo, *_flags(generator_stack)]) == 0
+    assert main([*mongo, *_flags(embedded_stack)]) == 0
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-        generator_stack.mongo_uri.reveal()
+        embedded_stack.mongo_uri.reveal()
     )
     try:
         assert client["cli_test"]["events"].count_documents({}) == 2000

@@ -16,14 +16,14 @@ from telemetry_lib.kafka import KafkaAdmin, read_records
 pytestmark = pytest.mark.integration
 
 
-def test_kafka_sink_writes_every_record_keyed_by_player(generator_stack: Settings) -> None:
+def test_kafka_sink_writes_every_record_keyed_by_player(embedded_stack: Settings) -> None:
     gen = TelemetryGenerator(seed=31, players=50, events=6_000, malformed_fraction=0.02)
-    report = gen.to_kafka("gen_sink_test", settings=generator_stack, partitions=3, progress=False)
+    report = gen.to_kafka("gen_sink_test", settings=embedded_stack, partitions=3, progress=False)
     expected = gen.kafka_records()
     assert report.events == 6_000 and report.records == len(expected)
     assert report.checksum == event_checksum(gen.events())
 
-    raw = read_records(generator_stack, "gen_sink_test")
+    raw = read_records(embedded_stack, "gen_sink_test")
     assert raw.height == len(expected)
     assert sorted(raw["partition"].unique().to_list()) == [0, 1, 2]
     # Each player's records sit in one partition, in delivery order (per-key ordering).
@@ -39,26 +39,26 @@ def test_kafka_sink_writes_every_record_keyed_by_player(generator_stack: Setting
     # Within a partition, records appear in the generator's delivery order.
     in_order = raw.join(wanted, on=["key", "value", "timestamp"]).sort("partition", "offset")
     assert in_order.group_by("partition").agg(pl.col("order").is_sorted())["order"].all()
-    assert KafkaAdmin(generator_stack).describe_topic("gen_sink_test").partitions == 3
+    assert KafkaAdmin(embedded_stack).describe_topic("gen_sink_test").partitions == 3
 
 
-def test_kafka_sink_refuses_a_missing_topic_without_partitions(generator_stack: Settings) -> None:
+def test_kafka_sink_refuses_a_missing_topic_without_partitions(embedded_stack: Settings) -> None:
     gen = TelemetryGenerator(players=20, events=100)
     with pytest.raises(KafkaError, match="does not exist"):
-        gen.to_kafka("gen_never_created", settings=generator_stack, progress=False)
-    assert "gen_never_created" not in KafkaAdmin(generator_stack).list_topics()
+        gen.to_kafka("gen_never_created", settings=embedded_stack, progress=False)
+    assert "gen_never_created" not in KafkaAdmin(embedded_stack).list_topics()
 
 
-def test_mongo_sink_writes_documents_in_order(generator_stack: Settings) -> None:
+def test_mongo_sink_writes_documents_in_order(embedded_stack: Settings) -> None:
     gen = TelemetryGenerator(seed=5, players=30, events=3_000, malformed_fraction=0.03)
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-        generator_stack.mongo_uri.reveal()
+        embedded_stack.mongo_uri.reveal()
     )
     try:
         coll = client["gen_test"]["events"]
         coll.drop()
         report = gen.to_mongo(
-            "events", database="gen_test", settings=generator_stack, progress=False
+            "events", database="gen_test", settings=embedded_stack, progress=False
         )
         assert report.target == "gen_test.events"
         docs = list(coll.find({}))
@@ -76,10 +76,10 @@ def test_mongo_sink_writes_documents_in_order(generator_stack: Settings) -> None
         client.close()
 
 
-def test_paced_kafka_sink_never_runs_ahead_of_the_rate(generator_stack: Settings) -> None:
+def test_paced_kafka_sink_never_runs_ahead_of_the_rate(embedded_stack: Settings) -> None:
     # 400 events at 1000 events/s cannot finish before 0.4 s. Only a lower bound: a slow
     # machine can never fail this, only a sink that ignores the rate.
     gen = TelemetryGenerator(players=20, events=400, rate=1000.0)
-    report = gen.to_kafka("gen_paced", settings=generator_stack, partitions=1, progress=False)
+    report = gen.to_kafka("gen_paced", settings=embedded_stack, partitions=1, progress=False)
     assert report.seconds >= 0.4 * 0.95
     assert report.events == 400
