@@ -407,3 +407,11 @@ def test_curly_quoted_demo_statement_gets_pointed_error() -> None:
     message = str(error)
     assert message.startswith(f"line 1:{text.index(chr(0x2018)) + 1}: Syntax Error")
     assert "straight quote" in message and "' for strings" in message
+
+
+def test_deep_nesting_parses_and_excessive_nesting_is_a_parse_error() -> None:
+    (stmt,) = parse("SELECT " + "(" * 300 + "1" + ")" * 300 + " FROM s;")
+    assert isinstance(stmt, ast.Query)
+    assert stmt.select == (ast.SingleColumn(ast.IntegerLiteral(1)),)
+    with pytest.raises(ParseError, match="Statement is too large to parse"):
+        parse("SELECT " + "(" * 5000 + "1" + ")" * 5000 + " FROM s;")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from typing import Literal
 
 from telemetry_lib.ksql.errors import ParseError
@@ -20,6 +21,11 @@ from telemetry_lib.ksql.parser.parser_query import QueryParser
 __all__ = ["parse", "parse_expression", "parse_statement", "parse_type"]
 
 logger = logging.getLogger(__name__)
+
+# Each parenthesised expression level costs about ten Python frames in the recursive descent;
+# Python's default limit (1000) would stop at ~100 levels, which generated SQL can reach.
+# Raised (never lowered: other threads may be parsing) to allow ~1000 levels.
+_RECURSION_LIMIT = 12_000
 
 # First tokens of the statement alternatives (for EXPLAIN <statement> vs EXPLAIN <query id>).
 _STATEMENT_STARTS = frozenset(
@@ -459,7 +465,21 @@ def parse(text: str, *, line: int = 1, column: int = 1) -> list[ast.Statement]:
     ``line``/``column`` locate ``text[0]`` inside a larger script (so error positions and
     node locations stay script-relative). Raises ``ParseError`` with ksqlDB's wording.
     """
-    return _parser(text, line=line, column=column).statements()
+    if sys.getrecursionlimit() < _RECURSION_LIMIT:
+        sys.setrecursionlimit(_RECURSION_LIMIT)
+    parser = _parser(text, line=line, column=column)
+    try:
+        return parser.statements()
+    except RecursionError:
+        # ksqlDB's AstBuilder reports a StackOverflowError with this message.
+        token = parser.tok
+        raise ParseError(
+            "Error processing statement: Statement is too large to parse. This may be caused "
+            "by having too many nested expressions in the statement.",
+            line=token.line,
+            column=token.column,
+            statement_text=text,
+        ) from None
 
 
 def parse_statement(text: str) -> ast.Statement:
