@@ -38,8 +38,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# SIGTERM grace before SIGKILL: Tansu exits in milliseconds and NX-27017 closes its SQLite
-# files within a second; 10 s leaves room for a loaded 2-core machine.
+# Default SIGTERM grace before SIGKILL: NX-27017 closes its SQLite files within a second;
+# 10 s leaves room for a loaded 2-core machine. (Tansu's spec sets a shorter one.)
 STOP_GRACE_S = 10.0
 # After SIGKILL the kernel tears the process down at once; this only bounds a hung D-state.
 KILL_WAIT_S = 5.0
@@ -195,8 +195,8 @@ def terminate(record: ProcessRecord, *, grace_s: float = STOP_GRACE_S) -> bool:
         os.kill(record.pid, signal.SIGTERM)
     if _wait_exit(record.pid, grace_s):
         return True
-    logger.warning(
-        "%s (pid %d) ignored SIGTERM for %gs: SIGKILL", record.service, record.pid, grace_s
+    logger.info(
+        "%s (pid %d) still running %gs after SIGTERM: SIGKILL", record.service, record.pid, grace_s
     )
     with contextlib.suppress(ProcessLookupError):
         os.kill(record.pid, signal.SIGKILL)

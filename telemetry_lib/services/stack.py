@@ -197,7 +197,7 @@ class Stack:
                 running[spec.name] = record
             else:
                 logger.warning("%s (pid %d) is not answering: restarting it", spec.name, record.pid)
-                process.terminate(record)
+                process.terminate(record, grace_s=_grace(spec))
                 process.clear_record(spec.paths(self.settings))
                 plan[spec.name] = "restarted"
         to_start = [spec for spec in self._specs if plan[spec.name] != "already running"]
@@ -359,7 +359,7 @@ class Stack:
         for spec in specs:
             paths = spec.paths(self.settings)
             record = process.read_record(paths)
-            if record is not None and process.terminate(record):
+            if record is not None and process.terminate(record, grace_s=_grace(spec)):
                 stopped.append(record)
                 self._wait_port_released(spec, record.port)
             elif record is not None:
@@ -479,6 +479,10 @@ def _waves(to_start: list[ServiceSpec], ready: set[str]) -> list[list[ServiceSpe
         done.update(spec.name for spec in wave)
         pending = [spec for spec in pending if spec not in wave]
     return waves
+
+
+def _grace(spec: ServiceSpec) -> float:
+    return process.STOP_GRACE_S if spec.stop_grace_s is None else spec.stop_grace_s
 
 
 def _child_env(spec: ServiceSpec) -> dict[str, str]:

@@ -302,3 +302,24 @@ def test_up_restarts_a_service_that_stopped_listening(settings: Settings) -> Non
     assert first.pid is not None and not is_alive(first.pid)
     Stack(settings, specs=[spec]).down()
     assert again.pid is not None and not is_alive(again.pid)
+
+
+def test_restart_keeps_mongo_data_and_loses_kafka_topics(settings: Settings) -> None:
+    """What `status` and the README say: Tansu is memory only; NX-27017 persists in the workdir."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from pymongo import MongoClient
+
+    Stack(settings).up()
+    admin = AdminClient(settings.kafka_config())
+    admin.create_topics([NewTopic("kept_nowhere", num_partitions=2)])["kept_nowhere"].result(10)
+    assert "kept_nowhere" in admin.list_topics(timeout=10).topics
+    with MongoClient(settings.mongo_uri.reveal(), serverSelectionTimeoutMS=5000) as client:
+        client["game"]["events"].insert_one({"_id": "e1", "player_id": "P1"})
+    Stack(settings).down()
+
+    Stack(settings).up()
+    topics = AdminClient(settings.kafka_config()).list_topics(timeout=10).topics
+    assert "kept_nowhere" not in topics
+    with MongoClient(settings.mongo_uri.reveal(), serverSelectionTimeoutMS=5000) as client:
+        assert client["game"]["events"].find_one({"_id": "e1"}) == {"_id": "e1", "player_id": "P1"}
+    assert any((settings.workdir / "mongo").iterdir())
