@@ -3,6 +3,8 @@ up / status / up again / repair / down, and every start failure leaving nothing 
 
 from __future__ import annotations
 
+import dataclasses
+import http.server
 import json
 import os
 import re
@@ -11,13 +13,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from telemetry_lib.config import Settings
+from telemetry_lib.config import Settings, load_settings
 from telemetry_lib.errors import BinaryError, PortInUseError, ServiceError
 from telemetry_lib.kafka.health import probe_kafka
 from telemetry_lib.mongo.health import probe_mongo
@@ -197,8 +200,10 @@ def test_service_dying_at_start_stops_everything_this_up_started(settings: Setti
 def test_service_that_never_answers_times_out_and_is_stopped(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path / "wb", up_timeout_s=1.0)
     silent = _python_service("silent", "import time; print('sleeping', flush=True); time.sleep(60)")
+    silent = dataclasses.replace(silent, depends_on=())  # alone: only it can hit the 1 s bound
     with pytest.raises(ServiceError, match="did not answer its protocol within 1s") as info:
-        Stack(settings, specs=_kafka_plus(silent)).up()
+        Stack(settings, specs=[silent]).up()
+    assert "| sleeping" in str(info.value)  # its log so far is quoted
     match = re.search(r"silent \(pid (\d+)\)", str(info.value))
     assert match, str(info.value)
     _wait_dead(int(match.group(1)))
@@ -323,3 +328,45 @@ def test_restart_keeps_mongo_data_and_loses_kafka_topics(settings: Settings) -> 
     with MongoClient(settings.mongo_uri.reveal(), serverSelectionTimeoutMS=5000) as client:
         assert client["game"]["events"].find_one({"_id": "e1"}) == {"_id": "e1", "player_id": "P1"}
     assert any((settings.workdir / "mongo").iterdir())
+
+
+class _Answer200(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def test_remote_profile_up_and_status_when_everything_answers(embedded_stack: Settings) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer200)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        remote = load_settings(
+            config_file=False,
+            environ={},
+            profile="self-managed",
+            bootstrap_servers=embedded_stack.bootstrap_servers,
+            mongo_uri=embedded_stack.mongo_uri,
+            ksqldb_url=url,
+            connect_url=url,
+            workdir=embedded_stack.workdir / "remote-profile",
+        )
+        report = Stack(remote).up()
+        assert [(s.service, s.action) for s in report.services] == [
+            ("kafka", "remote"),
+            ("mongo", "remote"),
+            ("ksqldb", "remote"),
+            ("connect", "remote"),
+        ]
+        assert all(row.health == "reachable" for row in Stack(remote).status())
+        assert not (remote.workdir / "run").exists()  # nothing started, no records
+        assert Stack(remote).down() == []
+    finally:
+        server.shutdown()
+        server.server_close()
