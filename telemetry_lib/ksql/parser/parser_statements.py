@@ -15,6 +15,7 @@ from typing import Literal
 
 from telemetry_lib.ksql.errors import ParseError
 from telemetry_lib.ksql.parser import ast
+from telemetry_lib.ksql.parser.formatter import format_expression
 from telemetry_lib.ksql.parser.lexer import TYPOGRAPHIC_QUOTES, Token, tokenize
 from telemetry_lib.ksql.parser.parser_query import QueryParser
 
@@ -372,6 +373,16 @@ class StatementParser(QueryParser):
         while self.accept(","):
             properties.append(self._property())
         self.expect(")", expected={",", ")"})
+        seen: dict[str, ast.Property] = {}
+        for prop in properties:
+            first = seen.setdefault(prop.name, prop)
+            if first is not prop:
+                # ksqlDB collects WITH properties in a Guava ImmutableMap, which rejects this.
+                raise self.prepare_error(
+                    f"Multiple entries with same key: {prop.name}={format_expression(prop.value)}"
+                    f" and {first.name}={format_expression(first.value)}",
+                    at=prop.loc,
+                )
         return tuple(properties)
 
     def _property(self) -> ast.Property:
