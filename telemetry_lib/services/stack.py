@@ -127,11 +127,15 @@ class Stack:
         return UpReport(tuple(results), time.monotonic() - began)
 
     def down(self) -> list[ProcessRecord]:
-        """Stop every recorded service process that is ours; return the records stopped."""
+        """Stop every recorded service process that is ours; return the records stopped.
+
+        Services that depend on a stopped one are stopped too (first), so nothing is left
+        running against a broker that is gone.
+        """
         if not self.settings.is_embedded:
             return []
         with self._locked():
-            stopped = self._stop_specs(reversed(self._specs))
+            stopped = self._stop_specs(reversed(_with_dependents(self._all, self._specs)))
         self._started.clear()
         return stopped
 
@@ -465,6 +469,15 @@ def _select(ordered: list[ServiceSpec], names: Sequence[str] | None) -> list[Ser
             wanted.add(name)
             pending.extend(by_name[name].depends_on)
     return [spec for spec in ordered if spec.name in wanted]
+
+
+def _with_dependents(ordered: list[ServiceSpec], chosen: list[ServiceSpec]) -> list[ServiceSpec]:
+    """``chosen`` plus every service that (transitively) depends on one of them, in order."""
+    names = {spec.name for spec in chosen}
+    for spec in ordered:  # dependencies come first in ``ordered``
+        if any(dep in names for dep in spec.depends_on):
+            names.add(spec.name)
+    return [spec for spec in ordered if spec.name in names]
 
 
 def _waves(to_start: list[ServiceSpec], ready: set[str]) -> list[list[ServiceSpec]]:

@@ -370,3 +370,13 @@ def test_remote_profile_up_and_status_when_everything_answers(embedded_stack: Se
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_down_of_a_service_also_stops_what_depends_on_it(settings: Settings) -> None:
+    dependent = dataclasses.replace(_one_shot("busy"), depends_on=("kafka",))
+    specs = _kafka_plus(dependent)
+    report = {s.service: s.pid for s in Stack(settings, specs=specs).up().services}
+    stopped = Stack(settings, specs=specs, services=["kafka"]).down()
+    assert [r.service for r in stopped] == ["oneshot", "kafka"]  # dependents first
+    assert not any(is_alive(pid) for pid in report.values() if pid is not None)
+    _nothing_running(settings)
