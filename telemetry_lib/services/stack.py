@@ -21,6 +21,7 @@ started: ``up`` and ``status`` check that the profile's endpoints answer.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -100,6 +101,9 @@ class Stack:
         services: Sequence[str] | None = None,
         specs: Sequence[ServiceSpec] | None = None,
     ) -> None:
+        if not settings.workdir.is_absolute():
+            # Commands run with the workdir as cwd: every path handed to them must be absolute.
+            settings = dataclasses.replace(settings, workdir=settings.workdir.absolute())
         self.settings = settings
         self._all = _topological(list(SERVICES if specs is None else specs))
         self._specs = _select(self._all, services)
