@@ -23,6 +23,7 @@ detail uses ksqlDB's doubly-incremented column (``line 2:40`` for a literal at 1
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable
 
 import telemetry_lib.ksql.types as t
@@ -276,6 +277,17 @@ class ParserBase:
             f"Use a straight quote instead: ' for strings, ` or \" for identifiers "
             f"(replace {token.text} with {straight}).",
             hint="retype the quotes as straight quotes; editors and chat tools often curl them",
+        )
+
+    def unicode_space_error(self, token: Token) -> ParseError:
+        code = f"U+{ord(token.text):04X}"
+        name = unicodedata.name(token.text, "SPACE")
+        return self.syntax_error(
+            token,
+            f"Unexpected character {code} ({name}) at line {token.line}:{token.column}: "
+            f"only plain spaces, tabs and newlines separate words in ksqlDB. "
+            f"Replace it with a plain space.",
+            hint="retype the spaces; copy-paste from web pages often brings non-breaking spaces",
         )
 
     def no_viable(self, token: Token | None = None) -> ParseError:

@@ -65,14 +65,20 @@ class StatementParser(QueryParser):
         return out
 
     def _check_typographic_quotes(self) -> None:
+        """Fail early, pointing at it, on a character pasted from a word processor or chat:
+        a typographic quote or a non-ASCII space (ksqlDB gives a generic syntax error)."""
         for index, token in enumerate(self.tokens):
-            if token.kind == "UNRECOGNIZED" and token.text in TYPOGRAPHIC_QUOTES:
+            if token.kind == "UNRECOGNIZED" and (
+                token.text in TYPOGRAPHIC_QUOTES or token.text.isspace()
+            ):
                 # Point the "Statement:" part at the statement holding the quote.
                 starts = [
                     self.tokens[i + 1].start for i in range(index) if self.tokens[i].kind == ";"
                 ]
                 self.statement_start = starts[-1] if starts else self.tokens[0].start
                 self.pos = index
+                if token.text.isspace():
+                    raise self.unicode_space_error(token)
                 raise self.typographic_quote_error(token)
 
     def single_statement(self) -> ast.Statement:
