@@ -272,7 +272,8 @@ def _as_results(returned: Any, name: str) -> list[BenchResult]:
         if isinstance(item, BenchResult):
             out.append(item)
         elif isinstance(item, dict) and "benchmark" in item:
-            out.append(BenchResult(**{k: item.get(k) for k in RESULT_KEYS if k in item}))
+            fields: dict[str, Any] = {k: item[k] for k in RESULT_KEYS if k in item}
+            out.append(BenchResult(**fields))
         else:
             raise TypeError(
                 f"benchmark {name} returned {type(item).__name__}; "

@@ -253,7 +253,8 @@ def _pick(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Row-wise weighted choice: the slot index drawn from each row of ``weights``."""
     cum = np.cumsum(weights, axis=1)
     target = u * cum[:, -1]
-    return (cum <= target[:, None]).sum(axis=1)
+    slots: np.ndarray = (cum <= target[:, None]).sum(axis=1)
+    return slots
 
 
 def _match_ids(rounds: np.ndarray, slots: np.ndarray, per_round: int) -> pl.Series:
