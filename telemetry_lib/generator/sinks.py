@@ -22,7 +22,7 @@ from typing import Any, Literal
 from tqdm.auto import tqdm
 
 from telemetry_lib.config import Settings, load_settings
-from telemetry_lib.errors import GeneratorError, KafkaError
+from telemetry_lib.errors import KafkaError
 from telemetry_lib.generator.checks import combine_checksums, event_checksum
 from telemetry_lib.generator.config import ResolvedConfig
 from telemetry_lib.generator.events import EventBatch, iter_batches, value_columns
@@ -174,8 +174,6 @@ def _pace(resolved: ResolvedConfig, started: float, written: int) -> None:
 
 
 def _progress(resolved: ResolvedConfig, enabled: bool, target: str) -> Any:
-    if resolved.events <= 0:
-        raise GeneratorError("nothing to generate: the run has no events")
     return tqdm(
         total=resolved.events,
         unit="ev",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import polars as pl
 import pytest
 
 from telemetry_lib.errors import GeneratorError
 from telemetry_lib.generator import (
+    DEFAULT_START_MS,
     MALFORMED_KINDS,
     GeneratorConfig,
     TelemetryGenerator,
@@ -16,6 +18,7 @@ from telemetry_lib.generator import (
     mongo_documents,
     stream_stats,
 )
+from telemetry_lib.generator.command import parse_start
 
 SMALL = {"players": 60, "events": 20_000}
 
@@ -248,3 +251,15 @@ def test_checksum_is_order_independent_and_type_tolerant() -> None:
         .alias("event_type")
     )
     assert event_checksum(changed) != event_checksum(events)
+
+
+def test_parse_start_accepts_ms_iso_and_now() -> None:
+    assert parse_start(None) == DEFAULT_START_MS
+    assert parse_start("1800000000000") == 1_800_000_000_000
+    assert parse_start("2024-01-01T00:00:00Z") == DEFAULT_START_MS
+    assert parse_start("2024-01-01T01:00:00+01:00") == DEFAULT_START_MS
+    before = int(time.time() * 1000)
+    assert before <= parse_start("now") <= int(time.time() * 1000)
+    for bad in ("yesterday", "2024-01-01T00:00:00"):
+        with pytest.raises(GeneratorError):
+            parse_start(bad)
