@@ -22,7 +22,10 @@ CaseInsensitiveStream; token text keeps the original case):
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "KEYWORDS",
@@ -303,20 +306,34 @@ _SYMBOLIC_NAMES: dict[str, str] = {
     "EOF": "<EOF>",
 }
 
-_SYMBOLS_2: tuple[str, ...] = ("<>", "!=", "<=", ">=", "||", ":=", "->", "=>")
-_SYMBOLS_1: str = "(),.;[]<>=+-*/%"
-_WHITESPACE: str = " \r\n\t"
+_SYMBOLS_2: frozenset[str] = frozenset({"<>", "!=", "<=", ">=", "||", ":=", "->", "=>"})
+_SYMBOLS_1: frozenset[str] = frozenset("(),.;[]<>=+-*/%")
 TYPOGRAPHIC_QUOTES: str = "\u2018\u2019\u201c\u201d"
 
+# Compiled sub-rules of the lexer (the per-character work is done by the regex engine).
+_WS_RE = re.compile(r"[ \r\n\t]+")
+_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_@]*")
+_DIGIT_IDENTIFIER_RE = re.compile(r"[0-9][A-Za-z0-9_@]+")
+_NUMBER_RE = re.compile(r"(?:[0-9]+(\.[0-9]*)?|(\.)[0-9]+)([eE][+-]?[0-9]+)?")
+_QUOTED_RE: dict[str, re.Pattern[str]] = {
+    q: re.compile(f"{q}[^{q}]*(?:{q}{q}[^{q}]*)*{q}") for q in ("'", '"', "`")
+}
+_QUOTED_KIND: dict[str, str] = {
+    "'": "STRING_LITERAL",
+    '"': "QUOTED_IDENTIFIER",
+    "`": "BACKQUOTED_IDENTIFIER",
+}
+_VARIABLE_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_@]*\}")
+_DIGITS = frozenset("0123456789")
 
-@dataclass(frozen=True)
-class Token:
+
+class Token(NamedTuple):
     """One token. ``kind`` is the keyword (``"SELECT"``), the symbol (``"("``, ``"<>"``) or one
     of ``IDENTIFIER, DIGIT_IDENTIFIER, QUOTED_IDENTIFIER, BACKQUOTED_IDENTIFIER, STRING_LITERAL,
     INTEGER_VALUE, DECIMAL_VALUE, FLOATING_POINT_VALUE, VARIABLE, UNRECOGNIZED, EOF``.
 
     ``line`` is 1-based, ``column`` 1-based (ANTLR charPositionInLine + 1); ``start``/``end`` are
-    offsets into the source text (end exclusive).
+    offsets into the source text (end exclusive). A NamedTuple: immutable and cheap to build.
     """
 
     kind: str
@@ -352,139 +369,39 @@ def expected_set(kinds: set[str] | frozenset[str] | list[str] | tuple[str, ...])
     return "{" + ", ".join(display_name(k) for k in ordered) + "}"
 
 
-def _is_letter(c: str) -> bool:
-    return ("A" <= c <= "Z") or ("a" <= c <= "z")
+def _match(text: str, pos: int) -> tuple[str, int]:
+    """Kind and end offset of the (longest, first-declared) token at ``pos``.
 
-
-def _is_digit(c: str) -> bool:
-    return "0" <= c <= "9"
-
-
-def _is_ident_part(c: str) -> bool:
-    return _is_letter(c) or _is_digit(c) or c == "_" or c == "@"
-
-
-class _Scanner:
-    """Cursor over the text that tracks line/column and produces raw tokens (hidden included)."""
-
-    def __init__(self, text: str, *, line: int = 1, column: int = 1) -> None:
-        self.text = text
-        self.pos = 0
-        self.line = line
-        # A virtual start of line so that offset 0 is reported at ``column``.
-        self.line_start = 1 - column
-
-    def _advance_to(self, end: int) -> None:
-        text = self.text
-        newline = text.rfind("\n", self.pos, end)
-        if newline >= 0:
-            self.line += text.count("\n", self.pos, end)
-            self.line_start = newline + 1
-        self.pos = end
-
-    def next_raw(self) -> tuple[str, int, int, int, int]:
-        """(kind, start, end, line, column) of the next token; hidden kinds are WS/COMMENT."""
-        text, pos = self.text, self.pos
-        line, column = self.line, pos - self.line_start + 1
-        n = len(text)
-        if pos >= n:
-            return ("EOF", pos, pos, line, column)
-        kind, end = _match(text, pos, n)
-        self._advance_to(end)
-        return (kind, pos, end, line, column)
-
-
-def _scan_quoted(text: str, pos: int, n: int, quote: str) -> int:
-    """End offset of a quoted token starting at pos (doubled quote escapes), or -1."""
-    i = pos + 1
-    while i < n:
-        c = text[i]
-        if c == quote:
-            if i + 1 < n and text[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return -1
-
-
-def _scan_number(text: str, pos: int, n: int) -> tuple[str, int]:
-    """Longest numeric token at pos (kind, end) or ("", pos) if none."""
-    i = pos
-    while i < n and _is_digit(text[i]):
-        i += 1
-    int_digits = i - pos
-    kind = "INTEGER_VALUE" if int_digits else ""
-    end = i
-    if i < n and text[i] == ".":
-        j = i + 1
-        while j < n and _is_digit(text[j]):
-            j += 1
-        frac_digits = j - i - 1
-        if int_digits or frac_digits:
-            kind, end, i = "DECIMAL_VALUE", j, j
-    if kind and i < n and text[i] in "eE":
-        j = i + 1
-        if j < n and text[j] in "+-":
-            j += 1
-        k = j
-        while k < n and _is_digit(text[k]):
-            k += 1
-        if k > j:
-            kind, end = "FLOATING_POINT_VALUE", k
-    return kind, end
-
-
-def _match(text: str, pos: int, n: int) -> tuple[str, int]:
+    Hidden tokens have kinds ``WS`` and ``COMMENT``.
+    """
     c = text[pos]
-    if c in _WHITESPACE:
-        i = pos + 1
-        while i < n and text[i] in _WHITESPACE:
-            i += 1
-        return ("WS", i)
-    if c == "-" and text.startswith("--", pos) and pos + 2 < n:
-        # SIMPLE_COMMENT / DIRECTIVE_COMMENT: '--' then at least one more char.
+    if c in " \r\n\t":
+        m = _WS_RE.match(text, pos)
+        assert m is not None
+        return ("WS", m.end())
+    if c == "-" and text.startswith("--", pos) and pos + 2 < len(text):
+        # SIMPLE_COMMENT / DIRECTIVE_COMMENT: '--', one more char, then to the end of line.
+        # Deliberate deviation: ANTLR lets that one char be the newline itself, so an empty
+        # "--" line would swallow the next line; here a comment always ends at its newline.
         end = text.find("\n", pos + 2)
-        if end < 0:
-            return ("COMMENT", n)
-        return ("COMMENT", end + 1)
+        return ("COMMENT", len(text) if end < 0 else end + 1)
     if c == "/" and text.startswith("/*", pos):
         end = text.find("*/", pos + 2)
         if end >= 0:
             return ("COMMENT", end + 2)
-    if c == "'":
-        end = _scan_quoted(text, pos, n, "'")
-        return ("STRING_LITERAL", end) if end > 0 else ("UNRECOGNIZED", pos + 1)
-    if c == '"':
-        end = _scan_quoted(text, pos, n, '"')
-        return ("QUOTED_IDENTIFIER", end) if end > 0 else ("UNRECOGNIZED", pos + 1)
-    if c == "`":
-        end = _scan_quoted(text, pos, n, "`")
-        return ("BACKQUOTED_IDENTIFIER", end) if end > 0 else ("UNRECOGNIZED", pos + 1)
-    if _is_digit(c) or (c == "." and pos + 1 < n and _is_digit(text[pos + 1])):
-        kind, end = _scan_number(text, pos, n)
-        # DIGIT_IDENTIFIER wins only when strictly longer.
-        if _is_digit(c):
-            j = pos + 1
-            while j < n and _is_ident_part(text[j]):
-                j += 1
-            if j - pos >= 2 and j > end:
-                return ("DIGIT_IDENTIFIER", j)
-        return (kind, end)
-    if _is_letter(c) or c == "_":
-        j = pos + 1
-        while j < n and _is_ident_part(text[j]):
-            j += 1
-        word = text[pos:j].upper()
-        return (word if word in KEYWORDS else "IDENTIFIER", j)
-    if c == "$" and text.startswith("${", pos):
-        j = pos + 2
-        if j < n and (_is_letter(text[j]) or text[j] == "_"):
-            k = j + 1
-            while k < n and _is_ident_part(text[k]):
-                k += 1
-            if k < n and text[k] == "}":
-                return ("VARIABLE", k + 1)
+    if c in _QUOTED_KIND:
+        m = _QUOTED_RE[c].match(text, pos)
+        return (_QUOTED_KIND[c], m.end()) if m else ("UNRECOGNIZED", pos + 1)
+    if c in _DIGITS or (c == "." and pos + 1 < len(text) and text[pos + 1] in _DIGITS):
+        return _number(text, pos)
+    m = _WORD_RE.match(text, pos)
+    if m:
+        word = m.group().upper()
+        return (word if word in KEYWORDS else "IDENTIFIER", m.end())
+    if c == "$":
+        m = _VARIABLE_RE.match(text, pos)
+        if m:
+            return ("VARIABLE", m.end())
     two = text[pos : pos + 2]
     if two in _SYMBOLS_2:
         return ("<>" if two == "!=" else two, pos + 2)
@@ -493,21 +410,49 @@ def _match(text: str, pos: int, n: int) -> tuple[str, int]:
     return ("UNRECOGNIZED", pos + 1)
 
 
+def _number(text: str, pos: int) -> tuple[str, int]:
+    m = _NUMBER_RE.match(text, pos)
+    assert m is not None
+    if m.group(3):
+        kind = "FLOATING_POINT_VALUE"
+    elif m.group(1) is not None or m.group(2):
+        kind = "DECIMAL_VALUE"
+    else:
+        kind = "INTEGER_VALUE"
+    end = m.end()
+    # DIGIT_IDENTIFIER is declared after the numbers: it wins only when strictly longer.
+    d = _DIGIT_IDENTIFIER_RE.match(text, pos)
+    if d and d.end() > end:
+        return ("DIGIT_IDENTIFIER", d.end())
+    return (kind, end)
+
+
+def _raw_tokens(text: str, line: int, column: int) -> Iterator[tuple[str, int, int, int, int]]:
+    """(kind, start, end, line, column) of every token, hidden ones included, then EOF."""
+    pos, n = 0, len(text)
+    line_start = 1 - column  # a virtual line start so that offset 0 is at ``column``
+    while pos < n:
+        kind, end = _match(text, pos)
+        yield (kind, pos, end, line, pos - line_start + 1)
+        newlines = text.count("\n", pos, end)
+        if newlines:
+            line += newlines
+            line_start = text.rfind("\n", pos, end) + 1
+        pos = end
+    yield ("EOF", n, n, line, n - line_start + 1)
+
+
 def tokenize(text: str, *, line: int = 1, column: int = 1) -> list[Token]:
     """All visible tokens of ``text`` ending with an EOF token (never raises).
 
     ``line``/``column`` give the position of ``text[0]`` when ``text`` is a piece of a larger
     script, so that locations stay relative to the script.
     """
-    scanner = _Scanner(text, line=line, column=column)
-    tokens: list[Token] = []
-    while True:
-        kind, start, end, line, column = scanner.next_raw()
-        if kind in ("WS", "COMMENT"):
-            continue
-        tokens.append(Token(kind, text[start:end], line, column, start, end))
-        if kind == "EOF":
-            return tokens
+    return [
+        Token(kind, text[start:end], ln, col, start, end)
+        for kind, start, end, ln, col in _raw_tokens(text, line, column)
+        if kind != "WS" and kind != "COMMENT"
+    ]
 
 
 @dataclass(frozen=True)
@@ -528,23 +473,21 @@ def split_statements(text: str) -> list[StatementSource]:
     its ``;``; a trailing piece without ``;`` is returned too (the parser then reports the
     missing ``;``). Empty pieces (``;;``) are skipped.
     """
-    scanner = _Scanner(text)
     out: list[StatementSource] = []
     first: tuple[int, int, int] | None = None  # start, line, column of current statement
-    while True:
-        kind, start, end, line, column = scanner.next_raw()
+    for kind, start, end, line, column in _raw_tokens(text, 1, 1):
+        if kind in ("WS", "COMMENT"):
+            continue
         if kind == "EOF":
             if first is not None:
                 s, ln, c = first
                 out.append(StatementSource(text[s:].rstrip(), s, ln, c))
-            return out
-        if kind in ("WS", "COMMENT"):
-            continue
+            break
         if kind == ";":
             if first is not None:
                 s, ln, c = first
                 out.append(StatementSource(text[s:end], s, ln, c))
             first = None
-            continue
-        if first is None:
+        elif first is None:
             first = (start, line, column)
+    return out
