@@ -87,3 +87,9 @@ def test_split_statements_respects_quotes_and_comments() -> None:
 
 def test_split_statements_of_blank_text() -> None:
     assert split_statements("  -- only a comment\n") == []
+
+
+def test_empty_line_comment_ends_at_its_newline() -> None:
+    # ANTLR's SIMPLE_COMMENT would swallow the next line after a bare "--"; we do not.
+    assert kinds("--\nSELECT") == ["SELECT"]
+    assert kinds("a --") == ["IDENTIFIER", "-", "-"]
