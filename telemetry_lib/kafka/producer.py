@@ -39,7 +39,8 @@ KeySpec = str | Callable[[Mapping[str, Any]], object]
 FLUSH_TIMEOUT_S = 60.0
 # When librdkafka's local queue is full, serve delivery reports this long before retrying.
 QUEUE_FULL_POLL_S = 0.05
-# Serve delivery reports every this many records so failures surface during long batches.
+# Hand records to librdkafka in chunks of this many, serving delivery reports in between, so
+# failures surface during long batches.
 POLL_EVERY = 50_000
 # How many failures to quote in a DeliveryError message.
 ERRORS_QUOTED = 3
@@ -199,33 +200,54 @@ def produce_many(
     for name, column in (("keys", keys), ("timestamps", timestamps), ("partitions", partitions)):
         if column is not None and len(column) != n:
             raise DeliveryError(f"{name} has {len(column)} entries for {n} values")
-    size = 0
+    size = sum(len(v) for v in values if v is not None)
     produce = producer.produce
-    simple = timestamps is None and partitions is None
-    for i in range(n):
-        value = values[i]
-        key = keys[i] if keys is not None else None
-        if value is not None:
-            size += len(value)
-        while True:
-            try:
-                if simple:
+    for lo in range(0, n, POLL_EVERY):
+        hi = min(lo + POLL_EVERY, n)
+        if timestamps is None and partitions is None:
+            # The hot path: a tight loop over (value, key) pairs.
+            chunk_keys = keys[lo:hi] if keys is not None else [None] * (hi - lo)
+            for value, key in zip(values[lo:hi], chunk_keys, strict=True):
+                try:
                     produce(topic, value, key)
-                else:
-                    ts = timestamps[i] if timestamps is not None else None
-                    part = partitions[i] if partitions is not None else None
-                    # Positional (topic, value, key, partition, callback, on_delivery,
-                    # timestamp): ~30% faster than keywords; None callbacks keep the config's.
-                    part = -1 if part is None else part
-                    produce(topic, value, key, part, None, None, 0 if ts is None else ts)
-                break
-            except BufferError:
-                producer.poll(QUEUE_FULL_POLL_S)
-            except KafkaException as exc:
-                raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
-        if i % POLL_EVERY == POLL_EVERY - 1:
-            producer.poll(0)
+                except BufferError:
+                    _produce_when_queue_frees(producer, topic, value, key, -1, 0)
+                except KafkaException as exc:
+                    raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
+        else:
+            for i in range(lo, hi):
+                ts = timestamps[i] if timestamps is not None else None
+                part = partitions[i] if partitions is not None else None
+                key = keys[i] if keys is not None else None
+                _produce_when_queue_frees(
+                    producer,
+                    topic,
+                    values[i],
+                    key,
+                    -1 if part is None else part,
+                    0 if ts is None else ts,
+                )
+        producer.poll(0)  # serve delivery reports (failures only) between chunks
     return size
+
+
+def _produce_when_queue_frees(
+    producer: Producer,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None,
+    partition: int,
+    timestamp: int,
+) -> None:
+    """produce() one record, waiting on delivery reports while the local queue is full."""
+    while True:
+        try:
+            producer.produce(topic, value, key, partition=partition, timestamp=timestamp)
+            return
+        except BufferError:
+            producer.poll(QUEUE_FULL_POLL_S)
+        except KafkaException as exc:
+            raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
 
 
 def _key_bytes(key: object) -> bytes | None:

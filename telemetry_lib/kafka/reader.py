@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -30,11 +29,9 @@ from telemetry_lib.kafka.records import (
     OnMalformed,
     ValueFormat,
     decode_records,
+    empty_record_frame,
     messages_to_frame,
 )
-
-if TYPE_CHECKING:
-    from confluent_kafka import Message
 
 __all__ = ["end_offsets", "read_records", "read_topic"]
 
@@ -62,12 +59,14 @@ def read_topic(
     group_id: str | None = None,
     commit: bool = False,
     on_malformed: OnMalformed = "raise",
+    schema: Mapping[str, pl.DataType] | None = None,
 ) -> pl.DataFrame:
     """Every record of ``topic`` up to its end at call time, decoded into a DataFrame.
 
     Columns: ``key``, the value's fields (JSON objects) or ``value``, then ``timestamp``
     (record time, epoch ms), ``partition``, ``offset``; rows sorted by partition and offset.
     A metadata column whose name a value field already has gets a ``kafka_`` prefix.
+    ``schema`` fixes the value columns and their types (faster than inferring them).
 
     ``from_beginning=False`` starts at ``group_id``'s committed offsets (the end where none)
     — "what is new since the last read"; ``commit=True`` then stores the new positions.
@@ -82,7 +81,11 @@ def read_topic(
         commit=commit,
     )
     return decode_records(
-        raw, key_format=key_format, value_format=value_format, on_malformed=on_malformed
+        raw,
+        key_format=key_format,
+        value_format=value_format,
+        on_malformed=on_malformed,
+        schema=schema,
     )
 
 
@@ -108,7 +111,7 @@ def read_records(
         parts = _partitions(consumer, topic, partitions)
         ends = _end_offsets(consumer, topic, parts)
         starts = _start_offsets(consumer, topic, parts, ends, from_beginning=from_beginning)
-        messages = _read_range(consumer, topic, starts, ends)
+        frame = _read_range(consumer, topic, starts, ends)
         if commit and group_id is not None:
             # Every partition, also unchanged ones: a first read must store its start position.
             done = [TopicPartition(topic, p, ends[p]) for p in parts]
@@ -117,7 +120,6 @@ def read_records(
         raise wrap_kafka_exception(f"read of topic {topic!r}", exc) from exc
     finally:
         consumer.close()
-    frame = messages_to_frame(messages)
     return frame.sort("partition", "offset")
 
 
@@ -180,7 +182,7 @@ def _end_offsets(consumer: Consumer, topic: str, parts: list[int]) -> dict[int, 
         return ends
     # Fetch from the last listed record: the fetch response carries the true high watermark.
     consumer.assign(probe)
-    _drain_to_eof(consumer, topic, {tp.partition for tp in probe}, keep=None)
+    _drain_to_eof(consumer, topic, {tp.partition for tp in probe}, ends=None)
     for tp in probe:
         _low, high = consumer.get_watermark_offsets(
             TopicPartition(topic, tp.partition), cached=True
@@ -222,15 +224,19 @@ def _start_offsets(
 
 def _read_range(
     consumer: Consumer, topic: str, starts: dict[int, int], ends: dict[int, int]
-) -> list[Message]:
+) -> pl.DataFrame:
     todo = {p for p in starts if starts[p] < ends[p]}
     if not todo:
-        return []
+        return empty_record_frame()
     consumer.assign([TopicPartition(topic, p, starts[p]) for p in sorted(todo)])
-    kept: list[Message] = []
-    _drain_to_eof(consumer, topic, todo, keep=(kept, ends))
+    frames = _drain_to_eof(consumer, topic, todo, ends=ends)
     _release(consumer, [TopicPartition(topic, p) for p in todo])
-    return kept
+    if not frames:
+        return empty_record_frame()
+    frame = pl.concat(frames, rechunk=True)
+    # Records produced after the call (fetched with the last batch) are cut off here.
+    bound = pl.col("partition").replace_strict(ends, return_dtype=pl.Int64)
+    return frame.filter(pl.col("offset") < bound)
 
 
 def _release(consumer: Consumer, assigned: list[TopicPartition]) -> None:
@@ -244,11 +250,15 @@ def _drain_to_eof(
     topic: str,
     todo: set[int],
     *,
-    keep: tuple[list[Message], dict[int, int]] | None,
-) -> None:
-    """Consume until every partition in ``todo`` reached its end (EOF, or its bound when
-    ``keep`` gives bounds); records below the bound go into ``keep``'s list."""
+    ends: dict[int, int] | None,
+) -> list[pl.DataFrame]:
+    """Consume until every partition in ``todo`` reached its end-of-partition event or (with
+    ``ends``) its bound. Returns the records as raw frames when ``ends`` is given.
+
+    Per-record work stays in list comprehensions and polars: the Python loop runs per batch.
+    """
     pending = set(todo)
+    frames: list[pl.DataFrame] = []
     last_progress = time.monotonic()
     while pending:
         batch = consumer.consume(CONSUME_BATCH, READ_POLL_S)
@@ -260,24 +270,23 @@ def _drain_to_eof(
                 f"{IDLE_TIMEOUT_S:.0f} s",
                 hint="is the broker still up? (telemetry status)",
             )
-        finished: list[int] = []
-        for m in batch:
+        finished: set[int] = set()
+        errors = [m for m in batch if m.error() is not None]
+        for m in errors:
             err = m.error()
-            partition = int(m.partition())  # type: ignore[arg-type]
-            if err is not None:
-                if err.code() == _RdKafkaError._PARTITION_EOF:
-                    finished.append(partition)
-                    continue
-                raise KafkaError(f"read of {topic}[{partition}] failed: {err}")
-            if keep is None:
-                continue
-            records, ends = keep
-            offset = int(m.offset())  # type: ignore[arg-type]
-            if offset < ends[partition]:
-                records.append(m)
-            if offset >= ends[partition] - 1:
-                finished.append(partition)
-        done = pending.intersection(finished)
+            if err is not None and err.code() != _RdKafkaError._PARTITION_EOF:
+                raise KafkaError(f"read of {topic}[{m.partition()}] failed: {err}")
+            finished.add(int(m.partition()))  # type: ignore[arg-type]
+        if ends is not None and len(errors) < len(batch):
+            records = [m for m in batch if m.error() is None] if errors else batch
+            frame = messages_to_frame(records)
+            frames.append(frame)
+            reached = frame.group_by("partition").agg(pl.col("offset").max())
+            for partition, last in reached.iter_rows():
+                if last >= ends[partition] - 1:
+                    finished.add(partition)
+        done = pending & finished
         if done:
             pending -= done
             consumer.pause([TopicPartition(topic, p) for p in done])
+    return frames

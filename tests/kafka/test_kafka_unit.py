@@ -177,3 +177,19 @@ def test_transactional_calls_in_the_wrong_state_raise_a_named_error() -> None:
 def test_msgspec_lines_escape_newlines() -> None:
     # encode_json_batch relies on it: a newline inside a string must not split a record.
     assert msgspec.json.encode("a\nb") == b'"a\\nb"'
+
+
+def test_schema_fixes_value_columns_and_types_on_fast_and_slow_paths() -> None:
+    schema = {"player_id": pl.String(), "kills": pl.Float64()}
+    fast = decode_records(_raw([b'{"player_id":"P1","kills":2,"extra":1}', b'{"kills":3}']),
+                          schema=schema)  # fmt: skip
+    assert fast.select("player_id", "kills").to_dicts() == [
+        {"player_id": "P1", "kills": 2.0},
+        {"player_id": None, "kills": 3.0},
+    ]
+    assert fast.columns == ["key", "player_id", "kills", "timestamp", "partition", "offset"]
+    slow = decode_records(_raw([b'{"kills":1}', b"oops", None]), schema=schema, on_malformed="skip")
+    assert slow.schema["kills"] == pl.Float64()
+    assert slow["kills"].to_list() == [1.0, None]
+    assert slow["offset"].to_list() == [0, 2]
+    assert decode_records(_raw([]), schema=schema).columns[1:3] == ["player_id", "kills"]
