@@ -9,32 +9,37 @@ project's error tree are printed as one message with its fix, without a tracebac
 exit status is non-zero.
 
 Adding a subcommand is one function taking ``(args, settings)`` and returning the exit code,
-an optional function adding its arguments, and one line in :data:`SUBCOMMANDS`::
+an optional function adding its arguments, and one line in :data:`SUBCOMMANDS`; name them as
+``"module:function"`` strings so their module is imported only when that subcommand runs
+(``telemetry up`` must not pay for importing the generator)::
 
-    def _generate_args(parser: argparse.ArgumentParser) -> None:
+    # telemetry_lib/generator/command.py
+    def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--count", type=int, default=1000)
 
-    def _generate(args: argparse.Namespace, settings: Settings) -> int:
+    def run_generate_command(args: argparse.Namespace, settings: Settings) -> int:
         ...
         return 0
 
-    SUBCOMMANDS = [..., Subcommand("generate", "generate events", _generate, _generate_args)]
+    # here
+    Subcommand("generate", "generate events", "telemetry_lib.generator.command:"
+               "run_generate_command", "telemetry_lib.generator.command:add_generate_arguments")
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from telemetry_lib.config import PROFILES, Settings, load_settings
-from telemetry_lib.demo import add_demo_arguments, run_demo_command
 from telemetry_lib.errors import TelemetryError
-from telemetry_lib.generator.command import add_generate_arguments, run_generate_command
 from telemetry_lib.services import Stack, service_names
 from telemetry_lib.services.spec import ServiceStatus
 
@@ -54,14 +59,32 @@ _EXIT_INTERRUPTED = 130
 _PORT_FLAGS = ("kafka_port", "mongo_port", "ksqldb_port", "connect_port")
 
 
+Runner = Callable[[argparse.Namespace, Settings], int]
+ArgumentAdder = Callable[[argparse.ArgumentParser], None]
+
+
 @dataclass(frozen=True)
 class Subcommand:
-    """One ``telemetry`` subcommand: name, help, what it runs, and its own arguments."""
+    """One ``telemetry`` subcommand: name, help, what it runs, and its own arguments.
+
+    ``run`` and ``add_arguments`` are callables or ``"package.module:function"`` strings,
+    imported only when this subcommand is the one being parsed or run.
+    """
 
     name: str
     help: str
-    run: Callable[[argparse.Namespace, Settings], int]
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    run: Runner | str
+    add_arguments: ArgumentAdder | str | None = None
+
+    def runner(self) -> Runner:
+        run: Runner = _resolve(self.run)
+        return run
+
+    def argument_adder(self) -> ArgumentAdder | None:
+        if self.add_arguments is None:
+            return None
+        adder: ArgumentAdder = _resolve(self.add_arguments)
+        return adder
 
 
 # --- up / down / status / logs -------------------------------------------------------------------
@@ -169,12 +192,16 @@ SUBCOMMANDS: list[Subcommand] = [
     Subcommand("status", "service, address, pid, uptime and health of every service", _status),
     Subcommand("logs", "show (or follow) the services' logs", _logs, _logs_args),
     Subcommand(
-        "generate", "generate telemetry into Kafka, MongoDB or stdout",
-        run_generate_command, add_generate_arguments,
+        "generate",
+        "generate telemetry into Kafka, MongoDB or stdout",
+        "telemetry_lib.generator.command:run_generate_command",
+        "telemetry_lib.generator.command:add_generate_arguments",
     ),
     Subcommand(
-        "demo", "main job: events into MongoDB and Kafka, read back, verify, report",
-        run_demo_command, add_demo_arguments,
+        "demo",
+        "main job: events into MongoDB and Kafka, read back, verify, report",
+        "telemetry_lib.demo:run_demo_command",
+        "telemetry_lib.demo:add_demo_arguments",
     ),
 ]
 
@@ -199,7 +226,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, default: object) -> 
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``only``, subcommand arguments are added for that one alone."""
     parser = argparse.ArgumentParser(
         prog="telemetry",
         description="Telemetry Workbench: embedded Kafka + MongoDB stack and tools.",
@@ -210,15 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in SUBCOMMANDS:
         child = commands.add_parser(sub.name, help=sub.help, description=sub.help)
         _add_global_options(child, default=argparse.SUPPRESS)
-        if sub.add_arguments is not None:
-            sub.add_arguments(child)
+        adder = sub.argument_adder() if only in (None, sub.name) else None
+        if adder is not None:
+            adder(child)
         child.set_defaults(subcommand=sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``telemetry`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(only=_chosen_subcommand(argv)).parse_args(argv)
     _configure_logging(args.verbose or 0)
     try:
         settings = load_settings(
@@ -231,13 +261,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             connect_port=args.connect_port,
         )
         subcommand: Subcommand = args.subcommand
-        return subcommand.run(args, settings)
+        return subcommand.runner()(args, settings)
     except TelemetryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return _EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return _EXIT_INTERRUPTED
+
+
+def _chosen_subcommand(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (skipping global options' values), if any."""
+    takes_value = {"--workdir", "--profile", "--config"} | {
+        "--" + setting.replace("_", "-") for setting in _PORT_FLAGS
+    }
+    names = {sub.name for sub in SUBCOMMANDS}
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in takes_value:
+            skip = True
+        elif token in names:
+            return token
+        elif not token.startswith("-"):
+            return None
+    return None
+
+
+def _resolve(target: Callable[..., object] | str) -> Callable[..., Any]:
+    """A callable, or the function a ``"package.module:function"`` string names."""
+    if not isinstance(target, str):
+        return target
+    module, _, attribute = target.partition(":")
+    function = getattr(importlib.import_module(module), attribute)
+    assert callable(function), f"{target} is not callable"
+    return function  # type: ignore[no-any-return]
 
 
 def _print_table(rows: Sequence[ServiceStatus]) -> None:

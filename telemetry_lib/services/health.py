@@ -10,11 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-import httpx
-
 from telemetry_lib.errors import TelemetryError
-from telemetry_lib.kafka.health import probe_kafka
-from telemetry_lib.mongo.health import probe_mongo
 from telemetry_lib.services.spec import HealthProtocol
 
 __all__ = ["HealthResult", "probe"]
@@ -34,12 +30,20 @@ def probe(
     auth: tuple[str, str] | None = None,
     timeout_s: float,
 ) -> HealthResult:
-    """One health probe; never raises for an unhealthy service, returns (False, reason)."""
+    """One health probe; never raises for an unhealthy service, returns (False, reason).
+
+    The Kafka and MongoDB client packages are imported here, on first use, so commands that
+    probe nothing (``down``, ``logs``) start fast.
+    """
     try:
         if protocol == "kafka":
+            from telemetry_lib.kafka.health import probe_kafka
+
             assert kafka_conf is not None
             probe_kafka(kafka_conf, timeout_s=timeout_s)
         elif protocol == "mongo":
+            from telemetry_lib.mongo.health import probe_mongo
+
             assert mongo_uri is not None
             probe_mongo(mongo_uri, timeout_s=timeout_s)
         else:
@@ -51,6 +55,8 @@ def probe(
 
 
 def _probe_http(url: str, *, auth: tuple[str, str] | None, timeout_s: float) -> HealthResult:
+    import httpx
+
     try:
         response = httpx.get(url, auth=auth, timeout=timeout_s, follow_redirects=True)
     except httpx.HTTPError as exc:
