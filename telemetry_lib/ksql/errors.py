@@ -8,8 +8,8 @@ Tree::
 
     KsqlError (telemetry_lib.errors)
     └── KsqlEngineError                  io.confluent.ksql.util.KsqlException          50000
-        ├── ParseError                   ...parser.exception.ParseFailedException      40001
         ├── KsqlStatementError           io.confluent.ksql.util.KsqlStatementException 40001
+        │   ├── ParseError               ...parser.exception.ParseFailedException      40001
         │   ├── AnalysisError            name resolution, typing, validation
         │   ├── PlanningError            the statement is valid but cannot be planned
         │   └── UnsupportedError         a ksqlDB feature this engine does not implement yet
@@ -56,13 +56,36 @@ class KsqlEngineError(KsqlError):
         super().__init__(message, hint=hint)
         self.statement_text = statement_text
 
+    @classmethod
+    def ksql_type_names(cls) -> tuple[str, ...]:
+        """ksqlDB type names of this class and its ancestors, most specific first.
+
+        ksqlDB's Java hierarchy matches ours (ParseFailedException extends
+        KsqlStatementException extends KsqlException), so a test expecting a base type
+        accepts a subclass, as Java's instanceOf does.
+        """
+        names: list[str] = []
+        for klass in cls.__mro__:
+            name = klass.__dict__.get("ksql_type")
+            if isinstance(name, str) and name not in names:
+                names.append(name)
+        return tuple(names)
+
     @property
     def http_status(self) -> int:
         """HTTP status derived from ksqlDB's rule error_code = status * 100 + n."""
         return self.error_code // 100
 
 
-class ParseError(KsqlEngineError):
+class KsqlStatementError(KsqlEngineError):
+    """A statement is well-formed but rejected (ksqlDB's KsqlStatementException)."""
+
+    ksql_type: ClassVar[str] = "io.confluent.ksql.util.KsqlStatementException"
+    error_code: ClassVar[int] = 40001
+    origin: Origin = "user"
+
+
+class ParseError(KsqlStatementError):
     """The statement text does not parse; message starts with ``line L:C: ...``."""
 
     ksql_type: ClassVar[str] = "io.confluent.ksql.parser.exception.ParseFailedException"
@@ -81,14 +104,6 @@ class ParseError(KsqlEngineError):
         super().__init__(message, statement_text=statement_text, hint=hint)
         self.line = line
         self.column = column
-
-
-class KsqlStatementError(KsqlEngineError):
-    """A statement is well-formed but rejected (ksqlDB's KsqlStatementException)."""
-
-    ksql_type: ClassVar[str] = "io.confluent.ksql.util.KsqlStatementException"
-    error_code: ClassVar[int] = 40001
-    origin: Origin = "user"
 
 
 class AnalysisError(KsqlStatementError):
