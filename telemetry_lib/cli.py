@@ -6,7 +6,8 @@
 Global options may also follow the subcommand (``telemetry up --kafka-port 19092``). Settings
 come from flags > ``TELEMETRY_*`` environment > ``workbench.toml`` > defaults. Errors from the
 project's error tree are printed as one message with its fix, without a traceback, and the
-exit status is non-zero.
+exit status is 1; ``status`` also exits 1 when a service is not healthy (or, under a remote
+profile, not reachable), so scripts can test it.
 
 Adding a subcommand is one function taking ``(args, settings)`` and returning the exit code,
 an optional function adding its arguments, and one line in :data:`SUBCOMMANDS`; name them as

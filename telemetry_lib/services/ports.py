@@ -12,6 +12,7 @@ __all__ = ["LOOPBACK", "accepting", "free_port", "port_in_use", "port_owner"]
 
 logger = logging.getLogger(__name__)
 
+# Embedded services bind to loopback only: nothing is exposed beyond this machine.
 LOOPBACK = "127.0.0.1"
 # TCP state code of a listening socket in /proc/net/tcp{,6}.
 _TCP_LISTEN = "0A"
