@@ -209,3 +209,10 @@ def test_secret_and_uri_masking() -> None:
     assert secret.reveal() == "hunter2"
     assert mask_uri("mongodb://u:p%40ss@h:1/db?x=1") == "mongodb://u:****@h:1/db?x=1"
     assert mask_uri("mongodb://h:1") == "mongodb://h:1"
+
+
+def test_misspelt_environment_variable_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="telemetry_lib.config"):
+        settings = _load(environ={"TELEMETRY_KAFKA_PROT": "19092"})
+    assert settings.kafka_port == 9092
+    assert "TELEMETRY_KAFKA_PROT (did you mean 'TELEMETRY_KAFKA_PORT'?)" in caplog.text
