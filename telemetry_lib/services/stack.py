@@ -216,7 +216,7 @@ class Stack:
                 name, "already running", f"{LOOPBACK}:{record.port}", record.pid, notes[name]
             )
         deadline = time.monotonic() + self.settings.up_timeout_s
-        for wave in _waves([s for s in to_start], set(running)):
+        for wave in _waves(to_start, set(running)):
             records = []
             for spec in wave:
                 records.append((spec, self._start(spec)))
