@@ -19,6 +19,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import platform
 import statistics
 import time
@@ -86,6 +87,9 @@ class Comparison:
     baseline: tuple[float, ...]
     higher_is_better: bool = True
     order: tuple[str, ...] = field(default=(), compare=False)
+    #: 1-minute load average before and after the runs: on a shared machine it tells whether
+    #: other work competed for the CPUs (values near the CPU count or above mean it did).
+    load: tuple[float, float] | None = field(default=None, compare=False)
 
     @property
     def subject_median(self) -> float:
@@ -104,6 +108,8 @@ class Comparison:
 
     def result(self, benchmark: str, unit: str, baseline: str, *, notes: str = "") -> BenchResult:
         spread = f"subject runs {_fmt_runs(self.subject)}; baseline runs {_fmt_runs(self.baseline)}"
+        if self.load is not None:
+            spread += f"; load avg {self.load[0]:.1f} -> {self.load[1]:.1f} on {_cpu_count()} CPUs"
         return BenchResult(
             benchmark=benchmark,
             value=self.subject_median,
@@ -129,6 +135,7 @@ def alternate(
     so neither side always runs on a cold or a hot machine."""
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    load_before = _load_average()
     for _ in range(warmup):
         subject()
         baseline()
@@ -145,6 +152,7 @@ def alternate(
         baseline=tuple(measured["baseline"]),
         higher_is_better=higher_is_better,
         order=tuple(order),
+        load=(load_before, _load_average()),
     )
 
 
@@ -245,8 +253,9 @@ def render_markdown(records: list[dict[str, Any]]) -> str:
         "# Benchmark results",
         "",
         f"Written {when} on {platform.machine()} / Python {platform.python_version()} "
-        f"({_cpu_count()} CPUs). Ratios above 1 mean the subject beats its baseline; every "
-        "baseline ran in the same process run, alternating with its subject (medians).",
+        f"({_cpu_count()} CPUs, load avg {_load_average():.1f}). Ratios above 1 mean the "
+        "subject beats its baseline; every baseline ran in the same process run, alternating "
+        "with its subject (medians).",
         "",
         "| benchmark | value | unit | baseline | baseline value | ratio | notes |",
         "|---|---|---|---|---|---|---|",
@@ -302,6 +311,12 @@ def _cell(value: object) -> str:
 
 
 def _cpu_count() -> int:
-    import os
-
     return os.cpu_count() or 1
+
+
+def _load_average() -> float:
+    """The 1-minute load average (0.0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0

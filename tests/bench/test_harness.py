@@ -58,6 +58,7 @@ def test_ratio_for_durations_is_baseline_over_subject() -> None:
     result = comparison.result("x_seconds", "s", "other", notes="n")
     assert result.value == 2.0 and result.baseline_value == 6.0 and result.ratio == 3.0
     assert result.notes.startswith("n; subject runs [2, 2, 2]")
+    assert "load avg" in result.notes  # the machine load is recorded with every comparison
 
 
 def test_alternate_rejects_bad_counts() -> None:
