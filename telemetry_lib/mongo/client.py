@@ -7,6 +7,7 @@ hand it to pymongo, never logged) or a URI string.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from pymongo import MongoClient
@@ -19,6 +20,7 @@ from telemetry_lib.errors import MongoError
 __all__ = [
     "DEFAULT_DATABASE",
     "Document",
+    "close_shared_clients",
     "MongoLike",
     "get_collection",
     "mongo_client",
@@ -39,6 +41,9 @@ DEFAULT_DATABASE = "game"
 SERVER_SELECTION_TIMEOUT_MS = 5_000
 # Connecting to a reachable host takes milliseconds locally and well under a second remote.
 CONNECT_TIMEOUT_MS = 5_000
+# Clients shared by get_collection(), keyed by URI (kept in memory only, never logged).
+_SHARED: dict[str, MongoClient[Document]] = {}
+_SHARED_LOCK = threading.Lock()
 # Shows in the server's logs / Atlas metrics as the connection's source.
 APP_NAME = "telemetry-workbench"
 
@@ -73,9 +78,33 @@ def get_collection(
     *,
     database: str = DEFAULT_DATABASE,
 ) -> Collection[Document]:
-    """``database.collection`` on the profile's MongoDB (or on a client you already hold)."""
-    client = target if isinstance(target, MongoClient) else mongo_client(target)
+    """``database.collection`` on the profile's MongoDB (or on a client you already hold).
+
+    Given Settings or a URI, it uses one shared client per URI for the whole process (what
+    pymongo recommends: a client holds a connection pool and monitor threads).
+    """
+    if isinstance(target, MongoClient):
+        client = target
+    else:
+        uri = target.mongo_uri.reveal() if isinstance(target, Settings) else target
+        client = _shared_client(uri)
     return client[database][collection]
+
+
+def close_shared_clients() -> None:
+    """Close the clients :func:`get_collection` shares (e.g. before a fork)."""
+    with _SHARED_LOCK:
+        for client in _SHARED.values():
+            client.close()
+        _SHARED.clear()
+
+
+def _shared_client(uri: str) -> MongoClient[Document]:
+    with _SHARED_LOCK:
+        client = _SHARED.get(uri)
+        if client is None:
+            client = _SHARED[uri] = mongo_client(uri)
+        return client
 
 
 def wrap_mongo_error(action: str, exc: PyMongoError, *, hint: str | None = None) -> MongoError:

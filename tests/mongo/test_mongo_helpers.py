@@ -112,6 +112,8 @@ def test_client_from_settings_and_collection(mongo: Settings, db: Db) -> None:
     col = get_collection(mongo, "probe", database=db.name)
     col.insert_one({"_id": 1})
     assert col.find_one() == {"_id": 1}
+    # One pooled client per URI for the process, not one per call.
+    assert get_collection(mongo, "other").database.client is col.database.client
 
 
 def test_unreachable_server_fails_fast_with_mongo_error() -> None:
