@@ -88,14 +88,12 @@ def decode_fast(
     """Decode JSON payloads (Binary) into ``columns``; see the module doc for what is deferred."""
     n = payloads.len()
     text = payloads.cast(pl.String, strict=False)
-    aside = (
-        payloads.is_null()
-        | text.is_null()
-        | text.str.contains("\n", literal=True)
-        | text.str.contains("\r", literal=True)
-        | (text.str.strip_chars().str.len_bytes() == 0)
-        | (text.str.strip_chars() == "null")
+    # Wrapped payloads must be objects: anything else (including "null" and blank text, or an
+    # object after leading blanks) is cheaper to send to the exact path than to test precisely.
+    odd_start = (
+        ~text.str.starts_with("{") if wrapped else text.str.contains(r"^\s*(?:null\s*)?$")
     )
+    aside = payloads.is_null() | text.is_null() | odd_start | text.str.contains("[\r\n]")
     backslash = text.str.contains("\\", literal=True).fill_null(False)
     if backslash.any():
         idx = backslash.arg_true()
@@ -107,7 +105,9 @@ def decode_fast(
     root = SqlStruct(tuple(columns)) if wrapped else SqlStruct(((_UNWRAPPED, columns[0][1]),))
     schema = _decode_dtype(root, keys, exact_top=not wrapped)
     assert isinstance(schema, pl.Struct)
-    if wrapped:
+    if wrapped and not aside.any():
+        lines = pl.lit(text)
+    elif wrapped:
         lines = pl.when(aside).then(pl.lit("{}")).otherwise(text)
     else:
         lines = (
@@ -129,12 +129,14 @@ def decode_fast(
     exact = exact | converted.get_column("__flag")
     frame = converted.drop("__flag")
 
-    has_null = frame.select(
-        pl.any_horizontal(*[_null_inside(pl.col(n), t) for n, t in root.fields]).alias("x")
-    ).to_series()
-    check = has_null & ~exact
-    if check.any():
-        exact = exact | _unknown_spellings(text, check, root, keys)
+    nulls = frame.select(
+        [_null_inside(pl.col(n), t).alias(n) for n, t in root.fields]
+    )
+    for name, t in root.fields:
+        check = nulls.get_column(name) & ~exact
+        if check.any():
+            field = SqlStruct(((name, t),))
+            exact = exact | _unknown_spellings(text, check, field, keys)
 
     if not wrapped:
         frame = frame.rename({_UNWRAPPED: columns[0][0]})
@@ -341,12 +343,21 @@ def _unknown_spellings(
     read: set[str] = set()
     _field_names(root, keys, names, read)
     names.discard(_UNWRAPPED)
-    idx = check.arg_true()
-    found = text.gather(idx).str.extract_all(_KEY_RE)
-    seen = {_strip_key(k) for k in found.explode().drop_nulls().unique().to_list()}
-    unknown = sorted(k for k in seen if (k in names or k.upper() in names) and k not in read)
-    if not unknown:
+    # Only an upper-case name can be matched by another spelling (k.upper() == name).
+    upper = sorted(n for n in names if n == n.upper())
+    if not upper:
         return pl.Series("x", [False] * text.len(), dtype=pl.Boolean)
-    pattern = "|".join('"' + re.escape(k) + r'"\s*:' for k in unknown)
-    hits = text.gather(idx).str.contains(pattern).fill_null(True)
-    return _scatter(text.len(), idx, hits)
+    idx = check.arg_true()
+    subset = text.gather(idx)
+    hits = pl.Series("x", [False] * subset.len(), dtype=pl.Boolean)
+    for name in upper:
+        # Rows showing a spelling that was read are fine (the rare row holding two spellings
+        # of one name is the documented gap); the others are searched case-insensitively.
+        seen = pl.Series("x", [False] * subset.len(), dtype=pl.Boolean)
+        for spelling in (k for k in read if k == name or k.upper() == name):
+            seen = seen | subset.str.contains('"' + spelling + '"', literal=True)
+        unseen = (~seen).arg_true()
+        if unseen.len():
+            found = subset.gather(unseen).str.contains("(?i)" + re.escape('"' + name + '"'))
+            hits = hits.scatter(unseen, hits.gather(unseen) | found)
+    return _scatter(text.len(), idx, hits.fill_null(True))
