@@ -190,9 +190,14 @@ class Stack:
         running: dict[str, ProcessRecord] = {}
         notes: dict[str, str] = {spec.name: self._note(spec) for spec in self._specs}
         for spec in self._specs:
+            previous = process.read_record(spec.paths(self.settings))
             record = self._live_record(spec)
             if record is None:
                 plan[spec.name] = "started"
+                if previous is not None:  # it had been started and died since (or was killed)
+                    notes[spec.name] = (
+                        f"previous pid {previous.pid} was no longer running; {notes[spec.name]}"
+                    )
                 continue
             ok, why = self._healthy(spec, record.port)
             if ok or accepting(record.port, timeout_s=_CONNECT_TIMEOUT_S):

@@ -93,6 +93,7 @@ def test_up_status_up_again_repair_down(settings: Settings) -> None:
     repaired = {s.service: s for s in Stack(settings).up().services}
     assert (repaired["kafka"].action, repaired["kafka"].pid) == ("already running", pids["kafka"])
     assert repaired["mongo"].action == "started"
+    assert repaired["mongo"].note.startswith(f"previous pid {pids['mongo']} was no longer running")
     assert repaired["mongo"].pid not in (None, pids["mongo"])
     probe_mongo(settings.mongo_uri.reveal(), timeout_s=5)
 
