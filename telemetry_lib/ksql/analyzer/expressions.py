@@ -42,6 +42,7 @@ from dataclasses import replace
 
 from telemetry_lib.ksql.analyzer.expressions_coercion import (
     CoercionError,
+    InvalidCoercion,
     can_cast,
     can_coerce,
     coerce_literal_value,
@@ -75,7 +76,7 @@ from telemetry_lib.ksql.analyzer.typed import (
     TSubscript,
     TypedExpression,
 )
-from telemetry_lib.ksql.errors import AnalysisError, UnsupportedError
+from telemetry_lib.ksql.errors import AnalysisError, InternalError, UnsupportedError
 from telemetry_lib.ksql.functions.builtins import BUILTINS
 from telemetry_lib.ksql.functions.registry import (
     FunctionRegistry,
@@ -636,6 +637,21 @@ class _Typer:
             return t.type
         if t.type is None:
             return common
+        if isinstance(x, (ast.CreateArray, ast.CreateMap, ast.CreateStruct)):
+            try:
+                return self._common_constructor(x, t, common, lam)
+            except InvalidCoercion:
+                raise _coercion_failure(x, t.type, common) from None
+        return self._common_simple(x, t, common)
+
+    def _common_constructor(
+        self,
+        x: ast.Expression,
+        t: TypedExpression,
+        common: SqlType,
+        lam: Mapping[str, SqlType],
+    ) -> SqlType:
+        assert t.type is not None
         if isinstance(x, ast.CreateArray):
             if not isinstance(common, SqlArray):
                 raise _coercion_failure(x, t.type, common)
@@ -668,6 +684,10 @@ class _Typer:
                     resolved = self._common(src, st, target, lam)
                     fields.append((name, resolved or target))
             return SqlStruct(tuple(fields))
+        raise InternalError(f"not a constructor: {type(x).__name__}")
+
+    def _common_simple(self, x: ast.Expression, t: TypedExpression, common: SqlType) -> SqlType:
+        assert t.type is not None
         if isinstance(x, ast.StringLiteral) and is_numeric(common):
             try:
                 source = string_numeric_type(x.value)
@@ -704,7 +724,7 @@ def _rank(t: SqlType) -> int:
 
 
 def _coercion_failure(x: ast.Expression, source: SqlType, target: SqlType) -> CoercionError:
-    return CoercionError(
+    return InvalidCoercion(
         f"operator does not exist: {target.sql()} = {source.sql()} ({expression_text(x)})\n"
         "Hint: You might need to add explicit type casts."
     )

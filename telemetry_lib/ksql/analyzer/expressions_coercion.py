@@ -31,6 +31,7 @@ from telemetry_lib.ksql.types import (
 
 __all__ = [
     "CoercionError",
+    "InvalidCoercion",
     "can_cast",
     "can_coerce",
     "coerce_literal_value",
@@ -53,6 +54,11 @@ _EPOCH = dt.datetime(1970, 1, 1)
 
 class CoercionError(Exception):
     """A literal or expression cannot be coerced; ``str()`` is ksqlDB's message."""
+
+
+class InvalidCoercion(CoercionError):
+    """Two types have no common type (``operator does not exist: ...``); a constructor that
+    contains the failing element reports itself instead (ksqlDB's InvalidCoercionException)."""
 
 
 def parse_boolean_lax(text: str) -> bool | None:
@@ -114,14 +120,16 @@ def can_coerce(source: SqlType, target: SqlType, *, literal: bool) -> SqlType | 
         v = can_coerce(source.value, target.value, literal=literal)
         return None if k is None or v is None else SqlMap(k, v)
     if isinstance(source, SqlStruct) and isinstance(target, SqlStruct):
-        if [n for n, _ in source.fields] != [n for n, _ in target.fields]:
-            return None
+        # Every source field must exist in the target (extra target fields read as NULL).
         fields = []
-        for (n, st), (_, tt) in zip(source.fields, target.fields):
-            ft = can_coerce(st, tt, literal=literal)
+        for n, tt in target.fields:
+            st = source.field(n)
+            ft = tt if st is None else can_coerce(st, tt, literal=literal)
             if ft is None:
                 return None
             fields.append((n, ft))
+        if any(target.field(n) is None for n, _ in source.fields):
+            return None
         return SqlStruct(tuple(fields))
     if (
         literal

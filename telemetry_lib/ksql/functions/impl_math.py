@@ -28,6 +28,10 @@ __all__: list[str] = []
 
 logger = logging.getLogger(__name__)
 
+# Digits after the point kept when a double's text is parsed for exact decimal rounding
+# (38-digit decimals leave 20 integral digits; larger doubles take the floating path).
+_DOUBLE_PARSE_SCALE = 18
+
 
 def _typed(expr: pl.Expr, t: SqlType) -> pl.Expr:
     return expr.cast(to_polars(t))
@@ -115,7 +119,27 @@ def _round_places(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     if isinstance(a.type, SqlDecimal):
         assert isinstance(rt, SqlDecimal)
         return _decimal_places(a, n, rt, _round_places_unscaled)
+    if n.is_constant:
+        if n.constant is None:
+            return pl.lit(None, dtype=pl.Float64)
+        return _double_round_exact(a.expr, int(n.constant))  # type: ignore[call-overload]
     return pl.when(n.expr.is_not_null()).then(_double_round(a.expr, n.expr))
+
+
+def _double_round_exact(x: pl.Expr, places: int) -> pl.Expr:
+    """ROUND(DOUBLE, places) as ksqlDB: round the double's decimal text (BigDecimal.valueOf)
+    half toward +infinity, then back to the nearest double."""
+    if places >= _DOUBLE_PARSE_SCALE:
+        return x
+    parsed = x.cast(pl.String).cast(pl.Decimal(38, _DOUBLE_PARSE_SCALE), strict=False)
+    rounded = round_unscaled_half_up_to_inf(unscaled(parsed), _DOUBLE_PARSE_SCALE - places)
+    if places < 0:
+        as_decimal = from_unscaled(rescale(rounded, 0, -places), SqlDecimal(38, 0))
+    else:
+        as_decimal = from_unscaled(rounded, SqlDecimal(38, places))
+    exact = as_decimal.cast(pl.String).cast(pl.Float64)
+    # Values too large for the decimal path (or NaN/Infinity) already are whole numbers.
+    return pl.when(parsed.is_null()).then(_double_round(x, places)).otherwise(exact)
 
 
 def _round_places_unscaled(u: pl.Expr, drop: int) -> pl.Expr:
