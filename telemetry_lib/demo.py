@@ -31,7 +31,7 @@ from telemetry_lib.config import Settings
 from telemetry_lib.errors import KafkaError
 from telemetry_lib.generator import GeneratorConfig, TelemetryGenerator, event_checksum
 from telemetry_lib.kafka import KafkaAdmin, read_topic
-from telemetry_lib.mongo import get_collection, read_collection, seed
+from telemetry_lib.mongo import get_collection, read_collection
 
 __all__ = [
     "Check",
@@ -142,13 +142,11 @@ def run_demo(settings: Settings, config: DemoConfig | None = None) -> DemoReport
     # 2. MongoDB: players and events, collections replaced.
     players_coll = get_collection(settings, config.players_collection, database=config.database)
     events_coll = get_collection(settings, config.events_collection, database=config.database)
-    players_coll.drop()
     events_coll.drop()
-    began = time.perf_counter()
-    docs = players.select(pl.col("player_id").alias("_id"), pl.all()).to_dicts()
-    seed(players_coll, docs, progress=False)
-    players_target = f"{config.database}.{config.players_collection}"
-    steps.append(_step("mongo players", len(docs), time.perf_counter() - began, players_target))
+    written = gen.players_to_mongo(
+        config.players_collection, database=config.database, settings=settings
+    )
+    steps.append(_step("mongo players", written.events, written.seconds, written.target))
     mongo_write = gen.to_mongo(
         config.events_collection,
         database=config.database,

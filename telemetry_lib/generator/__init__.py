@@ -6,7 +6,8 @@
 - ``batches()``: the delivered stream as :class:`EventBatch` es (valid events + malformed
   records, in delivery order), generated vectorised in chunks;
 - ``events()`` / ``kafka_records()``: the whole run as one DataFrame / record lists;
-- ``to_kafka(topic)`` / ``to_mongo(collection)``: stream the run into a sink.
+- ``to_kafka(topic)`` / ``to_mongo(collection)``: stream the run into a sink;
+- ``players_to_kafka(topic)`` / ``players_to_mongo(collection)``: the profiles likewise.
 
 The same seed and config always give the same output. The event schema, the malformed
 kinds and the disorder model are documented in ``data/README.md``; the CLI is
@@ -51,7 +52,13 @@ from telemetry_lib.generator.serialize import (
     kafka_records,
     mongo_documents,
 )
-from telemetry_lib.generator.sinks import SinkReport, write_kafka, write_mongo
+from telemetry_lib.generator.sinks import (
+    SinkReport,
+    write_kafka,
+    write_mongo,
+    write_players_kafka,
+    write_players_mongo,
+)
 
 __all__ = [
     "CHECKSUM_COLUMNS",
@@ -81,6 +88,8 @@ __all__ = [
     "value_columns",
     "write_kafka",
     "write_mongo",
+    "write_players_kafka",
+    "write_players_mongo",
 ]
 
 logger = logging.getLogger(__name__)
@@ -158,3 +167,23 @@ class TelemetryGenerator:
         return write_mongo(
             self.resolved, collection, database=database, settings=settings, progress=progress
         )
+
+    def players_to_kafka(
+        self,
+        topic: str = "players",
+        *,
+        settings: Settings | None = None,
+        partitions: int | None = None,
+    ) -> SinkReport:
+        """Write the profiles to a Kafka topic; see :func:`write_players_kafka`."""
+        return write_players_kafka(self.resolved, topic, settings=settings, partitions=partitions)
+
+    def players_to_mongo(
+        self,
+        collection: str = "players",
+        *,
+        database: str = "game",
+        settings: Settings | None = None,
+    ) -> SinkReport:
+        """Replace ``database.collection`` with the profiles; see :func:`write_players_mongo`."""
+        return write_players_mongo(self.resolved, collection, database=database, settings=settings)

@@ -17,8 +17,6 @@ import sys
 import time
 from datetime import datetime
 
-import polars as pl
-
 from telemetry_lib.config import Settings
 from telemetry_lib.errors import GeneratorError
 from telemetry_lib.generator.config import (
@@ -28,10 +26,15 @@ from telemetry_lib.generator.config import (
     ResolvedConfig,
 )
 from telemetry_lib.generator.events import iter_batches, value_columns
-from telemetry_lib.generator.players import generate_players
 from telemetry_lib.generator.serialize import kafka_records
-from telemetry_lib.generator.sinks import SinkReport, write_kafka, write_mongo
-from telemetry_lib.mongo import get_collection, seed
+from telemetry_lib.generator.sinks import (
+    SinkReport,
+    write_kafka,
+    write_mongo,
+    write_players_kafka,
+    write_players_mongo,
+)
+from telemetry_lib.mongo import get_collection
 
 __all__ = ["add_generate_arguments", "parse_start", "run_generate_command"]
 
@@ -81,6 +84,11 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="also write the player profiles to this Mongo collection (replaced)",
     )
+    sink.add_argument(
+        "--players-topic",
+        metavar="NAME",
+        help="also write the player profiles to this Kafka topic (key player_id)",
+    )
     sink.add_argument("--drop", action="store_true", help="drop the Mongo collection first")
     sink.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -105,12 +113,15 @@ def run_generate_command(args: argparse.Namespace, settings: Settings) -> int:
     resolved = config.resolve()
     progress = not args.no_progress and args.sink != "stdout"
     if args.players_collection:
-        coll = get_collection(settings, args.players_collection, database=args.database)
-        coll.drop()
-        profiles = generate_players(resolved)
-        docs = profiles.select(pl.col("player_id").alias("_id"), pl.all()).to_dicts()
-        seed(coll, docs, progress=False)
-        print(f"wrote {len(docs)} player profiles to {args.database}.{args.players_collection}")
+        written = write_players_mongo(
+            resolved, args.players_collection, database=args.database, settings=settings
+        )
+        print(f"wrote {written.events} player profiles to mongo {written.target}")
+    if args.players_topic:
+        written = write_players_kafka(
+            resolved, args.players_topic, settings=settings, partitions=args.partitions
+        )
+        print(f"wrote {written.events} player profiles to kafka {written.target}")
     report: SinkReport
     if args.sink == "kafka":
         report = write_kafka(

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+import polars as pl
 from tqdm.auto import tqdm
 
 from telemetry_lib.config import Settings, load_settings
@@ -26,11 +28,18 @@ from telemetry_lib.errors import KafkaError
 from telemetry_lib.generator.checks import combine_checksums, event_checksum
 from telemetry_lib.generator.config import ResolvedConfig
 from telemetry_lib.generator.events import EventBatch, iter_batches, value_columns
+from telemetry_lib.generator.players import generate_players
 from telemetry_lib.generator.serialize import kafka_records, mongo_documents
-from telemetry_lib.kafka import JsonProducer, KafkaAdmin
+from telemetry_lib.kafka import JsonProducer, KafkaAdmin, encode_json_batch
 from telemetry_lib.mongo import get_collection, seed
 
-__all__ = ["SinkReport", "write_kafka", "write_mongo"]
+__all__ = [
+    "SinkReport",
+    "write_kafka",
+    "write_mongo",
+    "write_players_kafka",
+    "write_players_mongo",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -85,16 +94,7 @@ def write_kafka(
 ) -> SinkReport:
     """Generate the run into ``topic``; create it with ``partitions`` if it is missing."""
     settings = settings or load_settings()
-    admin = KafkaAdmin(settings)
-    if topic not in admin.list_topics(include_internal=True):
-        if partitions is None:
-            raise KafkaError(
-                f"topic {topic!r} does not exist",
-                hint="create it first, or pass partitions=N (CLI: --partitions N) to create it",
-            )
-        admin.create_topic(topic, partitions)
-    elif partitions is not None:
-        admin.create_topic(topic, partitions)  # raises when it exists with another count
+    _ensure_topic(KafkaAdmin(settings), topic, partitions)
     columns = value_columns(resolved)
     started = time.perf_counter()
     events = malformed = checksum = 0
@@ -141,6 +141,75 @@ def write_mongo(
                 _pace(resolved, started, events + malformed + lo + len(chunk))
             events, malformed, checksum = _account(batch, events, malformed, checksum, bar)
     return SinkReport("mongo", name, events, malformed, time.perf_counter() - started, checksum)
+
+
+def write_players_kafka(
+    resolved: ResolvedConfig,
+    topic: str = "players",
+    *,
+    settings: Settings | None = None,
+    partitions: int | None = None,
+) -> SinkReport:
+    """The player profiles as JSON records keyed by player_id (for a ksqlDB ``players`` table).
+
+    Record timestamps are the run's ``start_ms``: a join reads the table side "as of" each
+    event's time, and Kafka Streams processes the smaller timestamps first, so profiles stamped
+    with the wall clock would arrive after every (older) event and join as nulls.
+    """
+    settings = settings or load_settings()
+    _ensure_topic(KafkaAdmin(settings), topic, partitions)
+    players = generate_players(resolved)
+    docs = players.to_dicts()
+    started = time.perf_counter()
+    with JsonProducer(settings) as producer:
+        producer.produce_values(
+            topic,
+            encode_json_batch(docs),
+            keys=[d["player_id"].encode() for d in docs],
+            timestamps=[resolved.config.start_ms] * len(docs),
+            flush=False,
+        )
+    seconds = time.perf_counter() - started
+    return SinkReport("kafka", topic, len(docs), 0, seconds, _players_checksum(players))
+
+
+def write_players_mongo(
+    resolved: ResolvedConfig,
+    collection: str = "players",
+    *,
+    database: str = "game",
+    settings: Settings | None = None,
+) -> SinkReport:
+    """Replace ``database.collection`` with the player profiles (``_id`` = player_id)."""
+    coll = get_collection(settings or load_settings(), collection, database=database)
+    coll.drop()
+    players = generate_players(resolved)
+    docs = players.select(pl.col("player_id").alias("_id"), pl.all()).to_dicts()
+    started = time.perf_counter()
+    seed(coll, docs, progress=False)
+    seconds = time.perf_counter() - started
+    name = f"{database}.{collection}"
+    return SinkReport("mongo", name, len(docs), 0, seconds, _players_checksum(players))
+
+
+def _players_checksum(players: pl.DataFrame) -> int:
+    """Order-independent checksum of the profiles (sum of row hashes, mod 2**64)."""
+    hashes = players.select(pl.struct(pl.all()).hash(seed=0)).to_series().to_numpy()
+    return int(np.sum(hashes, dtype=np.uint64))
+
+
+def _ensure_topic(admin: KafkaAdmin, topic: str, partitions: int | None) -> None:
+    """Create ``topic`` with ``partitions`` if missing; without ``partitions`` it must exist
+    (the embedded broker would auto-create it with 4 partitions)."""
+    if topic not in admin.list_topics(include_internal=True):
+        if partitions is None:
+            raise KafkaError(
+                f"topic {topic!r} does not exist",
+                hint="create it first, or pass partitions=N (CLI: --partitions N) to create it",
+            )
+        admin.create_topic(topic, partitions)
+    elif partitions is not None:
+        admin.create_topic(topic, partitions)  # raises when it exists with another count
 
 
 def _account(

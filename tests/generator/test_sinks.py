@@ -11,7 +11,7 @@ import pytest
 from telemetry_lib.config import Settings
 from telemetry_lib.errors import KafkaError
 from telemetry_lib.generator import TelemetryGenerator, event_checksum
-from telemetry_lib.kafka import KafkaAdmin, read_records
+from telemetry_lib.kafka import KafkaAdmin, read_records, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +83,16 @@ def test_paced_kafka_sink_never_runs_ahead_of_the_rate(embedded_stack: Settings)
     report = gen.to_kafka("gen_paced", settings=embedded_stack, partitions=1, progress=False)
     assert report.seconds >= 0.4 * 0.95
     assert report.events == 400
+
+
+def test_players_to_kafka_stamps_profiles_before_the_first_event(embedded_stack: Settings) -> None:
+    gen = TelemetryGenerator(seed=12, players=40, events=1_000, start_ms=1_750_000_000_000)
+    report = gen.players_to_kafka("gen_players", settings=embedded_stack, partitions=2)
+    assert report.events == 40
+    back = read_topic(embedded_stack, "gen_players")
+    assert back.height == 40
+    assert (back["key"] == back["player_id"]).all()
+    assert (back["timestamp"] == 1_750_000_000_000).all()
+    assert gen.events()["timestamp"].min() >= 1_750_000_000_000
+    profiles = back.select(gen.players().columns).sort("player_id")
+    assert profiles.equals(gen.players())
