@@ -78,7 +78,12 @@ def _parse(text: pl.Expr, fmt: Arg, tz: Arg | None, rt: SqlType) -> ImplResult:
         return _null(rt)
     chrono = java_to_chrono(pattern)
     has_zone = any(z in chrono for z in ("%z", "%:z", "%Z"))
-    parsed = text.str.to_datetime(chrono, strict=False, time_unit="ms")
+    # Java's DateTimeFormatter.parse(text, ParsePosition) as ksqlDB calls it ignores text after
+    # the pattern ("2003-12-24-01-01" parses with yyyy-MM-dd); exact=False allows that.
+    parsed = pl.coalesce(
+        text.str.to_datetime(chrono, strict=False, time_unit="ms"),
+        text.str.to_datetime(chrono, strict=False, time_unit="ms", exact=False),
+    )
     if has_zone:
         parsed = parsed.dt.convert_time_zone(_UTC).dt.replace_time_zone(None)
     elif zone != _UTC:
