@@ -321,3 +321,9 @@ def test_round_trip_through_serialize(payload: str) -> None:
     decoded = _decode(cols, [payload])
     again = deserialize("JSON", cols, serialize("JSON", cols, decoded.frame), options=VALUE)
     assert again.frame.equals(decoded.frame)
+
+
+def test_malformed_utf8_is_a_row_error() -> None:
+    decoded = _decode([("A", STRING)], [b'{"a": "ok"}', b'{"a": "\xff"}'])
+    assert decoded.frame.get_column("A").to_list() == ["ok", None]
+    assert [e.row for e in decoded.errors] == [1]

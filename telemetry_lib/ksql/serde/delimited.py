@@ -27,6 +27,7 @@ from typing import Any
 
 from telemetry_lib.ksql.serde.options import RowError, SerdeOptions
 from telemetry_lib.ksql.serde.values import (
+    DECIMAL_CONTEXT,
     CoercionError,
     date_from_days,
     days_from_date,
@@ -186,7 +187,9 @@ def _text(value: Any, t: SqlType) -> str | None:
     if base is BaseType.DOUBLE:
         return java_double_text(float(value))
     if isinstance(t, SqlDecimal):
-        return format(Decimal(value).quantize(Decimal(1).scaleb(-t.scale)), "f")
+        return format(
+            Decimal(value).quantize(Decimal(1).scaleb(-t.scale), context=DECIMAL_CONTEXT), "f"
+        )
     if base is BaseType.TIMESTAMP:
         return str(ms_from_timestamp(value))
     if base is BaseType.DATE:

@@ -34,6 +34,7 @@ from typing import Any
 
 import polars as pl
 
+from telemetry_lib.ksql.serde.options import utf8_text
 from telemetry_lib.ksql.types import (
     BaseType,
     SqlArray,
@@ -87,12 +88,10 @@ def decode_fast(
 ) -> FastResult:
     """Decode JSON payloads (Binary) into ``columns``; see the module doc for what is deferred."""
     n = payloads.len()
-    text = payloads.cast(pl.String, strict=False)
+    text = utf8_text(payloads, replace=False)
     # Wrapped payloads must be objects: anything else (including "null" and blank text, or an
     # object after leading blanks) is cheaper to send to the exact path than to test precisely.
-    odd_start = (
-        ~text.str.starts_with("{") if wrapped else text.str.contains(r"^\s*(?:null\s*)?$")
-    )
+    odd_start = ~text.str.starts_with("{") if wrapped else text.str.contains(r"^\s*(?:null\s*)?$")
     aside = payloads.is_null() | text.is_null() | odd_start | text.str.contains("[\r\n]")
     backslash = text.str.contains("\\", literal=True).fill_null(False)
     if backslash.any():
@@ -129,9 +128,7 @@ def decode_fast(
     exact = exact | converted.get_column("__flag")
     frame = converted.drop("__flag")
 
-    nulls = frame.select(
-        [_null_inside(pl.col(n), t).alias(n) for n, t in root.fields]
-    )
+    nulls = frame.select([_null_inside(pl.col(n), t).alias(n) for n, t in root.fields])
     for name, t in root.fields:
         check = nulls.get_column(name) & ~exact
         if check.any():

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from telemetry_lib.ksql.serde.options import RowError, SerdeOptions
+from telemetry_lib.ksql.serde.options import RowError, SerdeOptions, utf8_text
 from telemetry_lib.ksql.types import BaseType, SqlType, to_polars
 
 __all__ = ["decode_kafka", "encode_kafka", "pack_kafka", "unpack_kafka"]
@@ -50,12 +50,7 @@ def decode_kafka(
         values = pl.select(pl.when(wrong).then(None).otherwise(values)).to_series()
         return pl.DataFrame({name: values.cast(dtype)}), errors
     if t.base is BaseType.STRING:
-        text = payloads.cast(pl.String, strict=False)
-        broken = (text.is_null() & payloads.is_not_null()).arg_true()
-        if broken.len():
-            fixed = [b.decode("utf-8", errors="replace") for b in payloads.gather(broken).to_list()]
-            text = text.scatter(broken, pl.Series(fixed, dtype=pl.String))
-        return pl.DataFrame({name: text}), errors
+        return pl.DataFrame({name: utf8_text(payloads, replace=True)}), errors
     if t.base is BaseType.BYTES:
         return pl.DataFrame({name: payloads.cast(pl.Binary)}), errors
     for row in range(n):

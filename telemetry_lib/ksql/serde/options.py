@@ -16,7 +16,7 @@ import polars as pl
 
 from telemetry_lib.ksql.types import SqlType
 
-__all__ = ["Columns", "Decoded", "RowError", "SerdeOptions"]
+__all__ = ["Columns", "Decoded", "RowError", "SerdeOptions", "utf8_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +77,23 @@ class Decoded:
         for err in self.errors:
             mask[err.row] = False
         return pl.Series("ok", mask, dtype=pl.Boolean)
+
+
+def utf8_text(payloads: pl.Series, *, replace: bool) -> pl.Series:
+    """Binary -> String. Malformed UTF-8 becomes U+FFFD (``replace``, as Java decodes) or null.
+
+    polars refuses the whole cast when one value is malformed, so that rare case is redone
+    value by value.
+    """
+    try:
+        return payloads.cast(pl.String)
+    except pl.exceptions.ComputeError:
+        values = [None if b is None else _decode(b, replace) for b in payloads.to_list()]
+        return pl.Series(payloads.name, values, dtype=pl.String)
+
+
+def _decode(data: bytes, replace: bool) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace") if replace else None

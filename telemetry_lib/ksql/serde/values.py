@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 import polars as pl
@@ -38,6 +38,7 @@ from telemetry_lib.ksql.types import (
 )
 
 __all__ = [
+    "DECIMAL_CONTEXT",
     "CoercionError",
     "JsonObject",
     "coerce",
@@ -66,6 +67,8 @@ _JAVA_INT = re.compile(r"[+-]?[0-9]+")
 _JAVA_DOUBLE = re.compile(
     r"[+-]?(NaN|Infinity|(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)[dDfF]?)"
 )
+# Decimal arithmetic context wide enough for any DECIMAL(p, s) (the default keeps 28 digits).
+DECIMAL_CONTEXT = Context(prec=1000)
 _INT32 = 1 << 32
 _INT64 = 1 << 64
 
@@ -189,7 +192,7 @@ def fit_decimal(value: Decimal, t: SqlDecimal) -> Decimal:
             f"Cannot fit decimal '{plain}' into DECIMAL({t.precision}, {t.scale}) as it would "
             f"truncate left digits to {t.precision - t.scale}."
         )
-    quantized = value.quantize(Decimal(1).scaleb(-t.scale))
+    quantized = value.quantize(Decimal(1).scaleb(-t.scale), context=DECIMAL_CONTEXT)
     if quantized != value:
         raise CoercionError(
             f"Cannot fit decimal '{plain}' into DECIMAL({t.precision}, {t.scale}) without rounding."
@@ -353,7 +356,7 @@ def to_json_node(value: Any, t: SqlType) -> Any:
     if base is BaseType.BYTES:
         return base64.b64encode(value).decode("ascii")
     if isinstance(t, SqlDecimal):
-        return Decimal(value).quantize(Decimal(1).scaleb(-t.scale)) if t.scale >= 0 else value
+        return Decimal(value).quantize(Decimal(1).scaleb(-t.scale), context=DECIMAL_CONTEXT)
     if base is BaseType.DOUBLE:
         return float(value)
     if isinstance(t, SqlArray):
