@@ -109,8 +109,9 @@ def write_kafka(
                     timestamps=records.timestamps[lo:hi],
                     flush=False,
                 )
+                bar.update(hi - lo)
                 _pace(resolved, started, events + malformed + hi)
-            events, malformed, checksum = _account(batch, events, malformed, checksum, bar)
+            events, malformed, checksum = _account(batch, events, malformed, checksum)
         producer.flush()
     return SinkReport("kafka", topic, events, malformed, time.perf_counter() - started, checksum)
 
@@ -138,8 +139,9 @@ def write_mongo(
             for lo in range(0, len(docs), step):
                 chunk = docs[lo : lo + step]
                 seed(coll, chunk, batch_size=step, progress=False)
+                bar.update(len(chunk))
                 _pace(resolved, started, events + malformed + lo + len(chunk))
-            events, malformed, checksum = _account(batch, events, malformed, checksum, bar)
+            events, malformed, checksum = _account(batch, events, malformed, checksum)
     return SinkReport("mongo", name, events, malformed, time.perf_counter() - started, checksum)
 
 
@@ -212,10 +214,7 @@ def _ensure_topic(admin: KafkaAdmin, topic: str, partitions: int | None) -> None
         admin.create_topic(topic, partitions)  # raises when it exists with another count
 
 
-def _account(
-    batch: EventBatch, events: int, malformed: int, checksum: int, bar: Any
-) -> tuple[int, int, int]:
-    bar.update(batch.events.height)
+def _account(batch: EventBatch, events: int, malformed: int, checksum: int) -> tuple[int, int, int]:
     return (
         events + batch.events.height,
         malformed + batch.malformed.height,
@@ -243,9 +242,12 @@ def _pace(resolved: ResolvedConfig, started: float, written: int) -> None:
 
 
 def _progress(resolved: ResolvedConfig, enabled: bool, target: str) -> Any:
+    """A bar over records written; its total is exact only without malformed records (their
+    number is drawn as the run goes)."""
+    exact = resolved.config.malformed_fraction == 0
     return tqdm(
-        total=resolved.events,
-        unit="ev",
+        total=resolved.events if exact else None,
+        unit="rec",
         unit_scale=True,
         desc=f"generate -> {target}",
         disable=not enabled,
