@@ -1,4 +1,4 @@
-"""DELIMITED and KAFKA formats (reference §4.3): parsing, quoting, exact decimals, fixed-width bytes."""
+"""DELIMITED and KAFKA formats (reference §4.3): parsing, quoting, decimals, fixed-width bytes."""
 
 from __future__ import annotations
 

@@ -131,9 +131,7 @@ def decode_windowed_keys(data: pl.Series, window: WindowInfo) -> WindowedKeys:
         start = frame.get_column("last").alias("start")
         if window.size_ms is None:
             raise ValueError(f"{window.type.value} windowed keys need the window size")
-        end = (
-            pl.select(pl.min_horizontal(start + window.size_ms, pl.lit(_LONG_MAX, dtype=pl.Int64)))
-            .to_series()
-            .alias("end")
-        )
+        capped = pl.min_horizontal(start + window.size_ms, pl.lit(_LONG_MAX, dtype=pl.Int64))
+        end = pl.select(pl.when(start.is_null()).then(None).otherwise(capped)).to_series()
+        end = end.alias("end")
     return WindowedKeys(keys.alias("key"), start, end, bad)
