@@ -10,7 +10,8 @@ JSON takes the vectorised path (``json_fast``) and only falls back to the exact 
 path for the rows it defers; KAFKA is vectorised; DELIMITED is per record.
 
 ``serialize(format, columns, frame, options=..., null_rows=...)`` returns a Binary Series;
-rows flagged in ``null_rows`` (table deletes) become null payloads.
+rows flagged in ``null_rows`` (table deletes) become null payloads, and so do keys whose
+columns are all null and unwrapped single values that are null (as ksqlDB writes them).
 
 ``python_to_bytes`` / ``bytes_to_python`` convert between payload bytes and the QTT
 representation used in ksqlDB's test files: JSON -> the parsed document (numbers as int or
@@ -137,6 +138,7 @@ def serialize(
     found = _format(fmt)
     if not columns:
         return pl.Series("payload", [None] * frame.height, dtype=pl.Binary)
+    null_rows = _null_rows(frame, columns, options, null_rows)
     if found.name == "JSON":
         wrapped = json_exact.is_wrapped(columns, options)
         if not any(has_map(t) for _, t in columns):
@@ -152,6 +154,28 @@ def serialize(
         out = delimited.encode_rows(_rows(frame, columns, null_rows), columns, options)
         return pl.Series("payload", out, dtype=pl.Binary)
     raise SerdeError(f"The '{found.name}' format can only be used when no columns are defined")
+
+
+def _null_rows(
+    frame: pl.DataFrame,
+    columns: Sequence[tuple[str, SqlType]],
+    options: SerdeOptions,
+    null_rows: pl.Series | None,
+) -> pl.Series | None:
+    """Rows written as a null payload.
+
+    ksqlDB writes a null key (its key object is null when every key column is null, e.g. a
+    record read with a null key) and an unwrapped null value (the inner serializer gets null)
+    as a Kafka null; callers add table deletes through ``null_rows``.
+    """
+    implied: pl.Series | None = None
+    if options.is_key or not json_exact.is_wrapped(columns, options):
+        implied = frame.select(
+            pl.all_horizontal([pl.col(name).is_null() for name, _ in columns])
+        ).to_series()
+    if implied is None:
+        return null_rows
+    return implied if null_rows is None else (implied | null_rows.fill_null(False))
 
 
 def _rows(
