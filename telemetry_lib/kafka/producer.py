@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 import polars as pl
+from confluent_kafka import KafkaError as _RdKafkaError
 from confluent_kafka import KafkaException, Producer
 
 from telemetry_lib.kafka.config import ConfLike, producer_config
@@ -46,6 +47,9 @@ POLL_EVERY = 50_000
 ERRORS_QUOTED = 3
 
 _encoder = msgspec.json.Encoder()
+# Delivery errors meaning another instance with our transactional id took over: this producer
+# is a zombie and must be closed (librdkafka may report them as abortable only).
+_FENCED_CODES = frozenset({_RdKafkaError.PRODUCER_FENCED, _RdKafkaError.INVALID_PRODUCER_EPOCH})
 
 
 @dataclass(frozen=True)
@@ -159,15 +163,18 @@ class DeliveryFailures:
     def __init__(self) -> None:
         self.count = 0
         self.quoted: list[str] = []
+        self.fatal = False  # a failure that ends the producer (fenced, fatal idempotence)
 
     def __call__(self, err: Any, msg: Any) -> None:
         if err is not None:
             self.count += 1
+            if err.fatal() or err.code() in _FENCED_CODES:
+                self.fatal = True
             if len(self.quoted) < ERRORS_QUOTED:
                 self.quoted.append(f"{msg.topic()}[{msg.partition()}]: {err}")
 
     def take(self) -> tuple[int, str]:
-        """(failures since the last take, quoted reasons); resets the tally."""
+        """(failures since the last take, quoted reasons); resets the tally (not ``fatal``)."""
         count, quoted = self.count, "; ".join(self.quoted)
         self.count, self.quoted = 0, []
         return count, quoted

@@ -194,6 +194,14 @@ class TransactionalProducer:
         self._ensure(TxnState.IN_TRANSACTION, action="commit")
         remaining = self._producer.flush(min(self._timeout, FLUSH_TIMEOUT_S))
         failed, quoted = self._failures.take()
+        if self._failures.fatal:
+            # Fenced: a newer instance owns the transactional id. Aborting would not help (on
+            # Tansu the abort request even hangs until its timeout), so refuse everything.
+            self._state = TxnState.FAILED
+            raise KafkaError(
+                f"transaction {self.transactional_id!r} cannot commit: {quoted}",
+                hint=_STATE_HINTS[TxnState.FAILED],
+            )
         if remaining or failed:
             self._state = TxnState.ABORTABLE
             detail = quoted or f"{remaining} records undelivered"
@@ -215,7 +223,10 @@ class TransactionalProducer:
         """Abort an open transaction (best effort), flush, and release the client."""
         if self._state is TxnState.CLOSED:
             return
-        if self._state in (TxnState.IN_TRANSACTION, TxnState.ABORTABLE):
+        if (
+            self._state in (TxnState.IN_TRANSACTION, TxnState.ABORTABLE)
+            and not self._failures.fatal
+        ):
             try:
                 self.abort()
             except KafkaError as exc:
@@ -226,6 +237,8 @@ class TransactionalProducer:
     # -- helpers ---------------------------------------------------------------------------
 
     def _ensure(self, *allowed: TxnState, action: str) -> None:
+        if self._failures.fatal and self._state is not TxnState.CLOSED:
+            self._state = TxnState.FAILED  # fenced: learned from a delivery report
         if self._state not in allowed:
             names = " or ".join(s.name for s in allowed)
             raise TransactionStateError(

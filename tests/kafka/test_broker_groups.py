@@ -9,14 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from confluent_kafka import KafkaError as ConfluentError
+from confluent_kafka import KafkaException, Producer
 
 from telemetry_lib.config import Settings
 from telemetry_lib.kafka import (
     GroupConsumer,
+    KafkaError,
+    TopicNotFoundError,
     TransactionalProducer,
     TransactionStateError,
     TxnState,
     create_topic,
+    list_topics,
     produce_json,
     read_records,
     read_topic,
@@ -146,3 +151,56 @@ def test_gap_aborted_records_visible_to_read_committed(
     assert committed_view["value"].to_list() == [b"c0", b"aborted", b"after"]
     # Control records (commit/abort markers) take offsets and are never delivered.
     assert committed_view["offset"].to_list() == [0, 2, 4]
+
+
+def test_fenced_producer_fails_and_refuses_further_calls(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    topic, txn_id = new_topic("fence"), new_topic("tx")
+    create_topic(kafka, topic, 1)
+    with (
+        TransactionalProducer(kafka, txn_id) as zombie,
+        TransactionalProducer(kafka, txn_id) as successor,
+    ):
+        zombie.init()
+        zombie.begin()
+        zombie.produce(topic, b"zombie")
+        successor.init()  # same transactional id: fences the zombie
+        zombie.produce(topic, b"zombie-2")
+        with pytest.raises(KafkaError, match="PRODUCER_FENCED"):
+            zombie.commit()
+        assert zombie.state is TxnState.FAILED
+        with pytest.raises(TransactionStateError, match="fenced or failed fatally"):
+            zombie.abort()
+        successor.begin()
+        successor.produce(topic, b"successor")
+        successor.commit()
+    assert b"successor" in read_records(kafka, topic)["value"].to_list()
+
+
+def test_gap_fenced_producer_abort_hangs_until_timeout(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    # Apache Kafka answers the fenced producer's EndTxn with PRODUCER_FENCED at once;
+    # Tansu never answers, so abort_transaction runs into its timeout.
+    topic, txn_id = new_topic("fence-gap"), new_topic("tx")
+    create_topic(kafka, topic, 1)
+    conf = {**kafka.kafka_config(), "transactional.id": txn_id}
+    zombie, successor = Producer(conf), Producer(conf)
+    zombie.init_transactions(10)
+    zombie.begin_transaction()
+    zombie.produce(topic, b"z")
+    zombie.flush(10)
+    successor.init_transactions(10)
+    zombie.produce(topic, b"z2")
+    zombie.flush(10)
+    with pytest.raises(KafkaException) as info:
+        zombie.abort_transaction(1.0)
+    assert info.value.args[0].code() == ConfluentError._TIMED_OUT
+
+
+def test_group_consumer_refuses_missing_topics(kafka: Settings, new_topic: NewTopic) -> None:
+    missing = new_topic("nope")
+    with pytest.raises(TopicNotFoundError, match="missing topic"):
+        GroupConsumer(kafka, new_topic("g"), [missing])
+    assert missing not in list_topics(kafka, include_internal=True)

@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from telemetry_lib.config import Settings
 from telemetry_lib.kafka import (
+    DeliveryError,
     JsonProducer,
     KafkaAdmin,
     KafkaError,
@@ -273,6 +274,13 @@ def test_produce_larger_than_max_message_raises_kafka_error(
     producer = JsonProducer(kafka, extra={"message.max.bytes": 1000})
     with pytest.raises(KafkaError, match="produce to"):
         producer.produce_values(name, [b"x" * 5000])
+
+
+def test_failed_delivery_raises_delivery_error(kafka: Settings, new_topic: NewTopic) -> None:
+    name = new_topic("undeliverable")
+    create_topic(kafka, name, 1)
+    with pytest.raises(DeliveryError, match=r"1 records were not delivered: .*\[5\]"):
+        JsonProducer(kafka).produce_values(name, [b"x"], partitions=[5])
 
 
 def test_compacted_topic_keeps_every_version_and_tombstones(
