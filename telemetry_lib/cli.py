@@ -159,6 +159,7 @@ def _logs(args: argparse.Namespace, settings: Settings) -> int:
             print(f"==> {path} <==")
         for line in stack.tail_log(name, args.lines):
             print(line)
+    sys.stdout.flush()  # show the tail now, also when stdout is a pipe
     return _follow(files) if args.follow else 0
 
 

@@ -137,3 +137,29 @@ def test_cloud_status_masks_secrets_and_reports_unreachable(tmp_path: Path) -> N
         assert secret not in output
     assert "mongodb+srv://analyst:****@cluster0.example.invalid/" in result.stdout
     assert "unreachable under profile confluent-cloud: kafka, mongo, ksqldb" in result.stderr
+
+
+def test_logs_follow_prints_appended_lines_with_the_service_name(tmp_path: Path) -> None:
+    logs = tmp_path / "wb" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "kafka.log").write_text("old kafka line\n")
+    (logs / "mongo.log").write_text("old mongo line\n")
+    env = _env(TELEMETRY_WORKDIR=str(tmp_path / "wb"))
+    env.pop("PYTHONUNBUFFERED", None)  # stdout is a pipe: block-buffered unless flushed
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "telemetry_lib.cli", "logs", "-f", "-n", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        seen = [follower.stdout.readline() for _ in range(4)]  # two headers, two last lines
+        assert "old kafka line\n" in seen and "old mongo line\n" in seen
+        with (logs / "mongo.log").open("a") as log:
+            log.write("fresh mongo line\n")
+        assert follower.stdout.readline() == "[mongo] fresh mongo line\n"
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
