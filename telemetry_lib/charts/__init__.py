@@ -1,1 +1,0 @@
-"""(package docstring to be written by its owner)."""
