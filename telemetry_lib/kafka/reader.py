@@ -8,6 +8,11 @@ of the partition's last record batch + 1 — too low when that batch holds sever
 high watermark carried in Fetch responses is right, so :func:`end_offsets` fetches from
 ``listed_high - 1`` (at most the last batch; one record on real Kafka) and takes the end from
 the fetch response. On real Kafka both answers agree.
+
+Second Tansu gap: while a transaction is open, ListOffsets for ``read_committed`` answers 0
+(Kafka: the last stable offset). So the bound always comes from a ``read_uncommitted`` client,
+and a ``read_committed`` read ends where the broker's fetch reports end-of-partition (it stops
+before the open transaction, as on Kafka).
 """
 
 from __future__ import annotations
@@ -68,8 +73,9 @@ def read_topic(
     A metadata column whose name a value field already has gets a ``kafka_`` prefix.
     ``schema`` fixes the value columns and their types (faster than inferring them).
 
-    ``from_beginning=False`` starts at ``group_id``'s committed offsets (the end where none)
-    — "what is new since the last read"; ``commit=True`` then stores the new positions.
+    ``from_beginning=False`` starts at ``group_id``'s committed offsets (the beginning for a
+    new group) — with ``commit=True``, which stores where the read stopped, each call returns
+    what is new since the previous one.
     """
     raw = read_records(
         conf,
@@ -106,15 +112,18 @@ def read_records(
             "but no group_id was given",
             hint="pass group_id='my-notebook' (and commit=True to remember the position)",
         )
+    # The bound: the high watermark at call time, taken by a read_uncommitted client because
+    # Tansu answers ListOffsets for read_committed with 0 while a transaction is open.
+    parts, ends = _bounds(conf, topic, partitions)
     consumer = _reader(conf, group_id, isolation_level)
     try:
-        parts = _partitions(consumer, topic, partitions)
-        ends = _end_offsets(consumer, topic, parts)
-        starts = _start_offsets(consumer, topic, parts, ends, from_beginning=from_beginning)
-        frame = _read_range(consumer, topic, starts, ends)
+        starts = _start_offsets(consumer, topic, parts, from_beginning=from_beginning)
+        frame, reached = _read_range(consumer, topic, starts, ends)
         if commit and group_id is not None:
             # Every partition, also unchanged ones: a first read must store its start position.
-            done = [TopicPartition(topic, p, ends[p]) for p in parts]
+            # With read_committed a read stops before an open transaction: commit where each
+            # partition's read really stopped, never the bound.
+            done = [TopicPartition(topic, p, reached.get(p, starts[p])) for p in parts]
             consumer.commit(offsets=done, asynchronous=False)
     except KafkaException as exc:
         raise wrap_kafka_exception(f"read of topic {topic!r}", exc) from exc
@@ -123,22 +132,23 @@ def read_records(
     return frame.sort("partition", "offset")
 
 
-def end_offsets(
-    conf: ConfLike,
-    topic: str,
-    *,
-    isolation_level: IsolationLevel = DEFAULT_ISOLATION,
-) -> dict[int, int]:
-    """Per partition, the offset the next record will get (the true end, Tansu gap
-    corrected; with read_committed, the last stable offset)."""
-    consumer = _reader(conf, None, isolation_level)
+def end_offsets(conf: ConfLike, topic: str) -> dict[int, int]:
+    """Per partition, the high watermark: the offset the next record will get (Tansu's
+    too-low ListOffsets answer corrected, see the module docstring)."""
+    return _bounds(conf, topic, None)[1]
+
+
+def _bounds(
+    conf: ConfLike, topic: str, partitions: Sequence[int] | None
+) -> tuple[list[int], dict[int, int]]:
+    probe = _reader(conf, None, "read_uncommitted")
     try:
-        parts = _partitions(consumer, topic, None)
-        return _end_offsets(consumer, topic, parts)
+        parts = _partitions(probe, topic, partitions)
+        return parts, _end_offsets(probe, topic, parts)
     except KafkaException as exc:
         raise wrap_kafka_exception(f"end offsets of {topic!r}", exc) from exc
     finally:
-        consumer.close()
+        probe.close()
 
 
 def _reader(conf: ConfLike, group_id: str | None, isolation_level: IsolationLevel) -> Consumer:
@@ -204,39 +214,45 @@ def _start_offsets(
     consumer: Consumer,
     topic: str,
     parts: list[int],
-    ends: dict[int, int],
     *,
     from_beginning: bool,
 ) -> dict[int, int]:
+    """Where each partition's read starts: its low watermark, or the group's committed
+    offset (the low watermark where the group has none yet)."""
+    lows = {}
+    for p in parts:
+        low, _high = consumer.get_watermark_offsets(
+            TopicPartition(topic, p), timeout=REQUEST_TIMEOUT_S, cached=False
+        )
+        lows[p] = int(low)
     if from_beginning:
-        lows = {}
-        for p in parts:
-            low, _high = consumer.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=REQUEST_TIMEOUT_S, cached=False
-            )
-            lows[p] = int(low)
         return lows
     committed = consumer.committed(
         [TopicPartition(topic, p) for p in parts], timeout=REQUEST_TIMEOUT_S
     )
-    return {tp.partition: (tp.offset if tp.offset >= 0 else ends[tp.partition]) for tp in committed}
+    return {
+        tp.partition: (max(tp.offset, lows[tp.partition]) if tp.offset >= 0 else lows[tp.partition])
+        for tp in committed
+    }
 
 
 def _read_range(
     consumer: Consumer, topic: str, starts: dict[int, int], ends: dict[int, int]
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, dict[int, int]]:
+    """(records in [start, end) per partition, the offset each partition's read reached)."""
     todo = {p for p in starts if starts[p] < ends[p]}
     if not todo:
-        return empty_record_frame()
+        return empty_record_frame(), {}
     consumer.assign([TopicPartition(topic, p, starts[p]) for p in sorted(todo)])
-    frames = _drain_to_eof(consumer, topic, todo, ends=ends)
+    frames, reached = _drain_to_eof(consumer, topic, todo, ends=ends)
     _release(consumer, [TopicPartition(topic, p) for p in todo])
+    reached = {p: min(reached.get(p, starts[p]), ends[p]) for p in todo}
     if not frames:
-        return empty_record_frame()
+        return empty_record_frame(), reached
     frame = pl.concat(frames, rechunk=True)
     # Records produced after the call (fetched with the last batch) are cut off here.
     bound = pl.col("partition").replace_strict(ends, return_dtype=pl.Int64)
-    return frame.filter(pl.col("offset") < bound)
+    return frame.filter(pl.col("offset") < bound), reached
 
 
 def _release(consumer: Consumer, assigned: list[TopicPartition]) -> None:
@@ -251,14 +267,16 @@ def _drain_to_eof(
     todo: set[int],
     *,
     ends: dict[int, int] | None,
-) -> list[pl.DataFrame]:
+) -> tuple[list[pl.DataFrame], dict[int, int]]:
     """Consume until every partition in ``todo`` reached its end-of-partition event or (with
-    ``ends``) its bound. Returns the records as raw frames when ``ends`` is given.
+    ``ends``) its bound. Returns the records as raw frames when ``ends`` is given, and per
+    partition the next offset after what was read (the EOF position when one came).
 
     Per-record work stays in list comprehensions and polars: the Python loop runs per batch.
     """
     pending = set(todo)
     frames: list[pl.DataFrame] = []
+    reached: dict[int, int] = {}
     last_progress = time.monotonic()
     while pending:
         batch = consumer.consume(CONSUME_BATCH, READ_POLL_S)
@@ -276,17 +294,20 @@ def _drain_to_eof(
             err = m.error()
             if err is not None and err.code() != _RdKafkaError._PARTITION_EOF:
                 raise KafkaError(f"read of {topic}[{m.partition()}] failed: {err}")
-            finished.add(int(m.partition()))  # type: ignore[arg-type]
+            partition = int(m.partition())  # type: ignore[arg-type]
+            finished.add(partition)
+            reached[partition] = max(reached.get(partition, 0), int(m.offset()))  # type: ignore[arg-type]
         if ends is not None and len(errors) < len(batch):
             records = [m for m in batch if m.error() is None] if errors else batch
             frame = messages_to_frame(records)
             frames.append(frame)
-            reached = frame.group_by("partition").agg(pl.col("offset").max())
-            for partition, last in reached.iter_rows():
+            last_offsets = frame.group_by("partition").agg(pl.col("offset").max())
+            for partition, last in last_offsets.iter_rows():
+                reached[partition] = max(reached.get(partition, 0), last + 1)
                 if last >= ends[partition] - 1:
                     finished.add(partition)
         done = pending & finished
         if done:
             pending -= done
             consumer.pause([TopicPartition(topic, p) for p in done])
-    return frames
+    return frames, reached

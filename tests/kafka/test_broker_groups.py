@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentError
-from confluent_kafka import KafkaException, Producer
 
 from telemetry_lib.config import Settings
 from telemetry_lib.kafka import (
@@ -204,3 +204,51 @@ def test_group_consumer_refuses_missing_topics(kafka: Settings, new_topic: NewTo
     with pytest.raises(TopicNotFoundError, match="missing topic"):
         GroupConsumer(kafka, new_topic("g"), [missing])
     assert missing not in list_topics(kafka, include_internal=True)
+
+
+def test_gap_list_offsets_read_committed_is_zero_during_open_transaction(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    # Apache Kafka answers the last stable offset: 2 (the open transaction starts there).
+    topic = new_topic("lso")
+    create_topic(kafka, topic, 1)
+    produce_json(kafka, topic, [{"a": 0}])
+    produce_json(kafka, topic, [{"a": 1}])
+    with TransactionalProducer(kafka, new_topic("tx")) as producer:
+        producer.init()
+        producer.begin()
+        producer.produce(topic, b"open")
+        assert producer.flush() == 0
+        consumer = Consumer({**kafka.kafka_config(), "group.id": new_topic("g"),
+                             "isolation.level": "read_committed"})  # fmt: skip
+        try:
+            listed = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        finally:
+            consumer.close()
+        assert listed == (0, 0)
+        producer.abort()
+
+
+def test_read_committed_read_stops_before_an_open_transaction(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    topic, group = new_topic("open"), new_topic("reader")
+    create_topic(kafka, topic, 1)
+    produce_json(kafka, topic, [{"a": 0}])
+    produce_json(kafka, topic, [{"a": 1}])
+    with TransactionalProducer(kafka, new_topic("tx")) as producer:
+        producer.init()
+        producer.begin()
+        producer.produce_json(topic, [{"a": 2}, {"a": 3}])
+        assert producer.flush() == 0
+        before = read_topic(kafka, topic, from_beginning=False, group_id=group, commit=True)
+        assert before["a"].to_list() == [0, 1]  # stops before the open transaction
+        committed_only = read_topic(kafka, topic)
+        assert committed_only["a"].to_list() == [0, 1]
+        uncommitted = read_topic(kafka, topic, isolation_level="read_uncommitted")
+        assert uncommitted["a"].to_list() == [0, 1, 2, 3]
+        producer.commit()
+    assert read_topic(kafka, topic)["a"].to_list() == [0, 1, 2, 3]
+    # The incremental reader committed where it stopped, so it now gets the transaction.
+    after = read_topic(kafka, topic, from_beginning=False, group_id=group, commit=True)
+    assert after["a"].to_list() == [2, 3]
