@@ -12,6 +12,7 @@ Tree::
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from telemetry_lib.errors import KafkaError, Origin
@@ -25,6 +26,8 @@ __all__ = [
     "TransactionStateError",
     "wrap_kafka_exception",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class TopicConflictError(KafkaError):

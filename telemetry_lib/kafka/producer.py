@@ -211,29 +211,37 @@ def produce_many(
     produce = producer.produce
     for lo in range(0, n, POLL_EVERY):
         hi = min(lo + POLL_EVERY, n)
-        if timestamps is None and partitions is None:
-            # The hot path: a tight loop over (value, key) pairs.
-            chunk_keys = keys[lo:hi] if keys is not None else [None] * (hi - lo)
-            for value, key in zip(values[lo:hi], chunk_keys, strict=True):
-                try:
-                    produce(topic, value, key)
-                except BufferError:
-                    _produce_when_queue_frees(producer, topic, value, key, -1, 0)
-                except KafkaException as exc:
-                    raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
-        else:
-            for i in range(lo, hi):
-                ts = timestamps[i] if timestamps is not None else None
-                part = partitions[i] if partitions is not None else None
-                key = keys[i] if keys is not None else None
-                _produce_when_queue_frees(
-                    producer,
-                    topic,
-                    values[i],
-                    key,
-                    -1 if part is None else part,
-                    0 if ts is None else ts,
-                )
+        chunk_keys = keys[lo:hi] if keys is not None else [None] * (hi - lo)
+        try:
+            if partitions is None and timestamps is None:
+                # The hot path: a tight loop over (value, key) pairs.
+                for value, key in zip(values[lo:hi], chunk_keys, strict=True):
+                    try:
+                        produce(topic, value, key)
+                    except BufferError:
+                        _produce_when_queue_frees(producer, topic, value, key, -1, 0)
+            elif partitions is None and timestamps is not None:
+                # The generator's path: record time = event time.
+                chunk = zip(values[lo:hi], chunk_keys, timestamps[lo:hi], strict=True)
+                for value, key, ts in chunk:
+                    try:
+                        produce(topic, value, key, timestamp=ts or 0)
+                    except BufferError:
+                        _produce_when_queue_frees(producer, topic, value, key, -1, ts or 0)
+            else:
+                for i in range(lo, hi):
+                    ts = timestamps[i] if timestamps is not None else None
+                    part = partitions[i] if partitions is not None else None
+                    _produce_when_queue_frees(
+                        producer,
+                        topic,
+                        values[i],
+                        chunk_keys[i - lo],
+                        -1 if part is None else part,
+                        0 if ts is None else ts,
+                    )
+        except KafkaException as exc:
+            raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
         producer.poll(0)  # serve delivery reports (failures only) between chunks
     return size
 
