@@ -62,6 +62,19 @@ def test_group_consume_commit_and_resume_where_committed(
         consumer.seek(topic, 0, 1)
         again = _drain(consumer, len(part0) - 1)
         assert sorted(o for p, o, _ in again if p == 0) == part0[1:]
+        # pause/resume: a paused partition delivers nothing until resumed
+        consumer.pause([(topic, 1)])
+        consumer.seek(topic, 1, 0)
+        consumer.seek(topic, 0, 0)
+        while_paused = _drain(consumer, len(part0))
+        assert sorted(o for p, o, _ in while_paused) == part0  # partition 0 only
+        consumer.resume([(topic, 1)])
+        resumed_part1 = _drain(consumer, 40 - len(part0))
+        assert {p for p, _, _ in resumed_part1} == {1}
+        # the wrappers of the watermark / time lookups (values: see the gap tests)
+        low, high = consumer.watermarks(topic, 0)
+        assert low == 0 and 1 <= high <= len(part0)
+        assert consumer.offsets_for_times(topic, 0) == {0: 0, 1: 0}
     produce_json(kafka, topic, [{"i": i} for i in range(40, 50)], key=lambda d: str(d["i"]))
     with GroupConsumer(kafka, group, [topic]) as consumer:
         consumer.wait_for_assignment()
