@@ -54,7 +54,6 @@ class FilterOperator(Operator):
                         for e in errors.to_list()
                     ],
                 )
-                passed = passed & evaluated.get_column("__err").is_null()
         null_value = batch.get_column(B.NULL_VALUE)
         if self.emit_tombstones:
             out(batch.with_columns((null_value | ~passed).alias(B.NULL_VALUE)))

@@ -44,7 +44,6 @@ class PartitionByOperator(Operator):
         for index, (key, compiled) in enumerate(zip(self.keys, self._compiled, strict=True)):
             value = compiled.value
             if compiled.error is not None:
-                value = pl.when(compiled.error.is_null()).then(value).otherwise(None)
                 error_exprs.append(compiled.error.alias(f"__err_{index}"))
             if key.source_key_field is None:
                 value = pl.when(null_value).then(None).otherwise(value)

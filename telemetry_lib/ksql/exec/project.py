@@ -55,7 +55,8 @@ class ProjectOperator(Operator):
             else:
                 value = compiled.value
                 if compiled.error is not None:
-                    value = pl.when(compiled.error.is_null()).then(value).otherwise(None)
+                    # The compiler already nulls the value where evaluation failed; nested
+                    # (handled) errors keep a value but are still logged.
                     err = compiled.error
                     if not col.is_key:
                         err = pl.when(null_value).then(None).otherwise(err)

@@ -108,9 +108,12 @@ def encode_key(
     window: WindowInfo | None = None,
     window_start: pl.Series | None = None,
     window_end: pl.Series | None = None,
+    rows: int | None = None,
 ) -> tuple[pl.Series, pl.Series]:
-    """Key bytes (all null for a keyless result) and per-row error messages (null = fine)."""
-    n = frame.height
+    """Key bytes (all null for a keyless result) and per-row error messages (null = fine).
+
+    ``rows`` is the batch length (a frame without columns has no height of its own)."""
+    n = frame.height if rows is None else rows
     no_errors = pl.Series("errors", [None] * n, dtype=pl.String)
     if not columns or fmt.name == "NONE":
         encoded = pl.Series("key", [None] * n, dtype=pl.Binary)
@@ -136,7 +139,7 @@ def encode_value(
     null_value: pl.Series,
 ) -> tuple[pl.Series, pl.Series]:
     """Value bytes (null where ``null_value``) and per-row error messages (null = fine)."""
-    n = frame.height
+    n = null_value.len()
     options = _options(fmt, is_key=False, topic=topic)
     try:
         encoded = serialize(

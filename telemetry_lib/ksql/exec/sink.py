@@ -98,6 +98,7 @@ class SinkOperator(Operator):
             window=self.window,
             window_start=window_start,
             window_end=window_end,
+            rows=batch.height,
         )
         values, value_errors = encode_value(
             value_frame,
