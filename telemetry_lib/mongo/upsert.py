@@ -50,8 +50,9 @@ COMPOUND_ID_SEPARATOR = "|"
 class WriteSummary:
     """Totals over every bulk_write of one helper call.
 
-    ``matched``/``modified`` are as the server reports them: real MongoDB's ``modified``
-    counts only documents whose content changed, NX-27017 counts every matched one.
+    ``matched``/``modified`` are as the server reports them: MongoDB's ``modified`` counts only
+    documents whose content changed; NX-27017 also counts replacements that changed nothing
+    (``$set`` of an equal value is reported as unmodified on both).
     """
 
     inserted: int = 0
