@@ -109,8 +109,6 @@ def analyze_create_source(
             "the Schema Registry, for example:\n"
             f"\tCREATE TABLE {stmt.name} (ID INT PRIMARY KEY) WITH (...);"
         )
-    if not any(c.role is ColumnRole.VALUE for c in columns):
-        raise AnalysisError("The statement does not define any value columns.")
     key_columns = [c for c in columns if c.role is ColumnRole.KEY]
     value_columns = [c for c in columns if c.role is ColumnRole.VALUE]
     if not key_columns and props.get("KEY_FORMAT") is None and props.get("FORMAT") is None:

@@ -74,7 +74,10 @@ def _reason(fmt: FormatSpec, columns: Sequence[Column]) -> str | None:
         for col in columns:
             for part in _walk(col.type):
                 if part.base in _DELIMITED_UNSUPPORTED:
-                    return f"The 'DELIMITED' format does not support type '{part.base.value}'"
+                    return (
+                        f"The 'DELIMITED' format does not support type '{part.base.value}', "
+                        f"column: {quote_identifier(col.name)}"
+                    )
         return None
     return None
 

@@ -28,7 +28,7 @@ from telemetry_lib.ksql.catalog import (
     DataSource,
     quote_identifier,
 )
-from telemetry_lib.ksql.errors import AnalysisError, UnsupportedError
+from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, UnsupportedError
 from telemetry_lib.ksql.parser.ast import (
     AliasedRelation,
     AllColumns,
@@ -182,8 +182,12 @@ def analyze_query(
     *,
     sink_name: str,
     config: Mapping[str, object],
+    sink_timestamp: str | None = None,
 ) -> AnalyzedQuery:
-    """Analyze the SELECT of a persistent query writing into ``sink_name``."""
+    """Analyze the SELECT of a persistent query writing into ``sink_name``.
+
+    ``sink_timestamp`` is the C*AS ``TIMESTAMP`` column; ksqlDB checks it exists in the result
+    before it checks the key columns."""
     relation = query.from_
     if isinstance(relation, JoinRelation):
         raise UnsupportedError("JOIN (engine III)")
@@ -225,6 +229,11 @@ def analyze_query(
     partition_by = _partition_keys(query, source, alias, scope, registry, select_aliases)
     names = _NameGenerator(source)
     items = _expand_select(query, source, alias, scope, registry, names, partition_by)
+    if sink_timestamp is not None and all(item.name != sink_timestamp for item in items):
+        raise KsqlEngineError(
+            "The TIMESTAMP column set in the WITH clause does not exist in the schema: "
+            f"'{sink_timestamp}'"
+        )
     key_columns, value_columns = _assign_keys(
         items, source, alias, partition_by, names, sink_name=sink_name, config=config
     )

@@ -25,7 +25,7 @@ from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.expr_bridge import compile_typed
 from telemetry_lib.ksql.exec.operator import ExecContext
 from telemetry_lib.ksql.exec.sink import SinkOperator
-from telemetry_lib.ksql.parser.ast import InsertValues
+from telemetry_lib.ksql.parser.ast import CreateStruct, InsertValues
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
 from telemetry_lib.ksql.types import (
     BaseType,
@@ -132,6 +132,8 @@ def _evaluate(
 ) -> object:
     from telemetry_lib.ksql.analyzer.expressions import type_expression
 
+    if isinstance(expr, CreateStruct) and not expr.fields:
+        return {}  # STRUCT(): every field of the target struct is null
     typed = type_expression(expr, Scope(()), context="INSERT", type_lookup=ctx.catalog.get_type)  # type: ignore[arg-type]
     if expected is not None and typed.type is not None and not _assignable(typed.type, expected):
         raise KsqlEngineError(
@@ -144,8 +146,7 @@ def _evaluate(
         err = pl.select(compiled.error.alias("e")).item()
         if err is not None:
             raise KsqlEngineError(f"Failed to evaluate {typed.text}: {err}")
-    value = result.item()
-    return value
+    return result.to_series().to_list()[0]
 
 
 def _assignable(source: SqlType, target: SqlType) -> bool:
@@ -177,10 +178,14 @@ def _coerce(value: object, target: SqlType, column: str) -> object:
         assert isinstance(value, list)
         return [_coerce(v, target.element, column) for v in value]
     if isinstance(target, SqlMap):
-        pairs = value.items() if isinstance(value, dict) else value
+        # MAP values come from polars as a list of {"key", "value"} structs.
+        if isinstance(value, dict):
+            pairs = list(value.items())
+        else:
+            pairs = [(e["key"], e["value"]) for e in value]  # type: ignore[union-attr]
         return [
             {"key": _coerce(k, target.key, column), "value": _coerce(v, target.value, column)}
-            for k, v in pairs  # type: ignore[union-attr]
+            for k, v in pairs
         ]
     base = target.base
     if base is BaseType.INTEGER or base is BaseType.BIGINT:

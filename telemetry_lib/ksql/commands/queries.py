@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from telemetry_lib.ksql.analyzer.formats import validate_schema_formats
 from telemetry_lib.ksql.analyzer.properties import (
     CREATE_AS_PROPERTIES,
+    WithProperties,
     read_properties,
     resolve_formats,
 )
@@ -74,15 +75,32 @@ class PlannedQuery:
     plan: SinkNode
 
 
-def _analyze(query: Query, ctx: StatementContext, sink_name: str) -> AnalyzedQuery:
-    return analyze_query(query, ctx.catalog, None, sink_name=sink_name, config=ctx.config)
+def _analyze(
+    query: Query, ctx: StatementContext, sink_name: str, *, sink_timestamp: str | None = None
+) -> AnalyzedQuery:
+    return analyze_query(
+        query,
+        ctx.catalog,
+        None,
+        sink_name=sink_name,
+        config=ctx.config,
+        sink_timestamp=sink_timestamp,
+    )
+
+
+def _timestamp_name(props: WithProperties) -> str | None:
+    raw = props.text("TIMESTAMP")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "`\"":
+        return raw[1:-1]
+    return raw.upper()
 
 
 def _sink_formats(
     props_values: object, analysis: AnalyzedQuery, ctx: StatementContext, kind: SourceType
 ) -> tuple[FormatSpec, FormatSpec]:
-    from telemetry_lib.ksql.analyzer.properties import WithProperties
-
     assert isinstance(props_values, WithProperties)
     source = analysis.source
     has_keys = bool(analysis.key_columns)
@@ -129,7 +147,7 @@ def create_as_select(stmt: CreateAsSelect, ctx: StatementContext) -> StatementRe
     except _AlreadyExists as exists:
         return already_exists_result(stmt.text, exists.existing, kind)
     props = read_properties(stmt.properties, allowed=CREATE_AS_PROPERTIES)
-    analysis = _analyze(stmt.query, ctx, stmt.name)
+    analysis = _analyze(stmt.query, ctx, stmt.name, sink_timestamp=_timestamp_name(props))
     source = analysis.source
     if kind is SourceType.STREAM and source.is_table:
         raise AnalysisError(

@@ -174,7 +174,9 @@ def _decode_inner(data: bytes | None, info: SerdeInfo, *, what: str) -> Any:
     fmt = info.format.upper()
     if fmt == "JSON":
         try:
-            return json.loads(data.decode(), parse_float=Decimal)
+            # ksqlDB's QTT reads JSON output with Jackson defaults: non-integers become Double
+            # (ExpectedRecordComparator then compares doubles), so 10.0000 matches 10.0.
+            return json.loads(data.decode(), parse_float=float)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DecodeError(f"Failed to deserialize {what}: not JSON: {data!r}") from exc
     if fmt == "DELIMITED":
