@@ -121,9 +121,7 @@ def decode_records(
     """
     keep = None
     if value_format == "json":
-        values, keep = _decode_json_values(
-            raw["value"].to_list(), on_malformed=on_malformed, schema=schema
-        )
+        values, keep = _decode_json_values(raw["value"], on_malformed=on_malformed, schema=schema)
     elif value_format == "string":
         values = pl.DataFrame({"value": _utf8(raw["value"], "value", "bytes")})
     elif value_format == "bytes":
@@ -181,15 +179,16 @@ def _utf8(column: pl.Series, what: str, other: str) -> pl.Series:
 
 
 def _decode_json_values(
-    values: list[bytes | None],
+    column: pl.Series,
     *,
     on_malformed: OnMalformed,
     schema: Mapping[str, pl.DataType] | None,
 ) -> tuple[pl.DataFrame, pl.Series | None]:
     """(value columns, rows to keep or None for all). Fast path: one ndjson parse in polars."""
-    if not values:
+    if column.len() == 0:
         return pl.DataFrame(schema=dict(schema) if schema else None), None
-    if all(v is not None for v in values):
+    values: list[bytes | None] = column.to_list()
+    if column.null_count() == 0:
         buffer = b"\n".join(values)  # type: ignore[arg-type]
         # A pretty-printed value holds raw newlines and would split into several lines.
         if buffer.count(b"\n") == len(values) - 1:
