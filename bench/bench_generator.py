@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from typing import Any
 import pymongo
 from confluent_kafka import Producer
 
-from bench.harness import BenchResult, alternate
+from bench.harness import BenchResult, alternate, cpu_seconds
 from telemetry_lib.config import Settings, load_settings
 from telemetry_lib.generator import GeneratorConfig, TelemetryGenerator, mongo_documents
 from telemetry_lib.kafka import KafkaAdmin, producer_config
@@ -54,6 +55,8 @@ def bench_generator_kafka_vs_naive() -> BenchResult:
     topics = _topic_names("gen")
     with _stack(["kafka"]) as settings:
         admin = KafkaAdmin(settings)
+        broker = _service_pids(settings, "kafka")
+        cpu: dict[str, list[float]] = {"subject": [], "baseline": []}
 
         def fresh_topic() -> str:
             name = next(topics)
@@ -62,17 +65,19 @@ def bench_generator_kafka_vs_naive() -> BenchResult:
 
         def subject() -> float:
             topic = fresh_topic()
-            began = time.perf_counter()
+            cpu0, began = cpu_seconds(broker), time.perf_counter()
             report = gen.to_kafka(topic, settings=settings, progress=False)
             seconds = time.perf_counter() - began
+            cpu["subject"].append((cpu_seconds(broker) - cpu0) / report.events)
             admin.delete_topic(topic)
             return report.events / seconds
 
         def baseline() -> float:
             topic = fresh_topic()
-            began = time.perf_counter()
+            cpu0, began = cpu_seconds(broker), time.perf_counter()
             _naive_produce(settings, topic, docs)
             seconds = time.perf_counter() - began
+            cpu["baseline"].append((cpu_seconds(broker) - cpu0) / len(docs))
             admin.delete_topic(topic)
             return len(docs) / seconds
 
@@ -82,7 +87,8 @@ def bench_generator_kafka_vs_naive() -> BenchResult:
         "events/s",
         "naive per-record json.dumps + produce() loop over pre-generated events",
         notes=f"{KAFKA_EVENTS} events, {KAFKA_PLAYERS} players, {KAFKA_PARTITIONS} partitions, "
-        "embedded Tansu; subject includes generation; target ratio >= 2 and >= 300k events/s",
+        "embedded Tansu; subject includes generation; target ratio >= 2 and >= 300k events/s; "
+        + _cpu_note(cpu),
     )
 
 
@@ -96,22 +102,26 @@ def bench_generator_mongo_vs_insert_many() -> BenchResult:
         )
         db = client["bench"]
         names = _topic_names("events")
+        server = _service_pids(settings, "mongo")
+        cpu: dict[str, list[float]] = {"subject": [], "baseline": []}
         try:
 
             def subject() -> float:
                 name = next(names)
-                began = time.perf_counter()
+                cpu0, began = cpu_seconds(server), time.perf_counter()
                 report = gen.to_mongo(name, database="bench", settings=settings, progress=False)
                 seconds = time.perf_counter() - began
+                cpu["subject"].append((cpu_seconds(server) - cpu0) / report.records)
                 db.drop_collection(name)
                 return report.records / seconds
 
             def baseline() -> float:
                 name = next(names)
                 batch = [dict(d) for d in docs]
-                began = time.perf_counter()
+                cpu0, began = cpu_seconds(server), time.perf_counter()
                 db[name].insert_many(batch)
                 seconds = time.perf_counter() - began
+                cpu["baseline"].append((cpu_seconds(server) - cpu0) / len(batch))
                 db.drop_collection(name)
                 return len(batch) / seconds
 
@@ -123,7 +133,7 @@ def bench_generator_mongo_vs_insert_many() -> BenchResult:
         "docs/s",
         "one pymongo insert_many of the same pre-built documents",
         notes=f"{MONGO_EVENTS} documents, embedded NX-27017; subject includes generation; "
-        "target ratio >= 0.8",
+        "target ratio >= 0.8; " + _cpu_note(cpu),
     )
 
 
@@ -142,6 +152,22 @@ def _naive_produce(settings: Settings, topic: str, docs: list[dict[str, Any]]) -
     remaining = producer.flush(60)
     if remaining:
         raise RuntimeError(f"{remaining} baseline records were not delivered")
+
+
+def _service_pids(settings: Settings, service: str) -> list[int]:
+    """The pid of an embedded service, to count its CPU time with ours."""
+    rows = Stack(settings, services=[service]).status()
+    return [row.pid for row in rows if row.service == service and row.pid is not None]
+
+
+def _cpu_note(cpu: dict[str, list[float]]) -> str:
+    """CPU per record of each side (this process + the server), medians: a view of the
+    comparison that machine load from other programs does not distort."""
+    subject, baseline = statistics.median(cpu["subject"]), statistics.median(cpu["baseline"])
+    return (
+        f"CPU per record incl. the server, medians: subject {subject * 1e6:.2f} us, "
+        f"baseline {baseline * 1e6:.2f} us (CPU ratio {baseline / subject:.2f})"
+    )
 
 
 def _topic_names(prefix: str) -> Iterator[str]:

@@ -34,6 +34,7 @@ __all__ = [
     "BenchResult",
     "Comparison",
     "alternate",
+    "cpu_seconds",
     "discover",
     "load_results",
     "merge_results",
@@ -51,6 +52,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_RUNS = 5
 #: Untimed runs per side first: warm caches, JIT-less imports, broker topic metadata.
 DEFAULT_WARMUP = 1
+#: Kernel clock ticks per second, the unit of CPU times in /proc/<pid>/stat.
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 #: Keys of one result record, in file order.
 RESULT_KEYS = ("benchmark", "value", "unit", "baseline", "baseline_value", "ratio", "notes")
 
@@ -165,6 +168,22 @@ def rate_of(count: int, run: Callable[[], object]) -> Callable[[], float]:
         return count / (time.perf_counter() - began)
 
     return measure
+
+
+def cpu_seconds(pids: Sequence[int] = ()) -> float:
+    """CPU seconds used so far by this process (all its threads) plus the processes ``pids``
+    (e.g. an embedded broker). Compared before/after a run, it tells the work done regardless
+    of how much CPU other programs took meanwhile. Other processes are read from /proc
+    (Linux); where that is unavailable they count as 0."""
+    total = time.process_time()
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state is field 3, utime and stime are fields 14 and 15.
+        total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return total
 
 
 def discover(package_dir: Path | None = None) -> list[tuple[str, Callable[[], Any]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from bench.harness import (
     RESULT_KEYS,
     BenchResult,
     alternate,
+    cpu_seconds,
     discover,
     load_results,
     merge_results,
@@ -134,3 +136,25 @@ def test_the_real_benchmarks_are_discovered() -> None:
     names = [name for name, _ in discover()]
     assert "generator_kafka_vs_naive" in names
     assert "generator_mongo_vs_insert_many" in names
+
+
+def test_cpu_seconds_counts_this_process_and_other_pids() -> None:
+    import subprocess
+
+    before = cpu_seconds()
+    sum(i * i for i in range(300_000))  # burn some CPU in this process
+    assert cpu_seconds() > before
+    child = subprocess.Popen(
+        [sys.executable, "-c", "sum(i * i for i in range(3_000_000)); input()"],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        for _ in range(400):  # until the child has burnt its CPU (it then waits on stdin)
+            if cpu_seconds([child.pid]) - cpu_seconds() >= 0.05:
+                break
+            time.sleep(0.05)
+        assert cpu_seconds([child.pid]) - cpu_seconds() >= 0.05
+    finally:
+        child.kill()
+        child.wait()
+    assert cpu_seconds([child.pid]) == pytest.approx(cpu_seconds(), abs=0.05)  # gone: ignored
