@@ -265,3 +265,37 @@ def test_read_committed_read_stops_before_an_open_transaction(
     # The incremental reader committed where it stopped, so it now gets the transaction.
     after = read_topic(kafka, topic, from_beginning=False, group_id=group, commit=True)
     assert after["a"].to_list() == [2, 3]
+
+
+def test_second_member_rebalance_splits_partitions_and_resumes_from_commits(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    topic, group = new_topic("rebal"), new_topic("g")
+    create_topic(kafka, topic, 4)
+    produce_json(kafka, topic, [{"i": i} for i in range(40)], key=lambda d: str(d["i"]))
+    got: dict[str, list[int]] = {"first": [], "second": []}
+
+    def poll_both() -> None:
+        for name, member in (("first", first), ("second", second)):
+            for m in member.poll_messages(timeout=0.05):
+                got[name].append(int(m.value().decode()[5:-1]))  # type: ignore[union-attr]
+
+    with GroupConsumer(kafka, group, [topic]) as first:
+        first.wait_for_assignment()
+        assert len(_drain(first, 40)) == 40
+        first.commit()
+        with GroupConsumer(kafka, group, [topic]) as second:
+            for _ in range(300):  # both members poll until the rebalance settles
+                poll_both()
+                mine, theirs = set(first.assignment()), set(second.assignment())
+                if mine and theirs and len(mine | theirs) == 4 and not mine & theirs:
+                    break
+            assert len(first.assignment()) == len(second.assignment()) == 2
+            assert got == {"first": [], "second": []}  # both resumed at the commits
+            produce_json(kafka, topic, [{"i": i} for i in range(40, 60)], key=lambda d: str(d["i"]))
+            for _ in range(100):
+                poll_both()
+                if len(got["first"]) + len(got["second"]) >= 20:
+                    break
+    assert sorted(got["first"] + got["second"]) == list(range(40, 60))
+    assert got["first"] and got["second"]  # each member got its partitions' share
