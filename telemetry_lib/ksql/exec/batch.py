@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "HEADERS",
+    "NULL_KEY",
     "NULL_VALUE",
     "ROWOFFSET",
     "ROWPARTITION",
@@ -32,6 +33,9 @@ ROWOFFSET = "ROWOFFSET"
 WINDOWSTART = "WINDOWSTART"
 WINDOWEND = "WINDOWEND"
 NULL_VALUE = "__ksql_null_value"
+#: Boolean, the record's key object is null (a null key read from the topic and not re-keyed):
+#: written as a null key even when the key has several columns.
+NULL_KEY = "__ksql_null_key"
 HEADERS = "__ksql_headers"
 
 

@@ -48,6 +48,8 @@ class PartitionByOperator(Operator):
             if key.source_key_field is None:
                 value = pl.when(null_value).then(None).otherwise(value)
             exprs.append(value.alias(B.partition_field(index)))
+        # A re-keyed record always has a key object (its columns may all be null).
+        exprs.append(pl.lit(False).alias(B.NULL_KEY))
         result = batch.with_columns(exprs)
         if error_exprs:
             errors = batch.select(error_exprs)

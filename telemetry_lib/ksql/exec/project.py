@@ -26,7 +26,7 @@ __all__ = ["ProjectOperator"]
 logger = logging.getLogger(__name__)
 
 _STEP = "Project"
-_CARRIED = (B.ROWTIME, B.NULL_VALUE, B.HEADERS, B.WINDOWSTART, B.WINDOWEND)
+_CARRIED = (B.ROWTIME, B.NULL_VALUE, B.NULL_KEY, B.HEADERS, B.WINDOWSTART, B.WINDOWEND)
 
 
 class ProjectOperator(Operator):

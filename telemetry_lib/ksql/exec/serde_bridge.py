@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -109,6 +109,7 @@ def encode_key(
     window_start: pl.Series | None = None,
     window_end: pl.Series | None = None,
     rows: int | None = None,
+    null_key: pl.Series | None = None,
 ) -> tuple[pl.Series, pl.Series]:
     """Key bytes (all null for a keyless result) and per-row error messages (null = fine).
 
@@ -119,8 +120,16 @@ def encode_key(
         encoded = pl.Series("key", [None] * n, dtype=pl.Binary)
     else:
         options = _options(fmt, is_key=True, topic=topic)
+        null_rows = None
+        if len(columns) > 1:
+            # A multi-column key is a record: only a null key object is written as a null key;
+            # a key whose columns are all null is still an object (ksqlDB's GenericKey).
+            options = replace(options, is_key=False, wrap_single_value=None)
+            null_rows = null_key
         try:
-            encoded = serialize(fmt.name, _columns(columns), frame, options=options)
+            encoded = serialize(
+                fmt.name, _columns(columns), frame, options=options, null_rows=null_rows
+            )
         except SerdeError as exc:
             return pl.Series("key", [None] * n, dtype=pl.Binary), pl.Series(
                 "errors", [exc.message] * n, dtype=pl.String

@@ -99,6 +99,7 @@ class SinkOperator(Operator):
             window_start=window_start,
             window_end=window_end,
             rows=batch.height,
+            null_key=batch.get_column(B.NULL_KEY) if B.NULL_KEY in batch.columns else None,
         )
         values, value_errors = encode_value(
             value_frame,

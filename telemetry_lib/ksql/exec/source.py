@@ -66,6 +66,7 @@ class SourceOperator(Operator):
                 else batch.get_column("value").is_null()
             ),
             B.HEADERS: batch.get_column("headers"),
+            B.NULL_KEY: batch.get_column("key").is_null(),
         }
         if source.is_windowed and keys.window_start is not None:
             extra[B.WINDOWSTART] = keys.window_start
