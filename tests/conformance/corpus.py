@@ -14,8 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 #: CI checks out shared/ beside the clone; the corpus is read from there, never copied.
 CORPUS = REPO.parent / "shared" / "ksql-conformance" / "public"
 PASSING = Path(__file__).with_name("passing.txt")
-# Each worker process imports polars and the engine once; more workers than cores only adds
-# memory, and the corpus splits into ~80 files, so the machine's cores (up to 4) are enough.
+# Each worker process imports polars and the engine once; the machine's cores (up to 4) are
+# enough: more workers than cores only add memory.
 _MAX_JOBS = 4
 
 _HEADER = (

@@ -222,3 +222,30 @@ def test_cli_prints_per_file_lines_and_summary_and_writes_json(tmp_path: Path) -
     ]
     filtered = run_paths([folder], name_filter="BAD")
     assert summary_line(filtered) == "conformance: 0 passed, 1 failed, 0 unsupported of 1"
+
+
+def test_a_case_past_its_deadline_is_killed_and_reported(tmp_path: Path) -> None:
+    # A fresh worker process cannot even import the engine within 50 ms, so both cases miss
+    # the deadline: each is reported failed and the run goes on with a fresh worker.
+    path = _file(
+        tmp_path,
+        [
+            {
+                "name": "one",
+                "statements": [_SOURCE, _FILTER],
+                "inputs": _INPUTS,
+                "outputs": _OUTPUTS,
+            },
+            {
+                "name": "two",
+                "statements": [_SOURCE, _FILTER],
+                "inputs": _INPUTS,
+                "outputs": _OUTPUTS,
+            },
+        ],
+    )
+    results = run_paths([path], timeout=0.05)
+    assert [(r.test, r.status, r.reason) for r in results] == [
+        ("one", "failed", "timed out after 0.05 s (killed)"),
+        ("two", "failed", "timed out after 0.05 s (killed)"),
+    ]

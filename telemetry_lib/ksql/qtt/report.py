@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from telemetry_lib.ksql.qtt.model import QttCase, QttFormatError, load_file
-from telemetry_lib.ksql.qtt.runner import CaseResult, run_case
+from telemetry_lib.ksql.qtt.runner import CASE_TIMEOUT_SECONDS, CaseResult, run_case
 
 __all__ = [
     "collect_files",
@@ -61,51 +61,67 @@ def run_paths(
     name_filter: str | None = None,
     on_file: Callable[[str, list[CaseResult]], None] | None = None,
     jobs: int = 1,
+    isolate: bool = True,
+    timeout: float = CASE_TIMEOUT_SECONDS,
 ) -> list[CaseResult]:
-    """Run every selected case of every file; ``on_file`` sees each file's results in file
-    order. ``jobs > 1`` runs files in that many worker processes (results stay in order)."""
-    files = collect_files(paths)
-    results: list[CaseResult] = []
-    if jobs > 1 and len(files) > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    """Run every selected case of every file; ``on_file`` sees each file's results, in file
+    order, as soon as that file is complete.
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = pool.map(_run_file, files, [name_filter] * len(files))
-            for path, file_results in zip(files, outcomes, strict=True):
-                _collect(path, file_results, results, on_file)
+    With ``isolate`` (the default) cases run in ``jobs`` worker processes and a case that
+    exceeds ``timeout`` seconds is killed and reported failed (see ``qtt.pool``); without it
+    they run in this process (no protection against a hang inside native code).
+    """
+    plans = [_plan_file(path, name_filter) for path in collect_files(paths)]
+    flat: list[tuple[int, int, QttCase]] = []
+    for f, (_, slots, cases) in enumerate(plans):
+        offset = len(slots) - len(cases)
+        flat.extend((f, offset + j, case) for j, case in enumerate(cases))
+    results: list[CaseResult] = []
+    emitted = 0
+
+    def flush() -> None:
+        nonlocal emitted
+        while emitted < len(plans) and all(r is not None for r in plans[emitted][1]):
+            name, slots, _ = plans[emitted]
+            done = [r for r in slots if r is not None]
+            if done:
+                results.extend(done)
+                if on_file is not None:
+                    on_file(name, done)
+            emitted += 1
+
+    def store(index: int, result: CaseResult) -> None:
+        f, slot, _ = flat[index]
+        plans[f][1][slot] = result
+        flush()
+
+    if isolate and flat:
+        from telemetry_lib.ksql.qtt.pool import run_isolated
+
+        run_isolated([c for _, _, c in flat], jobs=jobs, timeout=timeout, on_result=store)
     else:
-        for path in files:
-            _collect(path, _run_file(path, name_filter), results, on_file)
+        for index, (_, _, case) in enumerate(flat):
+            store(index, run_case(case, timeout=timeout))
+    flush()  # files with no runnable case at all
     return results
 
 
-def _collect(
-    path: Path,
-    file_results: list[CaseResult],
-    results: list[CaseResult],
-    on_file: Callable[[str, list[CaseResult]], None] | None,
-) -> None:
-    if file_results:
-        results.extend(file_results)
-        if on_file is not None:
-            on_file(path.name, file_results)
-
-
-def _run_file(path: Path, name_filter: str | None) -> list[CaseResult]:
-    """Results of one file's selected cases; an unreadable file is one failed result."""
-    file_results: list[CaseResult] = []
+def _plan_file(
+    path: Path, name_filter: str | None
+) -> tuple[str, list[CaseResult | None], list[QttCase]]:
+    """``(file name, result slots, cases to run)``; unreadable files/tests fill slots now."""
+    preset: list[CaseResult | None] = []
     try:
         qtt = load_file(path)
     except (OSError, ValueError, QttFormatError) as exc:
         if not name_filter or name_filter.lower() in path.name.lower():
-            file_results.append(CaseResult(path.name, "<file>", "failed", f"cannot load: {exc}"))
-        return file_results
+            preset.append(CaseResult(path.name, "<file>", "failed", f"cannot load: {exc}"))
+        return path.name, preset, []
     for name, reason in qtt.invalid:
         if not name_filter or name_filter.lower() in (name + path.name).lower():
-            file_results.append(CaseResult(path.name, name, "failed", reason))
-    for case in select_cases(qtt.cases, name_filter):
-        file_results.append(run_case(case))
-    return file_results
+            preset.append(CaseResult(path.name, name, "failed", reason))
+    cases = select_cases(qtt.cases, name_filter)
+    return path.name, preset + [None] * len(cases), cases
 
 
 def _counts(results: Sequence[CaseResult]) -> tuple[int, int, int, int]:

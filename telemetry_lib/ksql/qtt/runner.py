@@ -97,7 +97,7 @@ class CaseResult:
     reason: str = ""
 
 
-class _CaseTimeout(Exception):
+class _CaseTimeout(BaseException):  # not Exception: engine code must not swallow it
     pass
 
 
@@ -182,7 +182,7 @@ def _run(case: QttCase) -> CaseResult:
     try:
         _create_topics(case, driver)
         try:
-            for statement in case.statements:
+            for statement in _positioned(case.statements):
                 driver.engine.execute(statement, properties=dict(case.properties))
             driver.pipe_per_query(_input_batches(case.inputs, driver))
         except UnsupportedError:
@@ -217,6 +217,21 @@ def _run(case: QttCase) -> CaseResult:
             driver.close()
         except Exception:  # closing must not hide the case's result
             logger.debug("driver close failed", exc_info=True)
+
+
+def _positioned(statements: Sequence[str]) -> list[str]:
+    """Each statement preceded by as many newlines as lines before it in the script.
+
+    ksqlDB's runner joins the statements with line separators and parses them as one script,
+    so error locations (``line 2:13``) count lines from the first statement; running them
+    one by one with this padding reports the same positions.
+    """
+    out: list[str] = []
+    line = 0
+    for text in statements:
+        out.append("\n" * line + text)
+        line += text.count("\n") + 1
+    return out
 
 
 def _create_topics(case: QttCase, driver: Any) -> None:
