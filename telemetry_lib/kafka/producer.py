@@ -22,16 +22,20 @@ from telemetry_lib.kafka.errors import DeliveryError, wrap_kafka_exception
 
 __all__ = [
     "DeliveryFailures",
+    "Headers",
     "JsonProducer",
     "KeySpec",
     "ProduceResult",
     "encode_json_batch",
     "encode_keys",
+    "frame_arguments",
     "produce_json",
 ]
 
 logger = logging.getLogger(__name__)
 
+#: Record headers: (name, value) pairs, in order (names may repeat).
+Headers = Sequence[tuple[str, bytes | None]]
 #: A record key: a field name of each document, or a function of the document.
 KeySpec = str | Callable[[Mapping[str, Any]], object]
 
@@ -130,15 +134,12 @@ class JsonProducer:
     def produce_frame(
         self, topic: str, frame: pl.DataFrame, *, flush: bool = True
     ) -> ProduceResult:
-        """Write a raw record batch (RECORD_COLUMNS; null partition = the partitioner decides)."""
-        return self.produce_values(
-            topic,
-            frame["value"].to_list(),
-            keys=frame["key"].to_list(),
-            timestamps=frame["timestamp"].to_list() if "timestamp" in frame.columns else None,
-            partitions=frame["partition"].to_list() if "partition" in frame.columns else None,
-            flush=flush,
-        )
+        """Write a raw record batch (RECORD_COLUMNS; null partition = the partitioner decides,
+        null timestamp = the produce time; headers are kept)."""
+        size = produce_many(self._producer, topic, **frame_arguments(frame))
+        if flush:
+            self.flush()
+        return ProduceResult(topic, frame.height, size)
 
     def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
         """Wait for every outstanding record; raise DeliveryError if any failed."""
@@ -201,10 +202,13 @@ def produce_many(
     keys: Sequence[bytes | None] | None = None,
     timestamps: Sequence[int | None] | None = None,
     partitions: Sequence[int | None] | None = None,
+    headers: Sequence[Headers | None] | None = None,
 ) -> int:
     """Hand every record to librdkafka (no flush); returns the number of value bytes."""
     n = len(values)
-    for name, column in (("keys", keys), ("timestamps", timestamps), ("partitions", partitions)):
+    columns = (("keys", keys), ("timestamps", timestamps), ("partitions", partitions),
+               ("headers", headers))  # fmt: skip
+    for name, column in columns:
         if column is not None and len(column) != n:
             raise DeliveryError(f"{name} has {len(column)} entries for {n} values")
     size = sum(len(v) for v in values if v is not None)
@@ -213,14 +217,14 @@ def produce_many(
         hi = min(lo + POLL_EVERY, n)
         chunk_keys = keys[lo:hi] if keys is not None else [None] * (hi - lo)
         try:
-            if partitions is None and timestamps is None:
+            if partitions is None and timestamps is None and headers is None:
                 # The hot path: a tight loop over (value, key) pairs.
                 for value, key in zip(values[lo:hi], chunk_keys, strict=True):
                     try:
                         produce(topic, value, key)
                     except BufferError:
                         _produce_when_queue_frees(producer, topic, value, key, -1, 0)
-            elif partitions is None and timestamps is not None:
+            elif partitions is None and headers is None and timestamps is not None:
                 # The generator's path: record time = event time.
                 chunk = zip(values[lo:hi], chunk_keys, timestamps[lo:hi], strict=True)
                 for value, key, ts in chunk:
@@ -242,6 +246,7 @@ def produce_many(
                         chunk_keys[i - lo],
                         -1 if part is None else part,
                         0 if ts is None else ts,
+                        headers[i] if headers is not None else None,
                     )
         except KafkaException as exc:
             raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
@@ -256,16 +261,37 @@ def _produce_when_queue_frees(
     key: bytes | None,
     partition: int,
     timestamp: int,
+    headers: Headers | None = None,
 ) -> None:
     """produce() one record, waiting on delivery reports while the local queue is full."""
     while True:
         try:
-            producer.produce(topic, value, key, partition, None, None, timestamp)
+            if headers:
+                producer.produce(
+                    topic, value, key, partition, timestamp=timestamp, headers=list(headers)
+                )
+            else:
+                producer.produce(topic, value, key, partition, None, None, timestamp)
             return
         except BufferError:
             producer.poll(QUEUE_FULL_POLL_S)
         except KafkaException as exc:
             raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
+
+
+def frame_arguments(frame: pl.DataFrame) -> dict[str, Any]:
+    """produce_many() keyword arguments from a raw record batch (RECORD_COLUMNS)."""
+    args: dict[str, Any] = {"values": frame["value"].to_list(), "keys": frame["key"].to_list()}
+    if "timestamp" in frame.columns and frame["timestamp"].null_count() < frame.height:
+        args["timestamps"] = frame["timestamp"].to_list()
+    if "partition" in frame.columns and frame["partition"].null_count() < frame.height:
+        args["partitions"] = frame["partition"].to_list()
+    if "headers" in frame.columns and frame["headers"].list.len().sum() > 0:
+        args["headers"] = [
+            [(h["key"], h["value"]) for h in row] if row else None
+            for row in frame["headers"].to_list()
+        ]
+    return args
 
 
 def _key_bytes(key: object) -> bytes | None:

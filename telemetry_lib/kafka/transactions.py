@@ -39,6 +39,7 @@ from telemetry_lib.kafka.producer import (
     KeySpec,
     encode_json_batch,
     encode_keys,
+    frame_arguments,
     produce_many,
 )
 from telemetry_lib.kafka.records import PartitionOffsets
@@ -159,14 +160,9 @@ class TransactionalProducer:
         self.produce_values(topic, encode_json_batch(batch), keys=keys)
 
     def produce_frame(self, topic: str, frame: pl.DataFrame) -> None:
-        """Add a raw record batch (RECORD_COLUMNS) to the open transaction."""
-        self.produce_values(
-            topic,
-            frame["value"].to_list(),
-            keys=frame["key"].to_list(),
-            timestamps=frame["timestamp"].to_list() if "timestamp" in frame.columns else None,
-            partitions=frame["partition"].to_list() if "partition" in frame.columns else None,
-        )
+        """Add a raw record batch (RECORD_COLUMNS, headers included) to the open transaction."""
+        self._ensure(TxnState.IN_TRANSACTION, action="produce_frame")
+        self._guarded(lambda: produce_many(self._producer, topic, **frame_arguments(frame)))
 
     def send_offsets(self, offsets: PartitionOffsets, group_metadata: Any) -> None:
         """Commit a consumer group's offsets (next offset to read) with this transaction."""

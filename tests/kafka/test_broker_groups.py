@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import polars as pl
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentError
@@ -136,9 +137,11 @@ def test_transaction_commits_outputs_with_consumer_offsets(
         with pytest.raises(TransactionStateError, match=r"cannot begin\(\) in state IN_TRANS"):
             producer.begin()
         producer.produce_json(sink, [{"i": 99}])
+        frame = read_records(kafka, source).head(1).with_columns(value=pl.lit(b'{"i":100}'))
+        producer.produce_frame(sink, frame)
         producer.commit()
     sink_rows = read_topic(kafka, sink)
-    assert sink_rows["i"].to_list() == [*range(10), 99]
+    assert sink_rows["i"].to_list() == [*range(10), 99, 100]
 
 
 def test_gap_aborted_records_visible_to_read_committed(

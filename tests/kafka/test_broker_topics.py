@@ -315,3 +315,25 @@ def test_gap_broker_restart_loses_topics_and_records(private_kafka: PrivateBroke
     private_kafka.stop()
     private_kafka.start()
     assert "survivor" not in list_topics(settings)
+
+
+def test_produce_frame_round_trips_a_raw_record_batch(kafka: Settings, new_topic: NewTopic) -> None:
+    source, copy = new_topic("frame-src"), new_topic("frame-copy")
+    create_topic(kafka, source, 2)
+    create_topic(kafka, copy, 2)
+    producer = Producer(kafka.kafka_config())
+    producer.produce(source, b"v0", b"k0", partition=0, timestamp=1000, headers=[("h", b"x")])
+    producer.produce(source, None, b"k1", partition=1, timestamp=2000)
+    producer.produce(
+        source, b"v2", None, partition=1, timestamp=3000, headers=[("a", b"1"), ("a", None)]
+    )
+    producer.flush(10)
+    original = read_records(kafka, source)
+    with JsonProducer(kafka) as writer:
+        assert writer.produce_frame(copy, original).records == 3
+    copied = read_records(kafka, copy)
+    assert copied.drop("offset").to_dicts() == original.drop("offset").to_dicts()
+    assert copied["headers"].to_list()[2] == [
+        {"key": "a", "value": b"1"},
+        {"key": "a", "value": None},
+    ]
