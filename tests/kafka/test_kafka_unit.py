@@ -193,3 +193,41 @@ def test_schema_fixes_value_columns_and_types_on_fast_and_slow_paths() -> None:
     assert slow["kills"].to_list() == [1.0, None]
     assert slow["offset"].to_list() == [0, 2]
     assert decode_records(_raw([]), schema=schema).columns[1:3] == ["player_id", "kills"]
+
+
+def test_delivery_failures_count_quote_and_flag_fencing() -> None:
+    from confluent_kafka import KafkaError as RdError
+
+    from telemetry_lib.kafka.producer import DeliveryFailures
+
+    class Msg:
+        def topic(self) -> str:
+            return "t"
+
+        def partition(self) -> int:
+            return 3
+
+    failures = DeliveryFailures()
+    failures(None, Msg())  # success reports do not count
+    failures(RdError(RdError.MSG_SIZE_TOO_LARGE), Msg())
+    assert not failures.fatal
+    failures(RdError(RdError.PRODUCER_FENCED), Msg())
+    assert failures.fatal
+    count, quoted = failures.take()
+    assert count == 2
+    assert quoted.startswith("t[3]: ")
+    assert failures.take() == (0, "")
+
+
+def test_wrapped_kafka_exceptions_carry_librdkafka_retriability() -> None:
+    from confluent_kafka import KafkaError as RdError
+    from confluent_kafka import KafkaException
+
+    from telemetry_lib.kafka.errors import wrap_kafka_exception
+
+    retriable = wrap_kafka_exception(
+        "x", KafkaException(RdError(RdError._TIMED_OUT, retriable=True))
+    )
+    final = wrap_kafka_exception("y", KafkaException(RdError(RdError.TOPIC_AUTHORIZATION_FAILED)))
+    assert retriable.retryable and not final.retryable
+    assert str(final).startswith("Kafka y failed: ")
