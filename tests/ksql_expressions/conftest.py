@@ -15,12 +15,16 @@ from telemetry_lib.ksql.parser import parse_expression
 from telemetry_lib.ksql.types import SqlType
 
 
-def typed_of(sql: str, columns: Mapping[str, SqlType] | None = None, *, context: str = "SELECT") -> TypedExpression:
+def typed_of(
+    sql: str, columns: Mapping[str, SqlType] | None = None, *, context: str = "SELECT"
+) -> TypedExpression:
     scope = Scope.of(*[(None, name, t) for name, t in (columns or {}).items()])
     return type_expression(parse_expression(sql), scope, context=context)
 
 
-def run(sql: str, frame: pl.DataFrame, columns: Mapping[str, SqlType]) -> tuple[list[object], list[object]]:
+def run(
+    sql: str, frame: pl.DataFrame, columns: Mapping[str, SqlType]
+) -> tuple[list[object], list[object]]:
     """Values and error messages of ``sql`` evaluated on ``frame``."""
     values, errors = evaluate(frame, compile_expression(typed_of(sql, columns)))
     return values.to_list(), errors.to_list()

@@ -56,7 +56,9 @@ def test_null_operand_in_arithmetic_is_an_error_but_null_literal_compare_is_fals
 
 def test_case_branches_are_lazy() -> None:
     frame = _ints(A=[6, 6], B=[0, 3])
-    values, errors = run("CASE WHEN B = 0 THEN -1 ELSE A / B END", frame, {"A": INTEGER, "B": INTEGER})
+    values, errors = run(
+        "CASE WHEN B = 0 THEN -1 ELSE A / B END", frame, {"A": INTEGER, "B": INTEGER}
+    )
     assert values == [-1, 2]
     assert errors == [None, None]
 
@@ -72,8 +74,12 @@ def test_decimal_arithmetic_is_exact_or_null() -> None:
     dec = pl.Decimal(4, 2)
     frame = pl.DataFrame(
         {
-            "A": pl.Series([Decimal("10.10"), Decimal("10.10"), Decimal("10.10"), Decimal("1.00")], dtype=dec),
-            "B": pl.Series([Decimal("2.00"), Decimal("-2.00"), Decimal("0.00"), Decimal("3.00")], dtype=dec),
+            "A": pl.Series(
+                [Decimal("10.10"), Decimal("10.10"), Decimal("10.10"), Decimal("1.00")], dtype=dec
+            ),
+            "B": pl.Series(
+                [Decimal("2.00"), Decimal("-2.00"), Decimal("0.00"), Decimal("3.00")], dtype=dec
+            ),
         }
     )
     cols = {"A": SqlDecimal(4, 2), "B": SqlDecimal(4, 2)}
@@ -124,7 +130,11 @@ def test_subscripts_and_dereference() -> None:
             "ST": [{"ID": 5}, None],
         }
     )
-    cols = {"A": SqlArray(INTEGER), "M": SqlMap(STRING, INTEGER), "ST": SqlStruct((("ID", INTEGER),))}
+    cols = {
+        "A": SqlArray(INTEGER),
+        "M": SqlMap(STRING, INTEGER),
+        "ST": SqlStruct((("ID", INTEGER),)),
+    }
     assert run("A[1]", frame, cols)[0] == [10, None]
     assert run("A[-1]", frame, cols)[0] == [30, None]
     assert run("A[4]", frame, cols)[0] == [None, None]
@@ -167,7 +177,9 @@ def test_math_functions() -> None:
 
 
 def test_decimal_rounding_keeps_or_drops_scale() -> None:
-    frame = pl.DataFrame({"V": pl.Series([Decimal("1.25"), Decimal("-1.25")], dtype=pl.Decimal(4, 2))})
+    frame = pl.DataFrame(
+        {"V": pl.Series([Decimal("1.25"), Decimal("-1.25")], dtype=pl.Decimal(4, 2))}
+    )
     cols = {"V": SqlDecimal(4, 2)}
     assert run("ROUND(V)", frame, cols)[0] == [Decimal("1"), Decimal("-1")]
     assert run("ROUND(V, 1)", frame, cols)[0] == [Decimal("1.30"), Decimal("-1.20")]
@@ -195,16 +207,24 @@ def test_date_time_functions() -> None:
     cols = {"MS": INTEGER.__class__(INTEGER.base.__class__.BIGINT)}
     la = "TIMESTAMPTOSTRING(MS, 'yyyy-MM-dd HH:mm:ss zzz', 'America/Los_Angeles')"
     assert run(la, frame, cols)[0] == ["2018-05-11 14:58:33 PDT"]
-    assert run("TIMESTAMPTOSTRING(MS, 'yyyy-MM-dd''T''HH:mm')", frame, cols)[0] == ["2018-05-11T21:58"]
-    assert run("FORMAT_TIMESTAMP(FROM_UNIXTIME(MS), 'dd/MM/yyyy HH:mm:ss.SSS')", frame, cols)[0] == [
-        "11/05/2018 21:58:33.000"
+    assert run("TIMESTAMPTOSTRING(MS, 'yyyy-MM-dd''T''HH:mm')", frame, cols)[0] == [
+        "2018-05-11T21:58"
     ]
-    assert run("STRINGTOTIMESTAMP('2018-05-11 21:58:33', 'yyyy-MM-dd HH:mm:ss')", frame, cols)[0] == [1526075913000]
+    assert run("FORMAT_TIMESTAMP(FROM_UNIXTIME(MS), 'dd/MM/yyyy HH:mm:ss.SSS')", frame, cols)[
+        0
+    ] == ["11/05/2018 21:58:33.000"]
+    assert run("STRINGTOTIMESTAMP('2018-05-11 21:58:33', 'yyyy-MM-dd HH:mm:ss')", frame, cols)[
+        0
+    ] == [1526075913000]
     assert run("PARSE_DATE('2022-02-02', 'yyyy-MM-dd')", frame, cols)[0] == [dt.date(2022, 2, 2)]
     values, errors = run("PARSE_DATE('2004', 'yyyy-MM-dd')", frame, cols)
     assert values == [None] and errors[0] is not None
-    assert run("DATEADD(DAYS, 3, PARSE_DATE('2022-02-27', 'yyyy-MM-dd'))", frame, cols)[0] == [dt.date(2022, 3, 2)]
-    assert run("GREATEST(FROM_UNIXTIME(MS), '2022-06-14')", frame, cols)[0] == [dt.datetime(2022, 6, 14)]
+    assert run("DATEADD(DAYS, 3, PARSE_DATE('2022-02-27', 'yyyy-MM-dd'))", frame, cols)[0] == [
+        dt.date(2022, 3, 2)
+    ]
+    assert run("GREATEST(FROM_UNIXTIME(MS), '2022-06-14')", frame, cols)[0] == [
+        dt.datetime(2022, 6, 14)
+    ]
 
 
 def test_lambdas() -> None:

@@ -34,7 +34,10 @@ def test_integer_argument_is_widened_to_the_only_double_overload() -> None:
 def test_mixed_integer_types_are_ambiguous_for_greatest() -> None:
     with pytest.raises(AnalysisError) as exc:
         BUILTINS.resolve("GREATEST", [INTEGER, BIGINT])
-    assert "Function 'greatest' cannot be resolved due to ambiguous method parameters (INTEGER, BIGINT)." in str(exc.value)
+    assert (
+        "Function 'greatest' cannot be resolved due to ambiguous method parameters "
+        "(INTEGER, BIGINT)." in str(exc.value)
+    )
 
 
 def test_double_argument_makes_greatest_resolve_to_double() -> None:
@@ -49,7 +52,9 @@ def test_all_null_arguments_are_ambiguous() -> None:
 
 
 def test_no_parameters_and_wrong_types_are_rejected_with_ksqldb_wording() -> None:
-    with pytest.raises(AnalysisError, match=r"Function 'greatest' does not accept parameters \(\)\."):
+    with pytest.raises(
+        AnalysisError, match=r"Function 'greatest' does not accept parameters \(\)\."
+    ):
         BUILTINS.resolve("GREATEST", [])
     with pytest.raises(AnalysisError, match=r"does not accept parameters \(STRING, INTEGER\)\."):
         BUILTINS.resolve("GREATEST", [STRING, INTEGER])
@@ -71,7 +76,9 @@ def test_generic_arguments_must_agree() -> None:
 
 def test_decimal_rounding_result_types() -> None:
     assert BUILTINS.resolve("ROUND", [SqlDecimal(33, 16)]).return_type == SqlDecimal(17, 0)
-    assert BUILTINS.resolve("ROUND", [SqlDecimal(33, 16), INTEGER]).return_type == SqlDecimal(33, 16)
+    assert BUILTINS.resolve("ROUND", [SqlDecimal(33, 16), INTEGER]).return_type == SqlDecimal(
+        33, 16
+    )
     assert BUILTINS.resolve("ROUND", [DOUBLE]).return_type == BIGINT
 
 

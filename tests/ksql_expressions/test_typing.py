@@ -1,4 +1,4 @@
-"""Typing of expressions: result types (DECIMAL precision/scale), implicit casts, ksqlDB's errors."""
+"""Typing of expressions: result types (DECIMAL precision/scale), casts, ksqlDB's errors."""
 
 from __future__ import annotations
 
@@ -76,15 +76,35 @@ def test_result_types(sql: str, expected: object) -> None:
     ("sql", "message"),
     [
         ("A < A", "Cannot compare A (ARRAY<INTEGER>) to A (ARRAY<INTEGER>) with LESS_THAN."),
-        ("M > M", "Cannot compare M (MAP<STRING, INTEGER>) to M (MAP<STRING, INTEGER>) with GREATER_THAN."),
-        ("ST < ST", "Cannot compare ST (STRUCT<`ID` INTEGER>) to ST (STRUCT<`ID` INTEGER>) with LESS_THAN."),
+        (
+            "M > M",
+            "Cannot compare M (MAP<STRING, INTEGER>) to M (MAP<STRING, INTEGER>) "
+            "with GREATER_THAN.",
+        ),
+        (
+            "ST < ST",
+            "Cannot compare ST (STRUCT<`ID` INTEGER>) to ST (STRUCT<`ID` INTEGER>) with LESS_THAN.",
+        ),
         ("L > '100'", "Cannot compare L (BIGINT) to '100' (STRING) with GREATER_THAN."),
         ("NULL <> NULL", "Comparison with NULL not supported: NULL <> NULL"),
-        ("CASE WHEN B THEN NULL ELSE NULL END", "Invalid Case expression. All case branches have NULL type"),
-        ("CASE WHEN B THEN 1 ELSE 'x' END", "Type for the default clause should be the same as for 'THEN' clauses."),
-        ("GREATEST(I, L)", "Function 'greatest' cannot be resolved due to ambiguous method parameters (INTEGER, BIGINT)."),
+        (
+            "CASE WHEN B THEN NULL ELSE NULL END",
+            "Invalid Case expression. All case branches have NULL type",
+        ),
+        (
+            "CASE WHEN B THEN 1 ELSE 'x' END",
+            "Type for the default clause should be the same as for 'THEN' clauses.",
+        ),
+        (
+            "GREATEST(I, L)",
+            "Function 'greatest' cannot be resolved due to ambiguous method parameters "
+            "(INTEGER, BIGINT).",
+        ),
         ("BOB + 1", "SELECT column 'BOB' cannot be resolved."),
-        ("CAST(S AS STRUCT<F0 STRING>)", "Invalid Select: Cast of STRING to STRUCT<`F0` STRING> is not supported"),
+        (
+            "CAST(S AS STRUCT<F0 STRING>)",
+            "Invalid Select: Cast of STRING to STRUCT<`F0` STRING> is not supported",
+        ),
         ("I IN (10, true)", "operator does not exist: INTEGER = BOOLEAN (true)"),
         ("I IN (10, 'ten')", 'invalid input syntax for type INTEGER: "ten".'),
         ("B IN (true, 'maybe')", 'invalid input syntax for type BOOLEAN: "maybe".'),
@@ -102,7 +122,9 @@ def test_errors(sql: str, message: str) -> None:
 def test_where_clause_errors_carry_clause_name_and_predicate_prefix() -> None:
     with pytest.raises(AnalysisError, match="WHERE column 'BOB' cannot be resolved."):
         typed_of("ABS(BOB) < 10", COLS, context="WHERE")
-    with pytest.raises(AnalysisError, match=r"Invalid Predicate: operator does not exist: INTEGER = STRING \(S\)"):
+    with pytest.raises(
+        AnalysisError, match=r"Invalid Predicate: operator does not exist: INTEGER = STRING \(S\)"
+    ):
         typed_of("I IN (10, S)", COLS, context="WHERE")
 
 
@@ -110,7 +132,10 @@ def test_predicate_must_be_boolean() -> None:
     scope = Scope.of((None, "I", INTEGER))
     with pytest.raises(AnalysisError) as exc:
         type_predicate(parse_expression("RANDOM() + 1.5"), scope)
-    assert "Type error in WHERE expression: Should evaluate to boolean but is (RANDOM() + 1.5) (DOUBLE) instead." in str(exc.value)
+    assert (
+        "Type error in WHERE expression: Should evaluate to boolean but is "
+        "(RANDOM() + 1.5) (DOUBLE) instead." in str(exc.value)
+    )
 
 
 def test_in_list_widens_to_a_common_type_and_converts_string_literals() -> None:

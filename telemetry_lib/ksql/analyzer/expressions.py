@@ -18,7 +18,8 @@ custom type names in CAST (name -> SqlType or None). Errors are
 
 Rules (ksqlDB's ExpressionTypeManager, Operator, ComparisonUtil, CoercionUtil, SqlToJavaVisitor):
 
-- Literals: ``1`` INTEGER, ``3000000000`` BIGINT, ``1.50`` DECIMAL(3,2), ``1e3`` DOUBLE, NULL untyped.
+- Literals: ``1`` INTEGER, ``3000000000`` BIGINT, ``1.50`` DECIMAL(3,2), ``1e3`` DOUBLE,
+  NULL untyped.
 - Arithmetic: numeric widening INTEGER < BIGINT < DECIMAL < DOUBLE, DECIMAL precision/scale per
   :func:`telemetry_lib.ksql.types.arithmetic_result_type`; STRING ``+`` STRING concatenates.
 - Comparisons: numbers with numbers, STRING with STRING or date/time (the string is parsed),
@@ -126,7 +127,11 @@ _TIME_BASES = (BaseType.DATE, BaseType.TIME, BaseType.TIMESTAMP)
 # Pseudo columns holding epoch millis that ksqlDB lets you compare with ISO-8601 text.
 _TIMESTAMP_PSEUDO_COLUMNS = ("ROWTIME", "WINDOWSTART", "WINDOWEND")
 # ksqlDB prefixes errors found while generating code with the clause they come from.
-_CODEGEN_PREFIX = {"WHERE": "Invalid Predicate: ", "HAVING": "Invalid Predicate: ", "SELECT": "Invalid Select: "}
+_CODEGEN_PREFIX = {
+    "WHERE": "Invalid Predicate: ",
+    "HAVING": "Invalid Predicate: ",
+    "SELECT": "Invalid Select: ",
+}
 _EPOCH = dt.datetime(1970, 1, 1)
 
 TypeLookup = Callable[[str], SqlType | None]
@@ -222,7 +227,9 @@ class _Typer:
         return TLiteral(e.unit, type=None, text=e.unit)
 
     # ---------------------------------------------------------------- operators
-    def _ArithmeticUnary(self, e: ast.ArithmeticUnary, lam: Mapping[str, SqlType]) -> TypedExpression:
+    def _ArithmeticUnary(
+        self, e: ast.ArithmeticUnary, lam: Mapping[str, SqlType]
+    ) -> TypedExpression:
         operand = self.visit(e.operand, lam)
         if operand.type is None or not is_numeric(operand.type):
             shown = "null" if operand.type is None else operand.type.sql()
@@ -234,7 +241,9 @@ class _Typer:
             return replace(operand, text=expression_text(e))
         return TNegate(operand, type=operand.type)
 
-    def _ArithmeticBinary(self, e: ast.ArithmeticBinary, lam: Mapping[str, SqlType]) -> TypedExpression:
+    def _ArithmeticBinary(
+        self, e: ast.ArithmeticBinary, lam: Mapping[str, SqlType]
+    ) -> TypedExpression:
         left, right = self.visit(e.left, lam), self.visit(e.right, lam)
         lt, rt = left.type, right.type
         if lt is None or rt is None:
@@ -295,7 +304,7 @@ class _Typer:
         if lt is None or rt is None:
             raise AnalysisError(
                 "Comparison with NULL not supported: "
-                f"{'NULL' if lt is None else lt.base.value} {op} {'NULL' if rt is None else rt.base.value}\n"
+                f"{_base_name(lt)} {op} {_base_name(rt)}\n"
                 "Use 'IS NULL' or 'IS NOT NULL' instead."
             )
         if not _valid_comparison(lt, op, rt):
@@ -346,7 +355,9 @@ class _Typer:
                     f"Cannot use LIKE on {expression_text(node)} ({side.type.sql()}): "
                     "LIKE needs STRING operands."
                 )
-        return TLike(_typed_null(value, STRING), _typed_null(pattern, STRING), e.escape, type=BOOLEAN)
+        return TLike(
+            _typed_null(value, STRING), _typed_null(pattern, STRING), e.escape, type=BOOLEAN
+        )
 
     def _InList(self, e: ast.InList, lam: Mapping[str, SqlType]) -> TypedExpression:
         exprs = [e.value, *[i for i in e.items if not isinstance(i, ast.NullLiteral)]]
@@ -362,7 +373,9 @@ class _Typer:
     # ---------------------------------------------------------------- CASE / CAST
     def _SimpleCase(self, e: ast.SimpleCase, lam: Mapping[str, SqlType]) -> TypedExpression:
         whens = tuple(
-            ast.WhenClause(ast.Comparison("=", e.operand, w.condition, loc=w.loc), w.result, loc=w.loc)
+            ast.WhenClause(
+                ast.Comparison("=", e.operand, w.condition, loc=w.loc), w.result, loc=w.loc
+            )
             for w in e.whens
         )
         return self._SearchedCase(ast.SearchedCase(whens, e.default, loc=e.loc), lam)
@@ -429,9 +442,13 @@ class _Typer:
         index = self.visit(e.index, lam)
         bt = base.type
         if isinstance(bt, SqlArray):
-            if index.type is not None and index.type.base not in (BaseType.INTEGER, BaseType.BIGINT):
+            if index.type is not None and index.type.base not in (
+                BaseType.INTEGER,
+                BaseType.BIGINT,
+            ):
                 raise AnalysisError(
-                    f"Array index must be an INTEGER: {expression_text(e.index)} ({index.type.sql()})"
+                    "Array index must be an INTEGER: "
+                    f"{expression_text(e.index)} ({index.type.sql()})"
                 )
             return TSubscript(base, _cast_to(_typed_null(index, INTEGER), INTEGER), type=bt.element)
         if isinstance(bt, SqlMap):
@@ -515,7 +532,7 @@ class _Typer:
             )
         entries = tuple(
             (_guard(_typed_null(k, kt), "map key"), _guard(_typed_null(v, vt), "map value"))
-            for k, v in zip(kc, vc)
+            for k, v in zip(kc, vc, strict=True)
         )
         return TCreateMap(entries, type=SqlMap(kt, vt))
 
@@ -557,7 +574,7 @@ class _Typer:
         sig = res.signature
         bindings = dict(res.bindings)
         final_args: list[TypedExpression] = []
-        for i, (a, t) in enumerate(zip(e.args, typed_args)):
+        for i, (a, targ) in enumerate(zip(e.args, typed_args, strict=True)):
             param = sig.param_for(i)
             if isinstance(a, ast.LambdaFunction):
                 assert isinstance(param, PLambda)
@@ -571,7 +588,7 @@ class _Typer:
                         )
                     param_types.append(pt)
                 inner = dict(lam)
-                inner.update(zip(a.params, param_types))
+                inner.update(zip(a.params, param_types, strict=True))
                 body = self.visit(a.body, inner)
                 if body.type is None:
                     raise AnalysisError(f"The lambda body of {e.name} is an untyped NULL.")
@@ -583,17 +600,26 @@ class _Typer:
                         f"returns {body.type.sql()}, expected {param.result.text()}."
                     )
                 final_args.append(
-                    TLambda(tuple(a.params), tuple(param_types), body, type=body.type,
-                            text=expression_text(a))
+                    TLambda(
+                        tuple(a.params),
+                        tuple(param_types),
+                        body,
+                        type=body.type,
+                        text=expression_text(a),
+                    )
                 )
                 continue
-            assert t is not None
+            assert targ is not None
             target = res.param_types[i]
-            converted = t
+            converted = targ
             if target is not None:
-                converted = _typed_null(t, target) if t.type is None else _cast_to(t, target)
+                converted = (
+                    _typed_null(targ, target) if targ.type is None else _cast_to(targ, target)
+                )
             if isinstance(a, (ast.FunctionCall, ast.Dereference)):
-                converted = _guard(converted, a.name if isinstance(a, ast.FunctionCall) else a.field_name)
+                converted = _guard(
+                    converted, a.name if isinstance(a, ast.FunctionCall) else a.field_name
+                )
             final_args.append(converted)
         arg_types = [x.type for x in final_args]
         ret = return_type(sig, arg_types, bindings)
@@ -612,7 +638,7 @@ class _Typer:
         lam: Mapping[str, SqlType],
     ) -> tuple[SqlType | None, list[TypedExpression]]:
         common: SqlType | None = None
-        for x, t in zip(exprs, typed):
+        for x, t in zip(exprs, typed, strict=True):
             common = self._common(x, t, common, lam)
         if common is None:
             return None, list(typed)
@@ -621,7 +647,11 @@ class _Typer:
             if t.type is None or t.type == common:
                 out.append(_typed_null(t, common))
             elif isinstance(t, TLiteral):
-                out.append(TLiteral(coerce_literal_value(t.value, t.type, common), type=common, text=t.text))
+                out.append(
+                    TLiteral(
+                        coerce_literal_value(t.value, t.type, common), type=common, text=t.text
+                    )
+                )
             else:
                 out.append(TCast(t, type=common, text=t.text))
         return common, out
@@ -666,7 +696,9 @@ class _Typer:
         if isinstance(x, ast.CreateStruct):
             if not isinstance(common, SqlStruct):
                 raise _coercion_failure(x, t.type, common)
-            names = [n for n, _ in x.fields] + [n for n, _ in common.fields if n not in dict(x.fields)]
+            names = [n for n, _ in x.fields] + [
+                n for n, _ in common.fields if n not in dict(x.fields)
+            ]
             fields: list[tuple[str, SqlType]] = []
             for name in names:
                 src = dict(x.fields).get(name)
@@ -705,7 +737,9 @@ class _Typer:
                 raise CoercionError(f'invalid input syntax for type BOOLEAN: "{x.value}".')
             return common
         literal = isinstance(x, ast.Literal_)
-        found = can_coerce(t.type, common, literal=literal) or can_coerce(common, t.type, literal=literal)
+        found = can_coerce(t.type, common, literal=literal) or can_coerce(
+            common, t.type, literal=literal
+        )
         if found is None:
             raise _coercion_failure(x, t.type, common)
         return found
@@ -717,6 +751,10 @@ class _Typer:
         for item in items:
             common = self._common(item, self.visit(item, lam), common, lam)
         return common or target
+
+
+def _base_name(t: SqlType | None) -> str:
+    return "NULL" if t is None else t.base.value
 
 
 def _rank(t: SqlType) -> int:
@@ -765,8 +803,14 @@ def _comparison_operands(
     if lt.base in _TIME_BASES or rt.base in _TIME_BASES:
         if BaseType.TIME in (lt.base, rt.base):
             target: SqlType = lt if lt.base is BaseType.TIME else rt
-        elif BaseType.TIMESTAMP in (lt.base, rt.base) or (lt.base is BaseType.DATE) != (rt.base is BaseType.DATE):
-            target = TIMESTAMP if BaseType.TIMESTAMP in (lt.base, rt.base) else (lt if lt.base is BaseType.DATE else rt)
+        elif BaseType.TIMESTAMP in (lt.base, rt.base) or (lt.base is BaseType.DATE) != (
+            rt.base is BaseType.DATE
+        ):
+            target = (
+                TIMESTAMP
+                if BaseType.TIMESTAMP in (lt.base, rt.base)
+                else (lt if lt.base is BaseType.DATE else rt)
+            )
         else:
             target = lt
         return _cast_to(left, target), _cast_to(right, target)

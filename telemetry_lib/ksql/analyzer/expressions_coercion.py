@@ -1,4 +1,4 @@
-"""Type coercion rules used while typing expressions (ksqlDB's CoercionUtil / DefaultSqlValueCoercer).
+"""Type coercion used while typing expressions (ksqlDB's CoercionUtil / DefaultSqlValueCoercer).
 
 Owns: the common type of a user-supplied list (IN lists, ARRAY/MAP constructors) with literal
 coercion (``'4.000'`` into a number, ``'yes'`` into a BOOLEAN), the "can coerce" rules for
@@ -225,7 +225,7 @@ def parse_timestamp_text(text: str) -> dt.datetime:
             f"Failed to parse timestamp '{text}': Required format is: \"yyyy-MM-dd'T'HH:mm:ss.SSS\""
         ) from None
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed
 
 

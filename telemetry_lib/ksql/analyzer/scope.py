@@ -54,7 +54,7 @@ class Scope:
         """Build a scope from ``(source, name, type[, field])`` tuples; field defaults to name."""
         built = []
         for c in cols:
-            field_name = c[3] if len(c) == 4 else c[1]  # type: ignore[misc]
+            field_name = c[3] if len(c) == 4 else c[1]
             built.append(ScopeColumn(c[0], c[1], c[2], field_name))
         return cls(tuple(built))
 

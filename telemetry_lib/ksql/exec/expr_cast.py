@@ -112,9 +112,13 @@ def _numeric(expr: pl.Expr, source: SqlType, target: SqlType) -> tuple[pl.Expr, 
         return expr.cast(pl.Float64), None
     # to INTEGER / BIGINT
     if sb is BaseType.DOUBLE:
-        lo, hi = (-_INT32_HALF, _INT32_HALF - 1) if tb is BaseType.INTEGER else (_INT64_MIN, _INT64_MAX)
+        lo, hi = (
+            (-_INT32_HALF, _INT32_HALF - 1) if tb is BaseType.INTEGER else (_INT64_MIN, _INT64_MAX)
+        )
         clipped = expr.fill_nan(0.0).clip(float(lo), float(hi))
-        big = clipped.cast(pl.Int64, strict=False).fill_null(pl.when(clipped > 0).then(hi).otherwise(lo))
+        big = clipped.cast(pl.Int64, strict=False).fill_null(
+            pl.when(clipped > 0).then(hi).otherwise(lo)
+        )
         return (big.cast(pl.Int32) if tb is BaseType.INTEGER else big), None
     if sb is BaseType.DECIMAL:
         whole = expr.cast(pl.Int128)
@@ -148,16 +152,22 @@ def _from_string(expr: pl.Expr, target: SqlType) -> tuple[pl.Expr, pl.Expr | Non
     if tb in (BaseType.INTEGER, BaseType.BIGINT, BaseType.DOUBLE):
         dtype = to_polars(target)
         value = trimmed.cast(dtype, strict=False)
-        return value, _fail_where(expr.is_not_null() & value.is_null(), f"Cannot convert text to {tb.value}")
+        return value, _fail_where(
+            expr.is_not_null() & value.is_null(), f"Cannot convert text to {tb.value}"
+        )
     if tb is BaseType.DATE:
         value = trimmed.str.to_date("%Y-%m-%d", strict=False)
-        return value, _fail_where(expr.is_not_null() & value.is_null(), 'Required format is: "yyyy-MM-dd"')
+        return value, _fail_where(
+            expr.is_not_null() & value.is_null(), 'Required format is: "yyyy-MM-dd"'
+        )
     if tb is BaseType.TIME:
         value = pl.coalesce(
             trimmed.str.to_time("%H:%M:%S%.f", strict=False),
             trimmed.str.to_time("%H:%M", strict=False),
         )
-        return value, _fail_where(expr.is_not_null() & value.is_null(), 'Required format is: "HH:mm:ss"')
+        return value, _fail_where(
+            expr.is_not_null() & value.is_null(), 'Required format is: "HH:mm:ss"'
+        )
     if tb is BaseType.TIMESTAMP:
         value = parse_iso_timestamp(trimmed)
         return value, _fail_where(
@@ -207,7 +217,9 @@ def _to_string(expr: pl.Expr, source: SqlType) -> pl.Expr:
 
 
 def _java_doubles(s: pl.Series) -> pl.Series:
-    return pl.Series([None if v is None else java_double_text(v) for v in s.to_list()], dtype=pl.String)
+    return pl.Series(
+        [None if v is None else java_double_text(v) for v in s.to_list()], dtype=pl.String
+    )
 
 
 def java_double_text(v: float) -> str:
@@ -244,15 +256,22 @@ def java_string_of(value: object, t: SqlType) -> str | None:
         return (
             "{"
             + ", ".join(
-                f"{java_string_of(e['key'], t.key)}={java_string_of(e['value'], t.value)}" for e in value
+                f"{java_string_of(e['key'], t.key)}={java_string_of(e['value'], t.value)}"
+                for e in value
             )
             + "}"
         )
     if isinstance(t, SqlStruct):
         assert isinstance(value, dict)
-        return "Struct{" + ",".join(
-            f"{n}={java_string_of(value.get(n), ft)}" for n, ft in t.fields if value.get(n) is not None
-        ) + "}"
+        return (
+            "Struct{"
+            + ",".join(
+                f"{n}={java_string_of(value.get(n), ft)}"
+                for n, ft in t.fields
+                if value.get(n) is not None
+            )
+            + "}"
+        )
     if t.base is BaseType.DOUBLE:
         return java_double_text(float(value))  # type: ignore[arg-type]
     if t.base is BaseType.BOOLEAN:

@@ -39,6 +39,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -119,9 +120,7 @@ def evaluate(frame: pl.DataFrame, compiled: CompiledExpression) -> tuple[pl.Seri
     """Evaluate on ``frame``: (values, error messages) as Series of ``len(frame)``."""
     error = compiled.error if compiled.error is not None else pl.lit(None, dtype=pl.String)
     # with_columns broadcasts constant (length-1) expressions to the frame's height.
-    out = frame.with_columns(
-        compiled.expr.alias("__value"), error.cast(pl.String).alias("__error")
-    )
+    out = frame.with_columns(compiled.expr.alias("__value"), error.cast(pl.String).alias("__error"))
     return out["__value"].alias("value"), out["__error"].alias("error")
 
 
@@ -191,8 +190,8 @@ class _Compiler:
         null_operand = _msg(a.is_null() | b.is_null(), _NPE)
         if isinstance(t, SqlDecimal):
             assert isinstance(lt, SqlDecimal) and isinstance(rt, SqlDecimal)
-            value, op_fail = decimal_binary(node.op, a, b, lt, rt, t)
-            return _C(value, _first(fail, null_operand, op_fail), logged)
+            value, dec_fail = decimal_binary(node.op, a, b, lt, rt, t)
+            return _C(value, _first(fail, null_operand, dec_fail), logged)
         if t.base is BaseType.DOUBLE:
             value = self._double_op(node.op, a, b)
             return _C(value, _first(fail, null_operand), logged)
@@ -241,7 +240,11 @@ class _Compiler:
         if isinstance(t, SqlDecimal):
             value = (-c.value).cast(to_polars(t))
         else:
-            value = (pl.lit(0, dtype=to_polars(t)) - c.value).cast(to_polars(t)) if t.base is not BaseType.DOUBLE else -c.value
+            value = (
+                (pl.lit(0, dtype=to_polars(t)) - c.value).cast(to_polars(t))
+                if t.base is not BaseType.DOUBLE
+                else -c.value
+            )
         return _C(value, _first(c.fail, _msg(c.value.is_null(), _NPE)), c.logged)
 
     # ------------------------------------------------------------------ predicates
@@ -307,7 +310,7 @@ class _Compiler:
         if isinstance(node.value.type, SqlMap):
             v = v.list.sort()
         hits = []
-        for c, item in zip(cs[1:], node.items):
+        for c, item in zip(cs[1:], node.items, strict=True):
             other = c.value.list.sort() if isinstance(item.type, SqlMap) else c.value
             hits.append((v == other).fill_null(False))
         value = pl.any_horizontal(hits) if hits else pl.lit(False)
@@ -320,7 +323,7 @@ class _Compiler:
         fails: list[pl.Expr | None] = []
         logs: list[pl.Expr | None] = []
         reached: pl.Expr = pl.lit(True)
-        chain = None
+        chain: Any = None  # a polars when/then chain
         for cond, result in node.whens:
             cc, rc = self.compile(cond), self.compile(result)
             fails.append(_gate(cc.fail, reached))
@@ -330,7 +333,9 @@ class _Compiler:
             logs.append(_gate(rc.logged, taken))
             rv = rc.value.cast(dtype) if dtype is not None else rc.value
             cond_value = cc.value.fill_null(False)
-            chain = pl.when(cond_value).then(rv) if chain is None else chain.when(cond_value).then(rv)
+            chain = (
+                pl.when(cond_value).then(rv) if chain is None else chain.when(cond_value).then(rv)
+            )
             reached = reached & ~cc.value.fill_null(False)
         assert chain is not None
         if node.default is not None:
@@ -365,10 +370,11 @@ class _Compiler:
         cs, fail, logged = self._children(*node.args)
         args = [
             Arg(c.value, a.type, a.value if isinstance(a, TLiteral) else NOT_CONSTANT)
-            for c, a in zip(cs, node.args)
+            for c, a in zip(cs, node.args, strict=True)
         ]
         assert node.type is not None
         result = get_impl(node.impl)(args, node.type)
+        fn_fail: pl.Expr | None
         if isinstance(result, tuple):
             value, fn_fail = result
         else:
@@ -396,7 +402,9 @@ class _Compiler:
             if inner.fail is not None:
                 # An error inside the lambda fails the whole call for that row.
                 failed_any = c.value.list.eval(inner.fail.is_not_null()).list.any()
-                fail = _first(fail, _msg(failed_any.fill_null(False), f"Error in lambda of {node.name}"))
+                fail = _first(
+                    fail, _msg(failed_any.fill_null(False), f"Error in lambda of {node.name}")
+                )
             bodies.append(body_value)
         coll = c.value
         if node.impl == "lambda_transform_array":
@@ -452,7 +460,7 @@ class _Compiler:
         cs, fail, logged = self._children(*(v for _, v in node.fields))
         fields = [
             c.value.cast(to_polars(v.type)).alias(n) if v.type is not None else c.value.alias(n)
-            for c, (n, v) in zip(cs, node.fields)
+            for c, (n, v) in zip(cs, node.fields, strict=True)
         ]
         return _C(pl.struct(fields), fail, logged)
 
@@ -491,7 +499,9 @@ def _like_regex_expr(pattern: pl.Expr, escape: str | None) -> pl.Expr:
     p = p.str.replace_all(r"([.^$*+?()\[\]{}|\\])", r"\$1")
     p = p.str.replace_all("%", ".*", literal=True).str.replace_all("_", ".", literal=True)
     if escape is not None:
-        p = p.str.replace_all("\ue000", "%", literal=True).str.replace_all("\ue001", "_", literal=True)
+        p = p.str.replace_all("\ue000", "%", literal=True).str.replace_all(
+            "\ue001", "_", literal=True
+        )
         p = p.str.replace_all("\ue002", re.escape(escape), literal=True)
     return pl.concat_str([pl.lit("^(?s:"), p, pl.lit(")$")])
 

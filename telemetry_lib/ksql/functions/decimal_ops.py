@@ -76,6 +76,7 @@ def decimal_binary(
     """``left op right`` as ``result``; returns (value, failure-message expression)."""
     a, b = unscaled(left), unscaled(right)
     limit = pl.lit(10 ** min(result.precision, _MAX_DIGITS), dtype=pl.Int128)
+    fail: pl.Expr
     if op in ("+", "-"):
         s = result.scale
         a2, b2 = rescale(a, lt.scale, s), rescale(b, rt.scale, s)

@@ -1,4 +1,4 @@
-"""Polars implementations of the ARRAY and MAP functions (MAP values are lists of key/value structs).
+"""Polars implementations of the ARRAY and MAP functions (a MAP is a list of key/value structs).
 
 Semantics follow the ksqlDB UDFs: NULL collection -> NULL; ``ARRAY_MIN/MAX`` ignore NULL
 elements; ``ARRAY_SORT`` puts NULLs last and takes ``'ASC'``/``'DESC'``; ``ARRAY_JOIN`` uses
@@ -31,8 +31,10 @@ def _array_length(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 @implementation("array_contains")
 def _array_contains(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     arr, value = args
-    return pl.when(arr.expr.is_null()).then(False).otherwise(
-        arr.expr.list.contains(value.expr, nulls_equal=True)
+    return (
+        pl.when(arr.expr.is_null())
+        .then(False)
+        .otherwise(arr.expr.list.contains(value.expr, nulls_equal=True))
     )
 
 

@@ -87,18 +87,24 @@ def _parse(text: pl.Expr, fmt: Arg, tz: Arg | None, rt: SqlType) -> ImplResult:
     if has_zone:
         parsed = parsed.dt.convert_time_zone(_UTC).dt.replace_time_zone(None)
     elif zone != _UTC:
-        parsed = parsed.dt.replace_time_zone(zone).dt.convert_time_zone(_UTC).dt.replace_time_zone(None)
+        parsed = (
+            parsed.dt.replace_time_zone(zone).dt.convert_time_zone(_UTC).dt.replace_time_zone(None)
+        )
     fail = pl.when(text.is_not_null() & parsed.is_null()).then(
         pl.lit(f"Failed to parse timestamp with pattern '{pattern}'")
     )
     return parsed, fail
 
 
-def _per_pattern(value: pl.Expr, fmt: Arg, tz: Arg | None, rt: SqlType, *, parse: bool) -> ImplResult:
+def _per_pattern(
+    value: pl.Expr, fmt: Arg, tz: Arg | None, rt: SqlType, *, parse: bool
+) -> ImplResult:
     # Not vectorised over patterns: rows are evaluated per distinct (pattern, zone) pair.
     names = ["v", "f", "z"]
     packed = pl.struct(
-        value.alias("v"), fmt.expr.alias("f"), (tz.expr if tz is not None else pl.lit(_UTC)).alias("z")
+        value.alias("v"),
+        fmt.expr.alias("f"),
+        (tz.expr if tz is not None else pl.lit(_UTC)).alias("z"),
     )
     dtype = to_polars(rt)
 
@@ -217,7 +223,15 @@ def _from_days(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 def _duration(unit: Arg, n: pl.Expr, *, negate: bool) -> pl.Expr:
     key = _UNIT_KWARGS[str(unit.constant)]
     amount = -n if negate else n
-    return pl.duration(**{key: amount})
+    if key == "milliseconds":
+        return pl.duration(milliseconds=amount)
+    if key == "seconds":
+        return pl.duration(seconds=amount)
+    if key == "minutes":
+        return pl.duration(minutes=amount)
+    if key == "hours":
+        return pl.duration(hours=amount)
+    return pl.duration(days=amount)
 
 
 def _date_shift(args: Sequence[Arg], negate: bool) -> pl.Expr:

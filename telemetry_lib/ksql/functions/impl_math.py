@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
@@ -45,7 +46,11 @@ def _coalesce(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 @implementation("nullif")
 def _nullif(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     a, b = args
-    return pl.when(a.expr.eq_missing(b.expr) & a.expr.is_not_null()).then(None).otherwise(_typed(a.expr, rt))
+    return (
+        pl.when(a.expr.eq_missing(b.expr) & a.expr.is_not_null())
+        .then(None)
+        .otherwise(_typed(a.expr, rt))
+    )
 
 
 @implementation("identity")
@@ -161,17 +166,20 @@ def _decimal_places(a: Arg, n: Arg, rt: SqlDecimal, fn: object) -> pl.Expr:
     u = unscaled(a.expr)
     if not n.is_constant:
         # Per-row places: evaluate each distinct places value (few in practice) and pick.
-        branches = None
+        branches: Any = None  # a polars when/then chain
         for places in range(-t.precision, t.scale + 1):
             v = _decimal_places_const(u, t, places, fn)
-            branches = (pl.when(n.expr == places).then(v) if branches is None
-                        else branches.when(n.expr == places).then(v))
+            branches = (
+                pl.when(n.expr == places).then(v)
+                if branches is None
+                else branches.when(n.expr == places).then(v)
+            )
         assert branches is not None
         big = pl.when(n.expr > t.scale).then(u)
         return from_unscaled(branches.otherwise(big), rt)
-    places = int(n.constant) if n.constant is not None else None  # type: ignore[call-overload]
-    if places is None:
+    if n.constant is None:
         return pl.lit(None, dtype=to_polars(rt))
+    places = int(n.constant)  # type: ignore[call-overload]
     return from_unscaled(_decimal_places_const(u, t, places, fn), rt)
 
 
@@ -201,21 +209,38 @@ def _trunc_places(args: Sequence[Arg], rt: SqlType) -> ImplResult:
         assert isinstance(rt, SqlDecimal)
         return _decimal_places(a, n, rt, _trunc_places_unscaled)
     factor = pl.lit(10.0).pow(n.expr)
-    return (a.expr * factor).truncate() / factor if hasattr(pl.Expr, "truncate") else (
-        pl.when(a.expr >= 0).then((a.expr * factor).floor()).otherwise((a.expr * factor).ceil()) / factor
+    return (
+        (a.expr * factor).truncate() / factor
+        if hasattr(pl.Expr, "truncate")
+        else (
+            pl.when(a.expr >= 0).then((a.expr * factor).floor()).otherwise((a.expr * factor).ceil())
+            / factor
+        )
     )
 
 
 def _unary(key: str, fn: str) -> None:
     @implementation(key)
     def _impl(args: Sequence[Arg], rt: SqlType) -> ImplResult:
-        return getattr(args[0].expr.cast(pl.Float64), fn)()
+        result: pl.Expr = getattr(args[0].expr.cast(pl.Float64), fn)()
+        return result
 
 
 for _key, _fn in (
-    ("sqrt", "sqrt"), ("cbrt", "cbrt"), ("exp", "exp"), ("sin", "sin"), ("cos", "cos"),
-    ("tan", "tan"), ("asin", "arcsin"), ("acos", "arccos"), ("atan", "arctan"), ("cot", "cot"),
-    ("sinh", "sinh"), ("cosh", "cosh"), ("tanh", "tanh"), ("degrees", "degrees"),
+    ("sqrt", "sqrt"),
+    ("cbrt", "cbrt"),
+    ("exp", "exp"),
+    ("sin", "sin"),
+    ("cos", "cos"),
+    ("tan", "tan"),
+    ("asin", "arcsin"),
+    ("acos", "arccos"),
+    ("atan", "arctan"),
+    ("cot", "cot"),
+    ("sinh", "sinh"),
+    ("cosh", "cosh"),
+    ("tanh", "tanh"),
+    ("degrees", "degrees"),
     ("radians", "radians"),
 ):
     _unary(_key, _fn)

@@ -21,6 +21,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Literal, cast
 
 import polars as pl
 
@@ -38,7 +39,7 @@ _JAVA_TRIM = "".join(chr(c) for c in range(33))
 def rowwise(fn: Callable[..., object], args: Sequence[Arg], rt: SqlType) -> pl.Expr:
     """Apply ``fn`` to each row's argument values (not vectorised: the documented fallback)."""
     names = [f"a{i}" for i in range(len(args))]
-    packed = pl.struct([a.expr.alias(n) for a, n in zip(args, names)])
+    packed = pl.struct([a.expr.alias(n) for a, n in zip(args, names, strict=True)])
     dtype = to_polars(rt)
 
     def run(s: pl.Series) -> pl.Series:
@@ -101,7 +102,9 @@ def _len_bytes(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     return args[0].expr.bin.size().cast(pl.Int32)
 
 
-def _substring_bounds(length: pl.Expr, pos: pl.Expr, count: pl.Expr | None) -> tuple[pl.Expr, pl.Expr]:
+def _substring_bounds(
+    length: pl.Expr, pos: pl.Expr, count: pl.Expr | None
+) -> tuple[pl.Expr, pl.Expr]:
     start = (
         pl.when(pos < 0)
         .then(pl.max_horizontal(length + pos, pl.lit(0)))
@@ -176,7 +179,9 @@ def _instr(args: Sequence[Arg], rt: SqlType) -> ImplResult:
         nulls = s.expr.is_null() | sub.expr.is_null()
         return pl.when(nulls).then(None).otherwise((found.fill_null(-1) + 1).cast(pl.Int32))
 
-    def instr(s: str | None, sub: str | None, pos: int | None = 1, occ: int | None = 1) -> int | None:
+    def instr(
+        s: str | None, sub: str | None, pos: int | None = 1, occ: int | None = 1
+    ) -> int | None:
         if s is None or sub is None or pos is None or occ is None:
             return None
         if pos >= 0:
@@ -279,7 +284,9 @@ def _regexp_split(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     return rowwise(lambda t, p: None if t is None or p is None else re.split(p, t), args, rt)
 
 
-def _mask_expr(e: pl.Expr, upper: str | None, lower: str | None, digit: str | None, other: str | None) -> pl.Expr:
+def _mask_expr(
+    e: pl.Expr, upper: str | None, lower: str | None, digit: str | None, other: str | None
+) -> pl.Expr:
     out = e
     for pattern, repl in (
         ("[^A-Za-z0-9]", other),
@@ -297,7 +304,7 @@ def _mask_chars(args: Sequence[Arg]) -> tuple[str | None, str | None, str | None
     if len(args) < 5:
         return defaults
     vals = []
-    for a, d in zip(args[-4:], defaults):
+    for a, d in zip(args[-4:], defaults, strict=True):
         c = _const_str(a) if a.is_constant else d
         vals.append(c[:1] if c else None)
     return vals[0], vals[1], vals[2], vals[3]
@@ -317,7 +324,10 @@ def _mask_part(keep: bool, left: bool) -> Callable[[Sequence[Arg], SqlType], Imp
             head, tail = s.str.slice(0, cut), s.str.slice(cut)
         else:
             head, tail = s.str.slice(0, length - cut), s.str.slice(length - cut)
-        masked_head, masked_tail = _mask_expr(head, "X", "x", "n", "-"), _mask_expr(tail, "X", "x", "n", "-")
+        masked_head, masked_tail = (
+            _mask_expr(head, "X", "x", "n", "-"),
+            _mask_expr(tail, "X", "x", "n", "-"),
+        )
         if keep:
             return (head + masked_tail) if left else (masked_head + tail)
         return (masked_head + tail) if left else (head + masked_tail)
@@ -364,6 +374,7 @@ def _md5(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 
 
 _ENCODINGS = ("hex", "utf8", "ascii", "base64")
+_BinaryText = Literal["hex", "base64"]
 
 
 def _encoding_of(a: Arg) -> str | None:
@@ -375,8 +386,10 @@ def _encoding_of(a: Arg) -> str | None:
 def _to_bytes(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     s, enc = args[0].expr, _encoding_of(args[1])
     if enc in ("hex", "base64"):
-        decoded = s.str.decode(enc, strict=False)
-        return decoded, pl.when(s.is_not_null() & decoded.is_null()).then(pl.lit(f"Invalid {enc} input"))
+        decoded = s.str.decode(cast(_BinaryText, enc), strict=False)
+        return decoded, pl.when(s.is_not_null() & decoded.is_null()).then(
+            pl.lit(f"Invalid {enc} input")
+        )
     if enc in ("utf8", "ascii"):
         return s.cast(pl.Binary)
     return pl.lit(None, dtype=pl.Binary), pl.when(s.is_not_null()).then(
@@ -388,7 +401,7 @@ def _to_bytes(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 def _from_bytes(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     b, enc = args[0].expr, _encoding_of(args[1])
     if enc in ("hex", "base64"):
-        return b.bin.encode(enc)
+        return b.bin.encode(cast(_BinaryText, enc))
     if enc in ("utf8", "ascii"):
         return b.cast(pl.String, strict=False)
     return pl.lit(None, dtype=pl.String), pl.when(b.is_not_null()).then(
@@ -402,10 +415,14 @@ def _encode(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     src_enc, dst_enc = _encoding_of(src), _encoding_of(dst)
     if src_enc is None or dst_enc is None:
         return pl.lit(None, dtype=pl.String)
-    as_bytes = s.expr.cast(pl.Binary) if src_enc in ("utf8", "ascii") else s.expr.str.decode(src_enc, strict=False)
+    as_bytes = (
+        s.expr.cast(pl.Binary)
+        if src_enc in ("utf8", "ascii")
+        else s.expr.str.decode(cast(_BinaryText, src_enc), strict=False)
+    )
     if dst_enc in ("utf8", "ascii"):
         return as_bytes.cast(pl.String, strict=False)
-    return as_bytes.bin.encode(dst_enc)
+    return as_bytes.bin.encode(cast(_BinaryText, dst_enc))
 
 
 @implementation("extractjsonfield")

@@ -165,6 +165,8 @@ class UnitArg:
 Arg = SqlType | None | LambdaArg | UnitArg
 ReturnType = PType | Callable[[Sequence[SqlType | None], Mapping[str, SqlType]], SqlType]
 
+# The last line of ksqlDB's function resolution errors.
+_DESCRIBE_HINT = "\nFor detailed information on a function run: DESCRIBE FUNCTION <Function-Name>;"
 _BASES = {b.value: b for b in BaseType}
 _ALIASES = {"INT": "INTEGER", "VARCHAR": "STRING", "LONG": "BIGINT"}
 
@@ -312,15 +314,13 @@ class FunctionRegistry:
                     "Use CAST() to explicitly cast your parameters to one of the supported "
                     "function calls.\nValid function calls are:\n"
                     + "\n".join(s.text() for s in sigs)
-                    + "\nFor detailed information on a function run: DESCRIBE FUNCTION <Function-Name>;"
+                    + _DESCRIBE_HINT
                 )
             sig, bindings = candidates[-1]
             return _resolution(sig, args, bindings)
         raise AnalysisError(
             f"Function '{shown}' does not accept parameters {_args_text(args)}.\n"
-            "Valid alternatives are:\n"
-            + "\n".join(s.text() for s in sigs)
-            + "\nFor detailed information on a function run: DESCRIBE FUNCTION <Function-Name>;"
+            "Valid alternatives are:\n" + "\n".join(s.text() for s in sigs) + _DESCRIBE_HINT
         )
 
 
