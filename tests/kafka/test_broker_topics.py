@@ -103,6 +103,16 @@ def test_create_topic_is_idempotent_for_the_same_count_and_rejects_another(
         admin.create_topic(new_topic("zero"), 0)
 
 
+def test_gap_replication_factor_above_the_broker_count_is_accepted(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    # Apache Kafka refuses it on one broker (INVALID_REPLICATION_FACTOR): keep replication=1
+    # for the embedded profile and set it per profile for real clusters.
+    name = new_topic("rf")
+    assert create_topic(kafka, name, 2, replication=3) is True
+    assert describe_topic(kafka, name).replication == 3
+
+
 def test_gap_metadata_for_unknown_topic_auto_creates_it_with_4_partitions(
     kafka: Settings, new_topic: NewTopic
 ) -> None:
