@@ -214,9 +214,7 @@ class Catalog:
     def sources(self, kind: SourceType | None = None) -> list[DataSource]:
         """Sources in name order, optionally only streams or only tables."""
         return [
-            s
-            for _, s in sorted(self._sources.items())
-            if kind is None or s.source_type is kind
+            s for _, s in sorted(self._sources.items()) if kind is None or s.source_type is kind
         ]
 
     def put_source(self, source: DataSource) -> None:
@@ -301,7 +299,9 @@ class _CatalogState:
     next_query_number: int
 
 
-def unknown_source_error(name: str, *, line: int | None = None, column: int | None = None) -> AnalysisError:
+def unknown_source_error(
+    name: str, *, line: int | None = None, column: int | None = None
+) -> AnalysisError:
     """``Line: 2, Col: 13: Source `X` does not exist.`` (location omitted when unknown)."""
     prefix = f"Line: {line}, Col: {column}: " if line is not None and column is not None else ""
     return AnalysisError(f"{prefix}Source {quote_identifier(name)} does not exist.")

@@ -31,11 +31,11 @@ import polars as pl
 from telemetry_lib.ksql.catalog import Catalog
 from telemetry_lib.ksql.commands.context import EngineState, RunningQuery, StatementContext
 from telemetry_lib.ksql.commands.dispatch import execute_statement
+from telemetry_lib.ksql.commands.prepare import prepare_statements
 from telemetry_lib.ksql.commands.results import StatementResult
 from telemetry_lib.ksql.commands.sandbox import SandboxIO
 from telemetry_lib.ksql.errors import KsqlEngineError
 from telemetry_lib.ksql.exec.processing_log import ProcessingLog, processing_log_topic
-from telemetry_lib.ksql.commands.prepare import prepare_statements
 from telemetry_lib.ksql.runtime.io import TopicIO
 
 __all__ = ["DEFAULT_CONFIG", "KsqlEngine", "StatementResult"]

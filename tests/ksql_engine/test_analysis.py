@@ -37,12 +37,18 @@ def _analyze(sql: str, *ddl: str, config: dict[str, object] | None = None) -> An
 @pytest.mark.parametrize(
     ("sql", "schema"),
     [
-        ("CREATE STREAM O AS SELECT * FROM INPUT;", "`ID` INTEGER KEY, `NAME` STRING, `AGE` INTEGER"),
+        (
+            "CREATE STREAM O AS SELECT * FROM INPUT;",
+            "`ID` INTEGER KEY, `NAME` STRING, `AGE` INTEGER",
+        ),
         (
             "CREATE STREAM O AS SELECT ID, 'foo', NAME, AGE + 1, ABS(AGE) AS A FROM INPUT;",
             "`ID` INTEGER KEY, `KSQL_COL_0` STRING, `NAME` STRING, `KSQL_COL_1` INTEGER, `A` INTEGER",
         ),
-        ("CREATE STREAM O AS SELECT ID AS NEW_KEY, NAME FROM INPUT;", "`NEW_KEY` INTEGER KEY, `NAME` STRING"),
+        (
+            "CREATE STREAM O AS SELECT ID AS NEW_KEY, NAME FROM INPUT;",
+            "`NEW_KEY` INTEGER KEY, `NAME` STRING",
+        ),
         (
             "CREATE STREAM O AS SELECT * FROM INPUT PARTITION BY NAME;",
             "`NAME` STRING KEY, `AGE` INTEGER, `ID` INTEGER",
@@ -55,7 +61,10 @@ def _analyze(sql: str, *ddl: str, config: dict[str, object] | None = None) -> An
             "CREATE STREAM O AS SELECT NAME AS ID, AGE, ID AS OLD FROM INPUT PARTITION BY NAME;",
             "`ID` STRING KEY, `AGE` INTEGER, `OLD` INTEGER",
         ),
-        ("CREATE STREAM O AS SELECT ID, NAME FROM INPUT PARTITION BY NULL;", "`ID` INTEGER, `NAME` STRING"),
+        (
+            "CREATE STREAM O AS SELECT ID, NAME FROM INPUT PARTITION BY NULL;",
+            "`ID` INTEGER, `NAME` STRING",
+        ),
         (
             "CREATE STREAM O AS SELECT AGE, ID, NAME FROM INPUT PARTITION BY NAME, AGE;",
             "`NAME` STRING KEY, `AGE` INTEGER KEY, `ID` INTEGER",

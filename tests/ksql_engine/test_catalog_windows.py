@@ -15,7 +15,12 @@ from telemetry_lib.ksql.catalog import (
 )
 from telemetry_lib.ksql.errors import KsqlEngineError
 from telemetry_lib.ksql.types import INTEGER, STRING
-from telemetry_lib.ksql.windows import WindowType, format_duration, parse_duration, parse_window_type
+from telemetry_lib.ksql.windows import (
+    WindowType,
+    format_duration,
+    parse_duration,
+    parse_window_type,
+)
 
 
 def _stream(name: str, topic: str = "t") -> DataSource:

@@ -163,7 +163,10 @@ def test_set_and_define_apply_to_later_statements_of_the_request(driver: InMemor
         "CREATE STREAM OUT2 AS SELECT ID, ${col} FROM INPUT;"
     )
     assert driver.engine.catalog.require_source("OUT2").topic == "pre-OUT2"
-    assert driver.engine.catalog.require_source("OUT2").schema_text() == "`ID` INTEGER KEY, `NAME` STRING"
+    assert (
+        driver.engine.catalog.require_source("OUT2").schema_text()
+        == "`ID` INTEGER KEY, `NAME` STRING"
+    )
 
 
 def test_bad_records_go_to_the_processing_log_and_do_not_stop_the_query(
@@ -195,14 +198,18 @@ def test_timestamp_format_extraction_skips_invalid_or_raises_when_asked() -> Non
     d.pipe("e", key=_int_key(1), value=_json({"TS": "2018-05-11T21:58:33Z"}), timestamp=1)
     d.pipe("e", key=_int_key(2), value=_json({"TS": "garbage"}), timestamp=2)
     assert [r.timestamp for r in d.read("F")] == [1526075913000]
-    strict = InMemoryDriver(partitioner="single", config={"ksql.timestamp.throw.on.invalid": "true"})
+    strict = InMemoryDriver(
+        partitioner="single", config={"ksql.timestamp.throw.on.invalid": "true"}
+    )
     strict.execute(ddl)
     with pytest.raises(StreamsError, match="Fatal user code error in TimestampExtractor callback"):
         strict.pipe("e", key=_int_key(2), value=_json({"TS": "garbage"}), timestamp=2)
 
 
 def test_sink_timestamp_column_sets_record_time_and_drops_negative(driver: InMemoryDriver) -> None:
-    driver.execute("CREATE STREAM TS WITH (timestamp='T') AS SELECT ID, CAST(AGE AS BIGINT) AS T FROM INPUT;")
+    driver.execute(
+        "CREATE STREAM TS WITH (timestamp='T') AS SELECT ID, CAST(AGE AS BIGINT) AS T FROM INPUT;"
+    )
     driver.pipe("input", key=_int_key(1), value=_json({"AGE": 42}), timestamp=1000)
     driver.pipe("input", key=_int_key(2), value=_json({"AGE": -2}), timestamp=1000)
     assert [(r.key, r.timestamp) for r in driver.read("TS")] == [(_int_key(1), 42)]

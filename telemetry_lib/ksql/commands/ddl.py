@@ -16,8 +16,14 @@ from telemetry_lib.ksql.catalog import DataSource, SourceType, quote_identifier
 from telemetry_lib.ksql.commands.context import StatementContext
 from telemetry_lib.ksql.commands.results import StatementResult, command_status
 from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError
-from telemetry_lib.ksql.parser.ast import CreateSource, CreateTable, DropSource, DropTable
-from telemetry_lib.ksql.parser.ast import DropType, RegisterType
+from telemetry_lib.ksql.parser.ast import (
+    CreateSource,
+    CreateTable,
+    DropSource,
+    DropTable,
+    DropType,
+    RegisterType,
+)
 from telemetry_lib.ksql.runtime.io import TopicSpec
 
 __all__ = [
@@ -79,7 +85,9 @@ class _AlreadyExists(Exception):
         self.existing = existing
 
 
-def already_exists_result(stmt_text: str, existing: DataSource, kind: SourceType) -> StatementResult:
+def already_exists_result(
+    stmt_text: str, existing: DataSource, kind: SourceType
+) -> StatementResult:
     return command_status(
         stmt_text,
         command_id=f"{kind.lower}/{quote_identifier(existing.name)}/create",
@@ -184,9 +192,7 @@ def drop_source(stmt: DropSource, ctx: StatementContext) -> StatementResult:
     if stmt.delete_topic and source.is_source:
         raise KsqlEngineError(f"Cannot delete topic for read-only source: {stmt.name}")
     readers = [q for q in ctx.catalog.queries_reading(source.name)]
-    writers = [
-        q for q in ctx.catalog.queries_writing(source.name) if q != source.created_by_query
-    ]
+    writers = [q for q in ctx.catalog.queries_writing(source.name) if q != source.created_by_query]
     if readers or writers:
         lines = [f"Cannot drop {source.name}."]
         if readers:

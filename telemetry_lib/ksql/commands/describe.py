@@ -92,7 +92,9 @@ def _running_query(info: QueryInfo) -> dict[str, Any]:
     }
 
 
-def _source_description(source: DataSource, ctx: StatementContext, extended: bool) -> dict[str, Any]:
+def _source_description(
+    source: DataSource, ctx: StatementContext, extended: bool
+) -> dict[str, Any]:
     catalog = ctx.catalog
     read = [q for q in catalog.queries() if source.name in q.sources]
     write = [q for q in catalog.queries() if q.sink == source.name]
@@ -150,7 +152,9 @@ def list_sources(stmt: ListStreams | ListTables, ctx: StatementContext) -> State
     return StatementResult(key, stmt.text, {key: entries})
 
 
-def describe_sources(stmt: DescribeStreams | DescribeTables, ctx: StatementContext) -> StatementResult:
+def describe_sources(
+    stmt: DescribeStreams | DescribeTables, ctx: StatementContext
+) -> StatementResult:
     kind = SourceType.STREAM if isinstance(stmt, DescribeStreams) else SourceType.TABLE
     return StatementResult(
         "source_descriptions",
@@ -166,9 +170,7 @@ def describe_sources(stmt: DescribeStreams | DescribeTables, ctx: StatementConte
 def describe_source(stmt: DescribeSource, ctx: StatementContext) -> StatementResult:
     source = ctx.catalog.get_source(stmt.name)
     if source is None:
-        raise KsqlEngineError(
-            f"Could not find STREAM/TABLE '{stmt.name}' in the Metastore"
-        )
+        raise KsqlEngineError(f"Could not find STREAM/TABLE '{stmt.name}' in the Metastore")
     return StatementResult(
         "sourceDescription",
         stmt.text,
@@ -188,9 +190,7 @@ def list_queries(stmt: ListQueries, ctx: StatementContext) -> StatementResult:
             described = _query_description(stmt.text, q, plan, ctx)
             descriptions.append(described.fields["queryDescription"])
         return StatementResult("query_descriptions", stmt.text, {"queryDescriptions": descriptions})
-    return StatementResult(
-        "queries", stmt.text, {"queries": [_running_query(q) for q in queries]}
-    )
+    return StatementResult("queries", stmt.text, {"queries": [_running_query(q) for q in queries]})
 
 
 def list_topics(stmt: ListTopics, ctx: StatementContext) -> StatementResult:

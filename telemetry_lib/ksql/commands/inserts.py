@@ -48,7 +48,9 @@ _FORBIDDEN = ("ROWPARTITION", "ROWOFFSET", "WINDOWSTART", "WINDOWEND")
 def insert_values(stmt: InsertValues, ctx: StatementContext) -> None:
     target = ctx.catalog.get_source(stmt.target)
     if target is None:
-        message = f"Cannot insert values into an unknown stream/table: {quote_identifier(stmt.target)}"
+        message = (
+            f"Cannot insert values into an unknown stream/table: {quote_identifier(stmt.target)}"
+        )
         similar = ctx.catalog.similar_source_names(stmt.target)
         if similar:
             message += (

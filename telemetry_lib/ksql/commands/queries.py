@@ -93,7 +93,7 @@ def _timestamp_name(props: WithProperties) -> str | None:
     if raw is None:
         return None
     raw = raw.strip()
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "`\"":
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in '`"':
         return raw[1:-1]
     return raw.upper()
 
@@ -104,7 +104,9 @@ def _sink_formats(
     assert isinstance(props_values, WithProperties)
     source = analysis.source
     has_keys = bool(analysis.key_columns)
-    explicit_key = props_values.get("KEY_FORMAT") is not None or props_values.get("FORMAT") is not None
+    explicit_key = (
+        props_values.get("KEY_FORMAT") is not None or props_values.get("FORMAT") is not None
+    )
     inherited_key = source.key_format
     if inherited_key.name == "NONE" and has_keys:
         inherited_key = None  # type: ignore[assignment]
@@ -132,7 +134,9 @@ def _sink_columns(analysis: AnalyzedQuery) -> tuple[Column, ...]:
     )
 
 
-def _check_sink_timestamp(props: object, columns: tuple[Column, ...]) -> tuple[str | None, str | None]:
+def _check_sink_timestamp(
+    props: object, columns: tuple[Column, ...]
+) -> tuple[str | None, str | None]:
     from telemetry_lib.ksql.analyzer.ddl import check_timestamp_column
 
     return check_timestamp_column(props, columns)  # type: ignore[arg-type]
@@ -169,9 +173,7 @@ def create_as_select(stmt: CreateAsSelect, ctx: StatementContext) -> StatementRe
         explicit_wrap="WRAP_SINGLE_VALUE" in props,
     )
     ts_column, ts_format = _check_sink_timestamp(props, columns)
-    topic = props.text("KAFKA_TOPIC") or (
-        ctx.setting("ksql.output.topic.name.prefix") + stmt.name
-    )
+    topic = props.text("KAFKA_TOPIC") or (ctx.setting("ksql.output.topic.name.prefix") + stmt.name)
     source_topic = ctx.io.describe_topic(source.topic)
     partitions = props.integer("PARTITIONS")
     replicas = props.integer("REPLICAS")
@@ -354,7 +356,9 @@ def explain_statement(stmt: Explain, ctx: StatementContext) -> StatementResult:
         query_id = stmt.query_id.upper()
         info = ctx.catalog.get_query(query_id)
         if info is None:
-            raise KsqlEngineError(f"Query with id:{stmt.query_id} does not exist, use SHOW QUERIES to view the full set of queries.")
+            raise KsqlEngineError(
+                f"Query with id:{stmt.query_id} does not exist, use SHOW QUERIES to view the full set of queries."
+            )
         running = ctx.state.running.get(query_id)
         plan_text = running.explain_text if running is not None else ""
         return _query_description(stmt.text, info, plan_text, ctx)

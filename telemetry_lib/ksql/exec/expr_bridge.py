@@ -35,7 +35,7 @@ def compile_typed(typed: TypedExpression) -> Compiled:
     compiled = compile_expression(typed)
     value = getattr(compiled, "expr", None)
     if value is None:
-        value = getattr(compiled, "value")
+        value = compiled.value
     error = getattr(compiled, "error", None)
     if error is None:
         error = getattr(compiled, "errors", None)

@@ -33,7 +33,9 @@ class FilterOperator(Operator):
         self._compiled = compile_typed(predicate)
 
     def describe(self) -> str:
-        return f"FilterOperator[{self.predicate.text}{', tombstones' if self.emit_tombstones else ''}]"
+        return (
+            f"FilterOperator[{self.predicate.text}{', tombstones' if self.emit_tombstones else ''}]"
+        )
 
     def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
         exprs = [self._compiled.value.fill_null(False).cast(pl.Boolean).alias("__pass")]

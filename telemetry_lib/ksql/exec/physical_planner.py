@@ -40,7 +40,9 @@ def plan_physical(plan: SinkNode) -> Pipeline:
         if not children:
             break
         if len(children) != 1:
-            raise InternalError(f"stateless plans are linear; {node.label()} has {len(children)} inputs")
+            raise InternalError(
+                f"stateless plans are linear; {node.label()} has {len(children)} inputs"
+            )
         node = children[0]
     operators: list[Operator] = [_operator(n, plan) for n in reversed(chain)]
     return Pipeline(operators)

@@ -190,7 +190,9 @@ class ProcessingLog:
             return
         if self._io.describe_topic(self.topic) is None:
             self._io.create_topic(
-                TopicSpec(self.topic, partitions=_LOG_TOPIC_PARTITIONS, replicas=_LOG_TOPIC_REPLICAS)
+                TopicSpec(
+                    self.topic, partitions=_LOG_TOPIC_PARTITIONS, replicas=_LOG_TOPIC_REPLICAS
+                )
             )
         self._topic_ready = True
 

@@ -35,8 +35,7 @@ class ProjectOperator(Operator):
     def __init__(self, columns: tuple[OutputColumn, ...]) -> None:
         self.columns = columns
         self._compiled: list[Compiled | None] = [
-            None if c.partition_index is not None else compile_typed(c.expression)
-            for c in columns
+            None if c.partition_index is not None else compile_typed(c.expression) for c in columns
         ]
 
     def describe(self) -> str:

@@ -70,14 +70,20 @@ def decode_key(data: pl.Series, source: DataSource) -> DecodedColumns:
         data, window_start, window_end = split.keys, split.start, split.end
         window_errors = pl.select(
             pl.when(pl.lit(split.bad))
-            .then(pl.lit(f"Failed to deserialize windowed key from topic: {source.topic}. "
-                         "The key is too short to hold the window bounds."))
+            .then(
+                pl.lit(
+                    f"Failed to deserialize windowed key from topic: {source.topic}. "
+                    "The key is too short to hold the window bounds."
+                )
+            )
             .otherwise(None)
             .alias("errors")
         ).get_column("errors")
     if not cols or source.key_format.name == "NONE":
-        errors = window_errors if window_errors is not None else pl.Series(
-            "errors", [None] * n, dtype=pl.String
+        errors = (
+            window_errors
+            if window_errors is not None
+            else pl.Series("errors", [None] * n, dtype=pl.String)
         )
         return DecodedColumns(pl.DataFrame(), errors, window_start, window_end)
     options = _options(source.key_format, is_key=True, topic=source.topic)

@@ -53,8 +53,13 @@ class SourceOperator(Operator):
         bad = keys.errors.is_not_null() | values.errors.is_not_null()
         if bool(bad.any()):
             self._log_deserialization(ctx, batch, keys.errors, "key")
-            self._log_deserialization(ctx, batch, values.errors.filter(keys.errors.is_null()),
-                                      "value", mask=keys.errors.is_null())
+            self._log_deserialization(
+                ctx,
+                batch,
+                values.errors.filter(keys.errors.is_null()),
+                "value",
+                mask=keys.errors.is_null(),
+            )
         frame = values.columns.with_columns(keys.columns.get_columns())
         extra = {
             B.ROWTIME: batch.get_column("timestamp").fill_null(0).cast(pl.Int64),
@@ -71,9 +76,7 @@ class SourceOperator(Operator):
         if source.is_windowed and keys.window_start is not None:
             extra[B.WINDOWSTART] = keys.window_start
             extra[B.WINDOWEND] = keys.window_end
-        frame = frame.with_columns(
-            *(pl.Series(name, series) for name, series in extra.items())
-        )
+        frame = frame.with_columns(*(pl.Series(name, series) for name, series in extra.items()))
         frame = frame.with_columns(*self._header_columns(frame))
         keep = ~bad
         if source.is_table:

@@ -168,8 +168,14 @@ def _days_from_civil(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
     return era * 146097 + doe - 719468
 
 
-def timestamp_expression(source: DataSource | None, column: str | None, fmt: str | None,
-                         *, field: str | None = None, base: BaseType | None = None) -> pl.Expr:
+def timestamp_expression(
+    source: DataSource | None,
+    column: str | None,
+    fmt: str | None,
+    *,
+    field: str | None = None,
+    base: BaseType | None = None,
+) -> pl.Expr:
     """Epoch-ms expression for a TIMESTAMP column (BIGINT, TIMESTAMP, or STRING with ``fmt``).
 
     ``field`` is the batch field holding the column (defaults to the column name); ``base`` its
