@@ -184,7 +184,8 @@ def _coerce(value: object, target: SqlType, column: str) -> object:
         if isinstance(value, dict):
             pairs = list(value.items())
         else:
-            pairs = [(e["key"], e["value"]) for e in value]  # type: ignore[union-attr]
+            assert isinstance(value, list)
+            pairs = [(e["key"], e["value"]) for e in value]
         return [
             {"key": _coerce(k, target.key, column), "value": _coerce(v, target.value, column)}
             for k, v in pairs

@@ -33,10 +33,4 @@ def compile_typed(typed: TypedExpression) -> Compiled:
     from telemetry_lib.ksql.exec.expressions import compile_expression
 
     compiled = compile_expression(typed)
-    value = getattr(compiled, "expr", None)
-    if value is None:
-        value = compiled.value
-    error = getattr(compiled, "error", None)
-    if error is None:
-        error = getattr(compiled, "errors", None)
-    return Compiled(value=value, error=error, text=typed.text)
+    return Compiled(value=compiled.expr, error=compiled.error, text=typed.text)

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import polars as pl
 
@@ -156,7 +156,9 @@ class ProcessingLog:
         self._write(query_id, step, PRODUCTION_ERROR, [{"errorMessage": message}])
 
     # ------------------------------------------------------------------ internals
-    def _write(self, query_id: str, step: str, kind: int, entries: list[dict[str, object]]) -> None:
+    def _write(
+        self, query_id: str, step: str, kind: int, entries: Sequence[Mapping[str, object]]
+    ) -> None:
         if not entries:
             return
         self.counts[query_id] += len(entries)

@@ -73,7 +73,7 @@ class SourceOperator(Operator):
             B.HEADERS: batch.get_column("headers"),
             B.NULL_KEY: batch.get_column("key").is_null(),
         }
-        if source.is_windowed and keys.window_start is not None:
+        if source.is_windowed and keys.window_start is not None and keys.window_end is not None:
             extra[B.WINDOWSTART] = keys.window_start
             extra[B.WINDOWEND] = keys.window_end
         frame = frame.with_columns(*(pl.Series(name, series) for name, series in extra.items()))
