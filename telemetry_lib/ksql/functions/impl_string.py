@@ -83,12 +83,15 @@ def _rtrim(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 
 @implementation("initcap")
 def _initcap(args: Sequence[Arg], rt: SqlType) -> ImplResult:
-    word = pl.element()
+    # ksqlDB: lower-case everything, then upper-case the first character of each
+    # "non-space run plus trailing spaces" (leading whitespace is dropped).
+    part = pl.element()
     return (
         args[0]
-        .expr.str.split(" ")
-        .list.eval(word.str.slice(0, 1).str.to_uppercase() + word.str.slice(1).str.to_lowercase())
-        .list.join(" ")
+        .expr.str.to_lowercase()
+        .str.extract_all(r"[^\s]+\s*")
+        .list.eval(part.str.slice(0, 1).str.to_uppercase() + part.str.slice(1))
+        .list.join("")
     )
 
 
@@ -173,39 +176,46 @@ def _replace(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 
 @implementation("instr")
 def _instr(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    # ksqlDB returns a primitive int: 0 (not NULL) for NULL inputs or no match.
     if len(args) == 2:
         s, sub = args
         found = s.expr.str.find(sub.expr, literal=True)
-        nulls = s.expr.is_null() | sub.expr.is_null()
-        return pl.when(nulls).then(None).otherwise((found.fill_null(-1) + 1).cast(pl.Int32))
+        return (found.fill_null(-1) + 1).cast(pl.Int32)
+    return rowwise(_instr_row, args, rt)
 
-    def instr(
-        s: str | None, sub: str | None, pos: int | None = 1, occ: int | None = 1
-    ) -> int | None:
-        if s is None or sub is None or pos is None or occ is None:
-            return None
-        if pos >= 0:
-            idx = pos - 2
-            for _ in range(occ):
-                idx = s.find(sub, idx + 1)
-                if idx < 0:
-                    return 0
-            return idx + 1
-        idx = len(s) + pos + 1
-        for _ in range(occ):
-            idx = s.rfind(sub, 0, idx)
-            if idx < 0:
-                return 0
-        return idx + 1
 
-    return rowwise(instr, args, rt)
+def _ordinal_index_of(text: str, sub: str, ordinal: int) -> int:
+    """commons-lang3 StringUtils.ordinalIndexOf (overlapping matches)."""
+    found, matches = -1, 0
+    while matches < ordinal:
+        found = text.find(sub, found + 1)
+        if found < 0:
+            return found
+        matches += 1
+    return found
+
+
+def _instr_row(s: str | None, sub: str | None, pos: int | None = 1, occ: int | None = 1) -> int:
+    """ksqlDB's Instr.instr(str, substring, position, occurrence), quirks included."""
+    if s is None or sub is None:
+        return 0
+    position = 1 if pos is None else pos
+    occurrence = 1 if occ is None else occ
+    if abs(position) > len(s):
+        return 0
+    if position < 0:
+        rs, rsub, p = s[::-1], sub[::-1], -position
+        i = _ordinal_index_of(rs[p - 1 :], rsub, occurrence)
+        return len(rs) - p - i
+    i = _ordinal_index_of(s[position - 1 :], sub, occurrence)
+    return i + position
 
 
 def _pad(left: bool) -> Callable[[Sequence[Arg], SqlType], ImplResult]:
     def impl(args: Sequence[Arg], rt: SqlType) -> ImplResult:
         # Not vectorised: multi-character padding; per-row Python over the batch.
         def pad(s: str | None, n: int | None, p: str | None) -> str | None:
-            if s is None or n is None or p is None or n < 0 or (not p and n > len(s)):
+            if s is None or n is None or p is None or n < 0 or not p:
                 return None
             if len(s) >= n:
                 return s[:n]
