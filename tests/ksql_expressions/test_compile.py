@@ -242,3 +242,15 @@ def test_boolean_logic_on_null_is_an_error_like_java_unboxing() -> None:
     # false AND <anything> short-circuits: the right side is never evaluated.
     values, errors = run("B AND (1 / 0 = 1)", frame, {"B": BOOLEAN})
     assert values[1] is False and errors[1] is None and errors[2] is not None
+
+
+def test_instr_and_initcap_match_the_documented_examples() -> None:
+    frame = pl.DataFrame({"S": ["CORPORATE FLOOR"]})
+    cols = {"S": STRING}
+    # Examples from ksqlDB's scalar-functions documentation.
+    assert run("INSTR(S, 'OR')", frame, cols)[0] == [2]
+    assert run("INSTR(S, 'OR', 3)", frame, cols)[0] == [5]
+    assert run("INSTR(S, 'OR', 3, 2)", frame, cols)[0] == [14]
+    assert run("INSTR(S, 'OR', -3, 2)", frame, cols)[0] == [2]
+    assert run("INSTR(S, 'MISSING')", frame, cols)[0] == [0]
+    assert run("INITCAP('the quick  BROWN fox')", frame, cols)[0] == ["The Quick  Brown Fox"]
