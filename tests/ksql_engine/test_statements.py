@@ -230,3 +230,20 @@ def test_insert_into_checks_schema_and_targets(driver: InMemoryDriver) -> None:
     assert "Result schema is `ID` INTEGER KEY, `NAME` STRING\nSink schema is" in info.value.message
     with pytest.raises(KsqlEngineError, match="Source `NOPE` does not exist."):
         driver.execute("INSERT INTO NOPE SELECT * FROM OTHER;")
+
+
+def test_fail_on_deserialization_error_stops_the_query() -> None:
+    d = InMemoryDriver(partitioner="single", config={"ksql.fail.on.deserialization.error": "true"})
+    d.execute(INPUT + "CREATE STREAM OUT AS SELECT * FROM INPUT;")
+    with pytest.raises(StreamsError, match="fail upon a deserialization error"):
+        d.pipe("input", key=_int_key(1), value=b"{not json")
+
+
+def test_expression_errors_are_logged_and_the_row_continues(driver: InMemoryDriver) -> None:
+    driver.execute("CREATE STREAM Q AS SELECT ID, AGE / 0 AS BAD, NAME FROM INPUT;")
+    driver.pipe("input", key=_int_key(1), value=_json({"NAME": "n", "AGE": 3}))
+    assert _values(driver, "Q") == [{"BAD": None, "NAME": "n"}]
+    log = [json.loads(r.value or b"") for r in driver.read("default_ksql_processing_log")]
+    assert [e["message"]["type"] for e in log] == [1]
+    message = log[0]["message"]["recordProcessingError"]["errorMessage"]
+    assert message.startswith("Error computing expression (AGE / 0) for column BAD with index 1")

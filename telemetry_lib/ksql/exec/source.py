@@ -2,7 +2,7 @@
 
 Owns: :class:`SourceOperator`. For each batch of a source topic it (1) deserializes keys and
 values with the source's formats (vectorised, in :mod:`telemetry_lib.ksql.exec.serde_bridge`),
-(2) sends records that fail to the processing log (DESERIALIZATION_ERROR) and skips them, (3) adds
+(2) sends records that fail to the processing log (DESERIALIZATION_ERROR) and skips them, (ksql.fail.on.deserialization.error=true fails the query instead), (3) adds
 the pseudo columns ROWTIME / ROWPARTITION / ROWOFFSET (and WINDOWSTART / WINDOWEND for windowed
 keys), header columns, and the null-value flag, (4) for tables, skips records with a null key,
 and (5) when the source has a TIMESTAMP column, replaces ROWTIME with it (TIMESTAMP_FORMAT parsed
@@ -51,6 +51,14 @@ class SourceOperator(Operator):
         values = decode_value(batch.get_column("value"), source)
 
         bad = keys.errors.is_not_null() | values.errors.is_not_null()
+        if bool(bad.any()) and ctx.config_flag("ksql.fail.on.deserialization.error"):
+            first = keys.errors.fill_null(values.errors).drop_nulls().to_list()[0]
+            raise StreamsError(
+                f"Deserialization exception handler is set to fail upon a deserialization error. "
+                f"If you would rather have the streaming pipeline continue after a "
+                f"deserialization error, please set the ksql.fail.on.deserialization.error "
+                f"config to false. Cause: {first}"
+            )
         if bool(bad.any()):
             self._log_deserialization(ctx, batch, keys.errors, "key")
             self._log_deserialization(
