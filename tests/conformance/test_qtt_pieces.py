@@ -166,6 +166,8 @@ def test_json_keeps_exact_decimals_both_ways() -> None:
     assert encode_value({"A": Decimal("1.10"), "B": [1, None]}, info) == b'{"A":1.10,"B":[1,null]}'
     decoded = decode_value(b'{"A": 1.10}', info)
     assert str(decoded["A"]) == "1.10"
+    as_doubles = decode_value(b'{"A": 1.10}', SerdeInfo("JSON", (), exact_numbers=False))
+    assert as_doubles == {"A": 1.1} and matches(as_doubles["A"], Decimal("1.1000"))
 
 
 def test_windowed_keys_use_kafka_streams_layout() -> None:

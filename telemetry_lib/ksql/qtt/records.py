@@ -8,7 +8,8 @@ the engine's: decoding outputs with the code under test would make the check cir
 ==========  ===================================================  ==============================
 format      spec -> bytes (inputs)                               bytes -> value (outputs)
 ==========  ===================================================  ==============================
-JSON        the spec as JSON text (exact decimals kept)          JSON, non-integers as Decimal
+JSON        the spec as JSON text (exact decimals kept)          JSON, non-integers as float
+                                                                 (Decimal when exact)
 DELIMITED   the spec string, UTF-8                               the UTF-8 string
 KAFKA       by the single key/value column's SQL type: INT 4,    the same, back to int/float/str
             BIGINT 8 bytes big-endian, DOUBLE IEEE-754, STRING
@@ -70,6 +71,8 @@ class SerdeInfo:
     column_types: tuple[SqlType, ...]
     window_type: str | None = None  # TUMBLING / HOPPING / SESSION (keys only)
     window_size_ms: int | None = None
+    #: JSON non-integers read as exact Decimals, or as floats (the runner's default).
+    exact_numbers: bool = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,9 +177,10 @@ def _decode_inner(data: bytes | None, info: SerdeInfo, *, what: str) -> Any:
     fmt = info.format.upper()
     if fmt == "JSON":
         try:
-            # ksqlDB's QTT reads JSON output with Jackson defaults: non-integers become Double
-            # (ExpectedRecordComparator then compares doubles), so 10.0000 matches 10.0.
-            return json.loads(data.decode(), parse_float=float)
+            # ksqlDB's ValueSpecJsonSerdeSupplier: Jackson's doubles, or exact BigDecimals
+            # when the test sets use.exact.numeric.comparison=true (see runner).
+            parse_float = Decimal if info.exact_numbers else float
+            return json.loads(data.decode(), parse_float=parse_float)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DecodeError(f"Failed to deserialize {what}: not JSON: {data!r}") from exc
     if fmt == "DELIMITED":
