@@ -254,3 +254,11 @@ def test_instr_and_initcap_match_the_documented_examples() -> None:
     assert run("INSTR(S, 'OR', -3, 2)", frame, cols)[0] == [2]
     assert run("INSTR(S, 'MISSING')", frame, cols)[0] == [0]
     assert run("INITCAP('the quick  BROWN fox')", frame, cols)[0] == ["The Quick  Brown Fox"]
+
+
+def test_long_or_chains_compile_to_a_linear_expression() -> None:
+    # ksqlDB issue #1784: a WHERE with dozens of ORs. Each operand must appear once in the
+    # value expression, or the polars expression tree grows exponentially with the depth.
+    frame = pl.DataFrame({"F": ["0x10", "0x31", "zz", None]})
+    ors = " OR ".join(f"F = '0x{n:X}'" for n in range(0x10, 0x32))
+    assert run(ors, frame, {"F": STRING})[0] == [True, True, False, False]

@@ -273,12 +273,15 @@ class _Compiler:
         left = self.compile(node.left)
         right = self.compile(node.right)
         a, b = left.value, right.value
+        # The value references each operand once (Kleene logic): nesting many AND/OR must not
+        # grow the expression exponentially. Rows where Java would throw (a NULL operand that is
+        # evaluated) differ from Kleene only where ``npe`` marks them, and those become NULL.
         if node.op == "AND":
             evaluated_right = a.fill_null(False)
-            value = pl.when(a.is_null()).then(None).when(~a).then(False).otherwise(b)
+            value = a & b
         else:
             evaluated_right = ~a.fill_null(True)
-            value = pl.when(a.is_null()).then(None).when(a).then(True).otherwise(b)
+            value = a | b
         npe = _msg(a.is_null() | (evaluated_right & b.is_null()), _NPE)
         fail = _first(left.fail, _gate(right.fail, evaluated_right), npe)
         logged = _first(left.logged, _gate(right.logged, evaluated_right))
