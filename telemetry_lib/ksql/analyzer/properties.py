@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from telemetry_lib.ksql.catalog import FormatSpec
 from telemetry_lib.ksql.errors import AnalysisError, UnsupportedError
 from telemetry_lib.ksql.parser.ast import Property, properties_dict
+from telemetry_lib.ksql.serde.formats import parse_delimiter
 
 __all__ = [
     "CREATE_AS_PROPERTIES",
@@ -67,13 +68,6 @@ CREATE_PROPERTIES: frozenset[str] = frozenset(
 #: Properties CREATE ... AS SELECT accepts (CreateAsConfigs).
 CREATE_AS_PROPERTIES: frozenset[str] = frozenset(_COMMON)
 
-# Words ksqlDB accepts for whitespace delimiters (an actual space or tab is rejected).
-_NAMED_DELIMITERS = {"SPACE": " ", "TAB": "\t"}
-_DELIMITER_ERROR = (
-    "Failed to prepare statement: Configuration {name} is invalid: Delimiter cannot be empty, "
-    "if you meant to have a tab or space for delimiter, please use the special values 'TAB' or "
-    "'SPACE'\nExample valid value: ';'"
-)
 
 
 @dataclass(frozen=True)
@@ -132,20 +126,11 @@ def _format_name(value: object, *, config_name: str) -> str:
 
 
 def _delimiter(props: WithProperties, name: str) -> str | None:
+    """VALUE_DELIMITER / KEY_DELIMITER parsed by the serde registry (one character, TAB, SPACE)."""
     raw = props.get(name)
     if raw is None:
         return None
-    text = str(raw)
-    if text.upper() in _NAMED_DELIMITERS:
-        return _NAMED_DELIMITERS[text.upper()]
-    if len(text) != 1 or text.isspace():
-        if len(text) > 1 and not text.isspace():
-            raise AnalysisError(
-                f"Failed to prepare statement: Configuration {name} is invalid: Delimiter must be "
-                f"a single character or TAB or SPACE\nExample valid value: ';'"
-            )
-        raise AnalysisError(_DELIMITER_ERROR.format(name=name))
-    return text
+    return parse_delimiter(str(raw), property_name=name)
 
 
 def resolve_formats(

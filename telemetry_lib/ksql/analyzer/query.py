@@ -198,7 +198,11 @@ def analyze_query(
         prefix = ""
         if relation.loc is not None:
             prefix = f"Line: {relation.loc.line}, Col: {relation.loc.column}: "
-        raise AnalysisError(f"{prefix}{relation.name} does not exist.")
+        known = ", ".join(s.name for s in catalog.sources()) or "none yet"
+        raise AnalysisError(
+            f"{prefix}{relation.name} does not exist.",
+            hint=f"known streams and tables: {known}",
+        )
     alias = relation.alias or relation.name
     if query.window is not None:
         raise UnsupportedError("WINDOW (windowed aggregation, engine II)")

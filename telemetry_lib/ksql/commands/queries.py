@@ -199,7 +199,8 @@ def create_as_select(stmt: CreateAsSelect, ctx: StatementContext) -> StatementRe
         value_format=value_format,
         timestamp_column=ts_column,
         timestamp_format=ts_format,
-        window=source.window,
+        # A re-keyed stream has plain keys: PARTITION BY drops the input's window.
+        window=source.window if analysis.partition_by is None else None,
         statement_text=stmt.text,
         created_by_query=query_id,
     )
@@ -227,11 +228,17 @@ def _target_location(stmt: InsertInto) -> str:
     return f"Line: {line}, Col: {column}: "
 
 
+def _known_sources(ctx: StatementContext) -> str:
+    names = [s.name for s in ctx.catalog.sources()]
+    return f"known streams and tables: {', '.join(names)}" if names else "no stream or table exists yet"
+
+
 def insert_into(stmt: InsertInto, ctx: StatementContext) -> StatementResult:
     target = ctx.catalog.get_source(stmt.target)
     if target is None:
         raise KsqlEngineError(
-            f"{_target_location(stmt)}Source {quote_identifier(stmt.target)} does not exist."
+            f"{_target_location(stmt)}Source {quote_identifier(stmt.target)} does not exist.",
+            hint=_known_sources(ctx),
         )
     if target.is_source:
         raise KsqlEngineError(
