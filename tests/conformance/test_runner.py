@@ -132,7 +132,24 @@ def test_expected_exceptions(tmp_path: Path) -> None:
             },
         ],
     )
+    rest_error = {
+        "type": "io.confluent.ksql.rest.entity.KsqlStatementErrorMessage",
+        "message": "Syntax Error",
+        "status": 400,
+    }
+    extra = [
+        {"name": "rest error", "statements": ["CREATE STREAM ("], "expectedError": rest_error},
+        {
+            "name": "rest status",
+            "statements": ["CREATE STREAM ("],
+            "expectedError": dict(rest_error, status=500),
+        },
+    ]
+    path.write_text(json.dumps({"tests": json.loads(path.read_text())["tests"] + extra}))
     results = _results(path)
+    assert results["rest error"] == ("passed", "")
+    status, reason = results["rest status"]
+    assert status == "failed" and "HTTP status 500" in reason
     assert results["parse error"] == ("passed", "")
     assert results["unknown source"] == ("passed", "")
     status, reason = results["wrong message"]

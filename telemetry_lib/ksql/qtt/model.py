@@ -89,6 +89,9 @@ class ExpectedException:
     message: str | None
     cause: str | None = None
     cause_message: str | None = None
+    #: From a REST ``expectedError``: the error entity class and the HTTP status.
+    rest_type: str | None = None
+    status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,9 @@ def build_cases(file: str, test: Mapping[str, Any], *, is_rest: bool = False) ->
     statements = test.get("statements")
     if not statements:
         raise QttFormatError(f"test {name!r}: 'statements' missing or empty")
-    rest = is_rest or "responses" in test or "expectedError" in test
+    # Only rest- files need the REST server; a QTT file's test may carry REST fields too
+    # (``responses`` is then ignored, ``expectedError`` checked like an expected exception).
+    rest = is_rest
     formats: list[str | None] = list(test.get("format") or []) or [None]
     configs: list[str | None] = list(test.get("config") or []) or [None]
     properties: dict[str, Any] = dict(test.get("properties") or {})
@@ -250,6 +255,7 @@ def build_cases(file: str, test: Mapping[str, Any], *, is_rest: bool = False) ->
     if (
         not rest
         and "expectedException" not in test
+        and "expectedError" not in test
         and not test.get("inputs")
         and not test.get("outputs")
     ):
@@ -259,6 +265,8 @@ def build_cases(file: str, test: Mapping[str, Any], *, is_rest: bool = False) ->
     inputs = tuple(_record(r) for r in test.get("inputs") or [])
     outputs = tuple(_record(r) for r in test.get("outputs") or [])
     expected = _expected_exception(test.get("expectedException"))
+    if expected is None and not rest and test.get("expectedError") is not None:
+        expected = _expected_error(test["expectedError"])
     post = _post(test.get("post"))
 
     cases: list[QttCase] = []
@@ -365,6 +373,17 @@ def _expected_exception(node: Mapping[str, Any] | None) -> ExpectedException | N
         message=node.get("message"),
         cause=node.get("cause"),
         cause_message=node.get("causeMessage"),
+    )
+
+
+def _expected_error(node: Mapping[str, Any]) -> ExpectedException:
+    """A REST ``expectedError`` read as the engine error the server would render."""
+    status = node.get("status")
+    return ExpectedException(
+        type=None,
+        message=node.get("message"),
+        rest_type=node.get("type"),
+        status=int(status) if status is not None else None,
     )
 
 
