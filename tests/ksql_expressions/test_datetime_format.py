@@ -34,3 +34,11 @@ def test_patterns_format_like_java(java: str, expected: str) -> None:
 def test_unknown_pattern_letter_is_rejected() -> None:
     with pytest.raises(AnalysisError, match="Unsupported letter 'Q'"):
         java_to_chrono("yyyy QQ")
+
+
+def test_parse_patterns_accept_java_lenient_offsets_and_fractions() -> None:
+    texts = pl.Series(["2019-08-27T13:31:09.2+0000", "2018-05-11T21:58:33.25Z"])
+    fmt = java_to_chrono("yyyy-MM-dd'T'HH:mm:ss.SX", parse=True)
+    parsed = texts.str.to_datetime(fmt, time_unit="ms").dt.epoch("ms").to_list()
+    # Epoch millis of 2019-08-27T13:31:09.200Z and 2018-05-11T21:58:33.250Z.
+    assert parsed == [1566912669200, 1526075913250]

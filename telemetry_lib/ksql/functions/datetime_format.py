@@ -58,8 +58,13 @@ def _letter(ch: str, n: int) -> str:  # noqa: C901 - a table of pattern letters
     )
 
 
-def java_to_chrono(pattern: str) -> str:
-    """The chrono format equivalent to Java pattern ``pattern``."""
+def java_to_chrono(pattern: str, *, parse: bool = False) -> str:
+    """The chrono format equivalent to Java pattern ``pattern``.
+
+    With ``parse`` the format is for reading text: zone offsets accept ``Z``, ``+01``, ``+0100``
+    and ``+01:00`` (chrono ``%#z``), and a fraction after a ``.`` takes any number of digits
+    (``%.f``), as Java's parser is lenient there.
+    """
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:
@@ -87,7 +92,12 @@ def java_to_chrono(pattern: str) -> str:
             j = i
             while j < n and pattern[j] == ch:
                 j += 1
-            out.append(_letter(ch, j - i))
+            if parse and ch in "XxZ":
+                out.append("%#z")
+            elif parse and ch == "S" and out and out[-1] == ".":
+                out[-1] = "%.f"
+            else:
+                out.append(_letter(ch, j - i))
             i = j
             continue
         out.append("%%" if ch == "%" else ch)

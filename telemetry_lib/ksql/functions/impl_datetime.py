@@ -76,8 +76,8 @@ def _parse(text: pl.Expr, fmt: Arg, tz: Arg | None, rt: SqlType) -> ImplResult:
         return _per_pattern(text, fmt, tz, rt, parse=True)
     if pattern is None or zone is None:
         return _null(rt)
-    chrono = java_to_chrono(pattern)
-    has_zone = any(z in chrono for z in ("%z", "%:z", "%Z"))
+    chrono = java_to_chrono(pattern, parse=True)
+    has_zone = any(z in chrono for z in ("%z", "%:z", "%#z", "%Z"))
     # Java's DateTimeFormatter.parse(text, ParsePosition) as ksqlDB calls it ignores text after
     # the pattern ("2003-12-24-01-01" parses with yyyy-MM-dd); exact=False allows that.
     parsed = pl.coalesce(
@@ -183,7 +183,7 @@ def _parse_time(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     pattern = fmt.constant if fmt.is_constant and isinstance(fmt.constant, str) else None
     if pattern is None:
         return _null(rt)
-    parsed = text.expr.str.to_time(java_to_chrono(pattern), strict=False)
+    parsed = text.expr.str.to_time(java_to_chrono(pattern, parse=True), strict=False)
     fail = pl.when(text.expr.is_not_null() & parsed.is_null()).then(
         pl.lit(f"Failed to parse time with pattern '{pattern}'")
     )
