@@ -59,6 +59,11 @@ _JAVA_PARENTS: dict[str, str] = {
 }
 
 
+# The REST entity for statement errors renders KsqlStatementException (and subclasses).
+_STATEMENT_ERROR_ENTITY = "io.confluent.ksql.rest.entity.KsqlStatementErrorMessage"
+_STATEMENT_EXCEPTION = "io.confluent.ksql.util.KsqlStatementException"
+
+
 def java_type_matches(actual: str, expected: str) -> bool:
     """True when Java class ``actual`` is ``expected`` or one of its subclasses."""
     seen: str | None = actual
@@ -87,6 +92,14 @@ def check_exception(exc: BaseException, expected: ExpectedException) -> str | No
             f"expected exception message containing {expected.message!r}, got {actual_type}: "
             f"{str(exc)!r}"
         )
+    if expected.status is not None:
+        status = getattr(exc, "http_status", None)
+        if status != expected.status:
+            return f"expected an error with HTTP status {expected.status}, got {status}: {exc}"
+    if expected.rest_type == _STATEMENT_ERROR_ENTITY and not java_type_matches(
+        actual_type, _STATEMENT_EXCEPTION
+    ):
+        return f"expected a statement error ({expected.rest_type}), got {actual_type}: {exc}"
     if expected.cause is not None or expected.cause_message is not None:
         cause = exc.__cause__
         if cause is None:
