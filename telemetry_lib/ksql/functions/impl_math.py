@@ -134,17 +134,23 @@ def _round_places(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 def _double_round_exact(x: pl.Expr, places: int) -> pl.Expr:
     """ROUND(DOUBLE, places) as ksqlDB: round the double's decimal text (BigDecimal.valueOf)
     half toward +infinity, then back to the nearest double."""
+    return _double_places_exact(x, places, round_unscaled_half_up_to_inf, _double_round)
+
+
+def _double_places_exact(x: pl.Expr, places: int, fn: Any, fallback: Any) -> pl.Expr:
+    """Round (``fn`` on unscaled decimals) a DOUBLE's exact decimal text to ``places``."""
     if places >= _DOUBLE_PARSE_SCALE:
         return x
     parsed = x.cast(pl.String).cast(pl.Decimal(38, _DOUBLE_PARSE_SCALE), strict=False)
-    rounded = round_unscaled_half_up_to_inf(unscaled(parsed), _DOUBLE_PARSE_SCALE - places)
+    rounded = fn(unscaled(parsed), _DOUBLE_PARSE_SCALE - places)
     if places < 0:
         as_decimal = from_unscaled(rescale(rounded, 0, -places), SqlDecimal(38, 0))
     else:
         as_decimal = from_unscaled(rounded, SqlDecimal(38, places))
     exact = as_decimal.cast(pl.String).cast(pl.Float64)
-    # Values too large for the decimal path (or NaN/Infinity) already are whole numbers.
-    return pl.when(parsed.is_null()).then(_double_round(x, places)).otherwise(exact)
+    # Values too large for the decimal path (or NaN/Infinity) take the floating formula.
+    result: pl.Expr = pl.when(parsed.is_null()).then(fallback(x, places)).otherwise(exact)
+    return result
 
 
 def _round_places_unscaled(u: pl.Expr, drop: int) -> pl.Expr:
@@ -208,15 +214,18 @@ def _trunc_places(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     if isinstance(a.type, SqlDecimal):
         assert isinstance(rt, SqlDecimal)
         return _decimal_places(a, n, rt, _trunc_places_unscaled)
-    factor = pl.lit(10.0).pow(n.expr)
-    return (
-        (a.expr * factor).truncate() / factor
-        if hasattr(pl.Expr, "truncate")
-        else (
-            pl.when(a.expr >= 0).then((a.expr * factor).floor()).otherwise((a.expr * factor).ceil())
-            / factor
-        )
-    )
+    if n.is_constant:
+        if n.constant is None:
+            return pl.lit(None, dtype=pl.Float64)
+        places = int(n.constant)  # type: ignore[call-overload]
+        return _double_places_exact(a.expr, places, _trunc_places_unscaled, _double_trunc)
+    return pl.when(n.expr.is_not_null()).then(_double_trunc(a.expr, n.expr))
+
+
+def _double_trunc(x: pl.Expr, places: pl.Expr | int) -> pl.Expr:
+    factor = pl.lit(10.0).pow(places)
+    scaled = x * factor
+    return pl.when(scaled >= 0).then(scaled.floor()).otherwise(scaled.ceil()) / factor
 
 
 def _unary(key: str, fn: str) -> None:
