@@ -323,25 +323,22 @@ class InMemoryTopics:
 
 
 def _conform(records: pl.DataFrame) -> pl.DataFrame:
-    """``records`` with exactly the RECORD_SCHEMA columns and dtypes (missing ones null)."""
-    n = records.height
-    columns: list[pl.Series] = []
+    """``records`` with exactly the RECORD_SCHEMA columns and dtypes (missing ones null).
+
+    A null timestamp becomes the current wall-clock time, as Kafka's producer stamps
+    CreateTime. Built as one ``select`` so no per-record Python runs.
+    """
+    present = records.schema
+    exprs: list[pl.Expr] = []
     for name, dtype in RECORD_SCHEMA.items():
-        if name in records.columns:
-            s = records.get_column(name)
-            if s.dtype != dtype:
-                s = s.cast(dtype)
+        if name in present:
+            expr = pl.col(name) if present[name] == dtype else pl.col(name).cast(dtype)
         else:
-            s = pl.Series(name, [None] * n, dtype=dtype)
-        columns.append(s)
-    frame = pl.DataFrame(columns)
-    fill: list[pl.Expr] = []
-    if frame.get_column("timestamp").null_count():
-        # Kafka's producer stamps CreateTime = now when the record has no timestamp.
-        fill.append(pl.col("timestamp").fill_null(int(time.time() * 1000)))
-    if frame.get_column("headers").null_count():
-        fill.append(pl.col("headers").fill_null(pl.lit([], dtype=RECORD_SCHEMA["headers"])))
-    return frame.with_columns(fill) if fill else frame
+            expr = pl.lit(None, dtype=dtype)
+        if name == "timestamp":
+            expr = expr.fill_null(int(time.time() * 1000))
+        exprs.append(expr.alias(name))
+    return records.select(exprs)
 
 
 # --------------------------------------------------------------------------------------------
