@@ -152,7 +152,7 @@ def test_constructors_and_collection_casts() -> None:
 
 
 def test_casts_follow_java_conversions() -> None:
-    frame = pl.DataFrame({"D": [1.9, -1.9], "S": ["0.99", "0.05"], "B": ["TRUE", "yes"]})
+    frame = pl.DataFrame({"D": [1.9, -1.9], "S": ["0.99", "0.05"], "B": [" TRUE ", "nope"]})
     cols = {"D": DOUBLE, "S": STRING, "B": STRING}
     assert run("CAST(D AS INT)", frame, cols)[0] == [1, -1]
     assert run("CAST(S AS DECIMAL(2, 1))", frame, cols)[0] == [Decimal("1.0"), Decimal("0.1")]

@@ -6,7 +6,8 @@ failure-message expression) and :func:`java_string_of` (Java ``toString`` text o
 Semantics (ksqlDB CastEvaluator): integer narrowing wraps like Java ``intValue()``; DOUBLE to
 integers truncates toward zero and saturates (NaN -> 0); to DECIMAL rounds HALF_UP and fails
 (NULL + error) when the value needs more digits than the precision; STRING to numbers trims
-and fails on bad text; STRING to BOOLEAN is true only for ``true`` (any case); STRING to
+and fails on bad text; STRING to BOOLEAN is SqlBooleans.parseBoolean (a non-empty prefix of
+``true`` or ``yes``, any case, is true; anything else false); STRING to
 DATE/TIME/TIMESTAMP parses ISO-8601; containers convert element-wise and STRUCTs by field name
 (missing fields NULL). To STRING: DOUBLE as Java's ``Double.toString`` (``1.0E10``), DECIMAL as
 plain text, TIMESTAMP as ``yyyy-MM-dd'T'HH:mm:ss.SSS``, ARRAY/MAP/STRUCT as Java's collection
@@ -146,7 +147,12 @@ def _from_string(expr: pl.Expr, target: SqlType) -> tuple[pl.Expr, pl.Expr | Non
     trimmed = expr.str.strip_chars(_JAVA_WHITESPACE)
     tb = target.base
     if tb is BaseType.BOOLEAN:
-        return expr.str.to_lowercase() == "true", None
+        # SqlBooleans.parseBoolean(s.trim()): a non-empty prefix of "true" or "yes" is true.
+        lower = trimmed.str.to_lowercase()
+        truthy = (lower.str.len_chars() > 0) & (
+            pl.lit("true").str.starts_with(lower) | pl.lit("yes").str.starts_with(lower)
+        )
+        return pl.when(expr.is_not_null()).then(truthy), None
     if isinstance(target, SqlDecimal):
         return _decimal_from_text(expr, target)
     if tb in (BaseType.INTEGER, BaseType.BIGINT, BaseType.DOUBLE):
