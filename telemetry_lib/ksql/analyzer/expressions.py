@@ -133,6 +133,8 @@ _CODEGEN_PREFIX = {
     "SELECT": "Invalid Select: ",
 }
 _EPOCH = dt.datetime(1970, 1, 1)
+# polars' Decimal holds at most 38 digits, so no DECIMAL result may have a larger scale.
+_MAX_DECIMAL_SCALE = 38
 
 TypeLookup = Callable[[str], SqlType | None]
 
@@ -261,6 +263,11 @@ class _Typer:
                 f"Unsupported arithmetic types. {lt.base.value} {rt.base.value}"
             ) from None
         if isinstance(result, SqlDecimal):
+            if result.scale > _MAX_DECIMAL_SCALE:
+                raise UnsupportedError(
+                    f"DECIMAL arithmetic with a result scale above {_MAX_DECIMAL_SCALE}: "
+                    f"{expression_text(e)} would be {result.sql()}"
+                )
             left = _cast_to(left, decimal_of(lt))
             right = _cast_to(right, decimal_of(rt))
         else:
