@@ -171,3 +171,29 @@ def test_zero_columns_keep_the_row_count() -> None:
     decoded = deserialize("KAFKA", [], _series([b"ignored", None]))
     assert decoded.frame.shape == (2, 0)
     assert decoded.null_payload.to_list() == [False, True]
+
+
+@pytest.mark.parametrize("fmt", ["DELIMITED", "JSON", "KAFKA"])
+def test_null_keys_are_written_as_kafka_nulls(fmt: str) -> None:
+    frame = pl.DataFrame({"K": pl.Series(["a", None], dtype=pl.String)})
+    out = serialize(fmt, [("K", STRING)], frame, options=SerdeOptions(is_key=True))
+    assert out.to_list()[1] is None
+    assert out.to_list()[0] in (b"a", b'"a"')
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (5e-324, "4.9E-324"),  # Java's two-digit minimum picks the closest decimal
+        (1e10, "1.0E10"),
+        (12345678.0, "1.2345678E7"),
+        (1234567.0, "1234567.0"),
+        (0.001, "0.001"),
+        (1e-4, "1.0E-4"),
+        (-0.0, "-0.0"),
+        (1.7976931348623157e308, "1.7976931348623157E308"),
+    ],
+)
+def test_doubles_are_written_as_java_prints_them(value: float, text: str) -> None:
+    out = serialize("DELIMITED", [("D", DOUBLE)], pl.DataFrame({"D": [value]}))
+    assert out.to_list() == [text.encode()]

@@ -426,6 +426,11 @@ def _java_double(value: float) -> str:
         return text if "." in text else text + ".0"
     sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
     assert isinstance(exponent, int)
+    if len(digits) == 1:
+        # Java prints at least two digits and picks the two-digit decimal closest to the exact
+        # binary value: Double.MIN_VALUE is 4.9E-324, not 5.0E-324.
+        sign, digits, exponent = Decimal(format(Decimal(value), ".1e")).as_tuple()
+        assert isinstance(exponent, int)
     ds = "".join(map(str, digits))
     exp10 = exponent + len(ds) - 1
     mantissa = ds[0] + "." + (ds[1:] or "0")
