@@ -247,3 +247,14 @@ def test_expression_errors_are_logged_and_the_row_continues(driver: InMemoryDriv
     assert [e["message"]["type"] for e in log] == [1]
     message = log[0]["message"]["recordProcessingError"]["errorMessage"]
     assert message.startswith("Error computing expression (AGE / 0) for column BAD with index 1")
+
+
+def test_alter_adds_value_columns_but_not_to_query_sinks(driver: InMemoryDriver) -> None:
+    driver.execute("ALTER STREAM INPUT ADD COLUMN CITY STRING;")
+    source = driver.engine.catalog.require_source("INPUT")
+    assert source.schema_text() == "`ID` INTEGER KEY, `NAME` STRING, `AGE` INTEGER, `CITY` STRING"
+    with pytest.raises(KsqlEngineError, match="A column with the same name already exists"):
+        driver.execute("ALTER STREAM INPUT ADD COLUMN NAME STRING;")
+    driver.execute("CREATE STREAM OUT AS SELECT * FROM INPUT;")
+    with pytest.raises(KsqlEngineError, match="not supported for CREATE ... AS statements"):
+        driver.execute("ALTER STREAM OUT ADD COLUMN X INT;")

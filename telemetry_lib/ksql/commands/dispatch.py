@@ -2,7 +2,7 @@
 
 Owns: :func:`execute_statement` and the session statements (SET / UNSET / DEFINE / UNDEFINE),
 which change the current request's properties or variables and produce no REST entity. Statement
-kinds of later issues (pull/push SELECT, PRINT, connectors, PAUSE/RESUME, ALTER) raise
+kinds of later issues (pull/push SELECT, PRINT, connectors, PAUSE/RESUME) raise
 :class:`~telemetry_lib.ksql.errors.UnsupportedError` naming the statement.
 """
 
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from telemetry_lib.ksql.analyzer.ddl import resolve_type_node
+from telemetry_lib.ksql.catalog import Column
 from telemetry_lib.ksql.commands import ddl, describe, inserts, queries
 from telemetry_lib.ksql.commands.context import StatementContext
-from telemetry_lib.ksql.commands.results import StatementResult
+from telemetry_lib.ksql.commands.results import StatementResult, command_status
 from telemetry_lib.ksql.errors import KsqlEngineError, UnsupportedError
 from telemetry_lib.ksql.parser import ast
 
@@ -53,15 +56,33 @@ def _insert_values(stmt: ast.InsertValues, ctx: StatementContext) -> None:
     inserts.insert_values(stmt, ctx)
 
 
-def _alter(stmt: ast.AlterSource, ctx: StatementContext) -> None:
+def _alter(stmt: ast.AlterSource, ctx: StatementContext) -> StatementResult:
+    """ALTER STREAM|TABLE name ADD COLUMN ...: new value columns on a plain CREATE'd source."""
+    kind = stmt.kind.lower()
     source = ctx.catalog.get_source(stmt.name)
-    if source is not None and source.is_source:
-        kind = source.source_type.lower
+    if source is None or source.source_type.value != stmt.kind:
+        raise KsqlEngineError(f"Source {stmt.name} does not exist.")
+    if source.is_source:
         raise KsqlEngineError(
             f"Cannot alter {kind} '{stmt.name}': ALTER operations are not supported on source "
             f"{kind}s."
         )
-    raise UnsupportedError("ALTER STREAM/TABLE")
+    if source.created_by_query is not None:
+        raise KsqlEngineError("ALTER command is not supported for CREATE ... AS statements.")
+    columns = list(source.columns)
+    for col in stmt.columns:
+        if source.column(col.name) is not None or any(c.name == col.name for c in columns):
+            raise KsqlEngineError(
+                f"Cannot add column `{col.name}` to schema. A column with the same name already "
+                "exists."
+            )
+        columns.append(Column(col.name, resolve_type_node(col.type, ctx.catalog.get_type)))
+    ctx.catalog.put_source(replace(source, columns=tuple(columns)))
+    return command_status(
+        stmt.text,
+        command_id=f"{kind}/{stmt.name}/alter",
+        message=f"{source.source_type.title} {stmt.name} altered.",
+    )
 
 
 _HANDLERS: dict[type, Handler] = {
