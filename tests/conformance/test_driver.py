@@ -71,3 +71,37 @@ def test_insert_values_reach_running_queries() -> None:
     frame = driver.read_frame("B")
     assert frame.columns[:6] == ["key", "value", "timestamp", "partition", "offset", "headers"]
     assert frame.get_column("window_start").null_count() == 1
+
+
+def _frame(keys: list[bytes], values: list[bytes]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"key": keys, "value": values, "timestamp": list(range(len(keys)))},
+        schema={"key": pl.Binary, "value": pl.Binary, "timestamp": pl.Int64},
+    )
+
+
+def test_per_query_piping_runs_queries_one_after_another_like_ksqldbs_runner() -> None:
+    statements = (
+        "CREATE STREAM A (ID STRING KEY, V INT) "
+        "WITH (kafka_topic='a', value_format='JSON', partitions=1);"
+        "CREATE STREAM B (ID STRING KEY, V INT) "
+        "WITH (kafka_topic='b', value_format='JSON', partitions=1);"
+        "CREATE STREAM OUT AS SELECT * FROM A;"
+        "INSERT INTO OUT SELECT * FROM B;"
+    )
+    inputs = [
+        ("a", _frame([b"a1"], [b'{"V": 1}'])),
+        ("b", _frame([b"b2"], [b'{"V": 2}'])),
+        ("a", _frame([b"a3"], [b'{"V": 3}'])),
+    ]
+    per_query = InMemoryDriver(partitioner="single")
+    per_query.execute(statements)
+    per_query.pipe_per_query(inputs)
+    # The CSAS query consumes all of its inputs before the INSERT query runs.
+    assert [r.key for r in per_query.read("OUT")] == [b"a1", b"a3", b"b2"]
+
+    cascading = InMemoryDriver(partitioner="single")
+    cascading.execute(statements)
+    for topic, batch in inputs:
+        cascading.pipe_batch(topic, batch)
+    assert [r.key for r in cascading.read("OUT")] == [b"a1", b"b2", b"a3"]
