@@ -258,3 +258,13 @@ def test_alter_adds_value_columns_but_not_to_query_sinks(driver: InMemoryDriver)
     driver.execute("CREATE STREAM OUT AS SELECT * FROM INPUT;")
     with pytest.raises(KsqlEngineError, match="not supported for CREATE ... AS statements"):
         driver.execute("ALTER STREAM OUT ADD COLUMN X INT;")
+
+
+def test_pause_holds_input_until_resume(driver: InMemoryDriver) -> None:
+    driver.execute("CREATE STREAM OUT AS SELECT * FROM INPUT;")
+    driver.execute("PAUSE CSAS_OUT_0;")
+    assert driver.execute("SHOW QUERIES;")[0].fields["queries"][0]["state"] == "PAUSED"
+    driver.pipe("input", key=_int_key(1), value=_json({"NAME": "a"}))
+    assert driver.read("OUT") == []
+    driver.execute("RESUME ALL;")
+    assert [r.key for r in driver.read("OUT")] == [_int_key(1)]

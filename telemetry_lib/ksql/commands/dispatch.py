@@ -2,7 +2,7 @@
 
 Owns: :func:`execute_statement` and the session statements (SET / UNSET / DEFINE / UNDEFINE),
 which change the current request's properties or variables and produce no REST entity. Statement
-kinds of later issues (pull/push SELECT, PRINT, connectors, PAUSE/RESUME) raise
+kinds of later issues (pull/push SELECT, PRINT, connectors) raise
 :class:`~telemetry_lib.ksql.errors.UnsupportedError` naming the statement.
 """
 
@@ -97,6 +97,8 @@ _HANDLERS: dict[type, Handler] = {
     ast.RegisterType: ddl.register_type,
     ast.DropType: ddl.drop_type,
     ast.TerminateQuery: queries.terminate,
+    ast.PauseQuery: queries.pause_or_resume,
+    ast.ResumeQuery: queries.pause_or_resume,
     ast.Explain: queries.explain_statement,
     ast.ListStreams: describe.list_sources,
     ast.ListTables: describe.list_sources,
@@ -120,8 +122,6 @@ _HANDLERS: dict[type, Handler] = {
 _UNSUPPORTED: dict[type, str] = {
     ast.Query: "SELECT (push and pull queries need the REST server)",
     ast.PrintTopic: "PRINT",
-    ast.PauseQuery: "PAUSE",
-    ast.ResumeQuery: "RESUME",
     ast.AlterSystemProperty: "ALTER SYSTEM",
     ast.CreateConnector: "CREATE CONNECTOR",
     ast.DropConnector: "DROP CONNECTOR",

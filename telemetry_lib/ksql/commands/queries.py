@@ -49,7 +49,9 @@ from telemetry_lib.ksql.parser.ast import (
     CreateTableAsSelect,
     Explain,
     InsertInto,
+    PauseQuery,
     Query,
+    ResumeQuery,
     TerminateQuery,
     properties_dict,
 )
@@ -57,7 +59,14 @@ from telemetry_lib.ksql.plan.builder import build_logical_plan
 from telemetry_lib.ksql.plan.logical import SinkNode, explain
 from telemetry_lib.ksql.types import can_implicitly_cast
 
-__all__ = ["PlannedQuery", "create_as_select", "explain_statement", "insert_into", "terminate"]
+__all__ = [
+    "PlannedQuery",
+    "create_as_select",
+    "explain_statement",
+    "insert_into",
+    "pause_or_resume",
+    "terminate",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -354,6 +363,35 @@ def terminate(stmt: TerminateQuery, ctx: StatementContext) -> StatementResult:
     terminate_query(ctx, query_id)
     return command_status(
         stmt.text, command_id=f"terminate/{query_id}/execute", message="Query terminated."
+    )
+
+
+def pause_or_resume(stmt: PauseQuery | ResumeQuery, ctx: StatementContext) -> StatementResult:
+    """PAUSE / RESUME a persistent query (or ALL): a paused query holds its input until resumed."""
+    pause = isinstance(stmt, PauseQuery)
+    verb = "pause" if pause else "resume"
+    if stmt.query_id is None:
+        ids = [q.query_id for q in ctx.catalog.queries()]
+    else:
+        query_id = stmt.query_id.upper()
+        if ctx.catalog.get_query(query_id) is None:
+            raise KsqlEngineError(f"Unknown queryId: {stmt.query_id}")
+        ids = [query_id]
+    for query_id in ids:
+        info = ctx.catalog.get_query(query_id)
+        assert info is not None
+        ctx.catalog.put_query(replace(info, state="PAUSED" if pause else "RUNNING"))
+        running = None if ctx.sandbox else ctx.state.running.get(query_id)
+        if running is not None:
+            if pause:
+                running.pipeline.pause()
+            else:
+                running.pipeline.resume()
+    target = stmt.query_id.upper() if stmt.query_id else "ALL"
+    return command_status(
+        stmt.text,
+        command_id=f"{verb}/{target}/execute",
+        message=f"Query {'paused' if pause else 'resumed'}.",
     )
 
 

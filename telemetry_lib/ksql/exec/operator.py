@@ -92,6 +92,8 @@ class Pipeline:
         self.operators = operators
         self._chain = self._build_chain()
         self._ctx: ExecContext | None = None
+        #: Batches held while the query is paused (PAUSE); RESUME processes them in order.
+        self._backlog: list[pl.DataFrame] | None = None
 
     def _build_chain(self) -> list[Emit]:
         chain: list[Emit] = []
@@ -112,7 +114,25 @@ class Pipeline:
             raise RuntimeError("Pipeline.push() called before start()")
         if batch.height == 0:
             return
+        if self._backlog is not None:
+            self._backlog.append(batch)
+            return
         self._chain[0](batch)
+
+    @property
+    def paused(self) -> bool:
+        return self._backlog is not None
+
+    def pause(self) -> None:
+        """Stop processing; later batches wait (like an unconsumed Kafka topic) until resume()."""
+        if self._backlog is None:
+            self._backlog = []
+
+    def resume(self) -> None:
+        """Process the batches that arrived while paused, in order, then continue normally."""
+        backlog, self._backlog = self._backlog or [], None
+        for batch in backlog:
+            self.push(batch)
 
     def close(self) -> None:
         if self._ctx is None:
