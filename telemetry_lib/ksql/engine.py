@@ -34,7 +34,7 @@ from telemetry_lib.ksql.commands.dispatch import execute_statement
 from telemetry_lib.ksql.commands.prepare import prepare_statements
 from telemetry_lib.ksql.commands.results import StatementResult
 from telemetry_lib.ksql.commands.sandbox import SandboxIO
-from telemetry_lib.ksql.errors import KsqlEngineError
+from telemetry_lib.ksql.errors import InternalError, KsqlEngineError
 from telemetry_lib.ksql.exec.processing_log import ProcessingLog, processing_log_topic
 from telemetry_lib.ksql.runtime.io import TopicIO
 
@@ -140,6 +140,13 @@ class KsqlEngine:
                 if exc.statement_text is None:
                     exc.statement_text = prepared.text
                 raise
+            except Exception as exc:  # a bug: report it as the engine's InternalError
+                logger.exception("internal error executing %r", prepared.text)
+                raise InternalError(
+                    f"Internal error while executing the statement: {type(exc).__name__}: {exc}",
+                    statement_text=prepared.text,
+                    hint="this is a bug in the engine; the statement itself may be valid",
+                ) from exc
             if result is not None:
                 results.append(result)
         if not sandbox:
