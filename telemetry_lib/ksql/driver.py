@@ -12,7 +12,8 @@ pleasant front door for tests and notebooks::
                    "CREATE STREAM T AS SELECT * FROM S WHERE V <> 'x';")
     driver.pipe("s", key=b"\\x00\\x00\\x00\\x01", value=b'{"V": "a"}', timestamp=10)
     driver.read("T")            # -> [Record(topic='T', key=..., value=b'{"V":"a"}', ...)]
-    driver.read_frame("T")      # the same as a polars frame (RECORD_SCHEMA + topic/window columns)
+    driver.read_frame("T")      # the same as a polars frame (RECORD_SCHEMA + window columns)
+    driver.read_rows("T")       # decoded: ID, V, ROWTIME, ROWPARTITION, ROWOFFSET
 
 Delivery. Records handed to :meth:`InMemoryDriver.pipe` / :meth:`InMemoryDriver.pipe_batch` are
 appended to the topic's log and given to every running persistent query that reads the topic
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import polars as pl
 
-from telemetry_lib.ksql.errors import InternalError
+from telemetry_lib.ksql.errors import InternalError, KsqlEngineError
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicSpec, empty_records
 
 if TYPE_CHECKING:
@@ -485,6 +486,35 @@ class InMemoryDriver:
             pl.Series("window_start", starts, dtype=pl.Int64),
             pl.Series("window_end", ends, dtype=pl.Int64),
         )
+
+    def read_rows(self, topic: str) -> pl.DataFrame:
+        """``topic``'s records decoded with the formats and schema of the stream or table
+        over it: its key columns, value columns (null for a tombstone), ``ROWTIME``,
+        ``ROWPARTITION``, ``ROWOFFSET`` and, for a windowed source, ``WINDOWSTART`` and
+        ``WINDOWEND``. Records that fail to decode have null columns (as the engine's
+        processing log would record them)."""
+        from telemetry_lib.ksql.exec.serde_bridge import decode_key, decode_value
+
+        source = next((s for s in self.engine.catalog.sources() if s.topic == topic), None)
+        if source is None:
+            names = ", ".join(sorted({s.topic for s in self.engine.catalog.sources()})) or "none"
+            raise KsqlEngineError(
+                f"No stream or table reads topic {topic!r}, so its records cannot be decoded "
+                f"(topics with a source: {names}). Use read() for the raw bytes, or declare "
+                "a stream over the topic first."
+            )
+        frame = self.topics.records(topic)
+        key = decode_key(frame.get_column("key"), source)
+        value = decode_value(frame.get_column("value"), source)
+        pseudo = [
+            frame.get_column("timestamp").alias("ROWTIME"),
+            frame.get_column("partition").alias("ROWPARTITION"),
+            frame.get_column("offset").alias("ROWOFFSET"),
+        ]
+        if key.window_start is not None and key.window_end is not None:
+            pseudo += [key.window_start.alias("WINDOWSTART"), key.window_end.alias("WINDOWEND")]
+        parts = [key.columns, value.columns, pl.DataFrame(pseudo)]
+        return pl.concat([p for p in parts if p.width], how="horizontal")
 
     def create_topic(self, name: str, *, partitions: int = 1, replicas: int = 1) -> None:
         """Create a topic explicitly (a no-op when it exists)."""

@@ -105,3 +105,13 @@ def test_per_query_piping_runs_queries_one_after_another_like_ksqldbs_runner() -
     for topic, batch in inputs:
         cascading.pipe_batch(topic, batch)
     assert [r.key for r in cascading.read("OUT")] == [b"a1", b"b2", b"a3"]
+
+
+def test_read_rows_decodes_with_the_sources_formats() -> None:
+    driver = InMemoryDriver()
+    driver.execute(_SOURCE)
+    driver.execute("CREATE STREAM B AS SELECT ID, V * 2 AS W FROM A;")
+    driver.pipe("a", key=b"k", value=b'{"V": 4}', timestamp=9)
+    rows = driver.read_rows("B")
+    assert rows.select("ID", "W", "ROWTIME").rows() == [("k", 8, 9)]
+    assert rows.get_column("ROWOFFSET").to_list() == [0]
