@@ -11,7 +11,8 @@ The command line is ``python -m telemetry_lib.ksql.conformance`` (module
 ``telemetry_lib/ksql/conformance.py``).
 Modules: ``model`` (loading, variants), ``records`` (the harness's serdes and ksqlDB's record
 comparator), ``checks`` (expected exceptions, post conditions), ``runner`` (one case),
-``report`` (many files, output formats).
+``pool`` (worker processes with a hard per-case deadline), ``report`` (many files, output
+formats).
 """
 
 from __future__ import annotations
