@@ -262,3 +262,20 @@ def test_long_or_chains_compile_to_a_linear_expression() -> None:
     frame = pl.DataFrame({"F": ["0x10", "0x31", "zz", None]})
     ors = " OR ".join(f"F = '0x{n:X}'" for n in range(0x10, 0x32))
     assert run(ors, frame, {"F": STRING})[0] == [True, True, False, False]
+
+
+def test_lambdas_can_read_outer_columns_and_reduce_folds() -> None:
+    frame = pl.DataFrame(
+        {
+            "A": pl.Series([[1, 2, 3], None, []], dtype=pl.List(pl.Int32)),
+            "N": pl.Series([10, 20, 30], dtype=pl.Int32),
+        }
+    )
+    cols = {"A": SqlArray(INTEGER), "N": INTEGER}
+    assert run("TRANSFORM(A, x => x + N)", frame, cols)[0] == [[11, 12, 13], None, []]
+    assert run("FILTER(A, x => x * 10 > N)", frame, cols)[0] == [[2, 3], None, []]
+    # REDUCE folds left to right from the initial state; an empty array gives the state.
+    assert run("REDUCE(A, 0, (s, x) => s * 10 + x)", frame, cols)[0] == [123, None, 0]
+    assert run("REDUCE(A, N, (s, x) => s + x)", frame, cols)[0] == [16, None, 30]
+    maps = pl.DataFrame({"M": [[{"key": "a", "value": 1}, {"key": "b", "value": 2}]]})
+    assert run("REDUCE(M, 0, (s, k, v) => s + v)", maps, {"M": SqlMap(STRING, INTEGER)})[0] == [3]

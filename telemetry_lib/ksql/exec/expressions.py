@@ -67,8 +67,9 @@ from telemetry_lib.ksql.analyzer.typed import (
     TSubscript,
     TypedExpression,
 )
-from telemetry_lib.ksql.errors import InternalError, UnsupportedError
+from telemetry_lib.ksql.errors import InternalError
 from telemetry_lib.ksql.exec.expr_cast import cast_expr, wrap_int32
+from telemetry_lib.ksql.exec.expr_lambdas import lambda_by_explode, outer_columns, reduce_call
 from telemetry_lib.ksql.exec.expr_literals import literal_expr
 from telemetry_lib.ksql.functions.decimal_ops import decimal_binary
 from telemetry_lib.ksql.functions.impl_base import NOT_CONSTANT, Arg, get_impl
@@ -149,8 +150,11 @@ def _msg(condition: pl.Expr, message: str) -> pl.Expr:
 
 
 class _Compiler:
-    def __init__(self, lambda_vars: dict[str, pl.Expr]) -> None:
+    def __init__(self, lambda_vars: dict[str, pl.Expr], *, columns_allowed: bool = False) -> None:
         self.lambda_vars = lambda_vars
+        # Inside list.eval (lambda_vars bound to pl.element()) no batch column is visible; the
+        # frame-level lambda evaluation (expr_lambdas) binds variables to columns and allows them.
+        self.columns_allowed = columns_allowed or not lambda_vars
 
     def compile(self, node: TypedExpression) -> _C:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -165,8 +169,8 @@ class _Compiler:
 
     # ------------------------------------------------------------------ leaves
     def _TColumn(self, node: TColumn) -> _C:
-        if self.lambda_vars:
-            raise UnsupportedError("a lambda body referring to columns outside the lambda")
+        if not self.columns_allowed:
+            raise InternalError("a lambda body with outer columns must use expr_lambdas")
         return _C(pl.col(node.field_name))
 
     def _TLiteral(self, node: TLiteral) -> _C:
@@ -386,10 +390,34 @@ class _Compiler:
             fn_fail = pl.concat_str([pl.lit(f"Error in {node.name}: "), fn_fail])
         return _C(value, _first(fail, fn_fail), logged)
 
+    def _compile_body(
+        self, body: TypedExpression, bound: dict[str, pl.Expr]
+    ) -> tuple[pl.Expr, pl.Expr | None]:
+        inner = _Compiler({**self.lambda_vars, **bound}, columns_allowed=True).compile(body)
+        return inner.value, _first(inner.fail, inner.logged)
+
     def _lambda_call(self, node: TCall) -> _C:
         collection, *lambdas = node.args
         c = self.compile(collection)
         fail, logged = c.fail, c.logged
+        assert node.type is not None and collection.type is not None
+        typed_lambdas = [lam for lam in lambdas if isinstance(lam, TLambda)]
+        if node.impl == "lambda_reduce":
+            init_c = self.compile(lambdas[0])
+            value, red_fail = reduce_call(
+                c.value,
+                collection.type,
+                init_c.value,
+                typed_lambdas[0],
+                node.type,
+                self._compile_body,
+            )
+            return _C(value, _first(fail, init_c.fail, red_fail), _first(logged, init_c.logged))
+        if outer_columns(typed_lambdas) or self.lambda_vars:
+            value, lam_fail = lambda_by_explode(
+                node.impl, c.value, collection.type, typed_lambdas, node.type, self._compile_body
+            )
+            return _C(value, _first(fail, lam_fail), logged)
         bodies = []
         for lam in lambdas:
             assert isinstance(lam, TLambda)

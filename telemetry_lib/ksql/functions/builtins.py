@@ -8,7 +8,7 @@ type (a pattern, or a rule for DECIMAL results) and the implementation key looke
 
 Not implemented (no signature registered, so a query using them gets ksqlDB's
 ``Can't find any functions with the name`` error): GEO_DISTANCE, SPLIT_TO_MAP, JSON_RECORDS,
-JSON_ITEMS, JSON_CONCAT, TO_JSON_STRING, ELT, FIELD, REDUCE, aggregate and table functions
+JSON_ITEMS, JSON_CONCAT, TO_JSON_STRING, ELT, FIELD, aggregate and table functions
 (engine II).
 """
 
@@ -260,6 +260,8 @@ def build_registry() -> FunctionRegistry:
         "MAP<A, B>",
         "lambda_transform_map",
     )
+    add("REDUCE", ["ARRAY<T>", "S", "LAMBDA(S, T)->S"], "S", "lambda_reduce")
+    add("REDUCE", ["MAP<K, V>", "S", "LAMBDA(S, K, V)->S"], "S", "lambda_reduce")
     return reg
 
 
