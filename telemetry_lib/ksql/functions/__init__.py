@@ -4,6 +4,10 @@
 - ``builtins.py``: :data:`BUILTINS`, every built-in scalar function's overloads (pure).
 - ``impl_*.py``: polars implementations, looked up by the signature's ``impl`` key through
   :func:`telemetry_lib.ksql.functions.impl_base.get_impl` (used by ``exec/expressions.py``).
+- ``decimal_ops.py``: exact DECIMAL arithmetic and HALF_UP rounding on Int128 (shared with the
+  expression compiler); ``datetime_format.py``: Java DateTimeFormatter -> chrono patterns.
+
+Aggregate and table functions are not here yet (engine II).
 """
 
 from __future__ import annotations
