@@ -268,3 +268,15 @@ def test_pause_holds_input_until_resume(driver: InMemoryDriver) -> None:
     assert driver.read("OUT") == []
     driver.execute("RESUME ALL;")
     assert [r.key for r in driver.read("OUT")] == [_int_key(1)]
+
+
+def test_limit_in_a_persistent_query_stops_after_n_rows(driver: InMemoryDriver) -> None:
+    driver.execute("CREATE STREAM FIRST2 AS SELECT * FROM INPUT WHERE AGE > 0 LIMIT 2;")
+    for i in range(5):
+        driver.pipe("input", key=_int_key(i), value=_json({"AGE": i}))
+    assert [r.key for r in driver.read("FIRST2")] == [_int_key(1), _int_key(2)]
+
+
+def test_window_without_group_by_is_rejected(driver: InMemoryDriver) -> None:
+    with pytest.raises(KsqlEngineError, match="WINDOW clause requires a GROUP BY clause."):
+        driver.execute("CREATE STREAM W AS SELECT * FROM INPUT WINDOW TUMBLING (SIZE 1 SECOND);")

@@ -69,7 +69,6 @@ CREATE_PROPERTIES: frozenset[str] = frozenset(
 CREATE_AS_PROPERTIES: frozenset[str] = frozenset(_COMMON)
 
 
-
 @dataclass(frozen=True)
 class WithProperties:
     """A statement's WITH properties: ``values`` keyed by upper-case name."""

@@ -135,6 +135,8 @@ class AnalyzedQuery:
     partition_by: tuple[PartitionKey, ...] | None
     key_columns: tuple[OutputColumn, ...]
     value_columns: tuple[OutputColumn, ...]
+    #: LIMIT n: the query emits at most n rows, then nothing more.
+    limit: int | None = None
 
     @property
     def columns(self) -> tuple[OutputColumn, ...]:
@@ -204,6 +206,10 @@ def analyze_query(
             hint=f"known streams and tables: {known}",
         )
     alias = relation.alias or relation.name
+    if query.window is not None and query.group_by is None:
+        loc = query.window.loc
+        prefix = f"Line: {loc.line}, Col: {loc.column}: " if loc is not None else ""
+        raise KsqlEngineError(f"{prefix}WINDOW clause requires a GROUP BY clause.")
     if query.window is not None:
         raise UnsupportedError("WINDOW (windowed aggregation, engine II)")
     if query.group_by is not None:
@@ -249,6 +255,7 @@ def analyze_query(
         partition_by=partition_by,
         key_columns=tuple(key_columns),
         value_columns=tuple(value_columns),
+        limit=query.limit,
     )
 
 

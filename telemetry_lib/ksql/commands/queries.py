@@ -239,7 +239,11 @@ def _target_location(stmt: InsertInto) -> str:
 
 def _known_sources(ctx: StatementContext) -> str:
     names = [s.name for s in ctx.catalog.sources()]
-    return f"known streams and tables: {', '.join(names)}" if names else "no stream or table exists yet"
+    return (
+        f"known streams and tables: {', '.join(names)}"
+        if names
+        else "no stream or table exists yet"
+    )
 
 
 def insert_into(stmt: InsertInto, ctx: StatementContext) -> StatementResult:

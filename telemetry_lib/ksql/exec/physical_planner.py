@@ -2,7 +2,7 @@
 
 Owns: :func:`plan_physical`, which walks a logical plan from its source up and builds one
 operator per node into a :class:`~telemetry_lib.ksql.exec.operator.Pipeline`
-(Source -> Filter -> PartitionBy -> Project -> Sink), and :func:`explain_physical`.
+(Source -> Filter -> PartitionBy -> Limit -> Project -> Sink), and :func:`explain_physical`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 
 from telemetry_lib.ksql.errors import InternalError
 from telemetry_lib.ksql.exec.filter import FilterOperator
+from telemetry_lib.ksql.exec.limit import LimitOperator
 from telemetry_lib.ksql.exec.operator import Operator, Pipeline
 from telemetry_lib.ksql.exec.partition_by import PartitionByOperator
 from telemetry_lib.ksql.exec.project import ProjectOperator
@@ -18,6 +19,7 @@ from telemetry_lib.ksql.exec.sink import SinkOperator
 from telemetry_lib.ksql.exec.source import SourceOperator
 from telemetry_lib.ksql.plan.logical import (
     FilterNode,
+    LimitNode,
     LogicalNode,
     PartitionByNode,
     ProjectNode,
@@ -55,6 +57,8 @@ def _operator(node: LogicalNode, plan: SinkNode) -> Operator:
         return FilterOperator(node.predicate, emit_tombstones=node.emit_tombstones)
     if isinstance(node, PartitionByNode):
         return PartitionByOperator(node.keys)
+    if isinstance(node, LimitNode):
+        return LimitOperator(node.limit)
     if isinstance(node, ProjectNode):
         return ProjectOperator(node.key_columns + node.value_columns)
     if isinstance(node, SinkNode):

@@ -1,6 +1,6 @@
 """Building the logical plan of a persistent query from its analysis.
 
-Owns: :func:`build_logical_plan` — Source -> [Filter] -> [PartitionBy] -> Project -> Sink, in
+Owns: :func:`build_logical_plan` — Source -> [Filter] -> [PartitionBy] -> [Limit] -> Project -> Sink, in
 ksqlDB's order (WHERE before PARTITION BY, PARTITION BY before the projection) — followed by the
 rewrite rules of :mod:`telemetry_lib.ksql.plan.rules`. No polars here.
 """
@@ -13,6 +13,7 @@ from telemetry_lib.ksql.analyzer.query import AnalyzedQuery
 from telemetry_lib.ksql.catalog import DataSource
 from telemetry_lib.ksql.plan.logical import (
     FilterNode,
+    LimitNode,
     LogicalNode,
     PartitionByNode,
     ProjectNode,
@@ -32,6 +33,8 @@ def build_logical_plan(analysis: AnalyzedQuery, sink: DataSource) -> SinkNode:
         node = FilterNode(node, analysis.where, emit_tombstones=analysis.source.is_table)
     if analysis.partition_by is not None:
         node = PartitionByNode(node, analysis.partition_by)
+    if analysis.limit is not None:
+        node = LimitNode(node, analysis.limit)
     node = ProjectNode(node, analysis.key_columns, analysis.value_columns)
     plan = SinkNode(
         node,

@@ -18,6 +18,7 @@ from telemetry_lib.ksql.windows import WindowInfo
 
 __all__ = [
     "FilterNode",
+    "LimitNode",
     "LogicalNode",
     "PartitionByNode",
     "ProjectNode",
@@ -85,6 +86,20 @@ class PartitionByNode(LogicalNode):
     def label(self) -> str:
         inner = ", ".join(k.text for k in self.keys) if self.keys else "NULL"
         return f"PartitionBy[{inner}]"
+
+
+@dataclass(frozen=True)
+class LimitNode(LogicalNode):
+    """LIMIT n: pass the first ``limit`` rows of the query's lifetime, then none."""
+
+    child: LogicalNode
+    limit: int
+
+    def children(self) -> tuple[LogicalNode, ...]:
+        return (self.child,)
+
+    def label(self) -> str:
+        return f"Limit[{self.limit}]"
 
 
 @dataclass(frozen=True)
