@@ -259,12 +259,21 @@ def _convert(pair: tuple[pl.Expr, pl.Expr], t: SqlType, keys: set[str]) -> tuple
     if base is BaseType.TIME:
         return (_wrap32(expr) % 86_400_000 * 1_000_000).cast(pl.Time), flag
     if base is BaseType.STRING:
-        ambiguous = expr.str.contains(r"^(?:[\[{]|-?[0-9.]+(?:[eE][+-]?[0-9]+)?$)") & (
-            expr.str.contains(r"^[\[{]|[.eE]") | (expr == "-0")
+        # polars writes a number or an object/array its own way; Jackson keeps the exact text
+        # ("1.50", "1E+3") and writes objects compactly. Integers read the same either way.
+        fractional = (
+            expr.str.contains(".", literal=True)
+            | expr.str.contains("e", literal=True)
+            | expr.str.contains("E", literal=True)
+            | (expr == "-0")
         )
+        ambiguous = _container_start(expr) | (_numeric_start(expr) & fractional)
         return expr, flag | ambiguous.fill_null(False)
     if base is BaseType.BYTES:
-        ambiguous = expr.str.contains(r"^(?:-?[0-9]|[\[{]|true$|false$)").fill_null(False)
+        # A number or boolean read as text could pass for base64; ksqlDB refuses non-strings.
+        ambiguous = (
+            _numeric_start(expr) | _container_start(expr) | expr.is_in(["true", "false"])
+        ).fill_null(False)
         decoded = expr.str.decode("base64", strict=False)
         bad = (decoded.is_null() & expr.is_not_null()) | ambiguous
         return decoded, flag | bad
@@ -289,6 +298,15 @@ def _convert(pair: tuple[pl.Expr, pl.Expr], t: SqlType, keys: set[str]) -> tuple
         )
         return struct, pl.any_horizontal(*flags).fill_null(False)
     return expr, pl.lit(True)
+
+
+def _numeric_start(expr: pl.Expr) -> pl.Expr:
+    """Text starting with '-', '.', '/' or a digit (string comparison, no regex)."""
+    return (expr >= "-") & (expr < ":")
+
+
+def _container_start(expr: pl.Expr) -> pl.Expr:
+    return expr.str.starts_with("[") | expr.str.starts_with("{")
 
 
 def _wrap32(expr: pl.Expr) -> pl.Expr:
