@@ -79,24 +79,39 @@ def cast_expr(expr: pl.Expr, source: SqlType, target: SqlType) -> tuple[pl.Expr,
         return expr.dt.time(), None
     if sb is BaseType.DATE and tb is BaseType.TIMESTAMP:
         return expr.cast(pl.Datetime("ms")), None
+    # Containers: an element that fails to convert fails the whole CAST (Java's mapper throws).
     if isinstance(source, SqlArray) and isinstance(target, SqlArray):
-        inner, _ = cast_expr(pl.element(), source.element, target.element)
-        return expr.list.eval(inner), None
+        inner, inner_fail = cast_expr(pl.element(), source.element, target.element)
+        return expr.list.eval(inner), _any_failed(expr, inner_fail)
     if isinstance(source, SqlMap) and isinstance(target, SqlMap):
-        k, _ = cast_expr(pl.element().struct.field("key"), source.key, target.key)
-        v, _ = cast_expr(pl.element().struct.field("value"), source.value, target.value)
-        return expr.list.eval(pl.struct(k.alias("key"), v.alias("value"))), None
+        k, k_fail = cast_expr(pl.element().struct.field("key"), source.key, target.key)
+        v, v_fail = cast_expr(pl.element().struct.field("value"), source.value, target.value)
+        both = [f for f in (k_fail, v_fail) if f is not None]
+        entry_fail = pl.coalesce(both) if both else None
+        value = expr.list.eval(pl.struct(k.alias("key"), v.alias("value")))
+        return value, _any_failed(expr, entry_fail)
     if isinstance(source, SqlStruct) and isinstance(target, SqlStruct):
         fields = []
+        fails = []
         for name, ft in target.fields:
             st = source.field(name)
             if st is None:
                 fields.append(pl.lit(None, dtype=to_polars(ft)).alias(name))
             else:
-                fv, _ = cast_expr(expr.struct.field(name), st, ft)
+                fv, f_fail = cast_expr(expr.struct.field(name), st, ft)
                 fields.append(fv.alias(name))
-        return pl.when(expr.is_not_null()).then(pl.struct(fields)), None
+                if f_fail is not None:
+                    fails.append(f_fail)
+        struct_fail = pl.coalesce(fails) if fails else None
+        return pl.when(expr.is_not_null()).then(pl.struct(fields)), struct_fail
     raise ValueError(f"Cast of {source.sql()} to {target.sql()} is not supported")
+
+
+def _any_failed(collection: pl.Expr, element_fail: pl.Expr | None) -> pl.Expr | None:
+    if element_fail is None:
+        return None
+    failed = collection.list.eval(element_fail.is_not_null()).list.any().fill_null(False)
+    return pl.when(failed).then(pl.lit("Cannot convert a collection element"))
 
 
 def _numeric(expr: pl.Expr, source: SqlType, target: SqlType) -> tuple[pl.Expr, pl.Expr | None]:
