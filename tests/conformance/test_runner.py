@@ -266,3 +266,37 @@ def test_a_case_past_its_deadline_is_killed_and_reported(tmp_path: Path) -> None
         ("one", "failed", "timed out after 0.05 s (killed)"),
         ("two", "failed", "timed out after 0.05 s (killed)"),
     ]
+
+
+def test_post_topics_and_blacklist(tmp_path: Path) -> None:
+    topic = {
+        "name": "OUTPUT",
+        "keyFormat": {"format": "KAFKA"},
+        "valueFormat": {"format": "JSON"},
+        "partitions": 4,
+    }
+    case = {"statements": [_SOURCE, _FILTER], "inputs": _INPUTS, "outputs": _OUTPUTS}
+    path = _file(
+        tmp_path,
+        [
+            dict(
+                case, name="ok", post={"topics": {"blacklist": ".*-repartition", "topics": [topic]}}
+            ),
+            dict(case, name="partitions", post={"topics": {"topics": [dict(topic, partitions=2)]}}),
+            dict(
+                case,
+                name="format",
+                post={"topics": {"topics": [dict(topic, valueFormat={"format": "DELIMITED"})]}},
+            ),
+            dict(case, name="blacklisted", post={"topics": {"blacklist": "OUT.*"}}),
+            dict(case, name="missing", post={"topics": {"topics": [dict(topic, name="NOPE")]}}),
+        ],
+    )
+    results = _results(path)
+    assert results["ok"] == ("passed", "")
+    assert results["partitions"] == ("failed", "post: topic OUTPUT has 4 partitions, expected 2")
+    assert results["format"][0] == "failed" and "value format is JSON" in results["format"][1]
+    assert results["blacklisted"] == ("failed", "post: blacklisted topics found: OUTPUT")
+    assert (
+        results["missing"][0] == "failed" and "topic NOPE does not exist" in results["missing"][1]
+    )
