@@ -279,3 +279,10 @@ def test_lambdas_can_read_outer_columns_and_reduce_folds() -> None:
     assert run("REDUCE(A, N, (s, x) => s + x)", frame, cols)[0] == [16, None, 30]
     maps = pl.DataFrame({"M": [[{"key": "a", "value": 1}, {"key": "b", "value": 2}]]})
     assert run("REDUCE(M, 0, (s, k, v) => s + v)", maps, {"M": SqlMap(STRING, INTEGER)})[0] == [3]
+
+
+def test_constant_arguments_of_non_vectorised_functions_broadcast() -> None:
+    frame = _ints(A=[1, 2])
+    assert run("CHR(65)", frame, {"A": INTEGER})[0] == ["A", "A"]
+    assert run("CAST(ARRAY[1, 3] AS STRING)", frame, {"A": INTEGER})[0] == ["[1, 3]", "[1, 3]"]
+    assert run("LPAD('ab', 5, 'xy')", frame, {"A": INTEGER})[0] == ["xyxab", "xyxab"]

@@ -225,7 +225,7 @@ def _to_string(expr: pl.Expr, source: SqlType) -> pl.Expr:
         return (
             pl.when(in_plain_range | expr.is_nan())
             .then(plain)
-            .otherwise(expr.map_batches(_java_doubles, return_dtype=pl.String))
+            .otherwise(expr.map_batches(_java_doubles, return_dtype=pl.String, is_elementwise=True))
         )
     if sb is BaseType.TIME:
         return expr.dt.strftime("%H:%M:%S")
@@ -234,6 +234,7 @@ def _to_string(expr: pl.Expr, source: SqlType) -> pl.Expr:
     return expr.map_batches(
         lambda s: pl.Series([java_string_of(v, source) for v in s.to_list()], dtype=pl.String),
         return_dtype=pl.String,
+        is_elementwise=True,
     )
 
 

@@ -117,7 +117,7 @@ def lambda_by_explode(
         )
         return result.get_column("r")
 
-    out = packed.map_batches(run, return_dtype=out_dtype)
+    out = packed.map_batches(run, return_dtype=out_dtype, is_elementwise=True)
     failure = pl.when(out.struct.field("failed")).then(pl.lit("Error in lambda function"))
     return out.struct.field("value"), failure
 
@@ -170,6 +170,6 @@ def reduce_call(
             pl.struct(value.alias("value"), pl.col("__failed").alias("failed")).alias("r")
         ).get_column("r")
 
-    out = packed.map_batches(run, return_dtype=out_dtype)
+    out = packed.map_batches(run, return_dtype=out_dtype, is_elementwise=True)
     failure = pl.when(out.struct.field("failed")).then(pl.lit("Error in REDUCE lambda"))
     return out.struct.field("value"), failure

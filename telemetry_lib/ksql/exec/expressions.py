@@ -554,7 +554,9 @@ def _map_lookup_rowwise(base: pl.Expr, key: pl.Expr, node: TSubscript) -> pl.Exp
             out.append(found)
         return pl.Series(out, dtype=dtype)
 
-    return pl.struct(base.alias("m"), key.alias("k")).map_batches(run, return_dtype=dtype)
+    return pl.struct(base.alias("m"), key.alias("k")).map_batches(
+        run, return_dtype=dtype, is_elementwise=True
+    )
 
 
 _ = (Sequence, wrap_int32)

@@ -125,7 +125,7 @@ def _per_pattern(
         return out
 
     del names
-    return packed.map_batches(run, return_dtype=dtype)
+    return packed.map_batches(run, return_dtype=dtype, is_elementwise=True)
 
 
 @implementation("timestamptostring")

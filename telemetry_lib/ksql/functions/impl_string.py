@@ -49,7 +49,7 @@ def rowwise(fn: Callable[..., object], args: Sequence[Arg], rt: SqlType) -> pl.E
             out.append(fn(*values))
         return pl.Series(out, dtype=dtype)
 
-    return packed.map_batches(run, return_dtype=dtype)
+    return packed.map_batches(run, return_dtype=dtype, is_elementwise=True)
 
 
 def _const_str(a: Arg) -> str | None:
