@@ -112,7 +112,7 @@ def test_new_planner_allows_a_projection_without_the_key() -> None:
         ),
         (
             "CREATE STREAM O AS SELECT ID, ID AS ID2, NAME FROM INPUT;",
-            "The projection contains a key column (`ID`) more than once, aliased as: ID and ID2.",
+            "The projection contains a key column (`ID`) more than once, aliased as: ID and ID2.\n",
         ),
         (
             "CREATE STREAM O AS SELECT ID, BOB FROM INPUT;",
@@ -255,3 +255,23 @@ def test_keyless_stream_has_key_format_none_and_windowed_source_records_window()
     windowed = catalog.require_source("W")
     assert keyless.key_format.name == "NONE"
     assert windowed.window is not None and windowed.window.size_ms == 10_000
+
+
+def test_projection_needs_a_value_column_and_all_missing_keys_are_named() -> None:
+    with pytest.raises(AnalysisError, match="The projection contains no value columns."):
+        _analyze("CREATE STREAM O AS SELECT ID FROM INPUT;")
+    ddl = "CREATE STREAM M (A INT KEY, B INT KEY, V INT) WITH (kafka_topic='m', format='JSON');"
+    with pytest.raises(AnalysisError) as info:
+        _analyze("CREATE STREAM O AS SELECT V FROM M;", ddl)
+    assert "must include the key columns A and B in its projection (eg, SELECT A, B...)." in (
+        info.value.message
+    )
+
+
+def test_unaliased_window_bounds_are_dropped_from_persistent_projections() -> None:
+    ddl = (
+        "CREATE STREAM W (K STRING KEY, V INT) WITH (kafka_topic='w', value_format='JSON', "
+        "window_type='tumbling', window_size='1 second');"
+    )
+    analysis = _analyze("CREATE STREAM O AS SELECT K, WINDOWSTART, WINDOWEND AS WE, V FROM W;", ddl)
+    assert [c.name for c in analysis.columns] == ["K", "WE", "V"]

@@ -396,7 +396,11 @@ def _expand_select(
                 )
             if item.alias is None:
                 name = _implicit_name(item.expression, names)
-                if name in _RESERVED and isinstance(item.expression, ColumnRef):
+                if name in WINDOW_BOUND_COLUMNS and isinstance(item.expression, ColumnRef):
+                    # ksqlDB drops unaliased window bounds from a persistent projection: the
+                    # bounds travel in the windowed key.
+                    continue
+                if name in PSEUDO_COLUMNS and isinstance(item.expression, ColumnRef):
                     raise AnalysisError(
                         f"Reserved column name in select: {quote_identifier(name)}. "
                         "Please remove or alias the column."
@@ -497,6 +501,7 @@ def _assign_keys(
             if pos not in used
         ]
         _check_duplicates(keys + values)
+        _check_has_values(values)
         return keys, values
 
     key_fields = [c.name for c in source.key_columns]
@@ -508,20 +513,26 @@ def _assign_keys(
     new_planner = str(config.get("ksql.new.query.planner.enabled", "false")).lower() == "true"
     key_pos: set[int] = set()
     for key_field, positions in key_positions.items():
-        if not positions:
-            if new_planner:
-                continue
-            raise AnalysisError(
-                f"The query used to build {quote_identifier(sink_name)} must include the key "
-                f"column {key_field} in its projection (eg, SELECT {key_field}...)."
-            )
         if len(positions) > 1:
-            aliases = [items[p].name for p in positions]
-            joined = ", ".join(aliases[:-1]) + " and " + aliases[-1]
+            aliases = sorted(items[p].name for p in positions)
             raise AnalysisError(
                 f"The projection contains a key column ({quote_identifier(key_field)}) more than "
-                f"once, aliased as: {joined}."
+                f"once, aliased as: {_and(aliases)}.\n"
+                "Each key column must only be in the projection once. If you intended to copy the "
+                "key into the value, then consider using the AS_VALUE function to indicate which "
+                "key reference should be copied."
             )
+    missing = [k for k, positions in key_positions.items() if not positions]
+    if missing and not new_planner:
+        plural = "s" if len(missing) > 1 else ""
+        raise AnalysisError(
+            f"The query used to build {quote_identifier(sink_name)} must include the key "
+            f"column{plural} {_and(missing)} in its projection (eg, SELECT "
+            f"{', '.join(missing)}...)."
+        )
+    for key_field, positions in key_positions.items():
+        if not positions:
+            continue
         key_pos.add(positions[0])
     if new_planner and any(not key_positions[k] for k in key_fields):
         # A partially selected multi-column key cannot be kept: the result is keyless.
@@ -532,7 +543,20 @@ def _assign_keys(
         else:
             values.append(_out(item.name, item.expression, False, None))
     _check_duplicates(keys + values)
+    _check_has_values(values)
     return keys, values
+
+
+def _check_has_values(values: list[OutputColumn]) -> None:
+    if not values:
+        raise AnalysisError("The projection contains no value columns.")
+
+
+def _and(names: list[str]) -> str:
+    """``A``, ``A and B``, ``A, B and C`` (ksqlDB's GrammaticalJoiner.and)."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _out(
