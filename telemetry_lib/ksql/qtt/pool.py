@@ -25,6 +25,9 @@ __all__ = ["run_isolated"]
 
 logger = logging.getLogger(__name__)
 
+# After this many workers in a row died without returning a result, the engine cannot run
+# at all (a broken import, say); the remaining cases are reported failed without running.
+_MAX_CONSECUTIVE_DEATHS = 3
 # A worker that does not answer a shutdown request within this many seconds is killed.
 _SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -86,6 +89,7 @@ def run_isolated(
     pending = list(range(len(cases)))
     pending.reverse()  # pop() from the end hands cases out in order
     done = 0
+    deaths = 0
     try:
         for worker in workers:
             if pending:
@@ -106,7 +110,10 @@ def run_isolated(
                         assert got_index == index
                     except (EOFError, OSError):  # the worker died (e.g. a crash in native code)
                         result = _died(cases[index], worker)
+                        deaths += 1
                         worker = _swap(ctx, workers, worker)
+                    else:
+                        deaths = 0
                 elif time.monotonic() >= worker.deadline:
                     case = cases[index]
                     result = CaseResult(
@@ -118,7 +125,16 @@ def run_isolated(
                 worker.busy_with = None
                 done += 1
                 on_result(index, result)
-                if pending:
+                if deaths >= _MAX_CONSECUTIVE_DEATHS:
+                    # Workers die before finishing anything (e.g. the engine no longer
+                    # imports): report the rest at once instead of spawning per case.
+                    while pending:
+                        i = pending.pop()
+                        case = cases[i]
+                        reason = f"not run: {deaths} engine processes died in a row"
+                        done += 1
+                        on_result(i, CaseResult(case.file, case.name, "failed", reason))
+                elif pending:
                     i = pending.pop()
                     worker.send(i, cases[i], timeout)
     finally:
