@@ -184,7 +184,7 @@ def test_invalid_json_is_a_row_error_not_a_batch_error() -> None:
 
 _CLEAN = {
     "int": lambda rng: rng.randint(-1000, 1000),
-    "str": lambda rng: rng.choice(["p1", "x y", "", "12"]),
+    "str": lambda rng: rng.choice(["p1", "x y", "", "kill"]),
     "dbl": lambda rng: rng.choice([rng.random(), 3, -0.0]),
     "dec": lambda rng: rng.choice([1.5, "2.25", 10, 99.99]),
     "bool": lambda rng: rng.choice([True, False]),
@@ -193,7 +193,7 @@ _CLEAN = {
 }
 _TRICKY = {
     "int": [str(42), 2.5, True, 2**40, "1.5", [1]],
-    "str": [12, 1.5, "1.50", {"a": 1}, ["a", 2], True, 1e20],
+    "str": [12, 1.5, "1.50", "12", {"a": 1}, ["a", 2], True, 1e20],
     "dbl": ["4.5", "abc", 1e20, False],
     "dec": [123.456, "x", 1e-2, 12345678.25],
     "bool": ["true", 0],
@@ -327,3 +327,69 @@ def test_malformed_utf8_is_a_row_error() -> None:
     decoded = _decode([("A", STRING)], [b'{"a": "ok"}', b'{"a": "\xff"}'])
     assert decoded.frame.get_column("A").to_list() == ["ok", None]
     assert [e.row for e in decoded.errors] == [1]
+
+
+_FUZZ_VALUES: list[Any] = [
+    1,
+    -3,
+    2.5,
+    "7",
+    "x",
+    True,
+    None,
+    [1, 2],
+    {"a": 1},
+    {"A": "2", "b": [1], "a": 3},
+    [{"a": 1}, {"A": 2}],
+    "1.50",
+    1e3,
+    1000.0,
+    "",
+    "-0",
+    [None],
+    {},
+    2**40,
+]
+_FUZZ_TYPES: list[SqlType] = [
+    INTEGER,
+    BIGINT,
+    DOUBLE,
+    STRING,
+    BOOLEAN,
+    SqlDecimal(6, 2),
+    TIMESTAMP,
+    DATE,
+    TIME,
+    BYTES,
+    SqlArray(INTEGER),
+    SqlArray(SqlStruct((("A", INTEGER),))),
+    SqlStruct((("A", STRING), ("B", SqlArray(STRING)))),
+]
+
+
+@pytest.mark.parametrize("wrapped", [True, False])
+def test_fuzz_vectorised_path_matches_exact_path(wrapped: bool) -> None:
+    rng = random.Random(11 if wrapped else 12)
+    spellings = {"X": ["x", "X"], "Y": ["y", "Y", "yY"], "Zq": ["Zq", "ZQ", "zq"]}
+    for _ in range(40):
+        names = ["X", "Y", "Zq"] if wrapped else ["V"]
+        cols = [(n, rng.choice(_FUZZ_TYPES)) for n in names]
+        clean = rng.random() < 0.5
+        values = _FUZZ_VALUES[:2] if clean else _FUZZ_VALUES
+        payloads: list[bytes | None] = []
+        for _ in range(rng.choice([5, 80, 200])):
+            if wrapped:
+                doc = {
+                    rng.choice(spellings[n][:1] if clean else spellings[n]): rng.choice(values)
+                    for n in names
+                    if rng.random() < 0.8
+                }
+                payloads.append(json.dumps(doc).encode())
+            else:
+                payloads.append(json.dumps(rng.choice(values)).encode())
+        options = VALUE if wrapped else UNWRAPPED
+        fast = deserialize("JSON", cols, pl.Series(payloads, dtype=pl.Binary), options=options)
+        rows, errors = decode_rows(payloads, cols, options)
+        expected = [tuple(None for _ in cols) if r is None else tuple(r) for r in rows]
+        assert fast.frame.rows() == expected, (cols, payloads)
+        assert [e.row for e in fast.errors] == [e.row for e in errors]

@@ -61,6 +61,9 @@ _KEY_RE = r'"([^"\\]*)"\s*:'
 _ESCAPED_KEY_RE = r'"(?:[^"\\]|\\.)*\\(?:[^"\\]|\\.)*"\s*:'
 # A double keeps 15-17 significant digits; longer DECIMAL numbers must be re-read exactly.
 _MAX_FLOAT_DIGITS = 15
+# Dates and timestamps the exact path (Python's datetime) can hold: years 1 to 9999.
+_MIN_DAYS, _MAX_DAYS = -719_162, 2_932_896
+_MIN_MS, _MAX_MS = _MIN_DAYS * 86_400_000, (_MAX_DAYS + 1) * 86_400_000 - 1
 # Name of the single field used to read an unwrapped value.
 _UNWRAPPED = "v"
 
@@ -211,7 +214,7 @@ def _read(lines: pl.Series, schema: dict[str, Any]) -> tuple[pl.DataFrame, pl.Se
         frame = pl.read_ndjson(buf.getvalue(), schema=schema)
         if frame.height == lines.len():
             return frame, pl.Series("x", [False] * lines.len(), dtype=pl.Boolean)
-    except Exception as exc:  # polars raises ComputeError (or panics) on a value it refuses
+    except (Exception, pl.exceptions.PanicException) as exc:  # a value polars refuses
         logger.debug("NDJSON chunk of %d rows refused: %s", lines.len(), exc)
     n = lines.len()
     if n <= _MIN_CHUNK:
@@ -253,21 +256,19 @@ def _convert(pair: tuple[pl.Expr, pl.Expr], t: SqlType, keys: set[str]) -> tuple
     if base is BaseType.INTEGER:
         return _wrap32(expr).cast(pl.Int32), flag
     if base is BaseType.TIMESTAMP:
-        return expr.cast(pl.Datetime("ms")), flag
+        out_of_range = ((expr < _MIN_MS) | (expr > _MAX_MS)).fill_null(False)
+        return expr.cast(pl.Datetime("ms")), flag | out_of_range
     if base is BaseType.DATE:
-        return _wrap32(expr).cast(pl.Int32).cast(pl.Date), flag
+        days = _wrap32(expr)
+        out_of_range = ((days < _MIN_DAYS) | (days > _MAX_DAYS)).fill_null(False)
+        return days.cast(pl.Int32).cast(pl.Date), flag | out_of_range
     if base is BaseType.TIME:
         return (_wrap32(expr) % 86_400_000 * 1_000_000).cast(pl.Time), flag
     if base is BaseType.STRING:
-        # polars writes a number or an object/array its own way; Jackson keeps the exact text
-        # ("1.50", "1E+3") and writes objects compactly. Integers read the same either way.
-        fractional = (
-            expr.str.contains(".", literal=True)
-            | expr.str.contains("e", literal=True)
-            | expr.str.contains("E", literal=True)
-            | (expr == "-0")
-        )
-        ambiguous = _container_start(expr) | (_numeric_start(expr) & fractional)
+        # polars writes a number or an object/array its own way (1000.0 -> "1000"); Jackson
+        # keeps the exact text ("1000.0", "1E+3") and writes objects compactly. Text that may
+        # have been a number or a container is re-read exactly.
+        ambiguous = _container_start(expr) | _numeric_start(expr)
         return expr, flag | ambiguous.fill_null(False)
     if base is BaseType.BYTES:
         # A number or boolean read as text could pass for base64; ksqlDB refuses non-strings.

@@ -38,6 +38,22 @@ def encode_fast(
     """JSON payloads (Binary) for ``frame``'s columns; rows where ``null_rows`` is True -> null."""
     exprs = [_json_form(pl.col(name), t).alias(name) for name, t in columns]
     has_decimal = any(_has_decimal(t) for _, t in columns)
+    # polars writes NaN/Infinity as null; Jackson writes them as the strings "NaN", "Infinity".
+    for i, (name, t) in enumerate(columns):
+        values = frame.get_column(name)
+        if t.base is BaseType.DOUBLE and not values.is_finite().fill_null(True).all():
+            x = pl.col(name)
+            exprs[i] = (
+                pl.when(x.is_nan())
+                .then(pl.lit("NaN"))
+                .when(x == float("inf"))
+                .then(pl.lit("Infinity"))
+                .when(x == float("-inf"))
+                .then(pl.lit("-Infinity"))
+                .otherwise(pl.concat_str([pl.lit(_MARK), x.cast(pl.String), pl.lit(_MARK_END)]))
+                .alias(name)
+            )
+            has_decimal = True
     encoded = frame.select(pl.struct(exprs).struct.json_encode().alias("json")).to_series()
     if not wrapped:
         name = columns[0][0]

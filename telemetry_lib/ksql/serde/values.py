@@ -225,7 +225,10 @@ def _to_decimal(node: Any, t: SqlDecimal) -> Decimal:
 
 
 def timestamp_from_ms(ms: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(milliseconds=ms)
+    try:
+        return _EPOCH + dt.timedelta(milliseconds=ms)
+    except OverflowError:
+        raise CoercionError(f"Timestamp {ms} ms is outside the years 1 to 9999") from None
 
 
 def ms_from_timestamp(value: dt.datetime) -> int:
@@ -234,7 +237,10 @@ def ms_from_timestamp(value: dt.datetime) -> int:
 
 
 def date_from_days(days: int) -> dt.date:
-    return _EPOCH_DATE + dt.timedelta(days=days)
+    try:
+        return _EPOCH_DATE + dt.timedelta(days=days)
+    except OverflowError:
+        raise CoercionError(f"Date {days} days is outside the years 1 to 9999") from None
 
 
 def days_from_date(value: dt.date) -> int:
