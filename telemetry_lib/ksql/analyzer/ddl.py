@@ -45,7 +45,13 @@ from telemetry_lib.ksql.types import (
 )
 from telemetry_lib.ksql.windows import WindowInfo, WindowType, parse_duration, parse_window_type
 
-__all__ = ["SourcePlan", "analyze_create_source", "check_timestamp_column", "resolve_type_node"]
+__all__ = [
+    "SourcePlan",
+    "analyze_create_source",
+    "check_timestamp_column",
+    "read_create_topic",
+    "resolve_type_node",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +83,15 @@ def resolve_type_node(node: TypeNode, lookup: Callable[[str], SqlType | None]) -
         raise AnalysisError(f"Cannot resolve unknown type: {exc.args[0]}") from None
 
 
+def read_create_topic(stmt: CreateSource) -> tuple[str, int | None, int | None]:
+    """KAFKA_TOPIC, PARTITIONS and REPLICAS of a CREATE: ksqlDB checks the topic first."""
+    props = read_properties(stmt.properties, allowed=CREATE_PROPERTIES)
+    topic = props.text("KAFKA_TOPIC")
+    if topic is None:
+        raise AnalysisError('Missing required property "KAFKA_TOPIC" which has no default value.')
+    return topic, props.integer("PARTITIONS"), props.integer("REPLICAS")
+
+
 def analyze_create_source(
     stmt: CreateSource,
     *,
@@ -103,12 +118,7 @@ def analyze_create_source(
     if not columns:
         raise AnalysisError("The statement does not define any columns.")
     if source_type is SourceType.TABLE and not any(c.role is ColumnRole.KEY for c in columns):
-        raise AnalysisError(
-            "Tables require a PRIMARY KEY. Please define the PRIMARY KEY.\n"
-            "Use a partial schema to define the primary key and still load the value columns from "
-            "the Schema Registry, for example:\n"
-            f"\tCREATE TABLE {stmt.name} (ID INT PRIMARY KEY) WITH (...);"
-        )
+        raise KsqlEngineError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.")
     key_columns = [c for c in columns if c.role is ColumnRole.KEY]
     value_columns = [c for c in columns if c.role is ColumnRole.VALUE]
     if not key_columns and props.get("KEY_FORMAT") is None and props.get("FORMAT") is None:
@@ -158,10 +168,9 @@ def _columns(
     seen: set[str] = set()
     for element in stmt.elements:
         name = element.name
-        if name.upper() in _RESERVED and name == name.upper():
-            raise AnalysisError(
-                f"{quote_identifier(name)} is a reserved column name. "
-                "You cannot use it as a name for a column."
+        if name in _RESERVED:
+            raise KsqlEngineError(
+                f"'{name}' is a reserved column name. You cannot use it as a name for a column."
             )
         if name in seen:
             raise AnalysisError(f"Duplicate column names:\n\t{quote_identifier(name)}")

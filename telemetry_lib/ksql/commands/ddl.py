@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import logging
 
-from telemetry_lib.ksql.analyzer.ddl import analyze_create_source, resolve_type_node
+from telemetry_lib.ksql.analyzer.ddl import (
+    analyze_create_source,
+    read_create_topic,
+    resolve_type_node,
+)
 from telemetry_lib.ksql.catalog import DataSource, SourceType, quote_identifier
 from telemetry_lib.ksql.commands.context import StatementContext
 from telemetry_lib.ksql.commands.results import StatementResult, command_status
@@ -120,10 +124,9 @@ def ensure_topic(
         return existing
     if partitions is None:
         raise KsqlEngineError(
-            f"Topic '{topic}' does not exist. If you want to create a new topic for the "
-            f"{kind.lower} please re-run the statement providing the required 'PARTITIONS' "
-            "configuration in the WITH clause (and optionally 'REPLICAS'). For example: "
-            f"CREATE {kind.value} ... WITH (KAFKA_TOPIC='{topic}', PARTITIONS=2, REPLICAS=1, ...);"
+            f"Kafka topic does not exist: {topic}",
+            hint=f"create the topic first, or add PARTITIONS=n (and optionally REPLICAS=n) to "
+            f"the WITH clause so that the {kind.lower} creates it",
         )
     spec = TopicSpec(
         topic,
@@ -137,7 +140,10 @@ def ensure_topic(
 
 def create_source(stmt: CreateSource, ctx: StatementContext) -> StatementResult:
     kind = SourceType.TABLE if isinstance(stmt, CreateTable) else SourceType.STREAM
-    plan = analyze_create_source(stmt, config=ctx.config, type_lookup=ctx.catalog.get_type)
+    # ksqlDB checks (or creates) the topic before it looks at the columns.
+    topic, partitions, replicas = read_create_topic(stmt)
+    if ctx.io.describe_topic(topic) is None and partitions is None:
+        ensure_topic(ctx, topic, partitions=None, replicas=replicas, kind=kind)
     try:
         check_name_available(
             ctx,
@@ -149,6 +155,7 @@ def create_source(stmt: CreateSource, ctx: StatementContext) -> StatementResult:
         )
     except _AlreadyExists as exists:
         return already_exists_result(stmt.text, exists.existing, kind)
+    plan = analyze_create_source(stmt, config=ctx.config, type_lookup=ctx.catalog.get_type)
     ensure_topic(
         ctx,
         plan.source.topic,
