@@ -327,7 +327,8 @@ def _conform(records: pl.DataFrame) -> pl.DataFrame:
     """``records`` with exactly the RECORD_SCHEMA columns and dtypes (missing ones null).
 
     A null timestamp becomes the current wall-clock time, as Kafka's producer stamps
-    CreateTime. Built as one ``select`` so no per-record Python runs.
+    CreateTime; null headers become an empty list. Built as one ``select`` so no per-record
+    Python runs.
     """
     present = records.schema
     exprs: list[pl.Expr] = []
@@ -338,6 +339,8 @@ def _conform(records: pl.DataFrame) -> pl.DataFrame:
             expr = pl.lit(None, dtype=dtype)
         if name == "timestamp":
             expr = expr.fill_null(int(time.time() * 1000))
+        elif name == "headers":  # a record without headers has an empty header list
+            expr = expr.fill_null(pl.lit([], dtype=dtype))
         exprs.append(expr.alias(name))
     return records.select(exprs)
 
