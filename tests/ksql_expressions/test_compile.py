@@ -286,3 +286,17 @@ def test_constant_arguments_of_non_vectorised_functions_broadcast() -> None:
     assert run("CHR(65)", frame, {"A": INTEGER})[0] == ["A", "A"]
     assert run("CAST(ARRAY[1, 3] AS STRING)", frame, {"A": INTEGER})[0] == ["[1, 3]", "[1, 3]"]
     assert run("LPAD('ab', 5, 'xy')", frame, {"A": INTEGER})[0] == ["xyxab", "xyxab"]
+
+
+def test_more_collection_and_string_functions() -> None:
+    frame = _ints(N=[1, 3])
+    cols = {"N": INTEGER}
+    assert run("ELT(N, 'a', 'b')", frame, cols)[0] == ["a", None]
+    assert run("FIELD('b', 'a', 'b')", frame, cols)[0] == [2, 2]
+    assert run("GENERATE_SERIES(1, N)", frame, cols)[0] == [[1], [1, 2, 3]]
+    assert run("GENERATE_SERIES(5, 1)", frame, cols)[0][0] == [5, 4, 3, 2, 1]
+    assert run("ARRAY_UNION(ARRAY[1, 2], ARRAY[2, 3])", frame, cols)[0][0] == [1, 2, 3]
+    assert run("SPLIT_TO_MAP('a=1;b=2', ';', '=')['b']", frame, cols)[0] == ["2", "2"]
+    # Haversine with the mean Earth radius (6371 km): one degree of longitude on the equator.
+    (km,) = run("GEO_DISTANCE(0.0, 0.0, 0.0, 1.0)", frame.head(1), cols)[0]
+    assert abs(km - 6371.0 * 3.141592653589793 / 180) < 1e-9

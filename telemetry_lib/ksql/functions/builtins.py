@@ -7,9 +7,8 @@ type (a pattern, or a rule for DECIMAL results) and the implementation key looke
 ``functions/impl_*.py`` (polars). Names in messages use ksqlDB's spelling (mostly lower case).
 
 Not implemented (no signature registered, so a query using them gets ksqlDB's
-``Can't find any functions with the name`` error): GEO_DISTANCE, SPLIT_TO_MAP, JSON_RECORDS,
-JSON_ITEMS, JSON_CONCAT, TO_JSON_STRING, ELT, FIELD, aggregate and table functions
-(engine II).
+``Can't find any functions with the name`` error): JSON_RECORDS, JSON_ITEMS, JSON_CONCAT,
+TO_JSON_STRING, ENTRIES, aggregate and table functions (engine II).
 """
 
 from __future__ import annotations
@@ -150,6 +149,10 @@ def build_registry() -> FunctionRegistry:
     add("ATAN2", ["DOUBLE", "DOUBLE"], "DOUBLE", "atan2")
     add("PI", [], "DOUBLE", "pi")
     add("RANDOM", [], "DOUBLE", "random")
+    add("GEO_DISTANCE", ["DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE"], "DOUBLE", "geo_distance")
+    add(
+        "GEO_DISTANCE", ["DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "STRING"], "DOUBLE", "geo_distance"
+    )
     for t in _COMPARABLE:
         if t == "DECIMAL":
             add("GREATEST", [t, t], _widest_decimal, "greatest", variadic=True)
@@ -174,6 +177,8 @@ def build_registry() -> FunctionRegistry:
     add("CONCAT", ["STRING"], "STRING", "concat", variadic=True)
     add("CONCAT", ["BYTES"], "BYTES", "concat_bytes", variadic=True)
     add("CONCAT_WS", ["STRING", "STRING"], "STRING", "concat_ws", variadic=True)
+    add("ELT", ["INTEGER", "STRING"], "STRING", "elt", variadic=True)
+    add("FIELD", ["STRING", "STRING"], "INTEGER", "field", variadic=True)
     add("REPLACE", ["STRING", "STRING", "STRING"], "STRING", "replace")
     add("INSTR", ["STRING", "STRING"], "INTEGER", "instr")
     add("INSTR", ["STRING", "STRING", "INTEGER"], "INTEGER", "instr")
@@ -249,6 +254,14 @@ def build_registry() -> FunctionRegistry:
     add("MAP_KEYS", ["MAP<K, V>"], "ARRAY<K>", "map_keys")
     add("MAP_VALUES", ["MAP<K, V>"], "ARRAY<V>", "map_values")
     add("AS_VALUE", ["T"], "T", "identity")
+    add("ARRAY_EXCEPT", ["ARRAY<T>", "ARRAY<T>"], "ARRAY<T>", "array_except")
+    add("ARRAY_INTERSECT", ["ARRAY<T>", "ARRAY<T>"], "ARRAY<T>", "array_intersect")
+    add("ARRAY_UNION", ["ARRAY<T>", "ARRAY<T>"], "ARRAY<T>", "array_union")
+    add("GENERATE_SERIES", ["INTEGER", "INTEGER"], "ARRAY<INTEGER>", "generate_series")
+    add("GENERATE_SERIES", ["INTEGER", "INTEGER", "INTEGER"], "ARRAY<INTEGER>", "generate_series")
+    add("GENERATE_SERIES", ["BIGINT", "BIGINT"], "ARRAY<BIGINT>", "generate_series")
+    add("GENERATE_SERIES", ["BIGINT", "BIGINT", "INTEGER"], "ARRAY<BIGINT>", "generate_series")
+    add("SPLIT_TO_MAP", ["STRING", "STRING", "STRING"], "MAP<STRING, STRING>", "split_to_map")
 
     # ---- higher-order (lambda) functions; implemented by the expression compiler ---------
     add("TRANSFORM", ["ARRAY<T>", "LAMBDA(T)->U"], "ARRAY<U>", "lambda_transform_array")

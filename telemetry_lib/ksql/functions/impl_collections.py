@@ -88,3 +88,37 @@ def _map_keys(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 @implementation("map_values")
 def _map_values(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     return args[0].expr.list.eval(pl.element().struct.field("value"))
+
+
+@implementation("array_except")
+def _array_except(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a, b = args
+    kept = a.expr.list.unique(maintain_order=True).list.set_difference(b.expr)
+    return pl.when(a.expr.is_null() | b.expr.is_null()).then(None).otherwise(kept)
+
+
+@implementation("array_intersect")
+def _array_intersect(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a, b = args
+    both = a.expr.list.set_intersection(b.expr)
+    return pl.when(a.expr.is_null() | b.expr.is_null()).then(None).otherwise(both)
+
+
+@implementation("array_union")
+def _array_union(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    a, b = args
+    either = a.expr.list.set_union(b.expr)
+    return pl.when(a.expr.is_null() | b.expr.is_null()).then(None).otherwise(either)
+
+
+@implementation("generate_series")
+def _generate_series(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    start, end = args[0].expr, args[1].expr
+    step = args[2].expr if len(args) > 2 else pl.when(end >= start).then(1).otherwise(-1)
+    dtype = (
+        pl.Int64 if args[0].type is not None and args[0].type.base.value == "BIGINT" else pl.Int32
+    )
+    # The end is inclusive, so the exclusive bound goes one step further.
+    series = pl.int_ranges(start, end + step.sign(), step, dtype=dtype)
+    fail = pl.when(step == 0).then(pl.lit("GENERATE_SERIES step cannot be zero"))
+    return series, fail

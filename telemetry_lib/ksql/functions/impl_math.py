@@ -310,3 +310,28 @@ def _greatest(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 @implementation("least")
 def _least(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     return _extreme(args, rt, largest=False)
+
+
+# ksqlDB's GEO_DISTANCE: mean Earth radius in kilometres, and in miles for unit 'mi'/'miles'.
+_EARTH_RADIUS_KM = 6371.0
+_EARTH_RADIUS_MILES = 3959.0
+
+
+@implementation("geo_distance")
+def _geo_distance(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    lat1, lon1, lat2, lon2 = (a.expr.cast(pl.Float64).radians() for a in args[:4])
+    radius: pl.Expr = pl.lit(_EARTH_RADIUS_KM)
+    if len(args) > 4:
+        unit = args[4].expr.str.to_lowercase()
+        radius = (
+            pl.when(unit.is_in(["mi", "miles"]))
+            .then(pl.lit(_EARTH_RADIUS_MILES))
+            .when(unit.is_in(["km", "kilometers", "kilometres"]))
+            .then(pl.lit(_EARTH_RADIUS_KM))
+        )
+    # Haversine formula.
+    a = (((lat2 - lat1) / 2).sin() ** 2) + lat1.cos() * lat2.cos() * (
+        ((lon2 - lon1) / 2).sin() ** 2
+    )
+    distance: pl.Expr = 2 * radius * a.sqrt().arcsin()
+    return distance

@@ -21,7 +21,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import polars as pl
 
@@ -484,3 +484,44 @@ def _json_keys(args: Sequence[Arg], rt: SqlType) -> ImplResult:
         return list(v) if isinstance(v, dict) else None
 
     return rowwise(keys, args, rt)
+
+
+@implementation("elt")
+def _elt(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    n = args[0].expr
+    chain: Any = None  # a polars when/then chain
+    for i, a in enumerate(args[1:], start=1):
+        chain = pl.when(n == i).then(a.expr) if chain is None else chain.when(n == i).then(a.expr)
+    if chain is None:
+        return pl.lit(None, dtype=pl.String)
+    result: pl.Expr = chain.otherwise(pl.lit(None, dtype=pl.String))
+    return result
+
+
+@implementation("field")
+def _field(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    s = args[0].expr
+    chain: Any = None  # a polars when/then chain
+    for i, a in enumerate(args[1:], start=1):
+        hit = (s == a.expr).fill_null(False)
+        chain = pl.when(hit).then(pl.lit(i)) if chain is None else chain.when(hit).then(pl.lit(i))
+    if chain is None:
+        return pl.lit(0, dtype=pl.Int32)
+    result: pl.Expr = pl.when(s.is_null()).then(0).otherwise(chain.otherwise(0)).cast(pl.Int32)
+    return result
+
+
+@implementation("split_to_map")
+def _split_to_map(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    # Not vectorised: entries with a missing key/value delimiter are skipped; per-row Python.
+    def split(text: str | None, entry: str | None, kv: str | None) -> list[dict[str, str]] | None:
+        if text is None or entry is None or kv is None or not entry or not kv:
+            return None
+        out: dict[str, str] = {}
+        for part in text.split(entry):
+            if kv in part:
+                k, _, v = part.partition(kv)
+                out[k] = v
+        return [{"key": k, "value": v} for k, v in out.items()]
+
+    return rowwise(split, args, rt)
