@@ -120,6 +120,7 @@ def test_drop_rules_and_terminate(driver: InMemoryDriver) -> None:
         driver.execute("DROP STREAM MID;")
     assert info.value.message == (
         "Cannot drop MID.\nThe following queries read from this source: [CSAS_LAST_1].\n"
+        "The following queries write into this source: [].\n"
         "You need to terminate them before dropping MID."
     )
     result = driver.execute("DROP STREAM LAST DELETE TOPIC;")[0]

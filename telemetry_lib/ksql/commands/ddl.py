@@ -19,7 +19,7 @@ from telemetry_lib.ksql.analyzer.ddl import (
 from telemetry_lib.ksql.catalog import DataSource, SourceType, quote_identifier
 from telemetry_lib.ksql.commands.context import StatementContext
 from telemetry_lib.ksql.commands.results import StatementResult, command_status
-from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError
+from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, KsqlStatementError
 from telemetry_lib.ksql.parser.ast import (
     CreateSource,
     CreateTable,
@@ -201,13 +201,13 @@ def drop_source(stmt: DropSource, ctx: StatementContext) -> StatementResult:
     readers = [q for q in ctx.catalog.queries_reading(source.name)]
     writers = [q for q in ctx.catalog.queries_writing(source.name) if q != source.created_by_query]
     if readers or writers:
-        lines = [f"Cannot drop {source.name}."]
-        if readers:
-            lines.append(f"The following queries read from this source: [{', '.join(readers)}].")
-        if writers:
-            lines.append(f"The following queries write into this source: [{', '.join(writers)}].")
-        lines.append(f"You need to terminate them before dropping {source.name}.")
-        raise KsqlEngineError("\n".join(lines))
+        raise KsqlStatementError(
+            f"Cannot drop {source.name}.\n"
+            f"The following queries read from this source: [{', '.join(readers)}].\n"
+            f"The following queries write into this source: [{', '.join(writers)}].\n"
+            f"You need to terminate them before dropping {source.name}.",
+            hint="TERMINATE the queries listed (SHOW QUERIES shows them), then DROP again",
+        )
     if source.created_by_query is not None and ctx.catalog.get_query(source.created_by_query):
         terminate_query(ctx, source.created_by_query)
     ctx.catalog.remove_source(source.name)

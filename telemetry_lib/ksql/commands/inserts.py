@@ -18,9 +18,9 @@ import polars as pl
 from telemetry_lib.ksql.analyzer.query import OutputColumn
 from telemetry_lib.ksql.analyzer.scope import Scope
 from telemetry_lib.ksql.analyzer.typed import TColumn
-from telemetry_lib.ksql.catalog import ColumnRole, quote_identifier
+from telemetry_lib.ksql.catalog import ColumnRole, DataSource, quote_identifier
 from telemetry_lib.ksql.commands.context import StatementContext
-from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError
+from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, KsqlStatementError
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.expr_bridge import compile_typed
 from telemetry_lib.ksql.exec.operator import ExecContext
@@ -62,6 +62,16 @@ def insert_values(stmt: InsertValues, ctx: StatementContext) -> None:
         raise KsqlEngineError(
             f"Cannot insert values into read-only {target.source_type.lower}: {target.name}"
         )
+    try:
+        _insert(stmt, target, ctx)
+    except KsqlEngineError as exc:
+        # ksqlDB's InsertValuesExecutor wraps every failure to build or write the row.
+        raise KsqlStatementError(
+            f"Failed to insert values into '{stmt.target}'. {exc.message}", hint=exc.hint
+        ) from exc
+
+
+def _insert(stmt: InsertValues, target: DataSource, ctx: StatementContext) -> None:
     data_columns = target.key_columns + target.value_columns
     names = list(stmt.columns) or [c.name for c in data_columns]
     for name in names:
@@ -123,9 +133,8 @@ def insert_values(stmt: InsertValues, ctx: StatementContext) -> None:
     sink.process_batch(frame, exec_ctx, produced.append)
     if not produced or produced[0].height == 0:
         raise KsqlEngineError(
-            f"Failed to insert values into '{target.name}'. The values could not be serialized "
-            f"with the {target.key_format.name} key format and {target.value_format.name} value "
-            "format."
+            f"The values could not be serialized with the {target.key_format.name} key format "
+            f"and {target.value_format.name} value format (see the processing log)."
         )
 
 
