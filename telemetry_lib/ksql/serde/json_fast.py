@@ -6,8 +6,9 @@ coerced to the SQL types with polars expressions. polars' reader is strict (an i
 refuses ``1.7`` or ``"12"``), so anything it accepts has one meaning, and what it refuses goes
 to the exact path (``json_exact``) — the oracle this module must agree with:
 
-1. Rows the reader cannot see as one line (null, empty, invalid UTF-8, raw CR/LF, escaped
-   characters inside an object key) are set aside for the exact path up front.
+1. Rows the reader cannot see as one line (null, invalid UTF-8, raw CR/LF, escaped characters
+   inside an object key) and, for wrapped values, payloads not starting with ``{`` (``null``,
+   scalars, blanks) are set aside for the exact path up front.
 2. Field names match case-insensitively: the JSON keys of a sample of rows give the spellings
    (``player_id`` for column ``PLAYER_ID``); each spelling becomes a schema field and the
    exact spelling wins, as in ksqlDB. A row whose value came out null is re-checked: if it
@@ -15,9 +16,13 @@ to the exact path (``json_exact``) — the oracle this module must agree with:
 3. If the reader rejects the batch (a type it will not coerce), the batch is split in halves
    until the offending rows are isolated; chunks of at most ``_MIN_CHUNK`` rows go to the
    exact path.
-4. Values whose text is ambiguous after reading (a STRING that was a float or an object, a
-   DECIMAL with more digits than a double keeps, BYTES that may have been a number) go to
-   the exact path.
+4. Values whose text is ambiguous after reading go to the exact path: a STRING that starts
+   like a number or a container (polars prints ``1000.0`` as ``1000`` and objects with
+   spaces), a DECIMAL with more digits than a double keeps, BYTES that may have been a number,
+   dates and timestamps outside the years 1-9999.
+
+Schemas holding a MAP are decoded entirely by the exact path (polars cannot read an object
+with arbitrary keys into a column), as is everything in a batch polars refuses wholesale.
 
 Known gap: an object holding two keys that differ only in case, one of which the sample did
 not show, or the same key twice, is read with polars' first-wins rule instead of Jackson's
@@ -95,7 +100,8 @@ def decode_fast(
     # Wrapped payloads must be objects: anything else (including "null" and blank text, or an
     # object after leading blanks) is cheaper to send to the exact path than to test precisely.
     odd_start = ~text.str.starts_with("{") if wrapped else text.str.contains(r"^\s*(?:null\s*)?$")
-    aside = payloads.is_null() | text.is_null() | odd_start | text.str.contains("[\r\n]")
+    line_breaks = text.str.contains("\n", literal=True) | text.str.contains("\r", literal=True)
+    aside = payloads.is_null() | text.is_null() | odd_start | line_breaks
     backslash = text.str.contains("\\", literal=True).fill_null(False)
     if backslash.any():
         idx = backslash.arg_true()
