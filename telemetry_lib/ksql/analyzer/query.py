@@ -530,10 +530,9 @@ def _assign_keys(
             f"column{plural} {_and(missing)} in its projection (eg, SELECT "
             f"{', '.join(missing)}...)."
         )
-    for key_field, positions in key_positions.items():
-        if not positions:
-            continue
-        key_pos.add(positions[0])
+    for positions in key_positions.values():
+        if positions:
+            key_pos.add(positions[0])
     if new_planner and any(not key_positions[k] for k in key_fields):
         # A partially selected multi-column key cannot be kept: the result is keyless.
         key_pos = set()
