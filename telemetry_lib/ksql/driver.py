@@ -22,7 +22,12 @@ delivered to those queries too, after the current batch, depth-first in producti
 like piping between TopologyTestDrivers. A query started after records already sit in its
 source topics first reads them from the earliest offset (``auto.offset.reset=earliest``, the
 QTT base config). With record caching off (the driver's default config) every input that
-changes a result gives exactly one output.
+changes a result gives exactly one output. :meth:`InMemoryDriver.pipe_per_query` instead
+feeds inputs the way ksqlDB's QTT runner does (one query after another, each pulling its own
+sources; the conformance runner uses it).
+
+Engine hooks used: ``execute``, ``process``, ``running_queries``, ``running_query(id)``
+(``.source_topic`` and ``.pipeline.push`` to feed a single query) and ``catalog``.
 
 Partitioning. ``partitioner="murmur2"`` (default) places a record whose ``partition`` is null by
 ``toPositive(murmur2(key)) % partitions``; a null key goes to partition 0 (Kafka's client
