@@ -115,3 +115,35 @@ def test_read_rows_decodes_with_the_sources_formats() -> None:
     rows = driver.read_rows("B")
     assert rows.select("ID", "W", "ROWTIME").rows() == [("k", 8, 9)]
     assert rows.get_column("ROWOFFSET").to_list() == [0]
+
+
+def test_read_decodes_window_bounds_of_windowed_sources() -> None:
+    from telemetry_lib.ksql.catalog import Column, ColumnRole, DataSource, FormatSpec, SourceType
+    from telemetry_lib.ksql.driver import WindowBounds
+    from telemetry_lib.ksql.types import STRING
+    from telemetry_lib.ksql.windows import WindowInfo, WindowType
+
+    driver = InMemoryDriver()
+    for name, window in (
+        ("T", WindowInfo(WindowType.TUMBLING, 300_000)),
+        ("S", WindowInfo(WindowType.SESSION)),
+    ):
+        driver.engine.catalog.put_source(
+            DataSource(
+                name=name,
+                source_type=SourceType.TABLE,
+                columns=(Column("K", STRING, ColumnRole.KEY),),
+                topic=name.lower(),
+                key_format=FormatSpec("KAFKA"),
+                value_format=FormatSpec("JSON"),
+                window=window,
+            )
+        )
+    start = (60_000).to_bytes(8, "big")
+    driver.pipe("t", key=b"p1" + start, value=b"{}")
+    driver.pipe("s", key=b"p1" + (90_000).to_bytes(8, "big") + start, value=b"{}")
+    driver.pipe("plain", key=b"p1" + start, value=b"{}")
+    assert driver.read("t")[0].window == WindowBounds(60_000, 360_000)
+    assert driver.read("s")[0].window == WindowBounds(60_000, 90_000)
+    assert driver.read("plain")[0].window is None
+    assert driver.read_frame("t").select("window_start", "window_end").row(0) == (60_000, 360_000)
