@@ -51,6 +51,16 @@ from telemetry_lib.ksql.analyzer.expressions_coercion import (
     parse_timestamp_text,
     string_numeric_type,
 )
+from telemetry_lib.ksql.analyzer.expressions_rules import (
+    base_name,
+    cast_to,
+    coercion_failure,
+    comparison_operands,
+    guard,
+    numeric_rank,
+    typed_null,
+    valid_comparison,
+)
 from telemetry_lib.ksql.analyzer.expressions_text import expression_text
 from telemetry_lib.ksql.analyzer.scope import Scope
 from telemetry_lib.ksql.analyzer.typed import (
@@ -94,7 +104,6 @@ from telemetry_lib.ksql.types import (
     DOUBLE,
     INTEGER,
     STRING,
-    TIMESTAMP,
     BaseType,
     SqlArray,
     SqlDecimal,
@@ -268,10 +277,10 @@ class _Typer:
                     f"DECIMAL arithmetic with a result scale above {_MAX_DECIMAL_SCALE}: "
                     f"{expression_text(e)} would be {result.sql()}"
                 )
-            left = _cast_to(left, decimal_of(lt))
-            right = _cast_to(right, decimal_of(rt))
+            left = cast_to(left, decimal_of(lt))
+            right = cast_to(right, decimal_of(rt))
         else:
-            left, right = _cast_to(left, result), _cast_to(right, result)
+            left, right = cast_to(left, result), cast_to(right, result)
         return TArithmetic(e.op, left, right, type=result)
 
     def _Comparison(self, e: ast.Comparison, lam: Mapping[str, SqlType]) -> TypedExpression:
@@ -311,15 +320,15 @@ class _Typer:
         if lt is None or rt is None:
             raise AnalysisError(
                 "Comparison with NULL not supported: "
-                f"{_base_name(lt)} {op} {_base_name(rt)}\n"
+                f"{base_name(lt)} {op} {base_name(rt)}\n"
                 "Use 'IS NULL' or 'IS NOT NULL' instead."
             )
-        if not _valid_comparison(lt, op, rt):
+        if not valid_comparison(lt, op, rt):
             raise AnalysisError(
                 f"Cannot compare {expression_text(left_ast)} ({lt.sql()}) to "
                 f"{expression_text(right_ast)} ({rt.sql()}) with {name}."
             )
-        left, right = _comparison_operands(left, right)
+        left, right = comparison_operands(left, right)
         return TComparison(op, left, right, type=BOOLEAN, text=text)  # type: ignore[arg-type]
 
     def _LogicalBinary(self, e: ast.LogicalBinary, lam: Mapping[str, SqlType]) -> TypedExpression:
@@ -330,7 +339,7 @@ class _Typer:
                     f"Type error in {e.op}: {expression_text(node)} ({side.type.sql()}) "
                     "should evaluate to boolean."
                 )
-        return TLogical(e.op, _typed_null(left, BOOLEAN), _typed_null(right, BOOLEAN), type=BOOLEAN)
+        return TLogical(e.op, typed_null(left, BOOLEAN), typed_null(right, BOOLEAN), type=BOOLEAN)
 
     def _Not(self, e: ast.Not, lam: Mapping[str, SqlType]) -> TypedExpression:
         operand = self.visit(e.operand, lam)
@@ -339,7 +348,7 @@ class _Typer:
                 f"Type error in NOT: {expression_text(e.operand)} ({operand.type.sql()}) "
                 "should evaluate to boolean."
             )
-        return TNot(_typed_null(operand, BOOLEAN), type=BOOLEAN)
+        return TNot(typed_null(operand, BOOLEAN), type=BOOLEAN)
 
     def _IsNull(self, e: ast.IsNull, lam: Mapping[str, SqlType]) -> TypedExpression:
         return TIsNull(self.visit(e.value, lam), negated=False, type=BOOLEAN)
@@ -362,9 +371,7 @@ class _Typer:
                     f"Cannot use LIKE on {expression_text(node)} ({side.type.sql()}): "
                     "LIKE needs STRING operands."
                 )
-        return TLike(
-            _typed_null(value, STRING), _typed_null(pattern, STRING), e.escape, type=BOOLEAN
-        )
+        return TLike(typed_null(value, STRING), typed_null(pattern, STRING), e.escape, type=BOOLEAN)
 
     def _InList(self, e: ast.InList, lam: Mapping[str, SqlType]) -> TypedExpression:
         exprs = [e.value, *[i for i in e.items if not isinstance(i, ast.NullLiteral)]]
@@ -408,7 +415,7 @@ class _Typer:
                         f"{expression_text(w.result)}' has type: {result.type.sql()}.\n"
                         f"Previous THEN expression(s) type: {result_type.sql()}."
                     )
-            whens.append((_typed_null(cond, BOOLEAN), result))
+            whens.append((typed_null(cond, BOOLEAN), result))
         default = self.visit(e.default, lam) if e.default is not None else None
         if default is not None and default.type is not None:
             if result_type is not None and default.type != result_type:
@@ -420,8 +427,8 @@ class _Typer:
             result_type = default.type
         if result_type is None:
             raise AnalysisError("Invalid Case expression. All case branches have NULL type")
-        typed_whens = tuple((c, _typed_null(r, result_type)) for c, r in whens)
-        typed_default = _typed_null(default, result_type) if default is not None else None
+        typed_whens = tuple((c, typed_null(r, result_type)) for c, r in whens)
+        typed_default = typed_null(default, result_type) if default is not None else None
         return TCase(typed_whens, typed_default, type=result_type)
 
     def _Cast(self, e: ast.Cast, lam: Mapping[str, SqlType]) -> TypedExpression:
@@ -457,16 +464,16 @@ class _Typer:
                     "Array index must be an INTEGER: "
                     f"{expression_text(e.index)} ({index.type.sql()})"
                 )
-            return TSubscript(base, _cast_to(_typed_null(index, INTEGER), INTEGER), type=bt.element)
+            return TSubscript(base, cast_to(typed_null(index, INTEGER), INTEGER), type=bt.element)
         if isinstance(bt, SqlMap):
-            key = _typed_null(index, bt.key)
+            key = typed_null(index, bt.key)
             if key.type != bt.key and key.type is not None:
                 if not (is_numeric(key.type) and is_numeric(bt.key)):
                     raise AnalysisError(
                         f"Map key type mismatch: {expression_text(e.index)} ({key.type.sql()}) "
                         f"for a map with {bt.key.sql()} keys"
                     )
-                key = _cast_to(key, bt.key)
+                key = cast_to(key, bt.key)
             return TSubscript(base, key, type=bt.value)
         hint = ""
         if isinstance(bt, SqlStruct):
@@ -509,7 +516,7 @@ class _Typer:
                 "(see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may "
                 "cast a NULL value to the desired type."
             )
-        items = tuple(_guard(_typed_null(c, common), "array item") for c in converted)
+        items = tuple(guard(typed_null(c, common), "array item") for c in converted)
         return TCreateArray(items, type=SqlArray(common))
 
     def _CreateMap(self, e: ast.CreateMap, lam: Mapping[str, SqlType]) -> TypedExpression:
@@ -538,7 +545,7 @@ class _Typer:
                 "cast a NULL value to the desired type."
             )
         entries = tuple(
-            (_guard(_typed_null(k, kt), "map key"), _guard(_typed_null(v, vt), "map value"))
+            (guard(typed_null(k, kt), "map key"), guard(typed_null(v, vt), "map value"))
             for k, v in zip(kc, vc, strict=True)
         )
         return TCreateMap(entries, type=SqlMap(kt, vt))
@@ -553,7 +560,7 @@ class _Typer:
                     f"Cannot infer the type of STRUCT field {name} from a NULL literal; "
                     f"use CAST(NULL AS <type>)."
                 )
-            fields.append((name, _guard(typed, "struct field")))
+            fields.append((name, guard(typed, "struct field")))
             types.append((name, typed.type))
         return TCreateStruct(tuple(fields), type=SqlStruct(tuple(types)))
 
@@ -620,11 +627,9 @@ class _Typer:
             target = res.param_types[i]
             converted = targ
             if target is not None:
-                converted = (
-                    _typed_null(targ, target) if targ.type is None else _cast_to(targ, target)
-                )
+                converted = typed_null(targ, target) if targ.type is None else cast_to(targ, target)
             if isinstance(a, (ast.FunctionCall, ast.Dereference)):
-                converted = _guard(
+                converted = guard(
                     converted, a.name if isinstance(a, ast.FunctionCall) else a.field_name
                 )
             final_args.append(converted)
@@ -652,7 +657,7 @@ class _Typer:
         out: list[TypedExpression] = []
         for t in typed:
             if t.type is None or t.type == common:
-                out.append(_typed_null(t, common))
+                out.append(typed_null(t, common))
             elif isinstance(t, TLiteral):
                 out.append(
                     TLiteral(
@@ -678,7 +683,7 @@ class _Typer:
             try:
                 return self._common_constructor(x, t, common, lam)
             except InvalidCoercion:
-                raise _coercion_failure(x, t.type, common) from None
+                raise coercion_failure(x, t.type, common) from None
         return self._common_simple(x, t, common)
 
     def _common_constructor(
@@ -691,18 +696,18 @@ class _Typer:
         assert t.type is not None
         if isinstance(x, ast.CreateArray):
             if not isinstance(common, SqlArray):
-                raise _coercion_failure(x, t.type, common)
+                raise coercion_failure(x, t.type, common)
             el = self._structured_common(common.element, x.items, lam)
             return SqlArray(el)
         if isinstance(x, ast.CreateMap):
             if not isinstance(common, SqlMap):
-                raise _coercion_failure(x, t.type, common)
+                raise coercion_failure(x, t.type, common)
             k = self._structured_common(common.key, [k for k, _ in x.entries], lam)
             v = self._structured_common(common.value, [v for _, v in x.entries], lam)
             return SqlMap(k, v)
         if isinstance(x, ast.CreateStruct):
             if not isinstance(common, SqlStruct):
-                raise _coercion_failure(x, t.type, common)
+                raise coercion_failure(x, t.type, common)
             names = [n for n, _ in x.fields] + [
                 n for n, _ in common.fields if n not in dict(x.fields)
             ]
@@ -738,7 +743,7 @@ class _Typer:
                 return DOUBLE
             if source.base is BaseType.DECIMAL or common.base is BaseType.DECIMAL:
                 return widen_numeric(decimal_of(source), decimal_of(common))
-            return common if _rank(source) <= _rank(common) else source
+            return common if numeric_rank(source) <= numeric_rank(common) else source
         if isinstance(x, ast.StringLiteral) and common.base is BaseType.BOOLEAN:
             if parse_boolean_lax(x.value) is None:
                 raise CoercionError(f'invalid input syntax for type BOOLEAN: "{x.value}".')
@@ -748,7 +753,7 @@ class _Typer:
             common, t.type, literal=literal
         )
         if found is None:
-            raise _coercion_failure(x, t.type, common)
+            raise coercion_failure(x, t.type, common)
         return found
 
     def _structured_common(
@@ -758,101 +763,3 @@ class _Typer:
         for item in items:
             common = self._common(item, self.visit(item, lam), common, lam)
         return common or target
-
-
-def _base_name(t: SqlType | None) -> str:
-    return "NULL" if t is None else t.base.value
-
-
-def _rank(t: SqlType) -> int:
-    return [BaseType.INTEGER, BaseType.BIGINT, BaseType.DECIMAL, BaseType.DOUBLE].index(t.base)
-
-
-def _coercion_failure(x: ast.Expression, source: SqlType, target: SqlType) -> CoercionError:
-    return InvalidCoercion(
-        f"operator does not exist: {target.sql()} = {source.sql()} ({expression_text(x)})\n"
-        "Hint: You might need to add explicit type casts."
-    )
-
-
-def _valid_comparison(left: SqlType, op: str, right: SqlType) -> bool:
-    lb, rb = left.base, right.base
-    if is_numeric(left):
-        return is_numeric(right)
-    if lb is BaseType.STRING:
-        return rb is BaseType.STRING or rb in _TIME_BASES
-    if lb in (BaseType.BOOLEAN, BaseType.ARRAY, BaseType.MAP, BaseType.STRUCT):
-        return rb is lb and op in _EQUALITY_OPS
-    if lb is BaseType.TIME:
-        return rb in (BaseType.TIME, BaseType.STRING)
-    if lb in (BaseType.DATE, BaseType.TIMESTAMP):
-        return rb in (BaseType.DATE, BaseType.TIMESTAMP, BaseType.STRING)
-    if lb is BaseType.BYTES:
-        return rb is BaseType.BYTES
-    return False
-
-
-def _comparison_operands(
-    left: TypedExpression, right: TypedExpression
-) -> tuple[TypedExpression, TypedExpression]:
-    """Cast both operands of a valid comparison to the type they are compared as."""
-    lt, rt = left.type, right.type
-    assert lt is not None and rt is not None
-    if lt == rt:
-        return left, right
-    if is_numeric(lt) and is_numeric(rt):
-        if BaseType.DOUBLE in (lt.base, rt.base):
-            return _cast_to(left, DOUBLE), _cast_to(right, DOUBLE)
-        if BaseType.DECIMAL in (lt.base, rt.base):
-            common = widen_numeric(decimal_of(lt), decimal_of(rt))
-            return _cast_to(left, common), _cast_to(right, common)
-        return _cast_to(left, BIGINT), _cast_to(right, BIGINT)
-    if lt.base in _TIME_BASES or rt.base in _TIME_BASES:
-        if BaseType.TIME in (lt.base, rt.base):
-            target: SqlType = lt if lt.base is BaseType.TIME else rt
-        elif BaseType.TIMESTAMP in (lt.base, rt.base) or (lt.base is BaseType.DATE) != (
-            rt.base is BaseType.DATE
-        ):
-            target = (
-                TIMESTAMP
-                if BaseType.TIMESTAMP in (lt.base, rt.base)
-                else (lt if lt.base is BaseType.DATE else rt)
-            )
-        else:
-            target = lt
-        return _cast_to(left, target), _cast_to(right, target)
-    if isinstance(lt, (SqlArray, SqlMap, SqlStruct)):
-        if can_coerce(rt, lt, literal=False):
-            return left, _cast_to(right, lt)
-        if can_coerce(lt, rt, literal=False):
-            return _cast_to(left, rt), right
-    return left, right
-
-
-def _cast_to(t: TypedExpression, target: SqlType) -> TypedExpression:
-    """``t`` converted to ``target`` (literals are converted at analysis time)."""
-    if t.type is None:
-        return _typed_null(t, target)
-    if t.type == target:
-        return t
-    if isinstance(t, TLiteral):
-        try:
-            value = coerce_literal_value(t.value, t.type, target)
-        except CoercionError as exc:
-            raise AnalysisError(str(exc)) from None
-        if not isinstance(value, str) or target.base is BaseType.STRING:
-            return TLiteral(value, type=target, text=t.text)
-    return TCast(t, type=target, text=t.text)
-
-
-def _typed_null(t: TypedExpression | None, target: SqlType) -> TypedExpression:
-    if isinstance(t, TLiteral) and t.type is None:
-        return TLiteral(None, type=target, text=t.text)
-    assert t is not None
-    return t
-
-
-def _guard(t: TypedExpression, label: str) -> TypedExpression:
-    if isinstance(t, (TLiteral, TColumn, TGuard)):
-        return t
-    return TGuard(t, label=label, type=t.type, text=t.text)
