@@ -358,10 +358,20 @@ def _check_source(expected: PostSource, catalog: Any) -> str | None:
 
 
 def _features(fmt: Any, *, key: bool, source: Any) -> list[str]:
-    """Serde features as ksqlDB records them (WRAP_SINGLES / UNWRAP_SINGLES when set)."""
+    """Serde features as ksqlDB records them: a single key is UNWRAP_SINGLES when its format
+    can both wrap and unwrap (buildKeyFeatures); a value has WRAP_SINGLES/UNWRAP_SINGLES when
+    WRAP_SINGLE_VALUE was given."""
     explicit = getattr(fmt, "features", None)
     if explicit is not None:
-        return list(explicit)
+        return [getattr(f, "value", str(f)) for f in explicit]
+    if key:
+        from telemetry_lib.ksql.serde import get_format, resolve_key_features
+
+        try:
+            resolved = resolve_key_features(get_format(fmt.name), len(source.key_columns))
+        except Exception:  # an unknown format: no features to report
+            return []
+        return sorted(f.value for f in resolved)
     wrap = getattr(fmt, "wrap_single_value", None)
     if wrap is None:
         return []
