@@ -300,3 +300,18 @@ def test_more_collection_and_string_functions() -> None:
     # Haversine with the mean Earth radius (6371 km): one degree of longitude on the equator.
     (km,) = run("GEO_DISTANCE(0.0, 0.0, 0.0, 1.0)", frame.head(1), cols)[0]
     assert abs(km - 6371.0 * 3.141592653589793 / 180) < 1e-9
+
+
+def test_current_time_is_read_per_evaluation_not_at_compile_time() -> None:
+    import time
+
+    from telemetry_lib.ksql.exec.expressions import compile_expression, evaluate
+
+    from .conftest import typed_of
+
+    compiled = compile_expression(typed_of("UNIX_TIMESTAMP()"))
+    before = int(time.time() * 1000)
+    values, _ = evaluate(_ints(A=[1, 2]), compiled)
+    after = int(time.time() * 1000)
+    assert values.n_unique() == 1
+    assert before <= values[0] <= after

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -30,6 +30,7 @@ __all__: list[str] = []
 logger = logging.getLogger(__name__)
 
 _UTC = "UTC"
+_EPOCH_DAY = dt.date(1970, 1, 1)
 _NANOS_PER_DAY = 86_400_000_000_000
 _UNIT_KWARGS = {
     "MILLISECONDS": "milliseconds",
@@ -195,9 +196,16 @@ def _from_unixtime(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     return pl.from_epoch(args[0].expr, time_unit="ms")
 
 
+def _now_per_batch(now: Callable[[], int], dtype: pl.DataType) -> pl.Expr:
+    """The wall clock read when each batch is evaluated (not when the query was compiled)."""
+    return pl.lit(0).map_batches(
+        lambda s: pl.Series([now()], dtype=dtype), return_dtype=dtype, returns_scalar=True
+    )
+
+
 @implementation("unix_timestamp_now")
 def _unix_timestamp_now(args: Sequence[Arg], rt: SqlType) -> ImplResult:
-    return pl.lit(int(time.time() * 1000), dtype=pl.Int64)
+    return _now_per_batch(lambda: int(time.time() * 1000), pl.Int64())
 
 
 @implementation("unix_timestamp")
@@ -207,7 +215,9 @@ def _unix_timestamp(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 
 @implementation("unix_date_now")
 def _unix_date_now(args: Sequence[Arg], rt: SqlType) -> ImplResult:
-    return pl.lit((dt.date.today() - dt.date(1970, 1, 1)).days, dtype=pl.Int32)
+    return _now_per_batch(
+        lambda: (dt.datetime.now(dt.timezone.utc).date() - _EPOCH_DAY).days, pl.Int32()
+    )
 
 
 @implementation("unix_date")
