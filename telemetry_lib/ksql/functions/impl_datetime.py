@@ -216,7 +216,7 @@ def _unix_timestamp(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 @implementation("unix_date_now")
 def _unix_date_now(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     return _now_per_batch(
-        lambda: (dt.datetime.now(dt.timezone.utc).date() - _EPOCH_DAY).days, pl.Int32()
+        lambda: (dt.datetime.now(dt.UTC).date() - _EPOCH_DAY).days, pl.Int32()
     )
 
 
