@@ -215,9 +215,7 @@ def _unix_timestamp(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 
 @implementation("unix_date_now")
 def _unix_date_now(args: Sequence[Arg], rt: SqlType) -> ImplResult:
-    return _now_per_batch(
-        lambda: (dt.datetime.now(dt.UTC).date() - _EPOCH_DAY).days, pl.Int32()
-    )
+    return _now_per_batch(lambda: (dt.datetime.now(dt.UTC).date() - _EPOCH_DAY).days, pl.Int32())
 
 
 @implementation("unix_date")

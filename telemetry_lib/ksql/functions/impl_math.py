@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from telemetry_lib.ksql.functions.decimal_ops import (
@@ -285,16 +286,10 @@ def _pi(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 
 @implementation("random")
 def _random(args: Sequence[Arg], rt: SqlType) -> ImplResult:
-    # One uniform [0, 1) draw per row: a shuffled index scaled down plus jitter-free fraction.
+    # One independent uniform [0, 1) draw per row (numpy, vectorised).
     return pl.int_range(pl.len()).map_batches(
-        lambda s: pl.Series(_uniform(len(s)), dtype=pl.Float64), return_dtype=pl.Float64
+        lambda s: pl.Series(_RNG.random(len(s)), dtype=pl.Float64), return_dtype=pl.Float64
     )
-
-
-def _uniform(n: int) -> list[float]:
-    import random
-
-    return [random.random() for _ in range(n)]
 
 
 def _extreme(args: Sequence[Arg], rt: SqlType, *, largest: bool) -> pl.Expr:
@@ -311,6 +306,9 @@ def _greatest(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 def _least(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     return _extreme(args, rt, largest=False)
 
+
+# RANDOM()'s generator, seeded from the OS like Java's Math.random.
+_RNG = np.random.default_rng()
 
 # ksqlDB's GEO_DISTANCE: mean Earth radius in kilometres, and in miles for unit 'mi'/'miles'.
 _EARTH_RADIUS_KM = 6371.0
