@@ -4,7 +4,7 @@ Semantics follow the ksqlDB UDFs: NULL in -> NULL out; Java floating point (``SQ
 ``LN(0)`` is -Infinity); ``ROUND`` rounds halves toward +infinity (``ROUND(-1.5)`` = -1) and
 ``ROUND(DOUBLE)`` returns BIGINT; ``LOG(base, x)`` is NaN for a base <= 0 or 1 and for x < 0;
 DECIMAL ``ABS/CEIL/FLOOR`` keep the declared scale; GREATEST/LEAST skip NULLs.
-All vectorised except RANDOM (a fresh uniform draw per row via numpy-free polars sampling).
+All vectorised (RANDOM draws one value per row with numpy).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ pattern first as ksqlDB does.
 
 Vectorised on whole columns. Exceptions (per-row Python over the batch via ``map_batches``,
 used only where polars has no equivalent, documented per function): SUBSTRING of BYTES,
-REPLACE with non-constant search text, LPAD/RPAD, INSTR with position/occurrence, CHR, UUID,
-MD5, the JSON helpers other than EXTRACTJSONFIELD, and regex functions whose pattern is not a
-constant.
+REPLACE with non-constant search text, LPAD/RPAD, INSTR with position/occurrence, CHR, MD5,
+SPLIT_TO_MAP, the JSON helpers other than EXTRACTJSONFIELD, REGEXP_EXTRACT_ALL /
+REGEXP_SPLIT_TO_ARRAY, and regex functions whose pattern is not a constant.
 """
 
 from __future__ import annotations
