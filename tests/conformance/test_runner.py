@@ -300,3 +300,19 @@ def test_post_topics_and_blacklist(tmp_path: Path) -> None:
     assert (
         results["missing"][0] == "failed" and "topic NOPE does not exist" in results["missing"][1]
     )
+
+
+def test_an_expected_statement_error_must_come_from_the_last_statement(tmp_path: Path) -> None:
+    unknown = "CREATE STREAM OUTPUT AS SELECT * FROM NOPE;"
+    error = {"type": "io.confluent.ksql.util.KsqlStatementException", "message": "NOPE"}
+    path = _file(
+        tmp_path,
+        [
+            {"name": "last", "statements": [_SOURCE, unknown], "expectedException": error},
+            {"name": "not last", "statements": [unknown, _SOURCE], "expectedException": error},
+        ],
+    )
+    results = _results(path)
+    assert results["last"] == ("passed", "")
+    status, reason = results["not last"]
+    assert status == "failed" and "statement 1 of 2 failed" in reason

@@ -38,7 +38,12 @@ from typing import Any, Literal
 import polars as pl
 
 from telemetry_lib.ksql.errors import UnsupportedError
-from telemetry_lib.ksql.qtt.checks import TopicFacts, check_exception, check_post
+from telemetry_lib.ksql.qtt.checks import (
+    TopicFacts,
+    check_exception,
+    check_post,
+    java_type_matches,
+)
 from telemetry_lib.ksql.qtt.model import QttCase, RecordSpec
 from telemetry_lib.ksql.qtt.records import (
     DecodeError,
@@ -89,6 +94,9 @@ _SR_PROPERTY_IN_SQL = re.compile(r"\b(?:KEY_|VALUE_)?SCHEMA_(?:ID|FULL_NAME)\b",
 # corpus's expectations were written against Jackson's default doubles (DECIMAL(6,4) 10 is
 # expected as 10.0, not 10.0000), so without the property numbers compare as doubles.
 _EXACT_NUMBERS = "use.exact.numeric.comparison"
+
+_STATEMENT_EXCEPTION = "io.confluent.ksql.util.KsqlStatementException"
+_PARSE_EXCEPTION = "io.confluent.ksql.parser.exception.ParseFailedException"
 
 UNSUPPORTED_REST = "REST server (ksqlDB server issue)"
 UNSUPPORTED_SR = "schema registry formats"
@@ -186,9 +194,12 @@ def _run(case: QttCase) -> CaseResult:
     driver.deliver_automatically = False
     try:
         _create_topics(case, driver)
+        failed_at: int | None = None  # index of the statement that raised, if one did
         try:
-            for statement in _positioned(case.statements):
+            for index, statement in enumerate(_positioned(case.statements)):
+                failed_at = index
                 driver.engine.execute(statement, properties=dict(case.properties))
+            failed_at = None
             driver.pipe_per_query(_input_batches(case.inputs, driver))
         except UnsupportedError:
             raise
@@ -202,6 +213,8 @@ def _run(case: QttCase) -> CaseResult:
                     raise
                 raise _Failure(f"unexpected {kind}: {exc}") from exc
             mismatch = check_exception(exc, expected)
+            if mismatch is None:
+                mismatch = _check_failing_statement(exc, expected, failed_at, case)
             if mismatch is None:
                 return CaseResult(case.file, case.name, "passed")
             raise _Failure(mismatch) from exc
@@ -222,6 +235,29 @@ def _run(case: QttCase) -> CaseResult:
             driver.close()
         except Exception:  # closing must not hide the case's result
             logger.debug("driver close failed", exc_info=True)
+
+
+def _check_failing_statement(
+    exc: BaseException, expected: Any, failed_at: int | None, case: QttCase
+) -> str | None:
+    """ksqlDB requires an expected KsqlStatementException to carry the **last** statement's
+    text (``KsqlExceptionMatcher.statementText``): the test means the last statement fails.
+    A parse error qualifies wherever it is, as ksqlDB parses the joined script at once."""
+    if expected.type is None or not java_type_matches(expected.type, _STATEMENT_EXCEPTION):
+        return None
+    if failed_at is None or failed_at == len(case.statements) - 1:
+        return None
+    actual_type = getattr(exc, "ksql_type", "")
+    if java_type_matches(actual_type, _PARSE_EXCEPTION):
+        return None
+    return (
+        f"statement {failed_at + 1} of {len(case.statements)} failed, but the test expects "
+        f"the last one to: {_first_line(str(exc))}"
+    )
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
 
 
 def _positioned(statements: Sequence[str]) -> list[str]:
