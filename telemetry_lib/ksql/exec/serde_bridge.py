@@ -48,7 +48,13 @@ def _options(fmt: FormatSpec, *, is_key: bool, topic: str) -> SerdeOptions:
     )
 
 
+def _no_errors(n: int) -> pl.Series:
+    return pl.repeat(None, n, dtype=pl.String, eager=True).alias("errors")
+
+
 def _errors_series(n: int, errors: Sequence[RowError]) -> pl.Series:
+    if not errors:
+        return _no_errors(n)
     messages: list[str | None] = [None] * n
     for err in errors:
         messages[err.row] = err.message
@@ -83,7 +89,7 @@ def decode_key(data: pl.Series, source: DataSource) -> DecodedColumns:
         errors = (
             window_errors
             if window_errors is not None
-            else pl.Series("errors", [None] * n, dtype=pl.String)
+            else _no_errors(n)
         )
         return DecodedColumns(pl.DataFrame(), errors, window_start, window_end)
     options = _options(source.key_format, is_key=True, topic=source.topic)
@@ -121,9 +127,9 @@ def encode_key(
 
     ``rows`` is the batch length (a frame without columns has no height of its own)."""
     n = frame.height if rows is None else rows
-    no_errors = pl.Series("errors", [None] * n, dtype=pl.String)
+    no_errors = _no_errors(n)
     if not columns or fmt.name == "NONE":
-        encoded = pl.Series("key", [None] * n, dtype=pl.Binary)
+        encoded = pl.repeat(None, n, dtype=pl.Binary, eager=True).alias("key")
     else:
         options = _options(fmt, is_key=True, topic=topic)
         null_rows = None
@@ -137,7 +143,7 @@ def encode_key(
                 fmt.name, _columns(columns), frame, options=options, null_rows=null_rows
             )
         except SerdeError as exc:
-            return pl.Series("key", [None] * n, dtype=pl.Binary), pl.Series(
+            return pl.repeat(None, n, dtype=pl.Binary, eager=True).alias("key"), pl.Series(
                 "errors", [exc.message] * n, dtype=pl.String
             )
     if window is not None and window_start is not None:
@@ -164,4 +170,4 @@ def encode_value(
         return pl.Series("value", [None] * n, dtype=pl.Binary), pl.Series(
             "errors", [exc.message] * n, dtype=pl.String
         )
-    return encoded.alias("value"), pl.Series("errors", [None] * n, dtype=pl.String)
+    return encoded.alias("value"), _no_errors(n)

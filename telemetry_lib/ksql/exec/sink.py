@@ -122,8 +122,8 @@ class SinkOperator(Operator):
                 "key": keys,
                 "value": values,
                 "timestamp": batch.get_column(B.ROWTIME).cast(pl.Int64),
-                "partition": pl.Series([None] * n, dtype=pl.Int32),
-                "offset": pl.Series([None] * n, dtype=pl.Int64),
+                "partition": pl.repeat(None, n, dtype=pl.Int32, eager=True),
+                "offset": pl.repeat(None, n, dtype=pl.Int64, eager=True),
                 "headers": batch.get_column(B.HEADERS)
                 if B.HEADERS in batch.columns
                 else pl.Series([[]] * n, dtype=RECORD_SCHEMA["headers"]),
