@@ -24,7 +24,9 @@ def test_unknown_column_names_the_clause_and_suggests() -> None:
 
 
 def test_ambiguous_and_unknown_source() -> None:
-    with pytest.raises(AnalysisError, match="Column 'ID' is ambiguous. Could be any of: L.ID, R.ID"):
+    with pytest.raises(
+        AnalysisError, match="Column 'ID' is ambiguous. Could be any of: L.ID, R.ID"
+    ):
         SCOPE.resolve("ID")
     with pytest.raises(AnalysisError, match="'X' is not a valid stream/table name or alias."):
         SCOPE.resolve("ID", "X")
