@@ -628,6 +628,9 @@ class _Typer:
             converted = targ
             if target is not None:
                 converted = typed_null(targ, target) if targ.type is None else cast_to(targ, target)
+                if isinstance(converted, TCast):
+                    # convertArgument adds a CAST node: a nested-error boundary in ksqlDB.
+                    converted = guard(converted, target.sql())
             if isinstance(a, (ast.FunctionCall, ast.Dereference)):
                 converted = guard(
                     converted, a.name if isinstance(a, ast.FunctionCall) else a.field_name
@@ -665,7 +668,8 @@ class _Typer:
                     )
                 )
             else:
-                out.append(TCast(t, type=common, text=t.text))
+                # ksqlDB wraps such elements in a CAST node, which is a nested-error boundary.
+                out.append(guard(TCast(t, type=common, text=t.text), common.sql()))
         return common, out
 
     def _common(
