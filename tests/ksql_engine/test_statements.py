@@ -281,3 +281,18 @@ def test_limit_in_a_persistent_query_stops_after_n_rows(driver: InMemoryDriver) 
 def test_window_without_group_by_is_rejected(driver: InMemoryDriver) -> None:
     with pytest.raises(KsqlEngineError, match="WINDOW clause requires a GROUP BY clause."):
         driver.execute("CREATE STREAM W AS SELECT * FROM INPUT WINDOW TUMBLING (SIZE 1 SECOND);")
+
+
+def test_insert_values_into_a_table_needs_the_primary_key() -> None:
+    d = InMemoryDriver(partitioner="single")
+    d.execute(
+        "CREATE TABLE T (K STRING PRIMARY KEY, V INT) WITH (kafka_topic='t', value_format='JSON', "
+        "partitions=1);"
+    )
+    d.execute("INSERT INTO T (K, V) VALUES ('a', 1);")
+    assert [(r.key, r.value) for r in d.read("t")] == [(b"a", b'{"V":1}')]
+    with pytest.raises(KsqlEngineError) as info:
+        d.execute("INSERT INTO T (V) VALUES (2);")
+    assert info.value.message == (
+        "Failed to insert values into 'T'. Value for primary key column(s) K is required for tables"
+    )

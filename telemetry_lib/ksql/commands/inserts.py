@@ -102,6 +102,10 @@ def _insert(stmt: InsertValues, target: DataSource, ctx: StatementContext) -> No
         if col.name in given:
             raw = _evaluate(given[col.name], ctx, expected=col.type, column=col.name)
             value = _coerce(raw, col.type, col.name)
+        if value is None and target.is_table and col.role is ColumnRole.KEY:
+            raise AnalysisError(
+                f"Value for primary key column(s) {col.name} is required for tables"
+            )
         row[B.output_field(index)] = pl.Series([value], dtype=to_polars(col.type))
         out_cols.append(
             OutputColumn(

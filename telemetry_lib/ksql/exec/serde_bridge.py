@@ -86,11 +86,7 @@ def decode_key(data: pl.Series, source: DataSource) -> DecodedColumns:
             .alias("errors")
         ).get_column("errors")
     if not cols or source.key_format.name == "NONE":
-        errors = (
-            window_errors
-            if window_errors is not None
-            else _no_errors(n)
-        )
+        errors = window_errors if window_errors is not None else _no_errors(n)
         return DecodedColumns(pl.DataFrame(), errors, window_start, window_end)
     options = _options(source.key_format, is_key=True, topic=source.topic)
     decoded = deserialize(source.key_format.name, cols, data, options=options)
