@@ -120,7 +120,7 @@ def _deserialize_json(
 def _scatter_rows(frame: pl.DataFrame, idx: pl.Series, patch: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with the rows at ``idx`` replaced by ``patch``'s rows (same columns)."""
     n = frame.height
-    keep = pl.Series("keep", [True] * n, dtype=pl.Boolean).scatter(idx, False)
+    keep = pl.repeat(True, n, dtype=pl.Boolean, eager=True).alias("keep").scatter(idx, False)
     left = frame.with_columns(pl.int_range(0, n, dtype=pl.Int64).alias("__i")).filter(keep)
     right = patch.cast(frame.schema).with_columns(idx.cast(pl.Int64).alias("__i"))
     return pl.concat([left, right]).sort("__i").drop("__i")

@@ -152,7 +152,7 @@ def decode_fast(
 
 
 def _scatter(n: int, idx: pl.Series, values: pl.Series) -> pl.Series:
-    out = pl.Series("x", [False] * n, dtype=pl.Boolean)
+    out = pl.repeat(False, n, dtype=pl.Boolean, eager=True).alias("x")
     return out.scatter(idx, values)
 
 
@@ -219,12 +219,12 @@ def _read(lines: pl.Series, schema: dict[str, Any]) -> tuple[pl.DataFrame, pl.Se
         lines.to_frame("line").write_csv(buf, include_header=False, quote_style="never")
         frame = pl.read_ndjson(buf.getvalue(), schema=schema)
         if frame.height == lines.len():
-            return frame, pl.Series("x", [False] * lines.len(), dtype=pl.Boolean)
+            return frame, pl.repeat(False, lines.len(), dtype=pl.Boolean, eager=True).alias("x")
     except (Exception, pl.exceptions.PanicException) as exc:  # a value polars refuses
         logger.debug("NDJSON chunk of %d rows refused: %s", lines.len(), exc)
     n = lines.len()
     if n <= _MIN_CHUNK:
-        return _nulls(schema, n), pl.Series("x", [True] * n, dtype=pl.Boolean)
+        return _nulls(schema, n), pl.repeat(True, n, dtype=pl.Boolean, eager=True).alias("x")
     half = n // 2
     left, lf = _read(lines.slice(0, half), schema)
     right, rf = _read(lines.slice(half), schema)
@@ -368,14 +368,14 @@ def _unknown_spellings(
     # Only an upper-case name can be matched by another spelling (k.upper() == name).
     upper = sorted(n for n in names if n == n.upper())
     if not upper:
-        return pl.Series("x", [False] * text.len(), dtype=pl.Boolean)
+        return pl.repeat(False, text.len(), dtype=pl.Boolean, eager=True).alias("x")
     idx = check.arg_true()
     subset = text.gather(idx)
-    hits = pl.Series("x", [False] * subset.len(), dtype=pl.Boolean)
+    hits = pl.repeat(False, subset.len(), dtype=pl.Boolean, eager=True).alias("x")
     for name in upper:
         # Rows showing a spelling that was read are fine (the rare row holding two spellings
         # of one name is the documented gap); the others are searched case-insensitively.
-        seen = pl.Series("x", [False] * subset.len(), dtype=pl.Boolean)
+        seen = pl.repeat(False, subset.len(), dtype=pl.Boolean, eager=True).alias("x")
         for spelling in (k for k in read if k == name or k.upper() == name):
             seen = seen | subset.str.contains('"' + spelling + '"', literal=True)
         unseen = (~seen).arg_true()
