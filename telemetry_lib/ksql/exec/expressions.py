@@ -67,7 +67,7 @@ from telemetry_lib.ksql.analyzer.typed import (
     TSubscript,
     TypedExpression,
 )
-from telemetry_lib.ksql.errors import InternalError
+from telemetry_lib.ksql.errors import InternalError, UnsupportedError
 from telemetry_lib.ksql.exec.expr_cast import cast_expr, wrap_int32
 from telemetry_lib.ksql.exec.expr_lambdas import lambda_by_explode, outer_columns, reduce_call
 from telemetry_lib.ksql.exec.expr_literals import literal_expr
@@ -397,6 +397,8 @@ class _Compiler:
         return inner.value, _first(inner.fail, inner.logged)
 
     def _lambda_call(self, node: TCall) -> _C:
+        if self.lambda_vars:
+            raise UnsupportedError(f"{node.name} with a lambda inside another lambda's body")
         collection, *lambdas = node.args
         c = self.compile(collection)
         fail, logged = c.fail, c.logged
@@ -413,7 +415,7 @@ class _Compiler:
                 self._compile_body,
             )
             return _C(value, _first(fail, init_c.fail, red_fail), _first(logged, init_c.logged))
-        if outer_columns(typed_lambdas) or self.lambda_vars:
+        if outer_columns(typed_lambdas):
             value, lam_fail = lambda_by_explode(
                 node.impl, c.value, collection.type, typed_lambdas, node.type, self._compile_body
             )
