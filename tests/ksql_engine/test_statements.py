@@ -296,3 +296,21 @@ def test_insert_values_into_a_table_needs_the_primary_key() -> None:
     assert info.value.message == (
         "Failed to insert values into 'T'. Value for primary key column(s) K is required for tables"
     )
+
+
+def test_processing_log_includes_rows_when_configured() -> None:
+    d = InMemoryDriver(
+        partitioner="single", config={"ksql.logging.processing.rows.include": "true"}
+    )
+    d.execute(INPUT + "CREATE STREAM Q AS SELECT ID, AGE / 0 AS BAD FROM INPUT;")
+    d.pipe("input", key=_int_key(1), value=_json({"NAME": "n", "AGE": 3}), timestamp=9)
+    (entry,) = [json.loads(r.value or b"") for r in d.read("default_ksql_processing_log")]
+    record = json.loads(entry["message"]["recordProcessingError"]["record"])
+    assert record == {
+        "NAME": "n",
+        "AGE": 3,
+        "ID": 1,
+        "ROWTIME": 9,
+        "ROWPARTITION": 0,
+        "ROWOFFSET": 0,
+    }

@@ -16,6 +16,7 @@ from telemetry_lib.ksql.analyzer.typed import TypedExpression
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.expr_bridge import compile_typed
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
+from telemetry_lib.ksql.exec.processing_log import rows_as_json
 
 __all__ = ["FilterOperator"]
 
@@ -46,8 +47,10 @@ class FilterOperator(Operator):
         if "__err" in evaluated.columns:
             errors = evaluated.get_column("__err")
             # A null value row is never evaluated by ksqlDB's filter: its errors are not logged.
-            errors = errors.filter(errors.is_not_null() & ~batch.get_column(B.NULL_VALUE))
+            failed = errors.is_not_null() & ~batch.get_column(B.NULL_VALUE)
+            errors = errors.filter(failed)
             if errors.len():
+                records = rows_as_json(batch, failed) if ctx.processing_log.include_rows else None
                 ctx.processing_log.record_processing_errors(
                     ctx.query_id,
                     _STEP,
@@ -55,6 +58,7 @@ class FilterOperator(Operator):
                         f"Error computing expression {self.predicate.text}: {e}"
                         for e in errors.to_list()
                     ],
+                    records=records,
                 )
         null_value = batch.get_column(B.NULL_VALUE)
         if self.emit_tombstones:

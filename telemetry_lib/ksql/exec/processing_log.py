@@ -28,6 +28,7 @@ from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicIO, TopicSpec
 
 __all__ = [
     "DESERIALIZATION_ERROR",
+    "rows_as_json",
     "KAFKA_STREAMS_THREAD_ERROR",
     "PRODUCTION_ERROR",
     "RECORD_PROCESSING_ERROR",
@@ -197,6 +198,16 @@ class ProcessingLog:
                 )
             )
         self._topic_ready = True
+
+
+def rows_as_json(batch: pl.DataFrame, mask: pl.Series) -> list[str | None]:
+    """The user-visible fields of the rows where ``mask`` is True, as JSON text (the ``record``
+    of RECORD_PROCESSING_ERROR entries when rows are included). Internal fields are left out."""
+    columns = [c for c in batch.columns if not c.startswith("__ksql_")]
+    if not columns:
+        return [None] * int(mask.sum())
+    encoded = batch.filter(mask).select(pl.struct(columns).struct.json_encode().alias("row"))
+    return encoded.get_column("row").to_list()
 
 
 def _b64(payload: bytes | None) -> str | None:

@@ -19,6 +19,7 @@ from telemetry_lib.ksql.analyzer.query import OutputColumn
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.expr_bridge import Compiled, compile_typed
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
+from telemetry_lib.ksql.exec.processing_log import rows_as_json
 from telemetry_lib.ksql.types import to_polars
 
 __all__ = ["ProjectOperator"]
@@ -68,14 +69,24 @@ class ProjectOperator(Operator):
         if errors:
             error_frame = batch.select([e.alias(f"__err_{i}") for i, e in errors])
             messages: list[str] = []
+            records: list[str | None] = []
+            include_rows = ctx.processing_log.include_rows
             for (index, _), name in zip(errors, error_frame.columns, strict=True):
                 col = self.columns[index]
-                failed = error_frame.get_column(name).drop_nulls()
+                column = error_frame.get_column(name)
+                failed = column.drop_nulls()
                 messages += [
                     f"Error computing expression {col.expression.text} for column {col.name} "
                     f"with index {index}: {m}"
                     for m in failed.to_list()
                 ]
+                if include_rows and failed.len():
+                    records += rows_as_json(batch, column.is_not_null())
             if messages:
-                ctx.processing_log.record_processing_errors(ctx.query_id, _STEP, messages=messages)
+                ctx.processing_log.record_processing_errors(
+                    ctx.query_id,
+                    _STEP,
+                    messages=messages,
+                    records=records if include_rows else None,
+                )
         out(result)
