@@ -24,6 +24,7 @@ from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, KsqlStatem
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.expr_bridge import compile_typed
 from telemetry_lib.ksql.exec.operator import ExecContext
+from telemetry_lib.ksql.exec.processing_log import ProcessingLog
 from telemetry_lib.ksql.exec.sink import SinkOperator
 from telemetry_lib.ksql.parser.ast import CreateStruct, InsertValues
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
@@ -127,11 +128,12 @@ def _insert(stmt: InsertValues, target: DataSource, ctx: StatementContext) -> No
         value_format=target.value_format,
         window=target.window,
     )
+    log = ctx.state.processing_log
+    if ctx.sandbox:
+        # The validation pass must leave no trace, not even in the processing log.
+        log = ProcessingLog(ctx.io, topic=log.topic, include_rows=log.include_rows)
     exec_ctx = ExecContext(
-        query_id="INSERT_VALUES",
-        io=ctx.io,
-        processing_log=ctx.state.processing_log,
-        config=ctx.config,
+        query_id="INSERT_VALUES", io=ctx.io, processing_log=log, config=ctx.config
     )
     produced: list[pl.DataFrame] = []
     sink.process_batch(frame, exec_ctx, produced.append)
