@@ -42,6 +42,7 @@ __all__ = ["bytes_to_python", "deserialize", "python_to_bytes", "serialize"]
 
 logger = logging.getLogger(__name__)
 
+# A value (not a key), wrapped per the format default, "," delimiter: the common case.
 _DEFAULT_OPTIONS = SerdeOptions()
 
 

@@ -69,8 +69,6 @@ _JAVA_DOUBLE = re.compile(
 )
 # Decimal arithmetic context wide enough for any DECIMAL(p, s) (the default keeps 28 digits).
 DECIMAL_CONTEXT = Context(prec=1000)
-_INT32 = 1 << 32
-_INT64 = 1 << 64
 
 
 class CoercionError(ValueError):
@@ -287,6 +285,7 @@ def _lookup(obj: JsonObject) -> tuple[dict[str, Any], dict[str, Any]]:
     return exact, upper
 
 
+# Marks a field absent from a JSON object (None would mean present with a JSON null).
 _MISSING = object()
 
 
