@@ -315,3 +315,13 @@ def test_current_time_is_read_per_evaluation_not_at_compile_time() -> None:
     after = int(time.time() * 1000)
     assert values.n_unique() == 1
     assert before <= values[0] <= after
+
+
+def test_to_json_string_uses_the_json_serde_rules() -> None:
+    frame = _ints(A=[1, None])
+    cols = {"A": INTEGER}
+    assert run("TO_JSON_STRING(A)", frame, cols)[0] == ["1", "null"]
+    assert run("TO_JSON_STRING(STRUCT(X := A, Y := 'q'))", frame, cols)[0] == [
+        '{"X":1,"Y":"q"}',
+        '{"X":null,"Y":"q"}',
+    ]

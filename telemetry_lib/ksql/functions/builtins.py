@@ -8,7 +8,7 @@ type (a pattern, or a rule for DECIMAL results) and the implementation key looke
 
 Not implemented (no signature registered, so a query using them gets ksqlDB's
 ``Can't find any functions with the name`` error): JSON_RECORDS, JSON_ITEMS, JSON_CONCAT,
-TO_JSON_STRING, ENTRIES, aggregate and table functions (engine II).
+ENTRIES, aggregate and table functions (engine II).
 """
 
 from __future__ import annotations
@@ -211,6 +211,7 @@ def build_registry() -> FunctionRegistry:
     add("IS_JSON_STRING", ["STRING"], "BOOLEAN", "is_json_string")
     add("JSON_ARRAY_LENGTH", ["STRING"], "INTEGER", "json_array_length")
     add("JSON_KEYS", ["STRING"], "ARRAY<STRING>", "json_keys")
+    add("TO_JSON_STRING", ["ANY"], "STRING", "to_json_string")
 
     # ---- date and time ----------------------------------------------------------------
     add("TIMESTAMPTOSTRING", ["BIGINT", "STRING"], "STRING", "timestamptostring")

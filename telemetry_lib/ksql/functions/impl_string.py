@@ -537,3 +537,14 @@ def _split_to_map(args: Sequence[Arg], rt: SqlType) -> ImplResult:
         return [{"key": k, "value": v} for k, v in out.items()]
 
     return rowwise(split, args, rt)
+
+
+@implementation("to_json_string")
+def _to_json_string(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    # Not vectorised: JSON text of any type with the JSON serde's rules; per-row Python.
+    from telemetry_lib.ksql.serde.values import dump_json, to_json_node
+
+    arg_type = args[0].type
+    if arg_type is None:
+        return pl.lit("null", dtype=pl.String)
+    return rowwise(lambda v: dump_json(to_json_node(v, arg_type)), args, rt)
