@@ -64,3 +64,4 @@ def test_explain_of_a_statement_has_no_side_effects() -> None:
     driver.execute(f"EXPLAIN {CASES['filter_project']}")
     assert driver.engine.catalog.get_source("HITS") is None
     assert driver.engine.running_queries() == []
+    assert driver.engine.io.describe_topic("HITS") is None

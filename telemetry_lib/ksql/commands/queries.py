@@ -41,6 +41,7 @@ from telemetry_lib.ksql.commands.ddl import (
     terminate_query,
 )
 from telemetry_lib.ksql.commands.results import StatementResult, command_status
+from telemetry_lib.ksql.commands.sandbox import SandboxIO
 from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, KsqlStatementError
 from telemetry_lib.ksql.exec.operator import ExecContext
 from telemetry_lib.ksql.exec.physical_planner import plan_physical
@@ -418,7 +419,7 @@ def explain_statement(stmt: Explain, ctx: StatementContext) -> StatementResult:
             "INSERT INTO ... SELECT statements can be explained."
         )
     snapshot = ctx.catalog.snapshot()
-    sandbox = replace(ctx, sandbox=True)
+    sandbox = replace(ctx, sandbox=True, io=SandboxIO(ctx.io))
     try:
         if isinstance(inner, CreateAsSelect):
             result = create_as_select(inner, sandbox)
