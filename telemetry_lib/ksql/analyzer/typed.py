@@ -15,8 +15,9 @@ Contract (everything the compiler relies on):
   string-to-date/time in comparisons). So both operands of :class:`TArithmetic` have the same
   base type (for DECIMAL: both DECIMAL, possibly different precision/scale), and both operands of
   :class:`TComparison` are comparable as they stand.
-- :class:`TGuard` marks ksqlDB's "nested error handling" boundaries (a CAST, a function argument
-  that is itself a call or a struct dereference, elements of ARRAY/MAP/STRUCT constructors): an
+- :class:`TGuard` marks ksqlDB's "nested error handling" boundaries (a CAST — written or implied
+  by IN-list coercion and function-argument conversion —, a function argument that is itself a
+  call or a struct dereference, elements of ARRAY/MAP/STRUCT constructors): an
   evaluation error inside a guard makes only that sub-expression NULL (and is logged); anywhere
   else an error makes the whole top-level expression NULL for that row (and is logged).
 - Columns are referred to by their batch field name (:attr:`TColumn.field`), resolved through a
