@@ -18,6 +18,15 @@ REST server)::
     engine.source_topics()                # topics some running query reads
 
 Errors are raised as :mod:`telemetry_lib.ksql.errors` classes (``ksql_type`` / ``error_code``).
+
+Where later features plug in: GROUP BY / aggregates / windows (engine II) extend
+``analyzer/query.py`` (today they raise UnsupportedError there), add logical nodes in
+``plan/logical.py`` built by ``plan/builder.py``, stateful operators in ``exec/`` (state in
+``state/``, lifecycle hooks ``on_watermark``/``on_checkpoint``/``on_commit`` already exist on
+:class:`~telemetry_lib.ksql.exec.operator.Operator`) and one case in
+``exec/physical_planner.py``; joins (engine III) add a second input to the same path. The Kafka
+runtime drives the same :class:`~telemetry_lib.ksql.commands.context.RunningQuery` pipelines
+that :meth:`KsqlEngine.process` drives here.
 """
 
 from __future__ import annotations
