@@ -325,3 +325,15 @@ def test_to_json_string_uses_the_json_serde_rules() -> None:
         '{"X":1,"Y":"q"}',
         '{"X":null,"Y":"q"}',
     ]
+
+
+def test_like_on_null_is_an_evaluation_error_so_not_like_does_not_pass_it() -> None:
+    frame = pl.DataFrame({"S": ["foo", None, "a\nb"]})
+    values, errors = run("S NOT LIKE 'f%'", frame, {"S": STRING})
+    assert values == [False, None, True]
+    assert errors[0] is None and errors[1] is not None
+    # '%' does not cross a line break (Java regex without DOTALL).
+    assert run("S LIKE 'a%b'", frame, {"S": STRING})[0] == [False, None, False]
+    values, errors = run("S LIKE 'x!' ESCAPE '!'", frame, {"S": STRING})
+    assert values == [None, None, None]
+    assert errors[0] == "LIKE pattern must not end with escape character"

@@ -80,8 +80,9 @@ __all__ = ["CompiledExpression", "compile_expression", "evaluate"]
 logger = logging.getLogger(__name__)
 
 # Messages of Java exceptions ksqlDB would log for these failures.
-_NPE = "java.lang.NullPointerException: a NULL operand was used in arithmetic or logic"
+_NPE = "java.lang.NullPointerException: a NULL operand was evaluated"
 _DIV_ZERO = "java.lang.ArithmeticException: / by zero"
+_LIKE_TRAILING_ESCAPE = "LIKE pattern must not end with escape character"
 # The regex metacharacters escaped when a LIKE pattern becomes a regex.
 _REGEX_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
 
@@ -302,14 +303,18 @@ class _Compiler:
 
     def _TLike(self, node: TLike) -> _C:
         (value, pattern), fail, logged = self._children(node.value, node.pattern)
-        if isinstance(node.pattern, TLiteral):
-            if node.pattern.value is None:
-                return _C(pl.lit(False), fail, logged)
-            regex = like_to_regex(str(node.pattern.value), node.escape)
-            matched = value.value.str.contains(regex)
+        # ksqlDB's LikeEvaluator throws on a NULL value or pattern (an evaluation error, so the
+        # expression is NULL: ``x NOT LIKE 'a%'`` does not pass a NULL x).
+        npe = _msg(value.value.is_null() | pattern.value.is_null(), _NPE)
+        if isinstance(node.pattern, TLiteral) and node.pattern.value is not None:
+            text = str(node.pattern.value)
+            if _ends_with_escape(text, node.escape):
+                bad = _msg(value.value.is_not_null(), _LIKE_TRAILING_ESCAPE)
+                return _C(pl.lit(None, dtype=pl.Boolean), _first(fail, npe, bad), logged)
+            matched = value.value.str.contains(like_to_regex(text, node.escape))
         else:
             matched = value.value.str.contains(_like_regex_expr(pattern.value, node.escape))
-        return _C(matched.fill_null(False), fail, logged)
+        return _C(matched, _first(fail, npe), logged)
 
     def _TIn(self, node: TIn) -> _C:
         cs, fail, logged = self._children(node.value, *node.items)
@@ -518,7 +523,8 @@ def like_to_regex(pattern: str, escape: str | None) -> str:
         else:
             out.append(re.escape(ch))
         i += 1
-    return "^(?s:" + "".join(out) + ")$"
+    # Java's Pattern without DOTALL: '.' does not match a line break.
+    return "^(?:" + "".join(out) + ")$"
 
 
 def _like_regex_expr(pattern: pl.Expr, escape: str | None) -> pl.Expr:
@@ -536,7 +542,17 @@ def _like_regex_expr(pattern: pl.Expr, escape: str | None) -> pl.Expr:
             "\ue001", "_", literal=True
         )
         p = p.str.replace_all("\ue002", re.escape(escape), literal=True)
-    return pl.concat_str([pl.lit("^(?s:"), p, pl.lit(")$")])
+    return pl.concat_str([pl.lit("^(?:"), p, pl.lit(")$")])
+
+
+def _ends_with_escape(pattern: str, escape: str | None) -> bool:
+    """Whether ``pattern`` ends with an escape character that escapes nothing."""
+    if escape is None:
+        return False
+    escaped = False
+    for ch in pattern:
+        escaped = False if escaped else ch == escape
+    return escaped
 
 
 def _map_lookup_rowwise(base: pl.Expr, key: pl.Expr, node: TSubscript) -> pl.Expr:
