@@ -470,7 +470,9 @@ class _Compiler:
             return _C(matches.list.last(), fail, logged)
         i = index.value.cast(pl.Int64)
         position = pl.when(i > 0).then(i - 1).when(i < 0).then(i)
-        return _C(base.value.list.get(position, null_on_oob=True), fail, logged)
+        # Java unboxes the index ((int) idx) when the array is not null: a NULL index throws.
+        npe = _msg(base.value.is_not_null() & i.is_null(), _NPE)
+        return _C(base.value.list.get(position, null_on_oob=True), _first(fail, npe), logged)
 
     def _TDereference(self, node: TDereference) -> _C:
         c = self.compile(node.base)
