@@ -275,3 +275,14 @@ def test_unaliased_window_bounds_are_dropped_from_persistent_projections() -> No
     )
     analysis = _analyze("CREATE STREAM O AS SELECT K, WINDOWSTART, WINDOWEND AS WE, V FROM W;", ddl)
     assert [c.name for c in analysis.columns] == ["K", "WE", "V"]
+
+
+def test_partition_by_on_a_table_only_accepts_its_own_key() -> None:
+    ddl = (
+        "CREATE TABLE T (K STRING PRIMARY KEY, V INT) WITH (kafka_topic='t', value_format='JSON');"
+    )
+    analysis = _analyze("CREATE TABLE O AS SELECT * FROM T PARTITION BY K;", ddl)
+    assert analysis.partition_by is None
+    assert analysis.schema_text() == "`K` STRING KEY, `V` INTEGER"
+    with pytest.raises(KsqlEngineError, match="Cannot repartition a TABLE source."):
+        _analyze("CREATE TABLE O AS SELECT * FROM T PARTITION BY V;", ddl)

@@ -28,7 +28,12 @@ from telemetry_lib.ksql.catalog import (
     DataSource,
     quote_identifier,
 )
-from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, UnsupportedError
+from telemetry_lib.ksql.errors import (
+    AnalysisError,
+    KsqlEngineError,
+    KsqlStatementError,
+    UnsupportedError,
+)
 from telemetry_lib.ksql.parser.ast import (
     AliasedRelation,
     AllColumns,
@@ -300,10 +305,7 @@ def _partition_keys(
         return None
     exprs = query.partition_by
     if source.is_table:
-        raise AnalysisError(
-            "Invalid Partition By clause: PARTITION BY is only supported on streams, "
-            f"but `{source.name}` is a TABLE."
-        )
+        return _table_partition_by(exprs, source, scope, registry)
     if any(isinstance(e, NullLiteral) for e in exprs):
         if len(exprs) > 1:
             raise AnalysisError("Cannot PARTITION BY multiple columns including NULL")
@@ -338,6 +340,32 @@ def _partition_keys(
         )
         keys.append(PartitionKey(typed, _qualified_text(expr, alias, typed), source_key))
     return tuple(keys)
+
+
+def _table_partition_by(
+    exprs: tuple[Expression, ...], source: DataSource, scope: Scope, registry: object
+) -> None:
+    """A table is already keyed: PARTITION BY its own key is a no-op, anything else is refused
+    (ksqlDB's SchemaKTable.selectKey)."""
+    keys = source.key_columns
+    typed = [_type(e, scope, context="PARTITION BY", registry=registry) for e in exprs]
+    if (
+        len(keys) == 1
+        and len(typed) == 1
+        and isinstance(typed[0], TColumn)
+        and typed[0].field_name == keys[0].name
+    ):
+        return None
+    if len(keys) > 1:
+        raise KsqlStatementError(
+            "Cannot repartition a TABLE source. If this is a join, joins on tables with multiple "
+            "columns is not yet supported."
+        )
+    shown = ", ".join(t.text for t in typed)
+    raise KsqlStatementError(
+        "Cannot repartition a TABLE source. If this is a join, make sure that the criteria uses "
+        f"the TABLE's key column {keys[0].name} instead of {shown}"
+    )
 
 
 def _qualified_text(expr: Expression, alias: str, typed: TypedExpression) -> str:
