@@ -305,7 +305,8 @@ def _partition_keys(
         return None
     exprs = query.partition_by
     if source.is_table:
-        return _table_partition_by(exprs, source, scope, registry)
+        _check_table_partition_by(exprs, source, scope, registry)
+        return None
     if any(isinstance(e, NullLiteral) for e in exprs):
         if len(exprs) > 1:
             raise AnalysisError("Cannot PARTITION BY multiple columns including NULL")
@@ -342,7 +343,7 @@ def _partition_keys(
     return tuple(keys)
 
 
-def _table_partition_by(
+def _check_table_partition_by(
     exprs: tuple[Expression, ...], source: DataSource, scope: Scope, registry: object
 ) -> None:
     """A table is already keyed: PARTITION BY its own key is a no-op, anything else is refused
@@ -355,7 +356,7 @@ def _table_partition_by(
         and isinstance(typed[0], TColumn)
         and typed[0].field_name == keys[0].name
     ):
-        return None
+        return
     if len(keys) > 1:
         raise KsqlStatementError(
             "Cannot repartition a TABLE source. If this is a join, joins on tables with multiple "
