@@ -337,3 +337,13 @@ def test_like_on_null_is_an_evaluation_error_so_not_like_does_not_pass_it() -> N
     values, errors = run("S LIKE 'x!' ESCAPE '!'", frame, {"S": STRING})
     assert values == [None, None, None]
     assert errors[0] == "LIKE pattern must not end with escape character"
+
+
+def test_a_null_case_condition_that_is_reached_is_an_error() -> None:
+    frame = pl.DataFrame({"B": [True, None, False]}, schema={"B": pl.Boolean})
+    values, errors = run("CASE WHEN B THEN 1 ELSE 0 END", frame, {"B": BOOLEAN})
+    assert values == [1, None, 0]
+    assert errors[0] is None and errors[1] is not None and errors[2] is None
+    # Not reached: the first branch already matched.
+    values, errors = run("CASE WHEN true THEN 1 WHEN B THEN 2 END", frame, {"B": BOOLEAN})
+    assert values == [1, 1, 1] and errors == [None, None, None]

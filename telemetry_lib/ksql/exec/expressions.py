@@ -339,6 +339,8 @@ class _Compiler:
         for cond, result in node.whens:
             cc, rc = self.compile(cond), self.compile(result)
             fails.append(_gate(cc.fail, reached))
+            # SearchedCaseFunction unboxes each reached condition: a NULL one throws.
+            fails.append(_msg(reached & cc.value.is_null(), _NPE))
             logs.append(_gate(cc.logged, reached))
             taken = reached & cc.value.fill_null(False)
             fails.append(_gate(rc.fail, taken))
