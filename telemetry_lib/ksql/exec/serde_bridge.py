@@ -73,9 +73,11 @@ def decode_key(data: pl.Series, source: DataSource) -> DecodedColumns:
     window_errors: pl.Series | None = None
     if source.window is not None:
         split = decode_windowed_keys(data, source.window)
+        # A null key is a null key (no window), not a malformed windowed key.
+        too_short = split.bad & data.is_not_null()
         data, window_start, window_end = split.keys, split.start, split.end
         window_errors = pl.select(
-            pl.when(pl.lit(split.bad))
+            pl.when(pl.lit(too_short))
             .then(
                 pl.lit(
                     f"Failed to deserialize windowed key from topic: {source.topic}. "
