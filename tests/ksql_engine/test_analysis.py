@@ -286,3 +286,13 @@ def test_partition_by_on_a_table_only_accepts_its_own_key() -> None:
     assert analysis.schema_text() == "`K` STRING KEY, `V` INTEGER"
     with pytest.raises(KsqlEngineError, match="Cannot repartition a TABLE source."):
         _analyze("CREATE TABLE O AS SELECT * FROM T PARTITION BY V;", ddl)
+
+
+def test_multi_column_kafka_key_error_suggests_a_key_format() -> None:
+    ddl = (
+        "CREATE STREAM M (A INT KEY, B INT KEY, V INT) WITH (kafka_topic='m', value_format='JSON');"
+    )
+    with pytest.raises(KsqlEngineError) as info:
+        _catalog(ddl)
+    assert "The 'KAFKA' format only supports a single field" in info.value.message
+    assert info.value.hint is not None and "KEY_FORMAT='JSON'" in info.value.hint

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 
 from telemetry_lib.ksql.catalog import Column, ColumnRole, FormatSpec
+from telemetry_lib.ksql.errors import KsqlStatementError
 from telemetry_lib.ksql.serde.formats import (
     get_format,
     resolve_value_features,
@@ -37,7 +38,16 @@ def validate_schema_formats(
     """Raise ksqlDB's error (a KsqlStatementError) when a format cannot hold its columns."""
     key_fmt = get_format(key_format.name)
     value_fmt = get_format(value_format.name)
-    validate_key_schema(key_fmt, [(c.name, c.type) for c in key_columns])
+    try:
+        validate_key_schema(key_fmt, [(c.name, c.type) for c in key_columns])
+    except KsqlStatementError as exc:
+        if exc.hint is None and len(key_columns) > 1 and not key_fmt.multi_column:
+            # Reference §6 pain point 3: say how to get a multi-column key.
+            exc.hint = (
+                f"the {key_fmt.name} key format holds one column; add KEY_FORMAT='JSON' (or "
+                "DELIMITED) to the WITH clause for a key with several columns"
+            )
+        raise
     values = [(c.name, c.type) for c in value_columns if c.role is ColumnRole.VALUE]
     features = resolve_value_features(
         value_fmt,
