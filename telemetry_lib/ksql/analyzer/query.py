@@ -432,7 +432,8 @@ def _expand_select(
                 if name in PSEUDO_COLUMNS and isinstance(item.expression, ColumnRef):
                     raise AnalysisError(
                         f"Reserved column name in select: {quote_identifier(name)}. "
-                        "Please remove or alias the column."
+                        "Please remove or alias the column.",
+                        hint=f"write {name} AS {name[:3]}_COPY (any name that is not reserved)",
                     )
             else:
                 name = item.alias
