@@ -6,8 +6,8 @@ Owns :func:`deserialize`, :func:`serialize`, :func:`python_to_bytes`, :func:`byt
 column per ``(name, SqlType)`` (dtypes per ``telemetry_lib.ksql.types``), a ``null_payload``
 mask (tombstones / null keys, and JSON ``null`` documents, which ksqlDB reads the same way)
 and per-row :class:`RowError` entries for DESERIALIZATION_ERROR processing-log records.
-JSON takes the vectorised path (``json_fast``) and only falls back to the exact per-record
-path for the rows it defers; KAFKA is vectorised; DELIMITED is per record.
+JSON (``json_fast``) and DELIMITED (``delimited_fast``) take vectorised paths and fall back
+to the exact per-record paths only for the rows they defer; KAFKA is vectorised.
 
 ``serialize(format, columns, frame, options=..., null_rows=...)`` returns a Binary Series;
 rows flagged in ``null_rows`` (table deletes) become null payloads, and so do keys whose
@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from telemetry_lib.ksql.errors import SerdeError, UnsupportedError
-from telemetry_lib.ksql.serde import delimited, json_exact
+from telemetry_lib.ksql.serde import delimited, delimited_fast, json_exact
 from telemetry_lib.ksql.serde.formats import Format, get_format
 from telemetry_lib.ksql.serde.json_fast import decode_fast, has_map
 from telemetry_lib.ksql.serde.json_write import encode_fast
@@ -70,11 +70,20 @@ def deserialize(
     if found.name == "JSON":
         return _deserialize_json(columns, payloads, options)
     if found.name == "KAFKA":
-        frame, errors = decode_kafka(payloads, columns, options)
-        return Decoded(frame, null_payload, tuple(errors))
+        frame, kafka_errors = decode_kafka(payloads, columns, options)
+        return Decoded(frame, null_payload, tuple(kafka_errors))
     if found.name == "DELIMITED":
-        rows, errs = delimited.decode_rows(payloads.to_list(), columns, options)
-        return Decoded(_frame(rows, columns), null_payload, tuple(errs))
+        frame, exact = delimited_fast.decode_fast(payloads, columns, delimiter=options.delimiter)
+        exact_idx = (exact & payloads.is_not_null()).arg_true()
+        errors: tuple[RowError, ...] = ()
+        if exact_idx.len():
+            positions = exact_idx.to_list()
+            rows, errs = delimited.decode_rows(
+                payloads.gather(exact_idx).to_list(), columns, options, row_numbers=positions
+            )
+            errors = tuple(errs)
+            frame = _scatter_rows(frame, exact_idx, _frame(rows, columns))
+        return Decoded(frame, null_payload, errors)
     raise SerdeError(f"The '{found.name}' format can only be used when no columns are defined")
 
 

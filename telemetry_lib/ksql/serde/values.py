@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal
 from typing import Any
 
 import polars as pl
@@ -51,6 +51,7 @@ __all__ = [
     "ms_from_time",
     "ms_from_timestamp",
     "node_type_name",
+    "parse_java_decimal",
     "parse_json",
     "time_from_ms",
     "timestamp_from_ms",
@@ -67,6 +68,8 @@ _JAVA_INT = re.compile(r"[+-]?[0-9]+")
 _JAVA_DOUBLE = re.compile(
     r"[+-]?(NaN|Infinity|(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)[dDfF]?)"
 )
+# Java's BigDecimal(String) grammar.
+_JAVA_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # Decimal arithmetic context wide enough for any DECIMAL(p, s) (the default keeps 28 digits).
 DECIMAL_CONTEXT = Context(prec=1000)
 
@@ -175,8 +178,19 @@ def _to_double(node: Any, t: SqlType) -> float:
     raise _invalid(node, t)
 
 
+def parse_java_decimal(text: str) -> Decimal:
+    """Java's ``new BigDecimal(text)``: no blanks, underscores, NaN or infinities."""
+    if not _JAVA_DECIMAL.fullmatch(text):
+        raise CoercionError(
+            f"Character array is missing \"exponent\" mark 'e' or 'E'. Value: '{text}'"
+        )
+    return Decimal(text)
+
+
 def fit_decimal(value: Decimal, t: SqlDecimal) -> Decimal:
     """ksqlDB's DecimalUtil.ensureFit: no lost integer digits, no rounding."""
+    if not value.is_finite():
+        raise CoercionError(f"Cannot fit decimal '{value}' into DECIMAL({t.precision}, {t.scale})")
     plain = _plain(value)
     sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
@@ -210,15 +224,7 @@ def _to_decimal(node: Any, t: SqlDecimal) -> Decimal:
     if isinstance(node, Decimal):
         return fit_decimal(node, t)
     if isinstance(node, str):
-        try:
-            value = Decimal(node)
-        except InvalidOperation:
-            raise CoercionError(
-                "Character array is missing \"exponent\" mark 'e' or 'E'."
-            ) from None
-        if not value.is_finite() or node != node.strip():
-            raise CoercionError("Character array is missing \"exponent\" mark 'e' or 'E'.")
-        return fit_decimal(value, t)
+        return fit_decimal(parse_java_decimal(node), t)
     raise _invalid(node, t)
 
 
