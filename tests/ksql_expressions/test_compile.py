@@ -347,3 +347,11 @@ def test_a_null_case_condition_that_is_reached_is_an_error() -> None:
     # Not reached: the first branch already matched.
     values, errors = run("CASE WHEN true THEN 1 WHEN B THEN 2 END", frame, {"B": BOOLEAN})
     assert values == [1, 1, 1] and errors == [None, None, None]
+
+
+def test_json_records_and_items_return_json_text() -> None:
+    frame = pl.DataFrame({"J": ['{"a": 1.50, "b": [1, "x"]}', '[1, {"k": true}]', "not json"]})
+    cols = {"J": STRING}
+    assert run("JSON_RECORDS(J)['b']", frame, cols)[0] == ['[1,"x"]', None, None]
+    assert run("JSON_RECORDS(J)['a']", frame, cols)[0] == ["1.50", None, None]
+    assert run("JSON_ITEMS(J)", frame, cols)[0] == [None, ["1", '{"k":true}'], None]

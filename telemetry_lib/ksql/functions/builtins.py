@@ -7,8 +7,8 @@ type (a pattern, or a rule for DECIMAL results) and the implementation key looke
 ``functions/impl_*.py`` (polars). Names in messages use ksqlDB's spelling (mostly lower case).
 
 Not implemented (no signature registered, so a query using them gets ksqlDB's
-``Can't find any functions with the name`` error): JSON_RECORDS, JSON_ITEMS, JSON_CONCAT,
-ENTRIES, aggregate and table functions (engine II).
+``Can't find any functions with the name`` error): JSON_CONCAT, ENTRIES, aggregate and table
+functions (engine II).
 """
 
 from __future__ import annotations
@@ -212,6 +212,8 @@ def build_registry() -> FunctionRegistry:
     add("JSON_ARRAY_LENGTH", ["STRING"], "INTEGER", "json_array_length")
     add("JSON_KEYS", ["STRING"], "ARRAY<STRING>", "json_keys")
     add("TO_JSON_STRING", ["ANY"], "STRING", "to_json_string")
+    add("JSON_RECORDS", ["STRING"], "MAP<STRING, STRING>", "json_records")
+    add("JSON_ITEMS", ["STRING"], "ARRAY<STRING>", "json_items")
 
     # ---- date and time ----------------------------------------------------------------
     add("TIMESTAMPTOSTRING", ["BIGINT", "STRING"], "STRING", "timestamptostring")

@@ -548,3 +548,50 @@ def _to_json_string(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     if arg_type is None:
         return pl.lit("null", dtype=pl.String)
     return rowwise(lambda v: dump_json(to_json_node(v, arg_type)), args, rt)
+
+
+def _parsed_json(text: str | None) -> object:
+    from telemetry_lib.ksql.serde.values import parse_json
+
+    if text is None:
+        return _INVALID
+    try:
+        return parse_json(text)
+    except ValueError:
+        return _INVALID
+
+
+@implementation("json_records")
+def _json_records(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    # Not vectorised: each top-level field of a JSON object with its value's JSON text.
+    from telemetry_lib.ksql.serde.values import JsonObject, dump_json
+
+    def records(text: str | None) -> list[dict[str, str]] | None:
+        node = _parsed_json(text)
+        if not isinstance(node, JsonObject):
+            return None
+        return [{"key": k, "value": dump_json(v)} for k, v in dict(node).items()]
+
+    return rowwise(records, args, rt)
+
+
+@implementation("json_items")
+def _json_items(args: Sequence[Arg], rt: SqlType) -> ImplResult:
+    # Not vectorised: the JSON text of each element of a JSON array.
+    from telemetry_lib.ksql.serde.values import dump_json
+
+    def items(text: str | None) -> list[str] | None:
+        node = _parsed_json(text)
+        return (
+            [dump_json(v) for v in node]
+            if isinstance(node, list) and not _is_object(node)
+            else None
+        )
+
+    return rowwise(items, args, rt)
+
+
+def _is_object(node: object) -> bool:
+    from telemetry_lib.ksql.serde.values import JsonObject
+
+    return isinstance(node, JsonObject)
