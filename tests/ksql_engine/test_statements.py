@@ -314,3 +314,13 @@ def test_processing_log_includes_rows_when_configured() -> None:
         "ROWPARTITION": 0,
         "ROWOFFSET": 0,
     }
+
+
+def test_a_failed_query_shows_error_and_ignores_later_input() -> None:
+    d = InMemoryDriver(partitioner="single", config={"ksql.fail.on.deserialization.error": "true"})
+    d.execute(INPUT + "CREATE STREAM OUT AS SELECT * FROM INPUT;")
+    with pytest.raises(StreamsError):
+        d.pipe("input", key=_int_key(1), value=b"{bad")
+    d.pipe("input", key=_int_key(2), value=_json({"NAME": "late"}))
+    assert d.read("OUT") == []
+    assert d.execute("SHOW QUERIES;")[0].fields["queries"][0]["state"] == "ERROR"

@@ -43,6 +43,7 @@ __all__ = [
     "list_topics",
     "list_types",
     "list_variables",
+    "query_state",
     "schema_json",
 ]
 
@@ -80,15 +81,24 @@ def field_entries(source: DataSource) -> list[dict[str, Any]]:
     return out
 
 
-def _running_query(info: QueryInfo) -> dict[str, Any]:
+def query_state(info: QueryInfo, ctx: StatementContext) -> str:
+    """RUNNING / PAUSED from the catalog, or ERROR when the query's pipeline failed."""
+    running = ctx.state.running.get(info.query_id)
+    if running is not None and running.pipeline.error is not None:
+        return "ERROR"
+    return info.state
+
+
+def _running_query(info: QueryInfo, ctx: StatementContext) -> dict[str, Any]:
+    state = query_state(info, ctx)
     return {
         "queryString": info.statement_text,
         "sinks": [info.sink],
         "sinkKafkaTopics": [info.sink_topic],
         "id": info.query_id,
-        "statusCount": {info.state: 1},
+        "statusCount": {state: 1},
         "queryType": "PERSISTENT",
-        "state": info.state,
+        "state": state,
     }
 
 
@@ -107,8 +117,8 @@ def _source_description(
     return {
         "name": source.name,
         "windowType": source.window.type.value if source.window else None,
-        "readQueries": [_running_query(q) for q in read],
-        "writeQueries": [_running_query(q) for q in write],
+        "readQueries": [_running_query(q, ctx) for q in read],
+        "writeQueries": [_running_query(q, ctx) for q in write],
         "fields": field_entries(source),
         "type": source.source_type.value,
         "timestamp": source.timestamp_column or "",
@@ -190,7 +200,9 @@ def list_queries(stmt: ListQueries, ctx: StatementContext) -> StatementResult:
             described = _query_description(stmt.text, q, plan, ctx)
             descriptions.append(described.fields["queryDescription"])
         return StatementResult("query_descriptions", stmt.text, {"queryDescriptions": descriptions})
-    return StatementResult("queries", stmt.text, {"queries": [_running_query(q) for q in queries]})
+    return StatementResult(
+        "queries", stmt.text, {"queries": [_running_query(q, ctx) for q in queries]}
+    )
 
 
 def list_topics(stmt: ListTopics, ctx: StatementContext) -> StatementResult:

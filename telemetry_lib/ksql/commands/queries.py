@@ -444,11 +444,11 @@ def explain_statement(stmt: Explain, ctx: StatementContext) -> StatementResult:
 def _query_description(
     text: str, info: QueryInfo, plan_text: str, ctx: StatementContext
 ) -> StatementResult:
+    from telemetry_lib.ksql.commands.describe import field_entries, query_state
+
     sink = ctx.catalog.get_source(info.sink)
     fields = []
     if sink is not None:
-        from telemetry_lib.ksql.commands.describe import field_entries
-
         fields = field_entries(sink)
     logical, _, physical = plan_text.partition("\n\nPhysical plan:\n")
     return StatementResult(
@@ -469,7 +469,7 @@ def _query_description(
                 "queryType": "PERSISTENT",
                 "queryErrors": [],
                 "tasksMetadata": [],
-                "state": info.state,
+                "state": query_state(info, ctx),
             }
         },
     )

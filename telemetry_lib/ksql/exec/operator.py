@@ -94,6 +94,8 @@ class Pipeline:
         self._ctx: ExecContext | None = None
         #: Batches held while the query is paused (PAUSE); RESUME processes them in order.
         self._backlog: list[pl.DataFrame] | None = None
+        #: The error that stopped the query (ksqlDB's ERROR state); later batches are ignored.
+        self.error: BaseException | None = None
 
     def _build_chain(self) -> list[Emit]:
         chain: list[Emit] = []
@@ -114,10 +116,17 @@ class Pipeline:
             raise RuntimeError("Pipeline.push() called before start()")
         if batch.height == 0:
             return
+        if self.error is not None:
+            return
         if self._backlog is not None:
             self._backlog.append(batch)
             return
-        self._chain[0](batch)
+        try:
+            self._chain[0](batch)
+        except Exception as exc:
+            self.error = exc
+            logger.error("query %s failed and stopped: %s", self.ctx.query_id, exc)
+            raise
 
     @property
     def paused(self) -> bool:
