@@ -35,6 +35,7 @@ import io
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -73,12 +74,12 @@ _MIN_MS, _MAX_MS = _MIN_DAYS * 86_400_000, (_MAX_DAYS + 1) * 86_400_000 - 1
 _UNWRAPPED = "v"
 
 
+@dataclass(frozen=True)
 class FastResult:
     """The vectorised decode: ``frame`` typed per column, ``exact`` rows still to decode exactly."""
 
-    def __init__(self, frame: pl.DataFrame, exact: pl.Series) -> None:
-        self.frame = frame
-        self.exact = exact
+    frame: pl.DataFrame
+    exact: pl.Series
 
 
 def has_map(t: SqlType) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -38,15 +39,15 @@ _TIMESTAMP_BYTES = 8
 _LONG_MAX = (1 << 63) - 1
 
 
+@dataclass(frozen=True)
 class WindowedKeys:
     """Decoded windowed keys: inner key bytes, window start and end (ms), and bad rows."""
 
-    def __init__(self, keys: pl.Series, start: pl.Series, end: pl.Series, bad: pl.Series) -> None:
-        self.keys = keys
-        self.start = start
-        self.end = end
-        #: True where the payload was too short to hold the window (the row cannot be read).
-        self.bad = bad
+    keys: pl.Series
+    start: pl.Series
+    end: pl.Series
+    #: True where the payload was too short to hold the window (the row cannot be read).
+    bad: pl.Series
 
 
 def _trailer(window: WindowInfo) -> int:
