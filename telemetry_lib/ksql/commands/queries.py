@@ -290,17 +290,17 @@ def insert_into(stmt: InsertInto, ctx: StatementContext) -> StatementResult:
 
 
 def _conform_to_sink(analysis: AnalyzedQuery, target: DataSource) -> AnalyzedQuery:
-    """Match the result schema to the sink's (names, key/value roles, castable types), reorder
-    to the sink's column order and insert the implicit casts; ksqlDB's error otherwise."""
-    result = {c.name: c for c in analysis.columns}
+    """Match the result schema to the sink's position by position (ksqlDB's
+    LogicalSchema.compatibleSchema: same names, same key/value roles, implicitly castable types)
+    and insert the implicit casts; ksqlDB's error otherwise."""
+    result = analysis.columns
     sink_cols = target.key_columns + target.value_columns
     compatible = len(result) == len(sink_cols)
     conformed: list[OutputColumn] = []
     if compatible:
-        for col in sink_cols:
-            out = result.get(col.name)
+        for out, col in zip(result, sink_cols, strict=True):
             if (
-                out is None
+                out.name != col.name
                 or out.is_key != (col.role is ColumnRole.KEY)
                 or not can_implicitly_cast(out.type, col.type)
             ):
