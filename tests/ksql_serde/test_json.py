@@ -393,3 +393,11 @@ def test_fuzz_vectorised_path_matches_exact_path(wrapped: bool) -> None:
         expected = [tuple(None for _ in cols) if r is None else tuple(r) for r in rows]
         assert fast.frame.rows() == expected, (cols, payloads)
         assert [e.row for e in fast.errors] == [e.row for e in errors]
+
+
+def test_non_finite_doubles_are_quoted_like_jackson_and_read_back() -> None:
+    frame = pl.DataFrame({"R": [float("nan"), float("-inf"), 0.25]})
+    out = serialize("JSON", [("R", DOUBLE)], frame, options=VALUE)
+    assert out.to_list() == [b'{"R":"NaN"}', b'{"R":"-Infinity"}', b'{"R":0.25}']
+    back = deserialize("JSON", [("R", DOUBLE)], out, options=VALUE).frame.get_column("R")
+    assert back.is_nan().to_list()[0] and back.to_list()[1:] == [float("-inf"), 0.25]

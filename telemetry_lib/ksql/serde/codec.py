@@ -36,7 +36,7 @@ from telemetry_lib.ksql.serde.json_write import encode_fast
 from telemetry_lib.ksql.serde.kafka import decode_kafka, encode_kafka, pack_kafka, unpack_kafka
 from telemetry_lib.ksql.serde.options import Decoded, RowError, SerdeOptions
 from telemetry_lib.ksql.serde.values import column_series, dump_json, parse_json
-from telemetry_lib.ksql.types import SqlType, to_polars
+from telemetry_lib.ksql.types import BaseType, SqlType, to_polars
 
 __all__ = ["bytes_to_python", "deserialize", "python_to_bytes", "serialize"]
 
@@ -152,7 +152,8 @@ def serialize(
     if found.name == "JSON":
         wrapped = json_exact.is_wrapped(columns, options)
         if not any(has_map(t) for _, t in columns):
-            return encode_fast(frame, columns, wrapped=wrapped, null_rows=null_rows)
+            encoded = encode_fast(frame, columns, wrapped=wrapped, null_rows=null_rows)
+            return _patch_non_finite(encoded, frame, columns, options, null_rows)
         out = json_exact.encode_rows(_rows(frame, columns, null_rows), columns, options)
         return pl.Series("payload", out, dtype=pl.Binary)
     if found.name == "KAFKA":
@@ -164,6 +165,36 @@ def serialize(
         out = delimited.encode_rows(_rows(frame, columns, null_rows), columns, options)
         return pl.Series("payload", out, dtype=pl.Binary)
     raise SerdeError(f"The '{found.name}' format can only be used when no columns are defined")
+
+
+def _patch_non_finite(
+    encoded: pl.Series,
+    frame: pl.DataFrame,
+    columns: Sequence[tuple[str, SqlType]],
+    options: SerdeOptions,
+    null_rows: pl.Series | None,
+) -> pl.Series:
+    """Re-encode rows holding a NaN or infinite DOUBLE column exactly.
+
+    polars writes them as null; ksqlDB (Jackson) writes ``"NaN"`` / ``"Infinity"``. Only
+    top-level DOUBLE columns are checked (doubles nested in STRUCT/ARRAY stay null).
+    """
+    doubles = [name for name, t in columns if t.base is BaseType.DOUBLE]
+    if not doubles:
+        return encoded
+    odd = frame.select(
+        pl.any_horizontal([pl.col(n).is_nan() | pl.col(n).is_infinite() for n in doubles])
+        .fill_null(False)
+        .alias("odd")
+    ).to_series()
+    if null_rows is not None:
+        odd = odd & ~null_rows.fill_null(False)
+    idx = odd.arg_true()
+    if not idx.len():
+        return encoded
+    rows = _rows(frame[idx], columns, None)
+    patch = json_exact.encode_rows(rows, columns, options)
+    return encoded.scatter(idx, pl.Series(patch, dtype=pl.Binary))
 
 
 def _null_rows(

@@ -68,6 +68,7 @@ _JAVA_INT = re.compile(r"[+-]?[0-9]+")
 _JAVA_DOUBLE = re.compile(
     r"[+-]?(NaN|Infinity|(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)[dDfF]?)"
 )
+_INF = float("inf")
 # Java's BigDecimal(String) grammar.
 _JAVA_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # Decimal arithmetic context wide enough for any DECIMAL(p, s) (the default keeps 28 digits).
@@ -397,7 +398,10 @@ def _dump(node: Any) -> Iterable[str]:
     elif isinstance(node, Decimal):
         yield str(node) if "E" not in str(node).upper() else str(node).upper()
     elif isinstance(node, float):
-        yield _java_double(node)
+        text = _java_double(node)
+        # Jackson quotes NaN and infinities (JsonGenerator QUOTE_NON_NUMERIC_NUMBERS).
+        yield text if node == node and node not in (_INF, -_INF) else f'"{text}"'
+
     elif isinstance(node, str):
         yield json.dumps(node, ensure_ascii=False)
     elif isinstance(node, JsonObject):
