@@ -142,6 +142,8 @@ class AnalyzedQuery:
     value_columns: tuple[OutputColumn, ...]
     #: LIMIT n: the query emits at most n rows, then nothing more.
     limit: int | None = None
+    #: GROUP BY / aggregates (engine II): an analyzer.aggregation.AggregateAnalysis, else None.
+    aggregation: object | None = None
 
     @property
     def columns(self) -> tuple[OutputColumn, ...]:
@@ -215,10 +217,10 @@ def analyze_query(
         loc = query.window.loc
         prefix = f"Line: {loc.line}, Col: {loc.column}: " if loc is not None else ""
         raise KsqlEngineError(f"{prefix}WINDOW clause requires a GROUP BY clause.")
-    if query.window is not None:
-        raise UnsupportedError("WINDOW (windowed aggregation, engine II)")
-    if query.group_by is not None:
-        raise UnsupportedError("GROUP BY (aggregation, engine II)")
+    from telemetry_lib.ksql.analyzer.aggregation import is_aggregate_query
+
+    if is_aggregate_query(query):
+        return _analyze_aggregate(query, source, alias, registry, sink_name, config, sink_timestamp)
     if query.having is not None:
         raise AnalysisError("HAVING requires GROUP BY")
     if query.emit == "FINAL":
@@ -261,6 +263,51 @@ def analyze_query(
         key_columns=tuple(key_columns),
         value_columns=tuple(value_columns),
         limit=query.limit,
+    )
+
+
+def _analyze_aggregate(
+    query: Query,
+    source: DataSource,
+    alias: str,
+    registry: object,
+    sink_name: str,
+    config: Mapping[str, object],
+    sink_timestamp: str | None,
+) -> AnalyzedQuery:
+    """GROUP BY / aggregates: see :mod:`telemetry_lib.ksql.analyzer.aggregation`."""
+    from telemetry_lib.ksql.analyzer.aggregation import analyze_aggregation
+
+    scope = source_scope(source, alias)
+    aggregation, items, where = analyze_aggregation(
+        query,
+        source,
+        alias,
+        scope,
+        registry,
+        sink_name=sink_name,
+        config=config,
+        type_fn=lambda e, s, context: _type(e, s, context=context, registry=registry),
+    )
+    keys = [_out(name, expr, True, None) for name, expr, is_key in items if is_key]
+    values = [_out(name, expr, False, None) for name, expr, is_key in items if not is_key]
+    if sink_timestamp is not None and all(c.name != sink_timestamp for c in keys + values):
+        raise KsqlEngineError(
+            "The TIMESTAMP column set in the WITH clause does not exist in the schema: "
+            f"'{sink_timestamp}'"
+        )
+    _check_duplicates(keys + values)
+    _check_has_values(values)
+    return AnalyzedQuery(
+        source=source,
+        alias=alias,
+        scope=scope,
+        where=where,
+        partition_by=None,
+        key_columns=tuple(keys),
+        value_columns=tuple(values),
+        limit=query.limit,
+        aggregation=aggregation,
     )
 
 

@@ -163,12 +163,14 @@ def create_as_select(stmt: CreateAsSelect, ctx: StatementContext) -> StatementRe
     props = read_properties(stmt.properties, allowed=CREATE_AS_PROPERTIES)
     analysis = _analyze(stmt.query, ctx, stmt.name, sink_timestamp=_timestamp_name(props))
     source = analysis.source
-    if kind is SourceType.STREAM and source.is_table:
+    aggregation = analysis.aggregation
+    produces_table = source.is_table or aggregation is not None
+    if kind is SourceType.STREAM and produces_table:
         raise AnalysisError(
             "Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS "
             "SELECT statement instead."
         )
-    if kind is SourceType.TABLE and not source.is_table:
+    if kind is SourceType.TABLE and not produces_table:
         raise AnalysisError(
             "Invalid result type. Your SELECT query produces a STREAM. Please use CREATE STREAM "
             "AS SELECT statement instead."
@@ -210,7 +212,13 @@ def create_as_select(stmt: CreateAsSelect, ctx: StatementContext) -> StatementRe
         timestamp_column=ts_column,
         timestamp_format=ts_format,
         # A re-keyed stream has plain keys: PARTITION BY drops the input's window.
-        window=source.window if analysis.partition_by is None else None,
+        window=(
+            aggregation.sink_window  # type: ignore[attr-defined]
+            if aggregation is not None
+            else source.window
+            if analysis.partition_by is None
+            else None
+        ),
         statement_text=stmt.text,
         created_by_query=query_id,
     )

@@ -51,6 +51,12 @@ def plan_physical(plan: SinkNode) -> Pipeline:
 
 
 def _operator(node: LogicalNode, plan: SinkNode) -> Operator:
+    from telemetry_lib.ksql.plan.aggregate import AggregateNode
+
+    if isinstance(node, AggregateNode):
+        from telemetry_lib.ksql.exec.aggregate import AggregateOperator
+
+        return AggregateOperator(node.aggregation)
     if isinstance(node, SourceNode):
         return SourceOperator(node.source)
     if isinstance(node, FilterNode):

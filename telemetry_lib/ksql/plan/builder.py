@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 
 def build_logical_plan(analysis: AnalyzedQuery, sink: DataSource) -> SinkNode:
+    if analysis.aggregation is not None:
+        from telemetry_lib.ksql.plan.aggregate import build_aggregate_plan
+
+        return build_aggregate_plan(analysis, sink)
     node: LogicalNode = SourceNode(analysis.source, analysis.alias)
     if analysis.where is not None:
         node = FilterNode(node, analysis.where, emit_tombstones=analysis.source.is_table)
