@@ -230,12 +230,22 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
     is_key)`` in key-first order, and the WHERE predicate typed over the source scope.
     ``type_fn(expr, scope, context=...)`` types an AST expression (the query analyzer's typer)."""
     typer = type_fn
+    select_items = _expand_star(query, source)
     if query.group_by is None:
+        non_agg = [
+            expression_text(e)
+            for e in select_items
+            if not _has_aggregate(e) and any(isinstance(n, ColumnRef) for n in e.walk())
+        ]
+        if non_agg:
+            raise AnalysisError(
+                f"Non-aggregate SELECT expression(s) not part of GROUP BY: {', '.join(non_agg)}\n"
+                "Either add the column(s) to the GROUP BY or remove them from the SELECT."
+            )
         calls_text = [
-            expression_text(n)
-            for item in query.select
-            if isinstance(item, SingleColumn)
-            for n in item.expression.walk()
+            expression_text(n) if n.args else f"{n.name}(ROWTIME)"
+            for e in select_items
+            for n in e.walk()
             if isinstance(n, FunctionCall) and n.name in AGGREGATE_NAMES
         ]
         raise AnalysisError(
@@ -292,7 +302,7 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
 
     # aggregate calls (SELECT then HAVING), deduplicated by their stripped AST
     call_nodes: list[FunctionCall] = []
-    sources = [i.expression for i in query.select if isinstance(i, SingleColumn)]
+    sources = list(select_items)
     if query.having is not None:
         sources.append(query.having)
     for expr in sources:
@@ -309,6 +319,12 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
                 if stripped_call not in call_nodes:
                     call_nodes.append(stripped_call)
     if not call_nodes:
+        for expr in sources:
+            try:
+                typer(expr, scope, context="SELECT")  # type: ignore[operator]
+            except AnalysisError as exc:
+                if "Can't find any functions" in str(exc.message):
+                    raise
         raise AnalysisError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
     calls: list[AggregateCall] = []
     for node in call_nodes:
@@ -325,7 +341,7 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
         )
         calls.append(AggregateCall(agg, tuple(arg_typed[:n_inputs]), expression_text(node)))
     if source.is_table:
-        bad = sorted({c.aggregate.name for c in calls if not c.aggregate.table_capable})
+        bad = list(dict.fromkeys(c.aggregate.name for c in calls if not c.aggregate.table_capable))
         if bad:
             raise AnalysisError(
                 f"The aggregation functions {_and(bad)} cannot be applied to a table source, "
@@ -353,6 +369,8 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
     out_scope = Scope(tuple(out_cols))
 
     def replace_node(node: Node) -> Node | None:
+        if isinstance(node, ColumnRef) and node.source and node.name in WINDOW_BOUND_COLUMNS:
+            return ColumnRef(node.name, loc=node.loc)
         if isinstance(node, Expression):
             stripped_node = _strip_sources(node) if not isinstance(node, ColumnRef) or node.source else node
             if isinstance(stripped_node, FunctionCall) and stripped_node in call_nodes:
@@ -367,12 +385,7 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
     names = _NameGenerator(source)
     items: list[tuple[str, TypedExpression, Expression, bool]] = []
     non_agg: list[str] = []
-    for item in query.select:
-        if isinstance(item, AllColumns):
-            raise AnalysisError(
-                "Non-aggregate SELECT expression(s) not part of GROUP BY: *\n"
-                "Either add the column(s) to the GROUP BY or remove them from the SELECT."
-            )
+    for item in _expanded_items(query, source):
         if not isinstance(item, SingleColumn):
             raise UnsupportedError(f"select item {type(item).__name__} in an aggregation")
         original = item.expression
@@ -476,6 +489,23 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
         source_key_fields=tuple(c.name for c in source.key_columns),
     )
     return analysis, key_items + value_items, where
+
+
+def _expanded_items(query: Query, source: DataSource) -> list[SingleColumn]:
+    """SELECT items with ``*`` replaced by the source's columns (keys first)."""
+    out: list[SingleColumn] = []
+    for item in query.select:
+        if isinstance(item, AllColumns):
+            out += [SingleColumn(ColumnRef(c.name), None) for c in source.ordered_columns()]
+        elif isinstance(item, SingleColumn):
+            out.append(item)
+        else:
+            raise UnsupportedError(f"select item {type(item).__name__} in an aggregation")
+    return out
+
+
+def _expand_star(query: Query, source: DataSource) -> list[Expression]:
+    return [item.expression for item in _expanded_items(query, source)]
 
 
 def _and(names: list[str]) -> str:

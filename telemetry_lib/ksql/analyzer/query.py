@@ -213,14 +213,14 @@ def analyze_query(
             hint=f"known streams and tables: {known}",
         )
     alias = relation.alias or relation.name
-    if query.window is not None and query.group_by is None:
-        loc = query.window.loc
-        prefix = f"Line: {loc.line}, Col: {loc.column}: " if loc is not None else ""
-        raise KsqlEngineError(f"{prefix}WINDOW clause requires a GROUP BY clause.")
     from telemetry_lib.ksql.analyzer.aggregation import is_aggregate_query
 
     if is_aggregate_query(query):
         return _analyze_aggregate(query, source, alias, registry, sink_name, config, sink_timestamp)
+    if query.window is not None and query.group_by is None:
+        loc = query.window.loc
+        prefix = f"Line: {loc.line}, Col: {loc.column}: " if loc is not None else ""
+        raise KsqlEngineError(f"{prefix}WINDOW clause requires a GROUP BY clause.")
     if query.having is not None:
         raise AnalysisError("HAVING requires GROUP BY")
     if query.emit == "FINAL":

@@ -89,6 +89,7 @@ class AggregateOperator(Operator):
         self._args = [[compile_typed(a) for a in c.args] for c in self.calls]
         self._group_dtypes = [to_polars(e.type) for e in aggregation.group_by]  # type: ignore[arg-type]
         self._result_dtypes = [to_polars(c.aggregate.result_type) for c in self.calls]
+        self._having = compile_typed(aggregation.having) if aggregation.having is not None else None
 
     def describe(self) -> str:
         a = self.aggregation
@@ -122,7 +123,7 @@ class AggregateOperator(Operator):
             rows = self._fold_vectorised(frame, ctx)
         else:
             rows = self._fold_rows(frame, ctx)
-        if self.aggregation.emit_final:
+        if self.aggregation.emit_final and (caching or table or session):
             rows = self._emit_final(ctx) if self.state.stream_time is not None else []
         if self.window is not None:
             self.state.evict_windows(self.window.retention_ms)
@@ -134,7 +135,41 @@ class AggregateOperator(Operator):
             if self.window is not None:
                 keys += [B.WINDOWSTART, B.WINDOWEND]
             result = result.unique(subset=keys, keep="last", maintain_order=True)
-        out(result)
+        if self._having is not None:
+            result = self._apply_having(result)
+        if result.height:
+            out(result)
+
+    def _apply_having(self, result: pl.DataFrame) -> pl.DataFrame:
+        """HAVING on the aggregate's changelog, as Kafka Streams' KTable filter with old values:
+        a failing row becomes a tombstone only when the key's previous row passed."""
+        assert self._having is not None
+        passed = result.select(self._having.value.fill_null(False).cast(pl.Boolean)).to_series()
+        keys = [group_field(j) for j in range(len(self._group))]
+        if self.window is not None:
+            keys += [B.WINDOWSTART, B.WINDOWEND]
+        passing = self.state.having_passing
+        keep: list[bool] = []
+        tombstone: list[bool] = []
+        nulls = result.get_column(B.NULL_VALUE).to_list()
+        for row_key, ok, is_null in zip(
+            result.select(keys).iter_rows(), passed.to_list(), nulls, strict=True
+        ):
+            frozen = _freeze(row_key)
+            if is_null:
+                keep.append(frozen in passing)
+                tombstone.append(True)
+                passing.discard(frozen)
+            elif ok:
+                passing.add(frozen)
+                keep.append(True)
+                tombstone.append(False)
+            else:
+                keep.append(frozen in passing)
+                tombstone.append(True)
+                passing.discard(frozen)
+        result = result.with_columns(pl.Series(B.NULL_VALUE, tombstone, dtype=pl.Boolean))
+        return result.filter(pl.Series(keep, dtype=pl.Boolean))
 
     # ------------------------------------------------------------------------- evaluation
     def _evaluate(self, batch: pl.DataFrame, ctx: ExecContext) -> pl.DataFrame:
@@ -211,6 +246,7 @@ class AggregateOperator(Operator):
         groups = self.state.groups
         window = self.window
         calls = [c.aggregate for c in self.calls]
+        final = self.aggregation.emit_final
         for row in frame.iter_rows():
             gk, args, ts = self._row_parts(row)
             if window is None:
@@ -226,13 +262,12 @@ class AggregateOperator(Operator):
                         self._late(ctx, gk, start, end, ts)
                         continue
                     spans.append((start, end))
+            frozen = _freeze(gk)
             for start, end in spans:
-                key = (gk, start, end)
+                key = (frozen, start, end)
                 entry = groups.get(key)
-                if entry is None or (
-                    start is not None and self._expired(start)
-                ):
-                    entry = [[a.init() for a in calls], ts]
+                if entry is None or (start is not None and self._expired(start)):
+                    entry = [[a.init() for a in calls], ts, gk]
                     groups[key] = entry
                 accs = entry[0]
                 for i, agg in enumerate(calls):
@@ -241,7 +276,10 @@ class AggregateOperator(Operator):
                 if start is not None:
                     st = self.state.store_time
                     self.state.store_time = start if st is None else max(st, start)
-                out.append((gk, start, end, self._results(accs), entry[1]))
+                if not final:
+                    out.append((gk, start, end, self._results(accs), entry[1]))
+            if final and self.state.stream_time is not None:
+                out += self._emit_final(ctx)
         return out
 
     def _expired(self, start: int) -> bool:
@@ -307,10 +345,10 @@ class AggregateOperator(Operator):
                 end = start + window.size_ms
             else:
                 start = end = None
-            key = (gk, start, end)
+            key = (_freeze(gk), start, end)
             entry = groups.get(key)
-            if entry is None:
-                entry = [[a.init() for a in calls], None]
+            if entry is None or (start is not None and self._expired(start)):
+                entry = [[a.init() for a in calls], None, gk]
                 groups[key] = entry
             accs = entry[0]
             for i, agg in enumerate(calls):
@@ -343,7 +381,9 @@ class AggregateOperator(Operator):
                 continue
             stream_time = self._advance(ts)
             close = stream_time - window.grace_ms - gap
-            sessions = self.state.sessions.get(gk, [])
+            frozen = _freeze(gk)
+            visible = stream_time - window.retention_ms
+            sessions = [s for s in self.state.sessions.get(frozen, []) if s[1] >= visible]
             overlapping = [s for s in sessions if s[1] >= ts - gap and s[0] <= ts + gap]
             overlapping.sort(key=lambda s: (s[1], s[0]))
             start, end = ts, ts
@@ -367,8 +407,8 @@ class AggregateOperator(Operator):
                 for s in overlapping:
                     sessions.remove(s)
             accs = [a.add(acc, arg) for a, acc, arg in zip(calls, accs, args, strict=True)]
-            sessions.append([start, end, accs, max_ts])
-            self.state.sessions[gk] = sessions
+            sessions.append([start, end, accs, max_ts, gk])
+            self.state.sessions[frozen] = sessions
             out.append((gk, start, end, self._results(accs), end))
         return out
 
@@ -384,11 +424,12 @@ class AggregateOperator(Operator):
             sk = tuple(row[len(row) - nk :]) if nk else ()
             gk, args, ts = self._row_parts(row)
             is_delete = bool(row[null_pos]) or any(v is None for v in gk)
+            sk = _freeze(sk)
             old = self.state.table_rows.pop(sk, None)
             touched: list[tuple[Any, ...]] = []
             if old is not None:
                 old_gk, old_args = old
-                entry = groups.get((old_gk, None, None))
+                entry = groups.get((_freeze(old_gk), None, None))
                 if entry is not None:
                     entry[0] = [
                         a.undo(acc, arg) if a.undo is not None else acc
@@ -397,10 +438,10 @@ class AggregateOperator(Operator):
                     entry[1] = ts if entry[1] is None else max(entry[1], ts)
                     touched.append(old_gk)
             if not is_delete:
-                key = (gk, None, None)
+                key = (_freeze(gk), None, None)
                 entry = groups.get(key)
                 if entry is None:
-                    entry = [[a.init() for a in calls], ts]
+                    entry = [[a.init() for a in calls], ts, gk]
                     groups[key] = entry
                 entry[0] = [a.add(acc, arg) for a, acc, arg in zip(calls, entry[0], args, strict=True)]
                 entry[1] = ts if entry[1] is None else max(entry[1], ts)
@@ -409,8 +450,8 @@ class AggregateOperator(Operator):
                     touched.remove(gk)
                 touched.append(gk)
             for key_values in touched:
-                entry = groups[(key_values, None, None)]
-                out.append((key_values, None, None, self._results(entry[0]), ts))
+                entry = groups[(_freeze(key_values), None, None)]
+                out.append((key_values, None, None, self._results(entry[0]), entry[1]))
         return out
 
     # ------------------------------------------------------------------------- EMIT FINAL
@@ -437,15 +478,15 @@ class AggregateOperator(Operator):
         ]
         chosen.sort(key=lambda kv: (kv[0][1] // segment, _sort_key(kv[0][0]), kv[0][1]))
         out: list[_Row] = []
-        for (gk, start, end), (accs, ts) in chosen:
+        for (_, start, end), (accs, ts, gk) in chosen:
             out.append((gk, start, end, self._results(accs), ts))
         return out
 
     def _emit_final_sessions(self, close: int, last: int | None) -> list[_Row]:
         out: list[_Row] = []
         previous = None if last is None else last - self.window.size_ms  # type: ignore[union-attr]
-        for gk, sessions in self.state.sessions.items():
-            for start, end, accs, _ts in sorted(sessions, key=lambda s: s[1]):
+        for sessions in self.state.sessions.values():
+            for start, end, accs, _ts, gk in sorted(sessions, key=lambda s: s[1]):
                 if end < close and (previous is None or end >= previous):
                     out.append((gk, start, end, self._results(accs), end))
         self.state.last_emit_close = close + self.window.size_ms  # type: ignore[union-attr]
@@ -471,6 +512,17 @@ class AggregateOperator(Operator):
         data.append(pl.Series(B.ROWTIME, [r[4] for r in rows], dtype=pl.Int64))
         data.append(pl.Series(B.NULL_VALUE, [r[3] is None for r in rows], dtype=pl.Boolean))
         return pl.DataFrame(data)
+
+
+def _freeze(values: Any) -> Any:
+    """A hashable stand-in for group key values (structs, arrays and maps are dicts/lists)."""
+    if isinstance(values, tuple):
+        return tuple(_freeze(v) for v in values)
+    if isinstance(values, list):
+        return ("__list", tuple(_freeze(v) for v in values))
+    if isinstance(values, dict):
+        return ("__dict", tuple((k, _freeze(v)) for k, v in values.items()))
+    return values
 
 
 def _sort_key(values: Iterable[Any]) -> tuple[Any, ...]:

@@ -2,9 +2,9 @@
 
 Owns: :class:`AggregateNode` (group rows by the GROUP BY values — within windows when windowed —
 and fold the aggregate calls; a table source retracts the old row first) and
-:func:`build_aggregate_plan`: Source -> [Filter WHERE] -> Aggregate -> [Filter HAVING, tombstones]
--> Project -> Sink. The aggregate's output is a table, so HAVING turns a key that stops
-qualifying into a tombstone. No polars here.
+:func:`build_aggregate_plan`: Source -> [Filter WHERE] -> Aggregate -> Project -> Sink. The
+aggregate applies HAVING itself: a key that stops qualifying becomes a tombstone only when its
+previous row qualified (Kafka Streams' KTable filter with old values). No polars here.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class AggregateNode(LogicalNode):
         window = f", window={a.window.describe()}" if a.window is not None else ""
         final = ", emit=FINAL" if a.emit_final else ""
         calls = ", ".join(c.text for c in a.calls)
-        return f"Aggregate[group by {', '.join(a.group_by_text)}; {calls}{window}{final}]"
+        having = f", having={a.having.text}" if a.having is not None else ""
+        return f"Aggregate[group by {', '.join(a.group_by_text)}; {calls}{window}{having}{final}]"
 
 
 def build_aggregate_plan(analysis: AnalyzedQuery, sink: DataSource) -> SinkNode:
@@ -52,8 +53,6 @@ def build_aggregate_plan(analysis: AnalyzedQuery, sink: DataSource) -> SinkNode:
     if analysis.where is not None:
         node = FilterNode(node, analysis.where, emit_tombstones=analysis.source.is_table)
     node = AggregateNode(node, aggregation)
-    if aggregation.having is not None:
-        node = FilterNode(node, aggregation.having, emit_tombstones=True)
     if analysis.limit is not None:
         node = LimitNode(node, analysis.limit)
     node = ProjectNode(node, analysis.key_columns, analysis.value_columns)

@@ -52,6 +52,8 @@ class AggregateState:
     last_emit_close: int | None = None
     table_rows: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
     late_records: int = 0
+    #: Windowed group keys whose last output passed HAVING (a later failure emits a tombstone).
+    having_passing: set[tuple[Any, ...]] = field(default_factory=set)
 
     def snapshot(self) -> bytes:
         """A self-contained copy of the state (pickle of the stores)."""
@@ -64,6 +66,7 @@ class AggregateState:
             "last_emit_close": self.last_emit_close,
             "table_rows": self.table_rows,
             "late_records": self.late_records,
+            "having_passing": self.having_passing,
         }
         return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -84,13 +87,15 @@ class AggregateState:
             last_emit_close=payload["last_emit_close"],
             table_rows=payload["table_rows"],
             late_records=payload["late_records"],
+            having_passing=payload["having_passing"],
         )
 
     def expired_before(self, retention_ms: int) -> int | None:
-        """Window starts below this have left the window store's retention."""
-        if self.store_time is None:
+        """Window starts below this have left the window store's retention (measured from
+        stream time, as the conformance cases of EMIT FINAL show)."""
+        if self.stream_time is None:
             return None
-        return self.store_time - retention_ms + 1
+        return self.stream_time - retention_ms
 
     def evict_windows(self, retention_ms: int) -> int:
         """Drop windows (and sessions) whose start left retention; returns how many."""
@@ -103,7 +108,7 @@ class AggregateState:
         evicted = len(doomed)
         if self.sessions and self.stream_time is not None:
             for key in list(self.sessions):
-                kept = [s for s in self.sessions[key] if s[1] >= self.stream_time - retention_ms]
+                kept = [s for s in self.sessions[key] if s[1] >= low]
                 evicted += len(self.sessions[key]) - len(kept)
                 if kept:
                     self.sessions[key] = kept

@@ -148,6 +148,28 @@ def _sum(t: SqlType) -> Aggregate:
     )
 
 
+def _sum_list(t: SqlType) -> Aggregate:
+    """SUM over ARRAY<numeric>: the sum of every element of every row (ksqlDB's list sum)."""
+    inner = _sum(t)
+
+    def total(values: Any) -> Any:
+        acc = inner.init()
+        for v in values or ():
+            acc = inner.add(acc, (v,))
+        return acc
+
+    def add(acc: Any, args: tuple[Any, ...]) -> Any:
+        return inner.add(acc, (total(args[0]),)) if args[0] is not None else acc
+
+    def undo(acc: Any, args: tuple[Any, ...]) -> Any:
+        return inner.undo(acc, (total(args[0]),)) if args[0] is not None else acc  # type: ignore[misc]
+
+    return Aggregate(
+        "SUM", (SqlArray(t),), t, init=inner.init, add=add, result=lambda a: a, undo=undo,
+        merge=inner.merge,
+    )
+
+
 def _avg(t: SqlType) -> Aggregate:
     bits = _INT_BITS if t.base is BaseType.INTEGER else _LONG_BITS if t.base is BaseType.BIGINT else 0
 
@@ -211,12 +233,18 @@ def _hashable(v: Any) -> Any:
 
 def _collect(name: str, t: SqlType, limit: int | None) -> Aggregate:
     distinct = name == "COLLECT_SET"
+    is_map = isinstance(t, SqlMap)
+
+    def ident(v: Any) -> Any:
+        if is_map and isinstance(v, list):
+            return tuple(sorted((_hashable(e.get("key")), _hashable(e.get("value"))) for e in v))
+        return _hashable(v)
 
     def add(acc: tuple[Any, ...], args: tuple[Any, ...]) -> tuple[Any, ...]:
         v = args[0]
         if limit is not None and len(acc) >= limit:
             return acc
-        if distinct and (v is None or any(_hashable(x) == _hashable(v) for x in acc)):
+        if distinct and any(ident(x) == ident(v) for x in acc):
             return acc
         return acc + (v,)
 
@@ -441,6 +469,8 @@ def resolve_aggregate(
     base = first.base
     if name == "SUM" and n == 1 and (base in _NUMERIC or base is BaseType.DECIMAL):
         return _sum(first), 1
+    if name == "SUM" and n == 1 and isinstance(first, SqlArray) and first.element.base in _NUMERIC:
+        return _sum_list(first.element), 1
     if name == "AVG" and n == 1 and (base in _NUMERIC or base is BaseType.DECIMAL):
         return _avg(first), 1
     if name in ("MIN", "MAX") and n == 1 and base in _ORDERABLE:
