@@ -154,18 +154,32 @@ def _logs(args: argparse.Namespace, settings: Settings) -> int:
     if not any(path.exists() for path in files.values()):
         print(f"no logs yet in {settings.workdir / 'logs'} (start the stack with: telemetry up)")
         return 0 if not args.follow else _follow(files)
+    # Sizes are taken before the tail is printed and following starts from them, so a line
+    # appended while the tail is printed is neither lost nor printed twice.
+    positions = {name: path.stat().st_size if path.exists() else 0 for name, path in files.items()}
     for name, path in files.items():
         if len(files) > 1:
             print(f"==> {path} <==")
-        for line in stack.tail_log(name, args.lines):
+        for line in _tail_upto(path, positions[name], args.lines):
             print(line)
     sys.stdout.flush()  # show the tail now, also when stdout is a pipe
-    return _follow(files) if args.follow else 0
+    return _follow(files, positions) if args.follow else 0
 
 
-def _follow(files: dict[str, Path]) -> int:
-    """Print lines appended to ``files`` until Ctrl-C (prefixed by service when several)."""
-    positions = {name: path.stat().st_size if path.exists() else 0 for name, path in files.items()}
+def _tail_upto(path: Path, size: int, lines: int) -> list[str]:
+    """The last ``lines`` lines among the first ``size`` bytes of ``path``."""
+    if not path.exists() or lines <= 0:
+        return []
+    with path.open("rb") as handle:
+        data = handle.read(size)
+    return data.decode("utf-8", errors="replace").splitlines()[-lines:]
+
+
+def _follow(files: dict[str, Path], positions: dict[str, int] | None = None) -> int:
+    """Print lines appended to ``files`` after ``positions`` (default: their current ends)
+    until Ctrl-C, prefixed by service when several."""
+    if positions is None:
+        positions = {n: p.stat().st_size if p.exists() else 0 for n, p in files.items()}
     try:
         while True:
             for name, path in files.items():

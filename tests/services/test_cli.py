@@ -4,14 +4,20 @@ output, exit status, and one clear error line (no traceback) for each kind of ba
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from telemetry_lib.services import free_port
+
+# How long to wait for the follower's next line: generous for a loaded 2-core machine, but
+# bounded so a broken follower fails the test instead of hanging the suite.
+_FOLLOW_WAIT_S = 30
 
 pytestmark = pytest.mark.integration
 
@@ -155,11 +161,17 @@ def test_logs_follow_prints_appended_lines_with_the_service_name(tmp_path: Path)
     )
     try:
         assert follower.stdout is not None
-        seen = [follower.stdout.readline() for _ in range(4)]  # two headers, two last lines
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(
+            target=lambda: [lines.put(line) for line in follower.stdout], daemon=True
+        )
+        reader.start()
+        # two headers, two last lines; a bounded wait so a broken follower fails, never hangs
+        seen = [lines.get(timeout=_FOLLOW_WAIT_S) for _ in range(4)]
         assert "old kafka line\n" in seen and "old mongo line\n" in seen
         with (logs / "mongo.log").open("a") as log:
             log.write("fresh mongo line\n")
-        assert follower.stdout.readline() == "[mongo] fresh mongo line\n"
+        assert lines.get(timeout=_FOLLOW_WAIT_S) == "[mongo] fresh mongo line\n"
     finally:
         follower.terminate()
         follower.wait(timeout=10)
