@@ -166,8 +166,11 @@ def test_json_keeps_exact_decimals_both_ways() -> None:
     assert encode_value({"A": Decimal("1.10"), "B": [1, None]}, info) == b'{"A":1.10,"B":[1,null]}'
     decoded = decode_value(b'{"A": 1.10}', info)
     assert str(decoded["A"]) == "1.10"
-    as_doubles = decode_value(b'{"A": 1.10}', SerdeInfo("JSON", (), exact_numbers=False))
-    assert as_doubles == {"A": 1.1} and matches(as_doubles["A"], Decimal("1.1000"))
+    # Compared by exact value, or by value and scale in ksqlDB's exact mode.
+    assert matches(decoded["A"], Decimal("1.1000"))
+    assert matches(decoded["A"], "1.1") and matches(decoded["A"], 1) is False
+    assert not matches(decoded["A"], Decimal("1.1000"), scale_sensitive=True)
+    assert matches(decoded["A"], Decimal("1.10"), scale_sensitive=True)
 
 
 def test_windowed_keys_use_kafka_streams_layout() -> None:
@@ -207,6 +210,23 @@ def test_windowed_keys_use_kafka_streams_layout() -> None:
     ],
 )
 def test_comparator_follows_ksqldb(actual: object, expected: object, result: bool) -> None:
+    assert matches(actual, expected, scale_sensitive=True) is result
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected", "result"),
+    [
+        (Decimal("10.0000"), Decimal("10.0"), True),
+        (Decimal("3.4"), "3.40", True),
+        (Decimal("1000000000000.0"), 1000000000000, True),
+        (Decimal("1.5"), 1, False),
+        (Decimal("0.30000000000000004"), Decimal("0.3"), False),
+        ({"A": Decimal("2.50")}, {"a": Decimal("2.5")}, True),
+    ],
+)
+def test_numbers_compare_by_exact_value_by_default(
+    actual: object, expected: object, result: bool
+) -> None:
     assert matches(actual, expected) is result
 
 

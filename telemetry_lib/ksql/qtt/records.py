@@ -8,8 +8,7 @@ the engine's: decoding outputs with the code under test would make the check cir
 ==========  ===================================================  ==============================
 format      spec -> bytes (inputs)                               bytes -> value (outputs)
 ==========  ===================================================  ==============================
-JSON        the spec as JSON text (exact decimals kept)          JSON, non-integers as float
-                                                                 (Decimal when exact)
+JSON        the spec as JSON text (exact decimals kept)          JSON, non-integers as Decimal
 DELIMITED   the spec string, UTF-8                               the UTF-8 string
 KAFKA       by the single key/value column's SQL type: INT 4,    the same, back to int/float/str
             BIGINT 8 bytes big-endian, DOUBLE IEEE-754, STRING
@@ -24,8 +23,8 @@ or by end then start (SESSION), as Kafka Streams' (Session|Time)WindowedSerializ
 :func:`matches` is ksqlDB's ``ExpectedRecordComparator``: objects compare field by field (an
 expected field name also matches its upper-case form; the field count must be equal), arrays
 element-wise, numbers by the actual value's kind (int: the expected value's integer part;
-float: as double; Decimal: exact, including scale), strings exactly (or as a decimal when the
-actual is a Decimal), booleans exactly, null only with null.
+float: as double; Decimal: by exact value — and scale too in ksqlDB's exact mode), strings
+exactly (or as a decimal when the actual is a Decimal), booleans exactly, null only with null.
 """
 
 from __future__ import annotations
@@ -71,8 +70,6 @@ class SerdeInfo:
     column_types: tuple[SqlType, ...]
     window_type: str | None = None  # TUMBLING / HOPPING / SESSION (keys only)
     window_size_ms: int | None = None
-    #: JSON non-integers read as exact Decimals, or as floats (the runner's default).
-    exact_numbers: bool = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,10 +174,7 @@ def _decode_inner(data: bytes | None, info: SerdeInfo, *, what: str) -> Any:
     fmt = info.format.upper()
     if fmt == "JSON":
         try:
-            # ksqlDB's ValueSpecJsonSerdeSupplier: Jackson's doubles, or exact BigDecimals
-            # when the test sets use.exact.numeric.comparison=true (see runner).
-            parse_float = Decimal if info.exact_numbers else float
-            return json.loads(data.decode(), parse_float=parse_float)
+            return json.loads(data.decode(), parse_float=Decimal)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DecodeError(f"Failed to deserialize {what}: not JSON: {data!r}") from exc
     if fmt == "DELIMITED":
@@ -251,47 +245,57 @@ def decode_value(data: bytes | None, info: SerdeInfo) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def matches(actual: Any, expected: Any) -> bool:
-    """True when the decoded ``actual`` satisfies the test's ``expected`` JSON value."""
+def matches(actual: Any, expected: Any, *, scale_sensitive: bool = False) -> bool:
+    """True when the decoded ``actual`` satisfies the test's ``expected`` JSON value.
+
+    Numbers are normalised to exact decimals and compared by value (``10.0`` matches
+    ``10.0000``, the string ``"3.40"`` matches the number ``3.4``): the corpus's expectations
+    were written against both of ksqlDB's number modes (Jackson doubles and exact
+    BigDecimals), which agree on values. ``scale_sensitive`` is ksqlDB's exact mode
+    (``use.exact.numeric.comparison=true``): BigDecimal equality, scale included.
+    """
     if expected is None:
         return actual is None
     if isinstance(expected, bool):
         return isinstance(actual, bool) and actual is expected
     if isinstance(expected, dict):
-        return _match_object(actual, expected)
+        return _match_object(actual, expected, scale_sensitive)
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return False
-        return all(matches(a, e) for a, e in zip(actual, expected, strict=True))
+        return all(
+            matches(a, e, scale_sensitive=scale_sensitive)
+            for a, e in zip(actual, expected, strict=True)
+        )
     if isinstance(expected, (int, Decimal)):
-        return _match_number(actual, expected)
+        return _match_number(actual, expected, scale_sensitive)
     if isinstance(expected, str):
         if isinstance(actual, str):
             return actual == expected
         if isinstance(actual, Decimal):
             try:
-                return _decimal_equals(Decimal(expected), actual)
+                return _decimal_equals(Decimal(expected), actual, scale_sensitive)
             except InvalidOperation:
                 return False
         return False
     if isinstance(expected, float):
-        return _match_number(actual, Decimal(repr(expected)))
+        return _match_number(actual, Decimal(repr(expected)), scale_sensitive)
     return False
 
 
-def _match_object(actual: Any, expected: dict[str, Any]) -> bool:
+def _match_object(actual: Any, expected: dict[str, Any], scale_sensitive: bool) -> bool:
     if not isinstance(actual, dict) or len(actual) != len(expected):
         return False
     for name, exp in expected.items():
         value = actual.get(name)
         if value is None:
             value = actual.get(name.upper())
-        if not matches(value, exp):
+        if not matches(value, exp, scale_sensitive=scale_sensitive):
             return False
     return True
 
 
-def _match_number(actual: Any, expected: int | Decimal) -> bool:
+def _match_number(actual: Any, expected: int | Decimal, scale_sensitive: bool) -> bool:
     if isinstance(actual, bool) or actual is None:
         return False
     if isinstance(actual, int):
@@ -301,14 +305,18 @@ def _match_number(actual: Any, expected: int | Decimal) -> bool:
         return float(expected) == actual
     if isinstance(actual, Decimal):
         if isinstance(expected, int):
+            if not scale_sensitive:
+                return actual == expected
             exponent = actual.as_tuple().exponent
             return isinstance(exponent, int) and exponent >= 0 and int(actual) == expected
-        return _decimal_equals(expected, actual)
+        return _decimal_equals(expected, actual, scale_sensitive)
     return False
 
 
-def _decimal_equals(a: Decimal, b: Decimal) -> bool:
-    """Java's BigDecimal.equals: same value and same scale."""
+def _decimal_equals(a: Decimal, b: Decimal, scale_sensitive: bool) -> bool:
+    """Equal values; with ``scale_sensitive`` also equal scales (Java's BigDecimal.equals)."""
+    if not scale_sensitive:
+        return a == b
     return a == b and a.as_tuple().exponent == b.as_tuple().exponent
 
 

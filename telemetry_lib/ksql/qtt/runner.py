@@ -90,9 +90,8 @@ _SR_FORMATS = ("AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR")
 _SR_FORMAT_IN_SQL = re.compile(r"'\s*(?:" + "|".join(_SR_FORMATS) + r")\s*'", re.IGNORECASE)
 _SR_PROPERTY_IN_SQL = re.compile(r"\b(?:KEY_|VALUE_)?SCHEMA_(?:ID|FULL_NAME)\b", re.IGNORECASE)
 
-# Test property of ksqlDB's runner: true reads JSON non-integers as exact BigDecimals. The
-# corpus's expectations were written against Jackson's default doubles (DECIMAL(6,4) 10 is
-# expected as 10.0, not 10.0000), so without the property numbers compare as doubles.
+# Test property of ksqlDB's runner: true compares decimals as BigDecimal.equals (scale
+# included); otherwise numbers compare by exact value (see records.matches).
 _EXACT_NUMBERS = "use.exact.numeric.comparison"
 
 _STATEMENT_EXCEPTION = "io.confluent.ksql.util.KsqlStatementException"
@@ -334,7 +333,7 @@ class _TopicInfo:
     value: SerdeInfo
 
 
-def _topic_info(driver: Any, topic: str, *, exact_numbers: bool = True) -> _TopicInfo:
+def _topic_info(driver: Any, topic: str) -> _TopicInfo:
     """Formats and schema of the (first) source declared over ``topic``."""
     for source in driver.engine.catalog.sources():
         if source.topic != topic:
@@ -345,12 +344,10 @@ def _topic_info(driver: Any, topic: str, *, exact_numbers: bool = True) -> _Topi
             column_types=tuple(c.type for c in source.key_columns),
             window_type=window.type.value if window is not None else None,
             window_size_ms=window.size_ms if window is not None else None,
-            exact_numbers=exact_numbers,
         )
         value = SerdeInfo(
             format=source.value_format.name,
             column_types=tuple(c.type for c in source.value_columns),
-            exact_numbers=exact_numbers,
         )
         return _TopicInfo(source.name, key, value)
     raise _Failure(f"no source found for topic {topic!r}: cannot (de)serialize its records")
@@ -406,7 +403,7 @@ def _verify_outputs(case: QttCase, driver: Any) -> None:
     ran_with_inserts = not case.inputs
     exact = str(case.properties.get(_EXACT_NUMBERS, "false")).strip().lower() == "true"
     for topic, expected in expected_by_topic.items():
-        info = _topic_info(driver, topic, exact_numbers=exact)
+        info = _topic_info(driver, topic)
         actual = driver.topics.records(topic)
         decoded = [
             _decode(row, info, topic, i) for i, row in enumerate(actual.iter_rows(named=True))
@@ -423,7 +420,7 @@ def _verify_outputs(case: QttCase, driver: Any) -> None:
                 f"Actual records:\n{listing}{more}"
             )
         for i, (exp, act) in enumerate(zip(expected, decoded, strict=True)):
-            _check_record(topic, i, exp, act, ran_with_inserts)
+            _check_record(topic, i, exp, act, ran_with_inserts, scale_sensitive=exact)
 
 
 @dataclass(frozen=True)
@@ -466,7 +463,13 @@ def _describe(actual: _Actual) -> str:
 
 
 def _check_record(
-    topic: str, index: int, expected: RecordSpec, actual: _Actual, ran_with_inserts: bool
+    topic: str,
+    index: int,
+    expected: RecordSpec,
+    actual: _Actual,
+    ran_with_inserts: bool,
+    *,
+    scale_sensitive: bool = False,
 ) -> None:
     exp_ts = expected.timestamp if expected.timestamp is not None else actual.timestamp
     exp_window = ""
@@ -493,9 +496,9 @@ def _check_record(
             expected.window.type,
         ):
             raise fail("window")
-    if not matches(actual.key, expected.key):
+    if not matches(actual.key, expected.key, scale_sensitive=scale_sensitive):
         raise fail("key")
-    if not matches(actual.value, expected.value):
+    if not matches(actual.value, expected.value, scale_sensitive=scale_sensitive):
         raise fail("value")
     expected_headers = expected.headers or ()
     if tuple(actual.headers) != tuple(expected_headers):
