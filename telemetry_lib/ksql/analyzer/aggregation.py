@@ -149,7 +149,12 @@ def _has_aggregate(expr: Node) -> bool:
 
 def _strip_sources(expr: Expression) -> Expression:
     """Drop ``src.`` qualifiers (single-source queries) so ``T.ID`` and ``ID`` compare equal."""
-    return _rewrite(expr, lambda n: ColumnRef(n.name, loc=n.loc) if isinstance(n, ColumnRef) and n.source else None)
+    out = _rewrite(
+        expr,
+        lambda n: ColumnRef(n.name, loc=n.loc) if isinstance(n, ColumnRef) and n.source else None,
+    )
+    assert isinstance(out, Expression)
+    return out
 
 
 def _rewrite(node: Node, fn: object) -> Node:  # fn: Callable[[Node], Node | None]
@@ -232,14 +237,14 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
     typer = type_fn
     select_items = _expand_star(query, source)
     if query.group_by is None:
-        non_agg = [
+        bare = [
             expression_text(e)
             for e in select_items
             if not _has_aggregate(e) and any(isinstance(n, ColumnRef) for n in e.walk())
         ]
-        if non_agg:
+        if bare:
             raise AnalysisError(
-                f"Non-aggregate SELECT expression(s) not part of GROUP BY: {', '.join(non_agg)}\n"
+                f"Non-aggregate SELECT expression(s) not part of GROUP BY: {', '.join(bare)}\n"
                 "Either add the column(s) to the GROUP BY or remove them from the SELECT."
             )
         calls_text = [
@@ -325,7 +330,9 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
             except AnalysisError as exc:
                 if "Can't find any functions" in str(exc.message):
                     raise
-        raise AnalysisError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
+        raise AnalysisError(
+            "GROUP BY requires aggregate functions in either the SELECT or HAVING clause."
+        )
     calls: list[AggregateCall] = []
     for node in call_nodes:
         arg_typed = [typer(a, scope, context="SELECT") for a in node.args]  # type: ignore[operator]
@@ -372,7 +379,9 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
         if isinstance(node, ColumnRef) and node.source and node.name in WINDOW_BOUND_COLUMNS:
             return ColumnRef(node.name, loc=node.loc)
         if isinstance(node, Expression):
-            stripped_node = _strip_sources(node) if not isinstance(node, ColumnRef) or node.source else node
+            stripped_node = (
+                _strip_sources(node) if not isinstance(node, ColumnRef) or node.source else node
+            )
             if isinstance(stripped_node, FunctionCall) and stripped_node in call_nodes:
                 return ColumnRef(_AGG_NAME.format(call_nodes.index(stripped_node)), loc=node.loc)
             if stripped_node in group_exprs:
@@ -455,7 +464,7 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
     key_items: list[tuple[str, TypedExpression, bool]] = []
     used: set[int] = set()
     missing: list[str] = []
-    for j, expr in enumerate(group_exprs):
+    for j in range(len(group_exprs)):
         matches = [
             pos
             for pos, (_, typed, _, _) in enumerate(items)
@@ -512,4 +521,3 @@ def _and(names: list[str]) -> str:
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]
-

@@ -124,7 +124,8 @@ class AggregateOperator(Operator):
         else:
             rows = self._fold_rows(frame, ctx)
         if self.aggregation.emit_final and (caching or table or session):
-            rows = self._emit_final(ctx) if self.state.stream_time is not None else []
+            exact = not caching
+            rows = self._emit_final(ctx, exact=exact) if self.state.stream_time is not None else []
         if self.window is not None:
             self.state.evict_windows(self.window.retention_ms)
         if not rows:
@@ -189,7 +190,9 @@ class AggregateOperator(Operator):
             pl.col(B.NULL_VALUE),
         ]
         if self.aggregation.source_is_table:
-            exprs += [pl.col(f).alias(_sk(j)) for j, f in enumerate(self.aggregation.source_key_fields)]
+            exprs += [
+                pl.col(f).alias(_sk(j)) for j, f in enumerate(self.aggregation.source_key_fields)
+            ]
         frame = batch.select(exprs)
         if errors:
             checks = batch.select(
@@ -209,7 +212,9 @@ class AggregateOperator(Operator):
             keep = keep & pl.col(_gk(j)).is_not_null()
         return frame.filter(keep)
 
-    def _row_parts(self, row: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], int]:
+    def _row_parts(
+        self, row: tuple[Any, ...]
+    ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], int]:
         ng = len(self._group)
         gk = row[:ng]
         pos = ng
@@ -263,7 +268,7 @@ class AggregateOperator(Operator):
                         continue
                     spans.append((start, end))
             frozen = _freeze(gk)
-            for start, end in spans:
+            for start, end in spans:  # type: ignore[assignment]
                 key = (frozen, start, end)
                 entry = groups.get(key)
                 if entry is None or (start is not None and self._expired(start)):
@@ -279,7 +284,7 @@ class AggregateOperator(Operator):
                 if not final:
                     out.append((gk, start, end, self._results(accs), entry[1]))
             if final and self.state.stream_time is not None:
-                out += self._emit_final(ctx)
+                out += self._emit_final(ctx, exact=True)
         return out
 
     def _expired(self, start: int) -> bool:
@@ -347,7 +352,7 @@ class AggregateOperator(Operator):
                 start = end = None
             key = (_freeze(gk), start, end)
             entry = groups.get(key)
-            if entry is None or (start is not None and self._expired(start)):
+            if entry is None:
                 entry = [[a.init() for a in calls], None, gk]
                 groups[key] = entry
             accs = entry[0]
@@ -414,7 +419,6 @@ class AggregateOperator(Operator):
 
     # ------------------------------------------------------------------------- tables
     def _fold_table(self, frame: pl.DataFrame) -> list[_Row]:
-        ng = len(self._group)
         nk = len(self.aggregation.source_key_fields)
         calls = [c.aggregate for c in self.calls]
         groups = self.state.groups
@@ -443,7 +447,9 @@ class AggregateOperator(Operator):
                 if entry is None:
                     entry = [[a.init() for a in calls], ts, gk]
                     groups[key] = entry
-                entry[0] = [a.add(acc, arg) for a, acc, arg in zip(calls, entry[0], args, strict=True)]
+                entry[0] = [
+                    a.add(acc, arg) for a, acc, arg in zip(calls, entry[0], args, strict=True)
+                ]
                 entry[1] = ts if entry[1] is None else max(entry[1], ts)
                 self.state.table_rows[sk] = (gk, tuple(args))
                 if gk in touched:
@@ -455,7 +461,10 @@ class AggregateOperator(Operator):
         return out
 
     # ------------------------------------------------------------------------- EMIT FINAL
-    def _emit_final(self, ctx: ExecContext) -> list[_Row]:
+    def _emit_final(self, ctx: ExecContext, *, exact: bool) -> list[_Row]:
+        """Closed windows not emitted yet. ``exact`` (caching off, per record) also applies
+        the window store's retention cut of ksqlDB's range fetch; per batch (caching on) every
+        window that closed during the batch is sent once."""
         window = self.window
         assert window is not None and self.state.stream_time is not None
         close = self.state.stream_time - window.grace_ms
@@ -469,12 +478,14 @@ class AggregateOperator(Operator):
             return []
         lower = 0 if last is None else last - window.size_ms + 1
         low = self.state.expired_before(window.retention_ms)
-        if low is not None:
+        if low is not None and exact:
             lower = max(lower, low)
         self.state.last_emit_close = close
         segment = max(window.retention_ms // 2, _MIN_SEGMENT_MS)
         chosen = [
-            (k, v) for k, v in self.state.groups.items() if k[1] is not None and lower <= k[1] <= upper
+            (k, v)
+            for k, v in self.state.groups.items()
+            if k[1] is not None and lower <= k[1] <= upper
         ]
         chosen.sort(key=lambda kv: (kv[0][1] // segment, _sort_key(kv[0][0]), kv[0][1]))
         out: list[_Row] = []
@@ -496,7 +507,9 @@ class AggregateOperator(Operator):
     def _frame(self, rows: list[_Row]) -> pl.DataFrame:
         data: list[pl.Series] = []
         for j, dtype in enumerate(self._group_dtypes):
-            data.append(pl.Series(group_field(j), [r[0][j] for r in rows], dtype=dtype, strict=False))
+            data.append(
+                pl.Series(group_field(j), [r[0][j] for r in rows], dtype=dtype, strict=False)
+            )
         for i, dtype in enumerate(self._result_dtypes):
             data.append(
                 pl.Series(

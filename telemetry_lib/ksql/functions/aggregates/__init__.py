@@ -62,13 +62,30 @@ _LONG_BITS = 64
 
 #: Functions that implement ksqlDB's TableUdaf (undo): the only ones allowed on a TABLE source.
 TABLE_CAPABLE: frozenset[str] = frozenset(
-    {"COUNT", "SUM", "AVG", "COLLECT_LIST", "COLLECT_SET", "HISTOGRAM", "STDDEV_SAMP",
-     "STDDEV_SAMPLE", "STDDEV_POP", "CORRELATION"}
+    {
+        "COUNT",
+        "SUM",
+        "AVG",
+        "COLLECT_LIST",
+        "COLLECT_SET",
+        "HISTOGRAM",
+        "STDDEV_SAMP",
+        "STDDEV_SAMPLE",
+        "STDDEV_POP",
+        "CORRELATION",
+    }
 )
 
 _ORDERABLE = {
-    BaseType.INTEGER, BaseType.BIGINT, BaseType.DOUBLE, BaseType.DECIMAL, BaseType.STRING,
-    BaseType.BYTES, BaseType.DATE, BaseType.TIME, BaseType.TIMESTAMP,
+    BaseType.INTEGER,
+    BaseType.BIGINT,
+    BaseType.DOUBLE,
+    BaseType.DECIMAL,
+    BaseType.STRING,
+    BaseType.BYTES,
+    BaseType.DATE,
+    BaseType.TIME,
+    BaseType.TIMESTAMP,
 }
 _NUMERIC = {BaseType.INTEGER, BaseType.BIGINT, BaseType.DOUBLE}
 
@@ -117,14 +134,23 @@ def _count(star: bool) -> Aggregate:
         return acc - 1 if star or args[0] is not None else acc
 
     return Aggregate(
-        "COUNT", (), BIGINT, init=lambda: 0, add=add, result=lambda a: a, undo=undo,
-        merge=lambda a, b: a + b, vector_kind="count_star" if star else "count",
+        "COUNT",
+        (),
+        BIGINT,
+        init=lambda: 0,
+        add=add,
+        result=lambda a: a,
+        undo=undo,
+        merge=lambda a, b: a + b,
+        vector_kind="count_star" if star else "count",
         combine=lambda a, p: a + int(p),
     )
 
 
 def _sum(t: SqlType) -> Aggregate:
-    bits = _INT_BITS if t.base is BaseType.INTEGER else _LONG_BITS if t.base is BaseType.BIGINT else 0
+    bits = (
+        _INT_BITS if t.base is BaseType.INTEGER else _LONG_BITS if t.base is BaseType.BIGINT else 0
+    )
 
     def fix(v: Any) -> Any:
         return _wrap(v, bits) if bits else v
@@ -142,8 +168,15 @@ def _sum(t: SqlType) -> Aggregate:
         return acc if args[0] is None else fix(acc - args[0])
 
     return Aggregate(
-        "SUM", (t,), t, init=lambda: zero, add=add, result=lambda a: a, undo=undo,
-        merge=lambda a, b: fix(a + b), vector_kind="sum" if bits or t.base is BaseType.DOUBLE else None,
+        "SUM",
+        (t,),
+        t,
+        init=lambda: zero,
+        add=add,
+        result=lambda a: a,
+        undo=undo,
+        merge=lambda a, b: fix(a + b),
+        vector_kind="sum" if bits or t.base is BaseType.DOUBLE else None,
         combine=lambda a, p: fix(a + p) if p is not None else a,
     )
 
@@ -165,13 +198,21 @@ def _sum_list(t: SqlType) -> Aggregate:
         return inner.undo(acc, (total(args[0]),)) if args[0] is not None else acc  # type: ignore[misc]
 
     return Aggregate(
-        "SUM", (SqlArray(t),), t, init=inner.init, add=add, result=lambda a: a, undo=undo,
+        "SUM",
+        (SqlArray(t),),
+        t,
+        init=inner.init,
+        add=add,
+        result=lambda a: a,
+        undo=undo,
         merge=inner.merge,
     )
 
 
 def _avg(t: SqlType) -> Aggregate:
-    bits = _INT_BITS if t.base is BaseType.INTEGER else _LONG_BITS if t.base is BaseType.BIGINT else 0
+    bits = (
+        _INT_BITS if t.base is BaseType.INTEGER else _LONG_BITS if t.base is BaseType.BIGINT else 0
+    )
 
     def fix(v: Any) -> Any:
         return _wrap(v, bits) if bits else v
@@ -188,8 +229,15 @@ def _avg(t: SqlType) -> Aggregate:
         return 0.0 if acc[1] == 0 else float(acc[0]) / acc[1]
 
     return Aggregate(
-        "AVG", (t,), DOUBLE, init=lambda: (0, 0), add=add, result=result, undo=undo,
-        merge=lambda a, b: (fix(a[0] + b[0]), a[1] + b[1]), complex_intermediate=True,
+        "AVG",
+        (t,),
+        DOUBLE,
+        init=lambda: (0, 0),
+        add=add,
+        result=result,
+        undo=undo,
+        merge=lambda a, b: (fix(a[0] + b[0]), a[1] + b[1]),
+        complex_intermediate=True,
     )
 
 
@@ -207,7 +255,12 @@ def _minmax(name: str, t: SqlType) -> Aggregate:
         return v if better(acc, v) else acc
 
     return Aggregate(
-        name, (t,), t, init=lambda: None, add=add, result=lambda a: a,
+        name,
+        (t,),
+        t,
+        init=lambda: None,
+        add=add,
+        result=lambda a: a,
         merge=lambda a, b: add(a, (b,)),
     )
 
@@ -218,7 +271,12 @@ def _count_distinct(t: SqlType) -> Aggregate:
         return acc if v is None or v in acc else acc | {v}
 
     return Aggregate(
-        "COUNT_DISTINCT", (t,), BIGINT, init=frozenset, add=add, result=len,
+        "COUNT_DISTINCT",
+        (t,),
+        BIGINT,
+        init=frozenset,
+        add=add,
+        result=len,
         merge=lambda a, b: a | b,
     )
 
@@ -261,7 +319,14 @@ def _collect(name: str, t: SqlType, limit: int | None) -> Aggregate:
         return a
 
     return Aggregate(
-        name, (t,), SqlArray(t), init=tuple, add=add, result=list, undo=undo, merge=merge,
+        name,
+        (t,),
+        SqlArray(t),
+        init=tuple,
+        add=add,
+        result=list,
+        undo=undo,
+        merge=merge,
         complex_intermediate=True,
     )
 
@@ -278,7 +343,9 @@ def _histogram(t: SqlType) -> Aggregate:
             d[v] = 1
         return tuple(d.items())
 
-    def undo(acc: tuple[tuple[str, int], ...], args: tuple[Any, ...]) -> tuple[tuple[str, int], ...]:
+    def undo(
+        acc: tuple[tuple[str, int], ...], args: tuple[Any, ...]
+    ) -> tuple[tuple[str, int], ...]:
         v = args[0]
         d = dict(acc)
         if v in d:
@@ -287,7 +354,9 @@ def _histogram(t: SqlType) -> Aggregate:
                 del d[v]
         return tuple(d.items())
 
-    def merge(a: tuple[tuple[str, int], ...], b: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    def merge(
+        a: tuple[tuple[str, int], ...], b: tuple[tuple[str, int], ...]
+    ) -> tuple[tuple[str, int], ...]:
         d = dict(a)
         for k, n in b:
             if k in d:
@@ -297,8 +366,14 @@ def _histogram(t: SqlType) -> Aggregate:
         return tuple(d.items())
 
     return Aggregate(
-        "HISTOGRAM", (t,), SqlMap(STRING, BIGINT), init=tuple, add=add,
-        result=lambda a: [{"key": k, "value": n} for k, n in a], undo=undo, merge=merge,
+        "HISTOGRAM",
+        (t,),
+        SqlMap(STRING, BIGINT),
+        init=tuple,
+        add=add,
+        result=lambda a: [{"key": k, "value": n} for k, n in a],
+        undo=undo,
+        merge=merge,
         complex_intermediate=True,
     )
 
@@ -348,8 +423,15 @@ def _stddev(name: str, t: SqlType) -> Aggregate:
         return variance if name == "STDDEV_SAMP" else math.sqrt(variance)
 
     return Aggregate(
-        name, (t,), DOUBLE, init=lambda: (0, 0.0, 0.0), add=add, result=result, undo=undo,
-        merge=merge, complex_intermediate=True,
+        name,
+        (t,),
+        DOUBLE,
+        init=lambda: (0, 0.0, 0.0),
+        add=add,
+        result=result,
+        undo=undo,
+        merge=merge,
+        complex_intermediate=True,
     )
 
 
@@ -386,7 +468,13 @@ def _topk(t: SqlType, others: tuple[SqlType, ...], k: int, distinct: bool) -> Ag
             return [item[0] for item in acc]
 
     return Aggregate(
-        name, (t, *others), result_type, init=tuple, add=add, result=result, merge=merge,
+        name,
+        (t, *others),
+        result_type,
+        init=tuple,
+        add=add,
+        result=result,
+        merge=merge,
         complex_intermediate=True,
     )
 
@@ -415,19 +503,42 @@ def _by_offset(name: str, t: SqlType, n: int | None, ignore_nulls: bool) -> Aggr
             return acc[-1] if acc else None
     else:
         result_type = SqlArray(t)
-        result = list
+
+        def result(acc: tuple[Any, ...]) -> Any:
+            return list(acc)
 
     return Aggregate(
-        name, (t,), result_type, init=tuple, add=add, result=result, merge=merge,
+        name,
+        (t,),
+        result_type,
+        init=tuple,
+        add=add,
+        result=result,
+        merge=merge,
         complex_intermediate=True,
     )
 
 
 # ------------------------------------------------------------------------------- resolution
 AGGREGATE_NAMES: frozenset[str] = frozenset(
-    {"COUNT", "SUM", "AVG", "MIN", "MAX", "COUNT_DISTINCT", "TOPK", "TOPKDISTINCT",
-     "LATEST_BY_OFFSET", "EARLIEST_BY_OFFSET", "COLLECT_LIST", "COLLECT_SET", "HISTOGRAM",
-     "STDDEV_SAMP", "STDDEV_SAMPLE", "STDDEV_POP"}
+    {
+        "COUNT",
+        "SUM",
+        "AVG",
+        "MIN",
+        "MAX",
+        "COUNT_DISTINCT",
+        "TOPK",
+        "TOPKDISTINCT",
+        "LATEST_BY_OFFSET",
+        "EARLIEST_BY_OFFSET",
+        "COLLECT_LIST",
+        "COLLECT_SET",
+        "HISTOGRAM",
+        "STDDEV_SAMP",
+        "STDDEV_SAMPLE",
+        "STDDEV_POP",
+    }
 )
 
 
@@ -495,7 +606,11 @@ def resolve_aggregate(
         count: int | None = None
         ignore = True
         rest = list(zip(arg_types[1:], literals[1:], strict=True))
-        if rest and rest[0][0] is not None and rest[0][0].base in (BaseType.INTEGER, BaseType.BIGINT):
+        if (
+            rest
+            and rest[0][0] is not None
+            and rest[0][0].base in (BaseType.INTEGER, BaseType.BIGINT)
+        ):
             count = _int_literal(name, rest[0][1], "n")
             rest = rest[1:]
         if rest:
@@ -508,4 +623,3 @@ def resolve_aggregate(
             raise _no_overload(name, arg_types)
         return _by_offset(name, first, count, ignore), 1
     raise _no_overload(name, arg_types)
-
