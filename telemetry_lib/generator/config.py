@@ -81,6 +81,7 @@ class GeneratorConfig:
 
     def resolve(self) -> ResolvedConfig:
         """Validate and compute the exact size, density and pacing; raises GeneratorError."""
+        _check_int("seed", self.seed, minimum=0)  # numpy seeds are non-negative
         _check_int("players", self.players, minimum=_MIN_PLAYERS)
         _check_int("team_size", self.team_size, minimum=1)
         _check_int("match_ms", self.match_ms, minimum=1)

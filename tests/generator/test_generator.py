@@ -136,6 +136,7 @@ def test_size_from_duration_and_rate() -> None:
         {"malformed_fraction": 0.9},
         {"late_fraction": -0.1},
         {"players": 1},
+        {"seed": -1},
         {"rate": 0.0, "events": 10},
         {"duration_s": 0.001, "rate": 1.0},
     ],
