@@ -41,9 +41,16 @@ from telemetry_lib.ksql.analyzer.aggregation import (
     group_field,
 )
 from telemetry_lib.ksql.exec import batch as B
+from telemetry_lib.ksql.exec.aggregate_columnar import (
+    columnar_eligible,
+    emit_final_columnar,
+    evict_columnar,
+    fold_columnar,
+)
 from telemetry_lib.ksql.exec.expr_bridge import compile_typed
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
 from telemetry_lib.ksql.exec.window_assign import window_starts_expr, windows_for
+from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
 from telemetry_lib.ksql.state import AggregateState
 from telemetry_lib.ksql.types import to_polars
 from telemetry_lib.ksql.windows import WindowType
@@ -60,6 +67,8 @@ _TS = "__agg_ts"
 _OFFSET = "__agg_offset"
 _WS = "__agg_ws"
 _ST = "__agg_st"
+
+_NO_HEADERS = pl.Series(B.HEADERS, [[]], dtype=RECORD_SCHEMA["headers"])
 
 # One output row: (group key, window start, window end, results or None for a tombstone, ts).
 _Row = tuple[tuple[Any, ...], int | None, int | None, tuple[Any, ...] | None, int]
@@ -90,6 +99,7 @@ class AggregateOperator(Operator):
         self._group_dtypes = [to_polars(e.type) for e in aggregation.group_by]  # type: ignore[arg-type]
         self._result_dtypes = [to_polars(c.aggregate.result_type) for c in self.calls]
         self._having = compile_typed(aggregation.having) if aggregation.having is not None else None
+        self._columnar = columnar_eligible(self)
 
     def describe(self) -> str:
         a = self.aggregation
@@ -113,6 +123,9 @@ class AggregateOperator(Operator):
     def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
         frame = self._evaluate(batch, ctx)
         caching = _cache_on(ctx)
+        if caching and self._columnar:
+            self._process_columnar(frame, ctx, out)
+            return
         table = self.aggregation.source_is_table
         session = self.window is not None and self.window.type is WindowType.SESSION
         if table:
@@ -137,6 +150,16 @@ class AggregateOperator(Operator):
                 keys += [B.WINDOWSTART, B.WINDOWEND]
             result = result.unique(subset=keys, keep="last", maintain_order=True)
         if self._having is not None:
+            result = self._apply_having(result)
+        if result.height:
+            out(result)
+
+    def _process_columnar(self, frame: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        result = fold_columnar(self, frame, ctx)
+        if self.aggregation.emit_final:
+            result = emit_final_columnar(self)
+        evict_columnar(self)
+        if result.height and self._having is not None:
             result = self._apply_having(result)
         if result.height:
             out(result)
@@ -296,6 +319,34 @@ class AggregateOperator(Operator):
         return tuple(c.aggregate.result(a) for c, a in zip(self.calls, accs, strict=True))
 
     # ------------------------------------------------------------------------- caching on
+    def _assign_windows(self, frame: pl.DataFrame, ctx: ExecContext) -> pl.DataFrame:
+        """Vectorised: window starts (``_WS``, exploded for hopping windows), per-row stream
+        time, and late rows dropped, counted and logged; advances the state's stream time."""
+        window = self.window
+        assert window is not None
+        ng = len(self._group)
+        keys = [_gk(j) for j in range(ng)]
+        frame = frame.filter(pl.col(_TS).is_not_null() & (pl.col(_TS) >= 0))
+        if frame.height == 0:
+            return frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(_WS))
+        previous = self.state.stream_time
+        running = pl.col(_TS).cum_max()
+        if previous is not None:
+            running = pl.max_horizontal(running, pl.lit(previous, dtype=pl.Int64))
+        frame = frame.with_columns(
+            window_starts_expr(pl.col(_TS), window).alias(_WS), running.alias(_ST)
+        )
+        if window.advance_ms != window.size_ms:
+            frame = frame.explode(_WS)
+        late = (pl.col(_WS) + window.size_ms) <= (pl.col(_ST) - window.grace_ms)
+        flagged = frame.with_columns(late.alias("__late"))
+        self.state.stream_time = int(flagged.get_column(_ST).max())  # type: ignore[arg-type]
+        late_rows = flagged.filter(pl.col("__late"))
+        for row in late_rows.select(keys + [_WS, _TS]).iter_rows():
+            start = row[ng]
+            self._late(ctx, tuple(row[:ng]), start, start + window.size_ms, row[ng + 1])
+        return flagged.filter(~pl.col("__late")).drop("__late", _ST)
+
     def _fold_vectorised(self, frame: pl.DataFrame, ctx: ExecContext) -> list[_Row]:
         frame = self._valid_stream_rows(frame)
         if frame.height == 0:
@@ -304,26 +355,7 @@ class AggregateOperator(Operator):
         ng = len(self._group)
         keys = [_gk(j) for j in range(ng)]
         if window is not None:
-            frame = frame.filter(pl.col(_TS).is_not_null() & (pl.col(_TS) >= 0))
-            if frame.height == 0:
-                return []
-            previous = self.state.stream_time
-            running = pl.col(_TS).cum_max()
-            if previous is not None:
-                running = pl.max_horizontal(running, pl.lit(previous, dtype=pl.Int64))
-            frame = frame.with_columns(
-                window_starts_expr(pl.col(_TS), window).alias(_WS), running.alias(_ST)
-            )
-            if window.advance_ms != window.size_ms:
-                frame = frame.explode(_WS)
-            late = (pl.col(_WS) + window.size_ms) <= (pl.col(_ST) - window.grace_ms)
-            flagged = frame.with_columns(late.alias("__late"))
-            late_rows = flagged.filter(pl.col("__late"))
-            self.state.stream_time = int(flagged.get_column(_ST).max())  # type: ignore[arg-type]
-            for row in late_rows.select(keys + [_WS, _TS]).iter_rows():
-                start = row[ng]
-                self._late(ctx, tuple(row[:ng]), start, start + window.size_ms, row[ng + 1])
-            frame = flagged.filter(~pl.col("__late"))
+            frame = self._assign_windows(frame, ctx)
             keys = keys + [_WS]
         aggs: list[pl.Expr] = []
         for i, call in enumerate(self.calls):
@@ -524,6 +556,8 @@ class AggregateOperator(Operator):
             data.append(pl.Series(B.WINDOWEND, [r[2] for r in rows], dtype=pl.Int64))
         data.append(pl.Series(B.ROWTIME, [r[4] for r in rows], dtype=pl.Int64))
         data.append(pl.Series(B.NULL_VALUE, [r[3] is None for r in rows], dtype=pl.Boolean))
+        # Aggregate results carry no input headers (as in Kafka Streams' aggregations).
+        data.append(_NO_HEADERS.new_from_index(0, len(rows)))
         return pl.DataFrame(data)
 
 

@@ -13,6 +13,10 @@ Owns: :class:`AggregateState`, everything an aggregate operator must remember be
 - ``table_rows``: for a TABLE source, ``{source key tuple: (group key tuple, argument values)}``,
   the row each key currently contributes, so an update or delete can be retracted.
 - ``late_records``: how many records arrived after their window closed (dropped).
+- ``having_passing``: group keys (and windows) whose last output passed HAVING.
+- ``frame``: the columnar store of the caching-on fast path (COUNT and numeric SUM): a polars
+  DataFrame of group keys, window start, accumulators and max timestamp, merged per batch with
+  joins (see :mod:`telemetry_lib.ksql.exec.aggregate_columnar`).
 
 Snapshot / restore API (for changelog recovery by the Kafka runtime)::
 
@@ -52,6 +56,8 @@ class AggregateState:
     last_emit_close: int | None = None
     table_rows: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
     late_records: int = 0
+    #: The columnar store of the caching-on fast path (COUNT / SUM only), a polars DataFrame.
+    frame: Any = None
     #: Windowed group keys whose last output passed HAVING (a later failure emits a tombstone).
     having_passing: set[tuple[Any, ...]] = field(default_factory=set)
 
@@ -67,6 +73,7 @@ class AggregateState:
             "table_rows": self.table_rows,
             "late_records": self.late_records,
             "having_passing": self.having_passing,
+            "frame": self.frame,
         }
         return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -88,6 +95,7 @@ class AggregateState:
             table_rows=payload["table_rows"],
             late_records=payload["late_records"],
             having_passing=payload["having_passing"],
+            frame=payload["frame"],
         )
 
     def expired_before(self, retention_ms: int) -> int | None:
@@ -118,3 +126,8 @@ class AggregateState:
 
     def approximate_bytes(self) -> int:
         return len(self.snapshot())
+
+    def entries(self) -> int:
+        """Number of (key, window) aggregates held."""
+        rows = self.frame.height if self.frame is not None else 0
+        return rows + len(self.groups) + sum(len(s) for s in self.sessions.values())
