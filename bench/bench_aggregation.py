@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the demo statements are kept verbatim
 """Windowed aggregation throughput and state size: the demo's kill-ratio CTAS.
 
 - ``driver_vs_polars_batch``: the demo's CTAS (5-minute tumbling windows, EMIT CHANGES) over 1M
@@ -64,7 +65,7 @@ SELECT player_id,
 FROM telemetry_stream
 WINDOW TUMBLING (SIZE 5 MINUTES)  -- Adjust the window size as needed
 GROUP BY player_id
-EMIT {emit};"""  # noqa: E501 - the demo's statement, verbatim
+EMIT {emit};"""
 
 
 @dataclass(frozen=True)
