@@ -59,7 +59,7 @@ def _generated(*, disorder: float) -> tuple[pl.DataFrame, pl.DataFrame]:
             "timestamp": pl.Series(arrival, dtype=pl.Int64),
             "partition": pl.Series([None] * n, dtype=pl.Int32),
             "offset": pl.Series([None] * n, dtype=pl.Int64),
-            "headers": pl.Series([[]] * n, dtype=RECORD_SCHEMA["headers"]),
+            "headers": pl.Series([[]], dtype=RECORD_SCHEMA["headers"]).new_from_index(0, n),
         }
     )
     events = gen.events().sort("seq")
