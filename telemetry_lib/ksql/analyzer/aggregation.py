@@ -273,6 +273,10 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
 
     where: TypedExpression | None = None
     if query.where is not None:
+        for node in query.where.walk():
+            if isinstance(node, ColumnRef) and node.name in WINDOW_BOUND_COLUMNS:
+                if not source.is_windowed:
+                    raise AnalysisError(f"Error in WHERE expression: Unknown column {node.name}.")
         where = typer(query.where, scope, context="WHERE")  # type: ignore[operator]
         if where.type is not None and where.type != BOOLEAN:
             raise AnalysisError(
