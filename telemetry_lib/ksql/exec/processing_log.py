@@ -16,12 +16,12 @@ Error rows are rare, so building their JSON in Python is fine; the good rows nev
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
+import msgspec
 import polars as pl
 
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicIO, TopicSpec
@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: One encoder for every entry: msgspec is ~5x faster than json.dumps per small record.
+_JSON = msgspec.json.Encoder()
 
 DESERIALIZATION_ERROR = 0
 RECORD_PROCESSING_ERROR = 1
@@ -171,7 +174,7 @@ class ProcessingLog:
             for struct_kind, struct_name in _STRUCT_BY_TYPE.items():
                 message[struct_name] = entry if struct_kind == kind else None
             record = {"level": "ERROR", "logger": logger_name, "time": now, "message": message}
-            values.append(json.dumps(record, separators=(",", ":")).encode())
+            values.append(_JSON.encode(record))  # compact JSON, like json.dumps(separators)
         logger.debug("processing log: %d %s entries from %s", len(values), kind, logger_name)
         self._ensure_topic()
         n = len(values)
