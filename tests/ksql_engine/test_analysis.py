@@ -159,8 +159,6 @@ def test_rejections_use_ksqldb_wording(sql: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("sql", "feature"),
     [
-        ("CREATE TABLE O AS SELECT NAME, COUNT(*) FROM INPUT GROUP BY NAME;", "GROUP BY"),
-        ("CREATE STREAM O AS SELECT ID, COUNT(*) AS C FROM INPUT;", "aggregate function COUNT"),
         (
             "CREATE STREAM O AS SELECT A.ID, B.NAME FROM INPUT A JOIN INPUT B WITHIN 1 SECOND "
             "ON A.ID = B.ID;",
