@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from telemetry_lib.ksql.errors import AnalysisError
+from telemetry_lib.ksql.errors import AnalysisError, UnsupportedError
 from telemetry_lib.ksql.types import (
     BIGINT,
     BOOLEAN,
@@ -538,8 +538,12 @@ AGGREGATE_NAMES: frozenset[str] = frozenset(
         "STDDEV_SAMP",
         "STDDEV_SAMPLE",
         "STDDEV_POP",
+        "CORRELATION",
+        "ATTR",
     }
 )
+#: ksqlDB aggregates recognised but not built here: a query using one is reported unsupported.
+_NOT_BUILT = frozenset({"CORRELATION", "ATTR"})
 
 
 def _no_overload(name: str, types: Sequence[SqlType | None]) -> AnalysisError:
@@ -566,6 +570,8 @@ def resolve_aggregate(
     """The aggregate for ``name(args)`` and how many leading arguments are per-row inputs
     (the rest are literal parameters such as TOPK's k). Raises AnalysisError as ksqlDB does."""
     config = config or {}
+    if name in _NOT_BUILT:
+        raise UnsupportedError(f"aggregate function {name}")
     n = len(arg_types)
     first = arg_types[0] if n else None
     if name == "COUNT":
