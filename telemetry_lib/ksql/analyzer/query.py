@@ -8,8 +8,10 @@ output columns are key columns (source keys, or the PARTITION BY expressions, fi
 order), and rejects what ksqlDB rejects with its wording. The result, :class:`AnalyzedQuery`, is
 what the logical planner consumes.
 
-Features of later issues (GROUP BY, aggregates, WINDOW, HAVING, JOIN, table functions) raise
-:class:`~telemetry_lib.ksql.errors.UnsupportedError` naming the feature. No polars here.
+GROUP BY / aggregates / WINDOW / HAVING are analysed by
+:mod:`telemetry_lib.ksql.analyzer.aggregation` (the result carries ``aggregation``). Features of
+later issues (JOIN, table functions) raise :class:`~telemetry_lib.ksql.errors.UnsupportedError`
+naming the feature. No polars here.
 """
 
 from __future__ import annotations
