@@ -2,7 +2,8 @@
 
 Owns: :func:`plan_physical`, which walks a logical plan from its source up and builds one
 operator per node into a :class:`~telemetry_lib.ksql.exec.operator.Pipeline`
-(Source -> Filter -> [Aggregate] -> PartitionBy -> Limit -> Project -> Sink), and :func:`explain_physical`.
+(Source -> Filter -> [Aggregate] -> PartitionBy -> Limit -> Project -> Sink), and
+:func:`explain_physical`.
 """
 
 from __future__ import annotations
