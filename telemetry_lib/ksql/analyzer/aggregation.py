@@ -264,6 +264,11 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
             f"Source(s) {source.name} are using the 'KAFKA' value format. This format does not "
             "yet support GROUP BY."
         )
+    if query.partition_by is not None:
+        raise AnalysisError(
+            "PARTITION BY and GROUP BY cannot be combined: the GROUP BY expressions become the "
+            "key of the result. Remove the PARTITION BY clause."
+        )
     emit_final = query.emit == "FINAL"
     if query.window is not None and source.is_table:
         raise AnalysisError("Windowed aggregations are only supported on streams, not tables.")

@@ -275,6 +275,11 @@ def insert_into(stmt: InsertInto, ctx: StatementContext) -> StatementResult:
     if unknown:
         raise AnalysisError(f"Invalid config variable(s) in the WITH clause: {','.join(unknown)}")
     analysis = _analyze(stmt.query, ctx, target.name)
+    if analysis.aggregation is not None:
+        raise KsqlStatementError(
+            f"Incompatible data sink and query result. Data sink ({target.name}) type is KSTREAM "
+            "but select query result is KTABLE."
+        )
     if analysis.source.is_table:
         raise AnalysisError(
             f"INSERT INTO can only be used to insert into a stream. {target.name} is a stream "
