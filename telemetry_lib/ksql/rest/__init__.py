@@ -1,0 +1,43 @@
+"""ksqlDB's REST API for the engine: the only package importing the web framework.
+
+Modules: ``app`` (starlette routes and response writers), ``backend`` (the :class:`KsqlBackend`
+protocol the app runs on, :class:`EngineBackend` over a KsqlEngine, the in-memory wiring),
+``transient`` (push and pull SELECTs planned like persistent queries, collected instead of
+produced), ``errors`` (ksqlDB's error envelope), ``auth`` (Basic auth with ksqlDB's bodies),
+``serve`` (running the app under uvicorn in a thread, for tests, the CLI and the RQTT runner).
+
+Framework choice: **starlette + uvicorn** (both already pinned). Starlette is a thin ASGI
+toolkit: streaming responses are plain async generators (chunked HTTP/1.1), a client
+disconnect cancels the generator (so closing the connection ends its push queries), and
+pure-ASGI middleware lets Basic auth run without buffering streams. A full framework (FastAPI)
+would add validation layers that fight ksqlDB's exact error bodies; aiohttp would be a second
+HTTP stack next to httpx/uvicorn. Limitation: **uvicorn does not speak HTTP/2**, so
+``/query-stream`` and ``/inserts-stream`` are served over HTTP/1.1 chunked only (ksqlDB's
+``/inserts-stream`` is HTTP/2-only; here it accepts HTTP/1.1 and reads the request body whole
+before acknowledging rows, so it is not a bidirectional stream).
+"""
+
+from __future__ import annotations
+
+from telemetry_lib.ksql.rest.app import RestSettings, create_app
+from telemetry_lib.ksql.rest.auth import BasicAuthConfig
+from telemetry_lib.ksql.rest.backend import (
+    EngineBackend,
+    InMemoryReader,
+    KsqlBackend,
+    QueryStream,
+    RecordReader,
+    in_memory_backend,
+)
+
+__all__ = [
+    "BasicAuthConfig",
+    "EngineBackend",
+    "InMemoryReader",
+    "KsqlBackend",
+    "QueryStream",
+    "RecordReader",
+    "RestSettings",
+    "create_app",
+    "in_memory_backend",
+]

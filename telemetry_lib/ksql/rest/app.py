@@ -1,0 +1,411 @@
+"""The ksqlDB REST API as a starlette application (reference §1).
+
+Owns: :func:`create_app` — routes ``/ksql``, ``/ksql/terminate``, ``/status[/{type}/{entity}/{action}]``,
+``/query`` (legacy shape), ``/query-stream`` (delimited, JSON, or legacy by Accept), ``/close-query``,
+``/inserts-stream``, ``/info``, ``/healthcheck``, ``/``, ``/chc/live``, ``/chc/ready`` — over a
+:class:`~telemetry_lib.ksql.rest.backend.KsqlBackend`; ksqlDB's error envelope (errors.py); optional
+Basic auth (auth.py); request-size limits and a statement timeout.
+
+Request bodies are parsed as JSON whatever their Content-Type, like ksqlDB. Every old-API
+endpoint answers ``Content-Type: application/json``. Streaming responses are written chunk by
+chunk (HTTP/1.1 chunked); when the client disconnects, starlette cancels the response and the
+push query it started is closed (the generator's ``finally``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from telemetry_lib.ksql.errors import KsqlEngineError
+from telemetry_lib.ksql.rest.auth import BasicAuthConfig, BasicAuthMiddleware
+from telemetry_lib.ksql.rest.backend import KsqlBackend, QueryStream
+from telemetry_lib.ksql.rest.errors import (
+    RestError,
+    engine_error_response,
+    error_body,
+    generic_error,
+    internal_stream_error,
+)
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_STATEMENT_TIMEOUT_S", "RestSettings", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest request body accepted: ksqlDB scripts are small; 10 MiB leaves room for bulk
+#: /inserts-stream requests while keeping a bad client from exhausting memory.
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+#: How long /ksql waits for its statements (ksqlDB's ksql.server.command.response.timeout.ms
+#: is 5 s; our statements run in-process and create topics, which takes longer on a loaded broker).
+DEFAULT_STATEMENT_TIMEOUT_S = 60.0
+
+_JSON = "application/json"
+_LEGACY = "application/vnd.ksql.v1+json"
+_DELIMITED = "application/vnd.ksqlapi.delimited.v1"
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
+@dataclass(frozen=True)
+class RestSettings:
+    """Server-side options of the REST layer."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S
+    auth: BasicAuthConfig | None = None
+
+
+def create_app(backend: KsqlBackend, *, settings: RestSettings | None = None) -> Starlette:
+    """A starlette app serving ksqlDB's REST API over ``backend``."""
+    opts = settings or RestSettings()
+    api = _Api(backend, opts)
+    routes = [
+        Route("/", api.root, methods=["GET"]),
+        Route("/chc/live", api.chc, methods=["GET"]),
+        Route("/chc/ready", api.chc, methods=["GET"]),
+        Route("/info", api.info, methods=["GET"]),
+        Route("/healthcheck", api.healthcheck, methods=["GET"]),
+        Route("/ksql", api.ksql, methods=["POST"]),
+        Route("/ksql/terminate", api.terminate, methods=["POST"]),
+        Route("/status", api.all_status, methods=["GET"]),
+        Route("/status/{type}/{entity}/{action}", api.status, methods=["GET"]),
+        Route("/query", api.query, methods=["POST"]),
+        Route("/query-stream", api.query_stream, methods=["POST"]),
+        Route("/close-query", api.close_query, methods=["POST"]),
+        Route("/inserts-stream", api.inserts_stream, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    if opts.auth is not None:
+        app.add_middleware(BasicAuthMiddleware, config=opts.auth)
+    return app
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(_ENCODER.encode(body), status_code=status, media_type=_JSON)
+
+
+class _Api:
+    def __init__(self, backend: KsqlBackend, settings: RestSettings) -> None:
+        self.backend = backend
+        self.settings = settings
+
+    # ------------------------------------------------------------------ helpers
+    async def _body(self, request: Request) -> dict[str, Any]:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+            raise _too_large(self.settings.max_body_bytes)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.settings.max_body_bytes:
+                raise _too_large(self.settings.max_body_bytes)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        try:
+            body = msgspec.json.decode(raw) if raw.strip() else {}
+        except msgspec.DecodeError as exc:
+            raise RestError(generic_error(40000, f"Invalid JSON in request: {exc}"), 400) from None
+        if not isinstance(body, dict):
+            raise RestError(
+                generic_error(40000, "Invalid JSON in request: expected a JSON object"), 400
+            )
+        return body
+
+    async def _guard(self, handler: Any, request: Request) -> Response:
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        except RestError as exc:
+            return _json(exc.body, exc.status)
+        except KsqlEngineError as exc:
+            body, status = engine_error_response(exc)
+            return _json(body, status)
+
+    # ------------------------------------------------------------------ simple endpoints
+    async def root(self, request: Request) -> Response:
+        return RedirectResponse("/info", status_code=307)
+
+    async def chc(self, request: Request) -> Response:
+        return _json({})
+
+    async def info(self, request: Request) -> Response:
+        return _json({"KsqlServerInfo": self.backend.server_info()})
+
+    async def healthcheck(self, request: Request) -> Response:
+        healthy = {"isHealthy": True}
+        return _json(
+            {
+                "isHealthy": True,
+                "details": {"metastore": healthy, "kafka": healthy, "commandRunner": healthy},
+                "serverState": "READY",
+            }
+        )
+
+    async def all_status(self, request: Request) -> Response:
+        statuses = getattr(self.backend, "_commands", {})
+        return _json(
+            {
+                "commandStatuses": {k: v["status"] for k, v in statuses.items()},
+            }
+        )
+
+    async def status(self, request: Request) -> Response:
+        p = request.path_params
+        command_id = f"{p['type']}/{unquote(p['entity'])}/{p['action']}"
+        status = self.backend.command_status(command_id)
+        if status is None:
+            return _json(generic_error(40400, "Command not found"), 404)
+        return _json(status)
+
+    # ------------------------------------------------------------------ /ksql
+    async def ksql(self, request: Request) -> Response:
+        async def run(request: Request) -> Response:
+            body = await self._body(request)
+            sql = body.get("ksql")
+            if not isinstance(sql, str):
+                raise RestError(generic_error(40000, "Invalid JSON in request: missing 'ksql'"), 400)
+            props = _mapping(body.get("streamsProperties"))
+            variables = {k: str(v) for k, v in _mapping(body.get("sessionVariables")).items()}
+            try:
+                entities = await asyncio.wait_for(
+                    asyncio.to_thread(
+                        self.backend.execute, sql, properties=props, variables=variables
+                    ),
+                    timeout=self.settings.statement_timeout_s,
+                )
+            except TimeoutError:
+                raise RestError(
+                    generic_error(
+                        50301,
+                        "Timed out while waiting for the statements to execute "
+                        f"({self.settings.statement_timeout_s:g} s); poll /status for the outcome.",
+                    ),
+                    503,
+                ) from None
+            return _json(entities)
+
+        return await self._guard(run, request)
+
+    async def terminate(self, request: Request) -> Response:
+        async def run(request: Request) -> Response:
+            body = await self._body(request)
+            topics = body.get("deleteTopicList") or []
+            entities = await asyncio.to_thread(
+                self.backend.terminate_cluster, [str(t) for t in topics]
+            )
+            return _json(entities)
+
+        return await self._guard(run, request)
+
+    # ------------------------------------------------------------------ queries
+    async def _start(
+        self, request: Request, *, sql_field: str, props_field: str
+    ) -> tuple[QueryStream, str]:
+        body = await self._body(request)
+        sql = body.get(sql_field)
+        if not isinstance(sql, str):
+            raise RestError(
+                generic_error(40000, f"Invalid JSON in request: missing '{sql_field}'"), 400
+            )
+        props = _mapping(body.get(props_field))
+        variables = {k: str(v) for k, v in _mapping(body.get("sessionVariables")).items()}
+        stream = await asyncio.to_thread(
+            self.backend.start_query, sql, properties=props, variables=variables
+        )
+        return stream, sql
+
+    async def query(self, request: Request) -> Response:
+        async def run(request: Request) -> Response:
+            stream, _ = await self._start(request, sql_field="ksql", props_field="streamsProperties")
+            kind = _negotiate(request.headers.get("accept"), default=_LEGACY)
+            if kind == _DELIMITED:
+                return _delimited_response(stream)
+            return _legacy_response(stream)
+
+        return await self._guard(run, request)
+
+    async def query_stream(self, request: Request) -> Response:
+        async def run(request: Request) -> Response:
+            stream, _ = await self._start(request, sql_field="sql", props_field="properties")
+            kind = _negotiate(request.headers.get("accept"), default=_DELIMITED)
+            if kind == _LEGACY:
+                return _legacy_response(stream)
+            if kind == _JSON:
+                return _json_array_response(stream)
+            return _delimited_response(stream)
+
+        return await self._guard(run, request)
+
+    async def close_query(self, request: Request) -> Response:
+        async def run(request: Request) -> Response:
+            body = await self._body(request)
+            query_id = str(body.get("queryId", ""))
+            if not self.backend.close_query(query_id):
+                raise RestError(generic_error(40000, f"No query with id {query_id}"), 400)
+            return Response(b"", status_code=200)
+
+        return await self._guard(run, request)
+
+    # ------------------------------------------------------------------ inserts
+    async def inserts_stream(self, request: Request) -> Response:
+        """Newline-delimited JSON: the args object, then one row per line. Served on HTTP/1.1
+        too (ksqlDB requires HTTP/2, which uvicorn does not speak): the body is read whole,
+        then each row is inserted and acknowledged in order."""
+
+        async def run(request: Request) -> Response:
+            raw = b""
+            async for chunk in request.stream():
+                raw += chunk
+                if len(raw) > self.settings.max_body_bytes:
+                    raise _too_large(self.settings.max_body_bytes)
+            lines = [line for line in raw.split(b"\n") if line.strip()]
+            if not lines:
+                raise RestError(generic_error(40000, "Invalid JSON in request: no arguments"), 400)
+            try:
+                args = msgspec.json.decode(lines[0])
+            except msgspec.DecodeError as exc:
+                raise RestError(generic_error(40000, f"Invalid JSON in request: {exc}"), 400) from None
+            target = str(args.get("target", "")) if isinstance(args, dict) else ""
+            json_array = _negotiate(request.headers.get("accept"), default=_DELIMITED) == _JSON
+            acks: list[dict[str, Any]] = []
+            for seq, line in enumerate(lines[1:]):
+                try:
+                    row = msgspec.json.decode(line)
+                    if not isinstance(row, dict):
+                        raise msgspec.DecodeError("row is not a JSON object")
+                except msgspec.DecodeError:
+                    acks.append(_insert_error(seq, 40000, "Invalid JSON in inserts stream"))
+                    break
+                try:
+                    await asyncio.to_thread(self.backend.insert_rows, target, [row])
+                except KsqlEngineError as exc:
+                    acks.append(_insert_error(seq, 40000, exc.message))
+                    break
+                acks.append({"status": "ok", "seq": seq})
+            if json_array:
+                return _json(acks)
+            payload = b"".join(_ENCODER.encode(a) + b"\n" for a in acks)
+            return Response(payload, media_type=_DELIMITED)
+
+        return await self._guard(run, request)
+
+
+# ---------------------------------------------------------------------- response writers
+def _delimited_response(stream: QueryStream) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        header = {
+            "queryId": stream.query_id,
+            "columnNames": stream.column_names,
+            "columnTypes": stream.column_types,
+        }
+        yield _ENCODER.encode(header) + b"\n"
+        try:
+            async for row in stream.rows:
+                if row.tombstone:
+                    logger.debug("Dropped tombstone. Not currently supported")
+                    continue
+                yield _ENCODER.encode(row.columns) + b"\n"
+        except Exception:  # a failure after the header is written as an error line
+            logger.exception("query %s failed while streaming", stream.query_id)
+            yield _ENCODER.encode(internal_stream_error()) + b"\n"
+        finally:
+            stream.close()
+
+    return StreamingResponse(body(), media_type=_DELIMITED)
+
+
+def _json_array_response(stream: QueryStream) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        header = {
+            "queryId": stream.query_id,
+            "columnNames": stream.column_names,
+            "columnTypes": stream.column_types,
+        }
+        yield b"[" + _ENCODER.encode(header)
+        try:
+            async for row in stream.rows:
+                if not row.tombstone:
+                    yield b"," + _ENCODER.encode(row.columns)
+        except Exception:
+            logger.exception("query %s failed while streaming", stream.query_id)
+            yield b"," + _ENCODER.encode(internal_stream_error())
+        finally:
+            stream.close()
+        yield b"]"
+
+    return StreamingResponse(body(), media_type=_JSON)
+
+
+def _legacy_response(stream: QueryStream) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        header = {"header": {"queryId": stream.query_id, "schema": stream.schema}}
+        yield b"[" + _ENCODER.encode(header)
+        try:
+            async for row in stream.rows:
+                element: dict[str, Any] = {"row": {"columns": row.columns}}
+                if row.tombstone:
+                    element["row"]["tombstone"] = True
+                yield b",\n" + _ENCODER.encode(element)
+            if not stream.is_pull:
+                final = stream.final_message() or "Query Completed"
+                yield b",\n" + _ENCODER.encode({"finalMessage": final})
+        except Exception:
+            logger.exception("query %s failed while streaming", stream.query_id)
+            yield b",\n" + _ENCODER.encode({"errorMessage": internal_stream_error()})
+        finally:
+            stream.close()
+        yield b"]"
+
+    return StreamingResponse(body(), media_type=_LEGACY)
+
+
+# ---------------------------------------------------------------------- small helpers
+_MEDIA = re.compile(r"\s*([^;,\s]+)\s*(?:;\s*q\s*=\s*([0-9.]+))?[^,]*")
+
+
+def _negotiate(accept: str | None, *, default: str) -> str:
+    """The best of the three streaming media types the Accept header allows (q-weighted)."""
+    if not accept:
+        return default
+    best: tuple[float, str] | None = None
+    for part in accept.split(","):
+        match = _MEDIA.match(part)
+        if match is None:
+            continue
+        media, q = match.group(1).lower(), float(match.group(2) or 1.0)
+        if media in ("*/*", "application/*"):
+            media = default if media == "*/*" else _JSON
+        if media not in (_JSON, _LEGACY, _DELIMITED):
+            continue
+        if best is None or q > best[0]:
+            best = (q, media)
+    return best[1] if best else default
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _too_large(limit: int) -> RestError:
+    return RestError(
+        generic_error(
+            41300,
+            f"Request body is larger than the server's limit of {limit} bytes: send the "
+            "statements in smaller requests.",
+        ),
+        413,
+    )
+
+
+def _insert_error(seq: int, code: int, message: str) -> dict[str, Any]:
+    return {**error_body("generic_error", code, message), "status": "error", "seq": seq}

@@ -1,0 +1,407 @@
+"""What the REST server runs on: the :class:`KsqlBackend` protocol and its engine implementation.
+
+Owns: the backend contract the starlette app (:mod:`telemetry_lib.ksql.rest.app`) calls —
+statements, push and pull queries, inserts, command status, server info — and
+:class:`EngineBackend`, which implements it over any :class:`~telemetry_lib.ksql.engine.KsqlEngine`
+plus a :class:`RecordReader` (how to read a topic's records from given offsets). Two wirings:
+
+- :func:`in_memory_backend` — engine + :class:`~telemetry_lib.ksql.driver.InMemoryDriver`
+  topics, for fast tests and the RQTT conformance runner;
+- the Kafka runtime's server (``telemetry_lib.ksql.server``, R1) builds an
+  :class:`EngineBackend` with its own executor (statements go through the command topic), a
+  reader over Kafka and the lock its consumer loop holds while it calls ``engine.process``.
+
+Threading: the engine is not thread-safe, so every engine call (execute, planning and feeding a
+transient query) runs under ``lock``. Push queries poll their source topic from a background
+thread of the event loop (``asyncio.to_thread``) every :data:`PUSH_POLL_INTERVAL_S`.
+
+Push queries start at the end of the topic (``auto.offset.reset=latest``, ksqlDB's default) or
+at the beginning with ``auto.offset.reset=earliest`` in the request properties. Pull queries
+read the topic to its current end: a table's topic is reduced to the latest record per key
+(tombstones removed) first; a stream is scanned and the query ends (reference §1.4/1.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import polars as pl
+
+from telemetry_lib.ksql.catalog import ColumnRole
+from telemetry_lib.ksql.errors import KsqlEngineError, KsqlStatementError
+from telemetry_lib.ksql.rest.errors import WrongEndpointError
+from telemetry_lib.ksql.parser import parse
+from telemetry_lib.ksql.parser.ast import PrintTopic, Query
+from telemetry_lib.ksql.rest.transient import ResultRow, TransientQuery, latest_per_key, plan_transient
+
+__all__ = [
+    "PUSH_POLL_INTERVAL_S",
+    "EngineBackend",
+    "InMemoryReader",
+    "KsqlBackend",
+    "QueryStream",
+    "RecordReader",
+    "StatementExecutor",
+    "in_memory_backend",
+]
+
+logger = logging.getLogger(__name__)
+
+#: How often a push query looks for new records: low enough for interactive latency, high
+#: enough that idle push queries cost nothing noticeable on a 2-core machine.
+PUSH_POLL_INTERVAL_S = 0.05
+#: ksqlDB's version line this server mimics (/info); clients only display it.
+SERVER_VERSION = "8.5.0"
+#: Kafka cluster id reported by /info when the backend does not know the real one.
+_UNKNOWN_CLUSTER_ID = "telemetry-workbench"
+
+
+class RecordReader(Protocol):
+    """Reading a topic's records (RECORD_SCHEMA, partition and offset set)."""
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition, the offset the next record will get."""
+
+    def read(self, topic: str, start: Mapping[int, int]) -> pl.DataFrame:
+        """Every record with ``offset >= start[partition]`` (missing partitions: from 0)."""
+
+
+class StatementExecutor(Protocol):
+    def execute(
+        self,
+        sql: str,
+        *,
+        properties: Mapping[str, object] | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> list[Any]:
+        """Run statements; a list of StatementResult."""
+
+
+@dataclass
+class QueryStream:
+    """A running push or pull query as the REST layer sees it."""
+
+    query_id: str
+    column_names: list[str]
+    column_types: list[str]
+    schema: str
+    is_pull: bool
+    rows: AsyncIterator[ResultRow]
+    #: ``"Limit Reached"`` / ``"Query Completed"`` once the rows ended on their own.
+    final_message: Callable[[], str | None]
+    close: Callable[[], None]
+
+
+class KsqlBackend(Protocol):
+    """Everything the REST app needs; raise ``telemetry_lib.ksql.errors`` classes on failure."""
+
+    def execute(
+        self, sql: str, *, properties: Mapping[str, object], variables: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """Run statements (validated as a whole first); the REST entities."""
+
+    def start_query(
+        self, sql: str, *, properties: Mapping[str, object], variables: Mapping[str, str]
+    ) -> QueryStream:
+        """Start one SELECT (push or pull)."""
+
+    def close_query(self, query_id: str) -> bool:
+        """Stop a running push query; False if there is none with that id."""
+
+    def insert_rows(self, target: str, rows: list[dict[str, Any]]) -> None:
+        """Insert rows (column name -> value, names exact) into a stream or table."""
+
+    def command_status(self, command_id: str) -> dict[str, Any] | None:
+        """``{"status","message","queryId"}`` of an earlier statement, None when unknown."""
+
+    def server_info(self) -> dict[str, Any]:
+        """``KsqlServerInfo`` fields."""
+
+    def terminate_cluster(self, delete_topics: list[str]) -> list[dict[str, Any]]:
+        """Terminate every query, drop every source; delete matching topics queries created."""
+
+
+@dataclass
+class InMemoryReader:
+    """:class:`RecordReader` over the in-memory driver's topics."""
+
+    topics: Any  # telemetry_lib.ksql.driver.InMemoryTopics
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        frame = self.topics.records(topic)
+        spec = self.topics.describe_topic(topic)
+        ends = {p: 0 for p in range(spec.partitions if spec else 0)}
+        if frame.height:
+            for part, last in frame.group_by("partition").agg(pl.col("offset").max()).iter_rows():
+                ends[int(part)] = int(last) + 1
+        return ends
+
+    def read(self, topic: str, start: Mapping[int, int]) -> pl.DataFrame:
+        frame = self.topics.records(topic)
+        if not start or frame.height == 0:
+            return frame
+        floor = pl.col("partition").replace_strict(
+            {int(k): int(v) for k, v in start.items()}, default=0, return_dtype=pl.Int64
+        )
+        return frame.filter(pl.col("offset") >= floor)
+
+
+@dataclass
+class _Command:
+    status: dict[str, Any]
+
+
+@dataclass
+class EngineBackend:
+    """:class:`KsqlBackend` over a KsqlEngine (see the module docstring)."""
+
+    engine: Any  # telemetry_lib.ksql.engine.KsqlEngine
+    reader: RecordReader
+    executor: StatementExecutor | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    service_id: str = "default_"
+    cluster_id: str = _UNKNOWN_CLUSTER_ID
+    _queries: dict[str, TransientQuery] = field(default_factory=dict)
+    _commands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _sequence: int = 0
+
+    # -------------------------------------------------------------------- statements
+    def execute(
+        self, sql: str, *, properties: Mapping[str, object], variables: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        statements = parse(sql) if "${" not in sql else None
+        if statements is not None:
+            kinds = {type(s) for s in statements}
+            if Query in kinds or PrintTopic in kinds:
+                raise _wrong_endpoint(sql)
+        runner = self.executor or self.engine
+        with self.lock:
+            results = runner.execute(sql, properties=properties, variables=variables)
+            entities = []
+            for result in results:
+                body = result.to_json()
+                if body.get("@type") == "currentStatus":
+                    self._sequence += 1
+                    body["commandSequenceNumber"] = self._sequence
+                    self._commands[str(body["commandId"])] = dict(body["commandStatus"])
+                entities.append(body)
+        return entities
+
+    def command_status(self, command_id: str) -> dict[str, Any] | None:
+        return self._commands.get(command_id)
+
+    def server_info(self) -> dict[str, Any]:
+        return {
+            "version": SERVER_VERSION,
+            "kafkaClusterId": self.cluster_id,
+            "ksqlServiceId": self.service_id,
+            "serverStatus": "RUNNING",
+        }
+
+    def terminate_cluster(self, delete_topics: list[str]) -> list[dict[str, Any]]:
+        import re
+
+        with self.lock:
+            catalog = self.engine.catalog
+            created = {s.topic for s in catalog.sources() if s.created_by_query is not None}
+            entities = self.execute("TERMINATE ALL;", properties={}, variables={})
+            for source in list(catalog.sources()):
+                kind = "TABLE" if source.is_table else "STREAM"
+                self.execute(f"DROP {kind} `{source.name}`;", properties={}, variables={})
+            patterns = [re.compile(p, re.IGNORECASE) for p in delete_topics]
+            for topic in created:
+                if any(p.fullmatch(topic) for p in patterns):
+                    self.engine.io.delete_topic(topic)
+        return entities
+
+    # -------------------------------------------------------------------- queries
+    def start_query(
+        self, sql: str, *, properties: Mapping[str, object], variables: Mapping[str, str]
+    ) -> QueryStream:
+        from telemetry_lib.ksql.commands.prepare import prepare_statements
+
+        statements = list(prepare_statements(sql, {**self.engine.variables, **variables}))
+        if len(statements) != 1:
+            raise KsqlStatementError(
+                f"Expected exactly one statement, found {len(statements)}.", statement_text=sql
+            )
+        stmt = statements[0]
+        if isinstance(stmt, PrintTopic):
+            raise KsqlStatementError(
+                "PRINT is not supported by this server: read the topic with "
+                "telemetry_lib.kafka.read_records instead.",
+                statement_text=sql,
+            )
+        if not isinstance(stmt, Query):
+            raise KsqlStatementError(
+                "The following statement types should be issued to the '/ksql' endpoint: "
+                f"{type(stmt).__name__}",
+                statement_text=sql,
+            )
+        config = {**self.engine.config, **dict(properties)}
+        with self.lock:
+            try:
+                query = plan_transient(
+                    stmt,
+                    text=sql,
+                    catalog=self.engine.catalog,
+                    io=self.engine.io,
+                    processing_log=self.engine.processing_log,
+                    config=config,
+                )
+            except KsqlEngineError as exc:
+                if exc.statement_text is None:
+                    exc.statement_text = sql
+                raise
+        topic = query.source.topic
+        if query.is_pull:
+            return self._pull(query, topic)
+        earliest = str(config.get("auto.offset.reset", "latest")).lower() == "earliest"
+        start = {} if earliest else self.reader.end_offsets(topic)
+        self._queries[query.query_id] = query
+        return self._push(query, topic, start)
+
+    def close_query(self, query_id: str) -> bool:
+        query = self._queries.pop(query_id, None)
+        if query is None:
+            return False
+        with self.lock:
+            query.close()
+        return True
+
+    def running_push_queries(self) -> list[str]:
+        return list(self._queries)
+
+    def _pull(self, query: TransientQuery, topic: str) -> QueryStream:
+        records = self.reader.read(topic, {})
+        if query.source.is_table:
+            records = latest_per_key(records)
+        with self.lock:
+            rows = [r for r in query.push(records) if not r.tombstone]
+            query.close()
+
+        async def iterate() -> AsyncIterator[ResultRow]:
+            for row in rows:
+                yield row
+
+        return QueryStream(
+            query_id=query.query_id,
+            column_names=query.column_names,
+            column_types=query.column_types,
+            schema=query.schema_text(),
+            is_pull=True,
+            rows=iterate(),
+            final_message=lambda: None,
+            close=lambda: None,
+        )
+
+    def _push(self, query: TransientQuery, topic: str, start: dict[int, int]) -> QueryStream:
+        position = dict(start)
+        state: dict[str, str | None] = {"final": None}
+
+        def poll() -> list[ResultRow]:
+            records = self.reader.read(topic, position)
+            if records.height == 0:
+                return []
+            for part, last in records.group_by("partition").agg(pl.col("offset").max()).iter_rows():
+                position[int(part)] = int(last) + 1
+            records = records.sort(["timestamp", "partition", "offset"])
+            with self.lock:
+                return query.push(records)
+
+        async def iterate() -> AsyncIterator[ResultRow]:
+            try:
+                while query.query_id in self._queries:
+                    rows = await asyncio.to_thread(poll)
+                    for row in rows:
+                        yield row
+                    if query.limit_reached:
+                        state["final"] = "Limit Reached"
+                        return
+                    if not rows:
+                        await asyncio.sleep(PUSH_POLL_INTERVAL_S)
+            finally:
+                self.close_query(query.query_id)
+
+        return QueryStream(
+            query_id=query.query_id,
+            column_names=query.column_names,
+            column_types=query.column_types,
+            schema=query.schema_text(),
+            is_pull=False,
+            rows=iterate(),
+            final_message=lambda: state["final"],
+            close=lambda: self.close_query(query.query_id) and None,
+        )
+
+    # -------------------------------------------------------------------- inserts
+    def insert_rows(self, target: str, rows: list[dict[str, Any]]) -> None:
+        import json
+
+        name = target[1:-1] if target.startswith("`") and target.endswith("`") else target.upper()
+        with self.lock:
+            source = self.engine.catalog.get_source(name)
+        if source is None:
+            raise KsqlEngineError(f"Cannot insert values into an unknown stream/table: {name}")
+        if source.is_windowed:
+            raise KsqlEngineError(f"Cannot insert into windowed source: {name}")
+        columns = [c for c in source.columns if c.role is not ColumnRole.HEADER]
+        for row in rows:
+            for key_col in source.key_columns:
+                if key_col.name not in row:
+                    raise KsqlEngineError(f"Key field must be specified: {key_col.name}")
+            present = [c for c in columns if c.name in row]
+            names = ", ".join(f"`{c.name}`" for c in present)
+            values = ", ".join(_sql_literal(row[c.name]) for c in present)
+            sql = f"INSERT INTO `{name}` ({names}) VALUES ({values});"
+            logger.debug("inserts-stream row -> %s", json.dumps(row)[:200])
+            self.execute(sql, properties={}, variables={})
+
+
+def in_memory_backend(*, config: Mapping[str, object] | None = None) -> EngineBackend:
+    """An :class:`EngineBackend` over a fresh in-memory driver (auto-created topics get one
+    partition, like a single-broker dev cluster; ``auto.offset.reset`` defaults to latest as in
+    ksqlDB, so persistent queries read only new records unless told otherwise)."""
+    from telemetry_lib.ksql.driver import InMemoryDriver
+
+    merged: dict[str, object] = {"auto.offset.reset": "latest", **dict(config or {})}
+    driver = InMemoryDriver(config=merged, auto_create_partitions=1)
+    return EngineBackend(
+        engine=driver.engine,
+        reader=InMemoryReader(driver.topics),
+        executor=driver,
+        service_id=str(driver.engine.config.get("ksql.service.id", "default_")),
+    )
+
+
+def _wrong_endpoint(sql: str) -> KsqlEngineError:
+    return WrongEndpointError(
+        "The following statement types should be issued to the websocket endpoint '/query':\n"
+        "\t* PRINT\n\t* SELECT",
+        statement_text=sql,
+    )
+
+
+def _sql_literal(value: Any) -> str:
+    """A JSON value from /inserts-stream as a ksqlDB literal for INSERT ... VALUES."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, list):
+        return "ARRAY[" + ", ".join(_sql_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"`{k}` := {_sql_literal(v)}" for k, v in value.items())
+        return f"STRUCT({inner})"
+    raise KsqlEngineError(f"Unsupported value in inserts stream: {value!r}")
+
+

@@ -1,0 +1,258 @@
+"""Transient queries: a standalone SELECT planned like a persistent query, without a sink topic.
+
+Owns: :func:`plan_transient` — a push (``EMIT CHANGES``) or pull (no EMIT) SELECT is analysed
+and planned exactly like the SELECT of a CREATE ... AS SELECT (so WHERE, projections, PARTITION
+BY, GROUP BY/windows and LIMIT behave the same), but the physical sink operator is replaced by a
+:class:`CollectOperator` that hands the projected rows to Python instead of serializing them into
+a topic — and :func:`rows_to_json`, the REST representation of those rows (reference §1.9).
+
+A :class:`TransientQuery` is fed record batches of its source topic with :meth:`~TransientQuery.push`
+and returns the result rows produced by each batch. Pull queries are answered by feeding the
+whole topic (for a table: only the latest record of each key, tombstones removed) and keeping
+the rows that survive the WHERE clause; push queries are fed the live topic as it grows.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from telemetry_lib.ksql.analyzer.query import OutputColumn, analyze_query
+from telemetry_lib.ksql.catalog import Catalog, Column, ColumnRole, DataSource, SourceType
+from telemetry_lib.ksql.errors import KsqlEngineError, KsqlStatementError
+from telemetry_lib.ksql.exec import batch as B
+from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator, Pipeline
+from telemetry_lib.ksql.exec.physical_planner import plan_physical
+from telemetry_lib.ksql.exec.processing_log import ProcessingLog
+from telemetry_lib.ksql.parser.ast import Query
+from telemetry_lib.ksql.plan.builder import build_logical_plan
+from telemetry_lib.ksql.runtime.io import TopicIO
+from telemetry_lib.ksql.types import SqlType
+
+__all__ = ["CollectOperator", "ResultRow", "TransientQuery", "plan_transient", "rows_to_json"]
+
+logger = logging.getLogger(__name__)
+
+#: ksqlDB's QueryIdUtil draws a random non-negative long for transient query ids.
+_MAX_QUERY_ID_SUFFIX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One result row: JSON-ready column values, and whether it is a table tombstone."""
+
+    columns: list[Any]
+    tombstone: bool = False
+
+
+class CollectOperator(Operator):
+    """The sink of a transient query: keeps the projected rows instead of producing them."""
+
+    step = "Collect"
+
+    def __init__(self, columns: tuple[OutputColumn, ...]) -> None:
+        self.columns = columns
+        self.rows: list[ResultRow] = []
+
+    def describe(self) -> str:
+        return f"Collect[{', '.join(c.name for c in self.columns)}]"
+
+    def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        fields = [B.output_field(i) for i in range(len(self.columns))]
+        values = batch.select(fields)
+        tombstones = (
+            batch.get_column(B.NULL_VALUE).fill_null(False).to_list()
+            if B.NULL_VALUE in batch.columns
+            else [False] * batch.height
+        )
+        types = [c.type for c in self.columns]
+        for raw, tomb in zip(values.iter_rows(), tombstones, strict=True):
+            converted = [to_json_value(v, t) for v, t in zip(raw, types, strict=True)]
+            self.rows.append(ResultRow(converted, bool(tomb)))
+
+
+class TransientQuery:
+    """A planned standalone SELECT over one source."""
+
+    def __init__(
+        self,
+        *,
+        query_id: str,
+        statement_text: str,
+        source: DataSource,
+        columns: tuple[OutputColumn, ...],
+        pipeline: Pipeline,
+        collector: CollectOperator,
+        is_pull: bool,
+        limit: int | None,
+    ) -> None:
+        self.query_id = query_id
+        self.statement_text = statement_text
+        self.source = source
+        self.columns = columns
+        self.pipeline = pipeline
+        self.collector = collector
+        self.is_pull = is_pull
+        self.limit = limit
+        self.emitted = 0
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def column_types(self) -> list[str]:
+        return [c.type.rest() for c in self.columns]
+
+    def schema_text(self) -> str:
+        """The legacy header's schema: back-quoted names; pull queries mark key columns."""
+        parts = []
+        for c in self.columns:
+            key = " KEY" if (self.is_pull and c.is_key) else ""
+            parts.append(f"`{c.name}` {c.type.sql()}{key}")
+        return ", ".join(parts)
+
+    def push(self, records: pl.DataFrame) -> list[ResultRow]:
+        """Run a record batch of the source topic through the query; the rows it produced
+        (at most up to LIMIT in total)."""
+        if records.height == 0 or self.limit_reached:
+            return []
+        self.pipeline.push(records)
+        rows, self.collector.rows = self.collector.rows, []
+        if self.limit is not None:
+            rows = rows[: max(self.limit - self.emitted, 0)]
+        self.emitted += len(rows)
+        return rows
+
+    @property
+    def limit_reached(self) -> bool:
+        return self.limit is not None and self.emitted >= self.limit
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+
+def plan_transient(
+    query: Query,
+    *,
+    text: str,
+    catalog: Catalog,
+    io: TopicIO,
+    processing_log: ProcessingLog,
+    config: Mapping[str, object],
+) -> TransientQuery:
+    """Analyse and plan ``query`` (push or pull) and start its pipeline."""
+    relation_name = getattr(query.from_, "name", None) or "QUERY"
+    source = catalog.get_source(relation_name)
+    if query.is_pull:
+        _check_pull_source(source, relation_name)
+    query_id = f"transient_{relation_name}_{random.randint(0, _MAX_QUERY_ID_SUFFIX)}"
+    analysis = analyze_query(query, catalog, None, sink_name=query_id, config=config)
+    src = analysis.source
+    produces_table = src.is_table or analysis.aggregation is not None
+    sink = DataSource(
+        name=query_id,
+        source_type=SourceType.TABLE if produces_table else SourceType.STREAM,
+        columns=tuple(
+            Column(c.name, c.type, ColumnRole.KEY if c.is_key else ColumnRole.VALUE)
+            for c in analysis.columns
+        ),
+        topic=query_id,
+        key_format=src.key_format,
+        value_format=src.value_format,
+        window=(
+            analysis.aggregation.sink_window  # type: ignore[attr-defined]
+            if analysis.aggregation is not None
+            else src.window
+        ),
+        statement_text=text,
+    )
+    plan = build_logical_plan(analysis, sink)
+    physical = plan_physical(plan)
+    collector = CollectOperator(analysis.columns)
+    pipeline = Pipeline([*physical.operators[:-1], collector])
+    pipeline.start(
+        ExecContext(query_id=query_id, io=io, processing_log=processing_log, config=dict(config))
+    )
+    return TransientQuery(
+        query_id=query_id,
+        statement_text=text,
+        source=src,
+        columns=analysis.columns,
+        pipeline=pipeline,
+        collector=collector,
+        is_pull=query.is_pull,
+        limit=query.limit,
+    )
+
+
+def _check_pull_source(source: DataSource | None, name: str) -> None:
+    if source is None:
+        return  # the analyzer reports the unknown source with ksqlDB's wording
+    if source.is_table and source.created_by_query is None and not source.is_source:
+        raise KsqlStatementError(
+            f"The `{source.name}` table isn't queryable. To derive a queryable table, you can do "
+            f"'CREATE TABLE QUERYABLE_{source.name} AS SELECT * FROM {source.name}'. See "
+            "https://cnfl.io/queries for more info.\n"
+            "Add EMIT CHANGES if you intended to issue a push query."
+        )
+
+
+def latest_per_key(records: pl.DataFrame) -> pl.DataFrame:
+    """A table's current state from its changelog: the last record of each key, tombstones
+    (null values) removed, in offset order."""
+    if records.height == 0:
+        return records
+    ordered = records.with_row_index("__pos")
+    last = ordered.group_by("key", maintain_order=True).agg(pl.col("__pos").max())
+    kept = ordered.join(last, on=["key", "__pos"], how="semi").sort("__pos").drop("__pos")
+    return kept.filter(pl.col("value").is_not_null())
+
+
+def rows_to_json(rows: list[ResultRow]) -> list[list[Any]]:
+    return [r.columns for r in rows]
+
+
+def to_json_value(value: Any, sql_type: SqlType) -> Any:
+    """A polars value of ``sql_type`` as ksqlDB writes it in REST rows (reference §1.9)."""
+    if value is None:
+        return None
+    base = sql_type.base.value
+    if base == "TIMESTAMP" and isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+    if base == "DATE" and isinstance(value, dt.date):
+        return value.isoformat()
+    if base == "TIME" and isinstance(value, dt.time):
+        text = f"{value.hour:02d}:{value.minute:02d}"
+        return text + (f":{value.second:02d}" if value.second else "")
+    if isinstance(value, decimal.Decimal):
+        return value  # serialized as a plain-notation number by the writers
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if base == "ARRAY":
+        inner = getattr(sql_type, "element", None) or getattr(sql_type, "item", None)
+        return [to_json_value(v, inner) if inner is not None else v for v in value]
+    if base == "MAP":
+        value_type = getattr(sql_type, "value", None)
+        return {
+            str(e["key"]): to_json_value(e["value"], value_type) if value_type else e["value"]
+            for e in value
+        }
+    if base == "STRUCT":
+        fields = dict(getattr(sql_type, "fields", ()) or ())
+        return {k: to_json_value(v, fields[k]) if k in fields else v for k, v in value.items()}
+    return value
+
+
+def check_select(query: object) -> Query:
+    if not isinstance(query, Query):
+        raise KsqlEngineError("Expected a SELECT statement")
+    return query
