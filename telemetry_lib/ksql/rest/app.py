@@ -1,10 +1,11 @@
 """The ksqlDB REST API as a starlette application (reference §1).
 
-Owns: :func:`create_app` — routes ``/ksql``, ``/ksql/terminate``, ``/status[/{type}/{entity}/{action}]``,
-``/query`` (legacy shape), ``/query-stream`` (delimited, JSON, or legacy by Accept), ``/close-query``,
-``/inserts-stream``, ``/info``, ``/healthcheck``, ``/``, ``/chc/live``, ``/chc/ready`` — over a
-:class:`~telemetry_lib.ksql.rest.backend.KsqlBackend`; ksqlDB's error envelope (errors.py); optional
-Basic auth (auth.py); request-size limits and a statement timeout.
+Owns: :func:`create_app` — routes ``/ksql``, ``/ksql/terminate``,
+``/status[/{type}/{entity}/{action}]``, ``/query`` (legacy shape), ``/query-stream`` (delimited,
+JSON, or legacy by Accept), ``/close-query``, ``/inserts-stream``, ``/info``, ``/healthcheck``,
+``/``, ``/chc/live``, ``/chc/ready`` — over a
+:class:`~telemetry_lib.ksql.rest.backend.KsqlBackend`; ksqlDB's error envelope (errors.py);
+optional Basic auth (auth.py); request-size limits and a statement timeout.
 
 Request bodies are parsed as JSON whatever their Content-Type, like ksqlDB. Every old-API
 endpoint answers ``Content-Type: application/json``. Streaming responses are written chunk by
@@ -102,7 +103,11 @@ class _Api:
     # ------------------------------------------------------------------ helpers
     async def _body(self, request: Request) -> dict[str, Any]:
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+        if (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) > self.settings.max_body_bytes
+        ):
             raise _too_large(self.settings.max_body_bytes)
         chunks: list[bytes] = []
         size = 0
@@ -173,7 +178,9 @@ class _Api:
             body = await self._body(request)
             sql = body.get("ksql")
             if not isinstance(sql, str):
-                raise RestError(generic_error(40000, "Invalid JSON in request: missing 'ksql'"), 400)
+                raise RestError(
+                    generic_error(40000, "Invalid JSON in request: missing 'ksql'"), 400
+                )
             props = _mapping(body.get("streamsProperties"))
             variables = {k: str(v) for k, v in _mapping(body.get("sessionVariables")).items()}
             try:
@@ -226,7 +233,9 @@ class _Api:
 
     async def query(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            stream, _ = await self._start(request, sql_field="ksql", props_field="streamsProperties")
+            stream, _ = await self._start(
+                request, sql_field="ksql", props_field="streamsProperties"
+            )
             kind = _negotiate(request.headers.get("accept"), default=_LEGACY)
             if kind == _DELIMITED:
                 return _delimited_response(stream)
@@ -274,7 +283,9 @@ class _Api:
             try:
                 args = msgspec.json.decode(lines[0])
             except msgspec.DecodeError as exc:
-                raise RestError(generic_error(40000, f"Invalid JSON in request: {exc}"), 400) from None
+                raise RestError(
+                    generic_error(40000, f"Invalid JSON in request: {exc}"), 400
+                ) from None
             target = str(args.get("target", "")) if isinstance(args, dict) else ""
             json_array = _negotiate(request.headers.get("accept"), default=_DELIMITED) == _JSON
             acks: list[dict[str, Any]] = []

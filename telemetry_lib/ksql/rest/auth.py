@@ -2,11 +2,11 @@
 
 Owns: :class:`BasicAuthConfig` (users with passwords and roles, the allowed roles — ksqlDB's
 ``authentication.roles``, ``*`` = any — and the paths that skip the check, ksqlDB's
-``authentication.skip.paths``; ``/chc/*`` is always open) and :class:`BasicAuthMiddleware`, a
-pure ASGI middleware (so streaming responses are not buffered). A missing or wrong
-``Authorization`` header gives 401 ``{"@type":"generic_error","error_code":40100,"message":"Unauthorized"}``
-with ``WWW-Authenticate: Basic realm=...``; a valid user without an allowed role gives 403
-``Forbidden`` (40300). Passwords are compared in constant time and never logged.
+``authentication.skip.paths``; ``/chc/*`` is always open) and :class:`BasicAuthMiddleware`, a pure
+ASGI middleware (so streaming responses are not buffered). A missing or wrong ``Authorization``
+header gives 401 ``{"@type":"generic_error","error_code":40100,"message":"Unauthorized"}`` with
+``WWW-Authenticate: Basic realm=...``; a valid user without an allowed role gives 403 ``Forbidden``
+(40300). Passwords are compared in constant time and never logged.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class BasicAuthConfig:
     skip_paths: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never show passwords
-        return f"BasicAuthConfig(users={sorted(self.users)}, allowed_roles={sorted(self.allowed_roles)})"
+        users, roles = sorted(self.users), sorted(self.allowed_roles)
+        return f"BasicAuthConfig(users={users}, allowed_roles={roles})"
 
 
 class BasicAuthMiddleware:

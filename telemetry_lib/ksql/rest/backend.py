@@ -34,10 +34,15 @@ import polars as pl
 
 from telemetry_lib.ksql.catalog import ColumnRole
 from telemetry_lib.ksql.errors import KsqlEngineError, KsqlStatementError
-from telemetry_lib.ksql.rest.errors import WrongEndpointError
 from telemetry_lib.ksql.parser import parse
 from telemetry_lib.ksql.parser.ast import PrintTopic, Query
-from telemetry_lib.ksql.rest.transient import ResultRow, TransientQuery, latest_per_key, plan_transient
+from telemetry_lib.ksql.rest.errors import WrongEndpointError
+from telemetry_lib.ksql.rest.transient import (
+    ResultRow,
+    TransientQuery,
+    latest_per_key,
+    plan_transient,
+)
 
 __all__ = [
     "PUSH_POLL_INTERVAL_S",
@@ -336,7 +341,7 @@ class EngineBackend:
             is_pull=False,
             rows=iterate(),
             final_message=lambda: state["final"],
-            close=lambda: self.close_query(query.query_id) and None,
+            close=lambda: _discard(self.close_query(query.query_id)),
         )
 
     # -------------------------------------------------------------------- inserts
@@ -405,3 +410,5 @@ def _sql_literal(value: Any) -> str:
     raise KsqlEngineError(f"Unsupported value in inserts stream: {value!r}")
 
 
+def _discard(_: object) -> None:
+    """Drop a result (close callbacks return nothing)."""

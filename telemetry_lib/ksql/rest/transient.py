@@ -6,10 +6,11 @@ BY, GROUP BY/windows and LIMIT behave the same), but the physical sink operator 
 :class:`CollectOperator` that hands the projected rows to Python instead of serializing them into
 a topic — and :func:`rows_to_json`, the REST representation of those rows (reference §1.9).
 
-A :class:`TransientQuery` is fed record batches of its source topic with :meth:`~TransientQuery.push`
-and returns the result rows produced by each batch. Pull queries are answered by feeding the
-whole topic (for a table: only the latest record of each key, tombstones removed) and keeping
-the rows that survive the WHERE clause; push queries are fed the live topic as it grows.
+A :class:`TransientQuery` is fed record batches of its source topic with
+:meth:`~TransientQuery.push` and returns the result rows produced by each batch. Pull queries are
+answered by feeding the whole topic (for a table: only the latest record of each key, tombstones
+removed) and keeping the rows that survive the WHERE clause; push queries are fed the live topic as
+it grows.
 """
 
 from __future__ import annotations
