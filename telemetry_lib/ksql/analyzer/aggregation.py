@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -66,6 +67,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_GRACE_HORIZON_MS = 24 * 3_600_000
 _AGG_NAME = "KSQL_AGG_VARIABLE_{}"
 _GB_NAME = "KSQL_GROUPBY_{}"
+_AGG_REF = re.compile(r"\bKSQL_AGG_VARIABLE_(\d+)\b")
+_GB_REF = re.compile(r"\bKSQL_GROUPBY_(\d+)\b")
 
 
 def agg_field(index: int) -> str:
@@ -384,6 +387,11 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
         out_cols += [ScopeColumn(None, w, BIGINT, w) for w in WINDOW_BOUND_COLUMNS]
     out_scope = Scope(tuple(out_cols))
 
+    def restore_names(text: str) -> str:
+        """Internal column names in an error message -> the expressions they stand for."""
+        text = _AGG_REF.sub(lambda m: calls[int(m.group(1))].text, text)
+        return _GB_REF.sub(lambda m: expression_text(query.group_by[int(m.group(1))]), text)
+
     def replace_node(node: Node) -> Node | None:
         if isinstance(node, ColumnRef) and node.source and node.name in WINDOW_BOUND_COLUMNS:
             return ColumnRef(node.name, loc=node.loc)
@@ -434,7 +442,12 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
             and original.name in WINDOW_BOUND_COLUMNS
         ):
             continue  # unaliased window bounds travel in the windowed key
-        typed = typer(rewritten, out_scope, context="SELECT")  # type: ignore[operator]
+        try:
+            typed = typer(rewritten, out_scope, context="SELECT")  # type: ignore[operator]
+        except AnalysisError as exc:
+            raise AnalysisError(
+                restore_names(str(exc.message)), hint=getattr(exc, "hint", None)
+            ) from None
         if typed.type is None:
             raise AnalysisError(
                 "Can't infer a type of null. Please explicitly cast it to a required type, "
@@ -462,7 +475,13 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
                 "Non-aggregate HAVING expression not part of GROUP BY: "
                 f"{', '.join(expression_text(n) for n in leftover)}"
             )
-        having = typer(rewritten_having, out_scope, context="HAVING")  # type: ignore[operator]
+        try:
+            having = typer(rewritten_having, out_scope, context="HAVING")  # type: ignore[operator]
+        except AnalysisError as exc:
+            message = restore_names(str(exc.message))
+            if not message.startswith("Error in HAVING expression"):
+                message = f"Error in HAVING expression: {message}"
+            raise AnalysisError(message, hint=getattr(exc, "hint", None)) from None
         if having.type is not None and having.type != BOOLEAN:
             raise AnalysisError(
                 "Type error in HAVING expression: Should evaluate to boolean but is "
