@@ -10,6 +10,7 @@ import pytest
 from telemetry_lib.ksql.analyzer.aggregation import WindowSpec
 from telemetry_lib.ksql.driver import InMemoryDriver
 from telemetry_lib.ksql.errors import AnalysisError
+from telemetry_lib.ksql.exec.aggregate import AggregateOperator
 from telemetry_lib.ksql.exec.window_assign import window_starts_expr, windows_for
 from telemetry_lib.ksql.functions.aggregates import LiteralArg, resolve_aggregate
 from telemetry_lib.ksql.state import AggregateState
@@ -101,7 +102,7 @@ def test_late_records_are_dropped_counted_and_logged() -> None:
     (query_id,) = driver.engine.running_queries()
     running = driver.engine.running_query(query_id)
     assert running is not None
-    op = next(o for o in running.pipeline.operators if type(o).__name__ == "AggregateOperator")
+    op = next(o for o in running.pipeline.operators if isinstance(o, AggregateOperator))
     assert op.state.late_records == 2  # ts 3 and ts 12 (window [10, 20) closed at 25 < 30)
     log = driver.read(driver.engine.processing_log.topic)
     assert sum(b"Record dropped: it is late" in (r.value or b"") for r in log) == 2

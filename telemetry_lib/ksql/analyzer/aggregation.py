@@ -390,7 +390,8 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
     def restore_names(text: str) -> str:
         """Internal column names in an error message -> the expressions they stand for."""
         text = _AGG_REF.sub(lambda m: calls[int(m.group(1))].text, text)
-        return _GB_REF.sub(lambda m: expression_text(query.group_by[int(m.group(1))]), text)
+        group_texts = [expression_text(e) for e in query.group_by or ()]
+        return _GB_REF.sub(lambda m: group_texts[int(m.group(1))], text)
 
     def replace_node(node: Node) -> Node | None:
         if isinstance(node, ColumnRef) and node.source and node.name in WINDOW_BOUND_COLUMNS:
