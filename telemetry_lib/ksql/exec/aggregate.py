@@ -64,7 +64,6 @@ _STEP = "Aggregate"
 # fetch returns windows segment by segment.
 _MIN_SEGMENT_MS = 60_000
 _TS = "__agg_ts"
-_OFFSET = "__agg_offset"
 _WS = "__agg_ws"
 _ST = "__agg_st"
 
@@ -209,7 +208,6 @@ class AggregateOperator(Operator):
                 errors.append((self.aggregation.group_by_text[j], c.error))
         exprs += [
             pl.col(B.ROWTIME).alias(_TS),
-            pl.col(B.ROWOFFSET).alias(_OFFSET),
             pl.col(B.NULL_VALUE),
         ]
         if self.aggregation.source_is_table:
@@ -301,9 +299,6 @@ class AggregateOperator(Operator):
                 for i, agg in enumerate(calls):
                     accs[i] = agg.add(accs[i], args[i])
                 entry[1] = ts if entry[1] is None else max(entry[1], ts)
-                if start is not None:
-                    st = self.state.store_time
-                    self.state.store_time = start if st is None else max(st, start)
                 if not final:
                     out.append((gk, start, end, self._results(accs), entry[1]))
             if final and self.state.stream_time is not None:
@@ -398,9 +393,6 @@ class AggregateOperator(Operator):
                         accs[i] = agg.add(accs[i], values)
             ts = row[index["__maxts"]]
             entry[1] = ts if entry[1] is None else max(entry[1], ts)
-            if start is not None:
-                st = self.state.store_time
-                self.state.store_time = start if st is None else max(st, start)
             out.append((gk, start, end, self._results(accs), entry[1]))
         return out
 

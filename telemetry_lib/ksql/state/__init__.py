@@ -7,8 +7,7 @@ Owns: :class:`AggregateState`, everything an aggregate operator must remember be
   merges each batch's polars partials into it touching only the batch's keys.
 - ``sessions``: ``{group key tuple: [[start, end, accumulators, max timestamp], ...]}``.
 - ``stream_time``: the largest record timestamp seen (Kafka Streams' observed stream time; one
-  task, as under ksqlDB's TopologyTestDriver) and ``store_time``: the largest window start
-  written (what the window store's retention is measured against).
+  task, as under ksqlDB's TopologyTestDriver); window-store retention is measured from it.
 - ``last_emit_close``: EMIT FINAL's last emitted window-close time (None before the first).
 - ``table_rows``: for a TABLE source, ``{source key tuple: (group key tuple, argument values)}``,
   the row each key currently contributes, so an update or delete can be retracted.
@@ -52,7 +51,6 @@ class AggregateState:
     groups: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
     sessions: dict[tuple[Any, ...], list[list[Any]]] = field(default_factory=dict)
     stream_time: int | None = None
-    store_time: int | None = None
     last_emit_close: int | None = None
     table_rows: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
     late_records: int = 0
@@ -68,7 +66,6 @@ class AggregateState:
             "groups": self.groups,
             "sessions": self.sessions,
             "stream_time": self.stream_time,
-            "store_time": self.store_time,
             "last_emit_close": self.last_emit_close,
             "table_rows": self.table_rows,
             "late_records": self.late_records,
@@ -90,7 +87,6 @@ class AggregateState:
             groups=payload["groups"],
             sessions=payload["sessions"],
             stream_time=payload["stream_time"],
-            store_time=payload["store_time"],
             last_emit_close=payload["last_emit_close"],
             table_rows=payload["table_rows"],
             late_records=payload["late_records"],
