@@ -21,7 +21,7 @@ import decimal
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -33,7 +33,7 @@ from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator, Pipeline
 from telemetry_lib.ksql.exec.physical_planner import plan_physical
 from telemetry_lib.ksql.exec.processing_log import ProcessingLog
-from telemetry_lib.ksql.parser.ast import Query
+from telemetry_lib.ksql.parser.ast import AllColumns, ColumnRef, Query, SelectItem, SingleColumn
 from telemetry_lib.ksql.plan.builder import build_logical_plan
 from telemetry_lib.ksql.runtime.io import TopicIO
 from telemetry_lib.ksql.types import SqlType
@@ -44,6 +44,14 @@ logger = logging.getLogger(__name__)
 
 #: ksqlDB's QueryIdUtil draws a random non-negative long for transient query ids.
 _MAX_QUERY_ID_SUFFIX = 2**63 - 1
+
+
+#: Internal aliases for window bounds in transient projections (see _with_window_bounds).
+_BOUND_NAMES = {
+    B.WINDOWSTART: "KSQL_TRANSIENT_WINDOWSTART",
+    B.WINDOWEND: "KSQL_TRANSIENT_WINDOWEND",
+}
+_BOUND_ALIASES = {alias: name for name, alias in _BOUND_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -156,8 +164,14 @@ def plan_transient(
     if query.is_pull:
         _check_pull_source(source, relation_name)
     query_id = f"transient_{relation_name}_{random.randint(0, _MAX_QUERY_ID_SUFFIX)}"
+    if source is not None and source.is_windowed:
+        query = _with_window_bounds(query, source)
     analysis = analyze_query(query, catalog, None, sink_name=query_id, config=config)
     src = analysis.source
+    columns = tuple(
+        replace(c, name=_BOUND_ALIASES[c.name]) if c.name in _BOUND_ALIASES else c
+        for c in analysis.columns
+    )
     produces_table = src.is_table or analysis.aggregation is not None
     sink = DataSource(
         name=query_id,
@@ -178,7 +192,7 @@ def plan_transient(
     )
     plan = build_logical_plan(analysis, sink)
     physical = plan_physical(plan)
-    collector = CollectOperator(analysis.columns)
+    collector = CollectOperator(columns)
     pipeline = Pipeline([*physical.operators[:-1], collector])
     pipeline.start(
         ExecContext(query_id=query_id, io=io, processing_log=processing_log, config=dict(config))
@@ -187,12 +201,40 @@ def plan_transient(
         query_id=query_id,
         statement_text=text,
         source=src,
-        columns=analysis.columns,
+        columns=columns,
         pipeline=pipeline,
         collector=collector,
         is_pull=query.is_pull,
         limit=query.limit,
     )
+
+
+def _with_window_bounds(query: Query, source: DataSource) -> Query:
+    """Transient queries over a windowed source keep WINDOWSTART / WINDOWEND in their output
+    (``SELECT *`` lists them after the key columns), where a persistent projection drops
+    unaliased bounds into the windowed key; they are aliased here and renamed back after
+    the analysis (:data:`_BOUND_ALIASES`)."""
+    if query.group_by is not None:
+        return query
+    items: list[SelectItem] = []
+    for item in query.select:
+        if isinstance(item, AllColumns):
+            keys = [c.name for c in source.columns if c.role is ColumnRole.KEY]
+            others = [c.name for c in source.columns if c.role is not ColumnRole.KEY]
+            for name in [*keys, B.WINDOWSTART, B.WINDOWEND, *others]:
+                items.append(_bound_alias(SingleColumn(ColumnRef(name, item.source))))
+        elif isinstance(item, SingleColumn):
+            items.append(_bound_alias(item))
+        else:
+            items.append(item)
+    return replace(query, select=tuple(items))
+
+
+def _bound_alias(item: SingleColumn) -> SingleColumn:
+    expr = item.expression
+    if item.alias is None and isinstance(expr, ColumnRef) and expr.name in _BOUND_NAMES:
+        return replace(item, alias=_BOUND_NAMES[expr.name])
+    return item
 
 
 def _check_pull_source(source: DataSource | None, name: str) -> None:
