@@ -1,0 +1,115 @@
+"""The Kafka runtime: one :class:`~telemetry_lib.ksql.runtime.query_runner.QueryRunner` per
+running persistent query, kept in step with the engine.
+
+Owns: :class:`KafkaRuntime`. The engine (layer above) is passed in, never imported: the server
+composition root (:mod:`telemetry_lib.ksql.server`) wires engine, runtime and REST together.
+After every statement the server calls :meth:`KafkaRuntime.sync`, which starts a runner for
+each query the engine started (with the request's ``auto.offset.reset`` and
+``commit.interval.ms``) and stops the runners of terminated or dropped queries. Engine work
+(statements, batches) is serialised by one shared lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
+from telemetry_lib.ksql.runtime.query_runner import DEFAULT_COMMIT_INTERVAL_MS, QueryRunner
+
+if TYPE_CHECKING:
+    from telemetry_lib.ksql.commands.context import RunningQuery
+
+__all__ = ["EngineLike", "KafkaRuntime"]
+
+logger = logging.getLogger(__name__)
+
+# ksqlDB's server default for persistent queries (KsqlConfig): new queries start at the end of
+# their input unless the request says 'auto.offset.reset'='earliest'.
+_DEFAULT_OFFSET_RESET = "latest"
+
+
+class EngineLike(Protocol):
+    """What the runtime needs of :class:`~telemetry_lib.ksql.engine.KsqlEngine`."""
+
+    config: dict[str, object]
+
+    def running_queries(self) -> list[str]: ...
+
+    def running_query(self, query_id: str) -> RunningQuery | None: ...
+
+
+class KafkaRuntime:
+    """Runs the engine's persistent queries against Kafka, exactly once."""
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        io: KafkaTopicIO,
+        *,
+        lock: threading.RLock | None = None,
+        commit_interval_ms: int = DEFAULT_COMMIT_INTERVAL_MS,
+    ) -> None:
+        self.engine = engine
+        self.io = io
+        self.lock = lock or threading.RLock()
+        self.commit_interval_ms = commit_interval_ms
+        self.runners: dict[str, QueryRunner] = {}
+        self.service_id = str(engine.config.get("ksql.service.id", "default_"))
+
+    def sync(self, properties: Mapping[str, object] | None = None) -> list[str]:
+        """Start runners for new queries (with ``properties`` of the request that created
+        them), stop those of queries that are gone; returns the ids started."""
+        props = dict(properties or {})
+        started = []
+        with self.lock:
+            running = self.engine.running_queries()
+            for query_id in list(self.runners):
+                if query_id not in running:
+                    self.runners.pop(query_id).stop()
+            for query_id in running:
+                if query_id in self.runners:
+                    continue
+                query = self.engine.running_query(query_id)
+                if query is None:
+                    continue
+                reset = str(
+                    props.get("auto.offset.reset")
+                    or props.get("ksql.streams.auto.offset.reset")
+                    or _DEFAULT_OFFSET_RESET
+                )
+                interval = int(
+                    props.get("commit.interval.ms")  # type: ignore[call-overload]
+                    or props.get("ksql.streams.commit.interval.ms")
+                    or self.commit_interval_ms
+                )
+                runner = QueryRunner(
+                    query_id=query_id,
+                    source_topic=query.source_topic,
+                    sink_topics=(query.sink_topic, self.processing_log_topic()),
+                    pipeline=query.pipeline,
+                    io=self.io,
+                    service_id=self.service_id,
+                    lock=self.lock,
+                    offset_reset=reset,
+                    commit_interval_ms=interval,
+                )
+                self.runners[query_id] = runner
+                runner.start()
+                started.append(query_id)
+        return started
+
+    def processing_log_topic(self) -> str:
+        from telemetry_lib.ksql.exec.processing_log import processing_log_topic
+
+        return processing_log_topic(self.engine.config)
+
+    def status(self) -> dict[str, str]:
+        return {qid: r.status for qid, r in self.runners.items()}
+
+    def close(self) -> None:
+        for runner in list(self.runners.values()):
+            runner.stop()
+        self.runners.clear()
