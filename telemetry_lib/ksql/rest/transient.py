@@ -28,7 +28,7 @@ import polars as pl
 
 from telemetry_lib.ksql.analyzer.query import OutputColumn, analyze_query
 from telemetry_lib.ksql.catalog import Catalog, Column, ColumnRole, DataSource, SourceType
-from telemetry_lib.ksql.errors import KsqlEngineError, KsqlStatementError
+from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, KsqlStatementError
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator, Pipeline
 from telemetry_lib.ksql.exec.physical_planner import plan_physical
@@ -51,6 +51,8 @@ _BOUND_NAMES = {
     B.WINDOWSTART: "KSQL_TRANSIENT_WINDOWSTART",
     B.WINDOWEND: "KSQL_TRANSIENT_WINDOWEND",
 }
+#: Hidden value column added when a transient projection has only key columns.
+_PAD_COLUMN = "KSQL_TRANSIENT_PAD"
 _BOUND_ALIASES = {alias: name for name, alias in _BOUND_NAMES.items()}
 
 
@@ -67,22 +69,25 @@ class CollectOperator(Operator):
 
     step = "Collect"
 
-    def __init__(self, columns: tuple[OutputColumn, ...]) -> None:
+    def __init__(
+        self, columns: tuple[OutputColumn, ...], *, visible: tuple[int, ...] | None = None
+    ) -> None:
         self.columns = columns
+        self.visible = visible if visible is not None else tuple(range(len(columns)))
         self.rows: list[ResultRow] = []
 
     def describe(self) -> str:
         return f"Collect[{', '.join(c.name for c in self.columns)}]"
 
     def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
-        fields = [B.output_field(i) for i in range(len(self.columns))]
+        fields = [B.output_field(i) for i in self.visible]
         values = batch.select(fields)
         tombstones = (
             batch.get_column(B.NULL_VALUE).fill_null(False).to_list()
             if B.NULL_VALUE in batch.columns
             else [False] * batch.height
         )
-        types = [c.type for c in self.columns]
+        types = [self.columns[i].type for i in self.visible]
         for raw, tomb in zip(values.iter_rows(), tombstones, strict=True):
             converted = [to_json_value(v, t) for v, t in zip(raw, types, strict=True)]
             self.rows.append(ResultRow(converted, bool(tomb)))
@@ -166,7 +171,30 @@ def plan_transient(
     query_id = f"transient_{relation_name}_{random.randint(0, _MAX_QUERY_ID_SUFFIX)}"
     if source is not None and source.is_windowed:
         query = _with_window_bounds(query, source)
-    analysis = analyze_query(query, catalog, None, sink_name=query_id, config=config)
+    hidden: set[str] = set()
+    analysis = None
+    for _attempt in range(3):
+        try:
+            analysis = analyze_query(query, catalog, None, sink_name=query_id, config=config)
+            break
+        except AnalysisError as exc:
+            # A persistent query must project its key / GROUP BY columns and at least one
+            # value column; a transient one need not: add what is missing to the projection
+            # and hide it from the result.
+            if source is None:
+                raise
+            if "in its projection (eg, SELECT" in exc.message:
+                query, added = _with_keys(query, source)
+            elif exc.message == "The projection contains no value columns.":
+                pad = SingleColumn(ColumnRef(B.ROWTIME), alias=_PAD_COLUMN)
+                query, added = replace(query, select=(*query.select, pad)), {_PAD_COLUMN}
+            else:
+                raise
+            if not added - hidden:
+                raise
+            hidden |= added
+    if analysis is None:
+        analysis = analyze_query(query, catalog, None, sink_name=query_id, config=config)
     src = analysis.source
     columns = tuple(
         replace(c, name=_BOUND_ALIASES[c.name]) if c.name in _BOUND_ALIASES else c
@@ -192,7 +220,8 @@ def plan_transient(
     )
     plan = build_logical_plan(analysis, sink)
     physical = plan_physical(plan)
-    collector = CollectOperator(columns)
+    visible = tuple(i for i, c in enumerate(columns) if c.name not in hidden)
+    collector = CollectOperator(columns, visible=visible)
     pipeline = Pipeline([*physical.operators[:-1], collector])
     pipeline.start(
         ExecContext(query_id=query_id, io=io, processing_log=processing_log, config=dict(config))
@@ -201,7 +230,7 @@ def plan_transient(
         query_id=query_id,
         statement_text=text,
         source=src,
-        columns=columns,
+        columns=tuple(columns[i] for i in visible),
         pipeline=pipeline,
         collector=collector,
         is_pull=query.is_pull,
@@ -228,6 +257,25 @@ def _with_window_bounds(query: Query, source: DataSource) -> Query:
         else:
             items.append(item)
     return replace(query, select=tuple(items))
+
+
+def _with_keys(query: Query, source: DataSource) -> tuple[Query, set[str]]:
+    """``query`` with the source's key columns (tables) or its plain-column GROUP BY
+    expressions appended to the projection when absent; the names added."""
+    selected = {
+        item.expression.name
+        for item in query.select
+        if isinstance(item, SingleColumn) and isinstance(item.expression, ColumnRef)
+    }
+    if any(isinstance(item, AllColumns) for item in query.select):
+        selected |= {c.name for c in source.columns}
+    if query.group_by is not None:
+        wanted = [e.name for e in query.group_by if isinstance(e, ColumnRef)]
+    else:
+        wanted = [c.name for c in source.key_columns]
+    added = [name for name in wanted if name not in selected]
+    extra = tuple(SingleColumn(ColumnRef(name)) for name in added)
+    return replace(query, select=query.select + extra), set(added)
 
 
 def _bound_alias(item: SingleColumn) -> SingleColumn:
