@@ -244,6 +244,15 @@ def _memory_child(events: int, checkpoint: int) -> dict[str, float]:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM belongs to the current address space, so unlike
+    ``ru_maxrss`` it does not inherit the parent's peak across fork + exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
