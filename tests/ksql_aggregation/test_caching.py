@@ -82,3 +82,42 @@ def test_caching_on_coalesces_to_the_same_final_table(kind: str, query: str) -> 
     assert actual == expected
     assert expected
     assert outputs_on < outputs_off
+
+
+def _restarted_table(kind: str, query: str, *, caching: bool, cut: int) -> dict:
+    """Run ``cut`` records, snapshot the aggregate, restore into a fresh engine, finish."""
+    from telemetry_lib.ksql.exec.aggregate import AggregateOperator
+
+    config = {"cache.max.bytes.buffering": 1_000_000 if caching else 0}
+    records = _records()
+    outputs = []
+    blob: bytes | None = None
+    for part in (records.slice(0, cut), records.slice(cut)):
+        driver = InMemoryDriver(config=config)
+        driver.create_topic("t", partitions=1)
+        driver.execute(_SOURCE[kind] + query)
+        (query_id,) = driver.engine.running_queries()
+        running = driver.engine.running_query(query_id)
+        assert running is not None
+        op = next(o for o in running.pipeline.operators if isinstance(o, AggregateOperator))
+        if blob is not None:
+            op.restore(blob)
+        driver.pipe_batch("t", part)
+        blob = op.snapshot()
+        outputs += driver.read("O")
+    final: dict = {}
+    for rec in outputs:
+        assert rec.key is not None
+        window = (rec.window.start, rec.window.end) if rec.window else None
+        bound_bytes = 0 if window is None else 16 if "SESSION" in query else 8
+        final[(rec.key[: len(rec.key) - bound_bytes], window)] = rec.value
+    return {k: v for k, v in final.items() if v is not None}
+
+
+@pytest.mark.parametrize("caching", [False, True], ids=["caching_off", "caching_on"])
+@pytest.mark.parametrize(("kind", "query"), QUERIES)
+def test_snapshot_restore_mid_stream_gives_the_same_table(
+    kind: str, query: str, caching: bool
+) -> None:
+    expected, _ = _table(kind, query, caching=caching, chunk=60)
+    assert _restarted_table(kind, query, caching=caching, cut=27) == expected
