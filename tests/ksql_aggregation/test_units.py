@@ -116,3 +116,35 @@ def test_snapshot_round_trips_and_refuses_foreign_blobs() -> None:
 
     with pytest.raises(ValueError, match="unknown layout"):
         AggregateState.restore(pickle.dumps({"version": -1}))
+
+
+@pytest.mark.parametrize("per_partition", [False, True], ids=["one_task", "task_per_partition"])
+def test_stream_time_per_partition_keeps_a_lagging_partition_on_time(per_partition: bool) -> None:
+    from telemetry_lib.ksql.exec.aggregate import PER_PARTITION_CONFIG
+
+    # Caching on: EMIT FINAL sends every window that closed (the caching-off path reproduces
+    # ksqlDB's range-fetch quirk, which would lose a window skipped by a jump in stream time).
+    config = {PER_PARTITION_CONFIG: per_partition, "cache.max.bytes.buffering": 1_000_000}
+    driver = InMemoryDriver(config=config)
+    driver.create_topic("t", partitions=2)
+    driver.execute(
+        "CREATE STREAM s (k STRING KEY, v INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');"
+        "CREATE TABLE c AS SELECT k, COUNT(*) AS n FROM s "
+        "WINDOW TUMBLING (SIZE 10 MILLISECONDS, GRACE PERIOD 0 MILLISECONDS) GROUP BY k "
+        "EMIT FINAL;"
+    )
+    # Partition 0 runs ahead to ts 100; partition 1 (key b) is still at ts 1..12.
+    feed = [("a", 0, 0), ("a", 0, 100), ("b", 1, 1), ("b", 1, 2), ("b", 1, 12)]
+    for key, partition, ts in feed:
+        driver.pipe("t", key=key.encode(), value=b'{"v":1}', timestamp=ts, partition=partition)
+    rows = [
+        (r.key[:-8] if r.key else None, r.window.start if r.window else None, r.value)
+        for r in driver.read("C")
+    ]
+    if per_partition:
+        # a's window [0, 10) closed at a's partition time 100; b's [0, 10) at b's time 12.
+        assert rows == [(b"a", 0, b'{"N":1}'), (b"b", 0, b'{"N":2}')]
+    else:
+        # One stream time: b's records at 1 and 2 are late after ts 100 (dropped and counted).
+        assert (b"b", 0, b'{"N":2}') not in rows
+        assert (b"a", 0, b'{"N":1}') in rows

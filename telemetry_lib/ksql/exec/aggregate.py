@@ -24,12 +24,15 @@ deleted with a tombstone, then the merged session is emitted (timestamp = sessio
 EMIT FINAL buffers nothing extra: when stream time passes ``end + grace`` the closed windows
 still in the store's retention are emitted once (Kafka Streams' emit-on-window-close range
 fetch, which is why windows skipped by a big jump in stream time can be lost, as in ksqlDB).
-Stream time is one per query (a single task, as ksqlDB's TopologyTestDriver runs it).
+Stream time is one per query by default (a single task, as ksqlDB's TopologyTestDriver runs it);
+with :data:`PER_PARTITION_CONFIG` set, each source partition is its own task with its own stores
+and stream time, as Kafka Streams runs a partitioned topology (the source keyed by the group key).
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,7 +58,7 @@ from telemetry_lib.ksql.state import AggregateState
 from telemetry_lib.ksql.types import to_polars
 from telemetry_lib.ksql.windows import WindowType
 
-__all__ = ["AggregateOperator"]
+__all__ = ["PER_PARTITION_CONFIG", "AggregateOperator"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,11 @@ _MIN_SEGMENT_MS = 60_000
 _TS = "__agg_ts"
 _WS = "__agg_ws"
 _ST = "__agg_st"
+_PART = "__agg_part"
+#: Engine config: keep stream time (and stores) per source partition, like Kafka Streams' one
+#: task per partition. Off by default: ksqlDB's TopologyTestDriver (the conformance oracle) runs
+#: a single task. The Kafka runtime turns it on when the source is keyed by the group key.
+PER_PARTITION_CONFIG = "telemetry.aggregate.stream.time.per.partition"
 
 _NO_HEADERS = pl.Series(B.HEADERS, [[]], dtype=RECORD_SCHEMA["headers"])
 
@@ -93,6 +101,8 @@ class AggregateOperator(Operator):
         self.calls = aggregation.calls
         self.window = aggregation.window
         self.state = AggregateState()
+        #: Task partition -> its state (just 0 unless stream time is kept per partition).
+        self._states: dict[int, AggregateState] = {0: self.state}
         self._group = [compile_typed(e) for e in aggregation.group_by]
         self._args = [[compile_typed(a) for a in c.args] for c in self.calls]
         self._group_dtypes = [to_polars(e.type) for e in aggregation.group_by]  # type: ignore[arg-type]
@@ -111,16 +121,32 @@ class AggregateOperator(Operator):
 
     # ------------------------------------------------------------------------- snapshots
     def snapshot(self) -> bytes:
-        """The operator's state (see :mod:`telemetry_lib.ksql.state`)."""
-        return self.state.snapshot()
+        """The operator's state: one :class:`AggregateState` snapshot per task partition (a
+        single entry, partition 0, unless stream time is kept per partition)."""
+        blobs = {part: state.snapshot() for part, state in self._states.items()}
+        return pickle.dumps(blobs, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, blob: bytes) -> None:
         """Continue from a :meth:`snapshot` (e.g. taken by another engine's operator)."""
-        self.state = AggregateState.restore(blob)
+        blobs = pickle.loads(blob)  # noqa: S301 - our own snapshots only
+        if not isinstance(blobs, dict):
+            raise ValueError("not an aggregate operator snapshot (expected one per partition)")
+        self._states = {part: AggregateState.restore(b) for part, b in blobs.items()}
+        self.state = self._states.setdefault(0, AggregateState())
 
     # ------------------------------------------------------------------------- batches
     def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
         frame = self._evaluate(batch, ctx)
+        if not ctx.config_flag(PER_PARTITION_CONFIG):
+            self.state = self._states.setdefault(0, AggregateState())
+            self._process(frame.drop(_PART), ctx, out)
+            return
+        # One task per source partition, as Kafka Streams runs them: own stores, own stream time.
+        for (part,), sub in frame.partition_by(_PART, maintain_order=True, as_dict=True).items():
+            self.state = self._states.setdefault(int(part), AggregateState())  # type: ignore[call-overload]
+            self._process(sub.drop(_PART), ctx, out)
+
+    def _process(self, frame: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
         caching = _cache_on(ctx)
         if caching and self._columnar:
             self._process_columnar(frame, ctx, out)
@@ -210,6 +236,8 @@ class AggregateOperator(Operator):
             pl.col(B.ROWTIME).alias(_TS),
             pl.col(B.NULL_VALUE),
         ]
+        part = pl.col(B.ROWPARTITION) if B.ROWPARTITION in batch.columns else pl.lit(0)
+        exprs.append(part.cast(pl.Int64).fill_null(0).alias(_PART))
         if self.aggregation.source_is_table:
             exprs += [
                 pl.col(f).alias(_sk(j)) for j, f in enumerate(self.aggregation.source_key_fields)
