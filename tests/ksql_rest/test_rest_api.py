@@ -172,7 +172,8 @@ def test_closing_the_connection_ends_the_push_query(server: Server) -> None:
         with client.stream(
             "POST", "/query-stream", json={"sql": "SELECT * FROM S EMIT CHANGES;"}
         ) as response:
-            header = json.loads(next(response.iter_lines()))
+            lines = response.iter_lines()  # kept: a dropped iterator closes the response
+            header = json.loads(next(lines))
             assert header["queryId"] in server.backend.running_push_queries()
     deadline = time.monotonic() + 20
     while server.backend.running_push_queries() and time.monotonic() < deadline:
