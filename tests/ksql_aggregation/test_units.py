@@ -148,3 +148,33 @@ def test_stream_time_per_partition_keeps_a_lagging_partition_on_time(per_partiti
         # One stream time: b's records at 1 and 2 are late after ts 100 (dropped and counted).
         assert (b"b", 0, b'{"N":2}') not in rows
         assert (b"a", 0, b'{"N":1}') in rows
+
+
+@pytest.mark.parametrize("enabled", [False, True], ids=["default", "wall_clock_close"])
+@pytest.mark.parametrize("caching", [False, True], ids=["caching_off", "caching_on"])
+def test_idle_stream_windows_close_on_wall_clock_only_when_enabled(
+    enabled: bool, caching: bool
+) -> None:
+    from telemetry_lib.ksql.exec.aggregate import WALL_CLOCK_CLOSE_CONFIG
+
+    config = {WALL_CLOCK_CLOSE_CONFIG: enabled, "cache.max.bytes.buffering": 1 if caching else 0}
+    driver = InMemoryDriver(config=config)
+    driver.create_topic("t", partitions=1)
+    driver.execute(
+        "CREATE STREAM s (k STRING KEY, v INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');"
+        "CREATE TABLE c AS SELECT k, COUNT(*) AS n FROM s "
+        "WINDOW TUMBLING (SIZE 10 MILLISECONDS) GROUP BY k EMIT FINAL;"
+    )
+    for ts in (0, 4):
+        driver.pipe("t", key=b"a", value=b'{"v":1}', timestamp=ts)
+    (query_id,) = driver.engine.running_queries()
+    running = driver.engine.running_query(query_id)
+    assert running is not None
+    op = next(o for o in running.pipeline.operators if isinstance(o, AggregateOperator))
+    assert driver.read("C") == []  # stream time 4: window [0, 10) still open
+    emitted = op.punctuate(running.pipeline.ctx, now_ms=op._last_input_wall_ms + 60_000)
+    rows = [(r.window.start if r.window else None, r.value) for r in driver.read("C")]
+    if enabled:
+        assert emitted == 1 and rows == [(0, b'{"N":2}')]
+    else:
+        assert emitted == 0 and rows == []

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,7 +59,7 @@ from telemetry_lib.ksql.state import AggregateState
 from telemetry_lib.ksql.types import to_polars
 from telemetry_lib.ksql.windows import WindowType
 
-__all__ = ["PER_PARTITION_CONFIG", "AggregateOperator"]
+__all__ = ["PER_PARTITION_CONFIG", "WALL_CLOCK_CLOSE_CONFIG", "AggregateOperator"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ _PART = "__agg_part"
 #: task per partition. Off by default: ksqlDB's TopologyTestDriver (the conformance oracle) runs
 #: a single task. The Kafka runtime turns it on when the source is keyed by the group key.
 PER_PARTITION_CONFIG = "telemetry.aggregate.stream.time.per.partition"
+#: Engine config: let :meth:`AggregateOperator.punctuate` close EMIT FINAL windows of idle
+#: streams on wall-clock time. Off by default (ksqlDB closes windows on stream time only).
+WALL_CLOCK_CLOSE_CONFIG = "telemetry.aggregate.emit.final.wall.clock.close"
 
 _NO_HEADERS = pl.Series(B.HEADERS, [[]], dtype=RECORD_SCHEMA["headers"])
 
@@ -103,6 +107,9 @@ class AggregateOperator(Operator):
         self.state = AggregateState()
         #: Task partition -> its state (just 0 unless stream time is kept per partition).
         self._states: dict[int, AggregateState] = {0: self.state}
+        #: Downstream of the last batch and the wall clock of the last input (idle closing).
+        self._out: Emit | None = None
+        self._last_input_wall_ms = _wall_ms()
         self._group = [compile_typed(e) for e in aggregation.group_by]
         self._args = [[compile_typed(a) for a in c.args] for c in self.calls]
         self._group_dtypes = [to_polars(e.type) for e in aggregation.group_by]  # type: ignore[arg-type]
@@ -136,6 +143,8 @@ class AggregateOperator(Operator):
 
     # ------------------------------------------------------------------------- batches
     def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        self._out = out
+        self._last_input_wall_ms = _wall_ms()
         frame = self._evaluate(batch, ctx)
         if not ctx.config_flag(PER_PARTITION_CONFIG):
             self.state = self._states.setdefault(0, AggregateState())
@@ -145,6 +154,48 @@ class AggregateOperator(Operator):
         for (part,), sub in frame.partition_by(_PART, maintain_order=True, as_dict=True).items():
             self.state = self._states.setdefault(int(part), AggregateState())  # type: ignore[call-overload]
             self._process(sub.drop(_PART), ctx, out)
+
+    # ------------------------------------------------------------------------- idle streams
+    def punctuate(self, ctx: ExecContext, *, now_ms: int | None = None) -> int:
+        """Close EMIT FINAL windows of an idle stream on wall-clock time (option
+        :data:`WALL_CLOCK_CLOSE_CONFIG`, off by default; ksqlDB closes only on stream time).
+
+        When no input arrived for ``d`` ms of wall clock, each task's stream time advances by
+        ``d`` and the windows that closed are emitted downstream (later records for them are
+        late). The runtime's poll loop calls this when a poll returns nothing; returns how many
+        rows were emitted."""
+        if (
+            not ctx.config_flag(WALL_CLOCK_CLOSE_CONFIG)
+            or not self.aggregation.emit_final
+            or self.window is None
+            or self._out is None
+        ):
+            return 0
+        now = _wall_ms() if now_ms is None else now_ms
+        idle = now - self._last_input_wall_ms
+        if idle <= 0:
+            return 0
+        self._last_input_wall_ms = now
+        emitted = 0
+        columnar = _cache_on(ctx) and self._columnar
+        for state in self._states.values():
+            if state.stream_time is None:
+                continue
+            self.state = state
+            state.stream_time += idle
+            if columnar:
+                result = emit_final_columnar(self)
+                evict_columnar(self)
+            else:
+                rows = self._emit_final(ctx, exact=False)
+                state.evict_windows(self.window.retention_ms)
+                result = self._frame(rows) if rows else pl.DataFrame()
+            if result.height and self._having is not None:
+                result = self._apply_having(result)
+            if result.height:
+                self._out(result)
+                emitted += result.height
+        return emitted
 
     def _process(self, frame: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
         caching = _cache_on(ctx)
@@ -594,6 +645,10 @@ def _freeze(values: Any) -> Any:
 
 def _sort_key(values: Iterable[Any]) -> tuple[Any, ...]:
     return tuple((v is None, str(v) if not isinstance(v, (int, float)) else v) for v in values)
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _cache_on(ctx: ExecContext) -> bool:
