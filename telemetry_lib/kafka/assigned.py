@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaError as _RdKafkaError
 
 from telemetry_lib.kafka.config import DEFAULT_ISOLATION, ConfLike, IsolationLevel, consumer_config
 from telemetry_lib.kafka.consumer import CONSUME_BATCH, REQUEST_TIMEOUT_S, raise_for_message_errors
@@ -46,7 +47,12 @@ class AssignedConsumer:
     ) -> None:
         self.group_id = group_id
         self._consumer = Consumer(
-            consumer_config(conf, group_id=group_id, isolation_level=isolation_level, extra=extra)
+            consumer_config(
+                conf,
+                group_id=group_id,
+                isolation_level=isolation_level,
+                extra={"enable.partition.eof": True, **dict(extra or {})},
+            )
         )
         self._positions: dict[tuple[str, int], int] = {}
         self._closed = False
@@ -110,15 +116,34 @@ class AssignedConsumer:
         self.assign({tp: s for tp, (s, _e) in todo.items()})
         reached = {tp: s for tp, (s, _e) in todo.items()}
         last_progress = time.monotonic()
+        # Done when the records reached the end, or the broker reports end-of-partition at or
+        # past it (transaction markers take offsets: the last data record may sit below end-1).
         while any(reached[tp] < todo[tp][1] for tp in todo):
-            frame = self.poll(timeout=RANGE_POLL_S)
-            if frame.height:
+            try:
+                messages = self._consumer.consume(CONSUME_BATCH, RANGE_POLL_S)
+            except KafkaException as exc:
+                raise wrap_kafka_exception("consume", exc) from exc
+            data = []
+            for m in messages:
+                err = m.error()
+                tp = (m.topic(), m.partition())
+                if err is None:
+                    data.append(m)
+                elif err.code() == _RdKafkaError._PARTITION_EOF:
+                    if tp in reached:
+                        reached[tp] = max(reached[tp], int(m.offset()))  # type: ignore[arg-type]
+                else:
+                    raise KafkaError(f"consume from {tp[0]}[{tp[1]}] failed: {err}")
+            if data:
                 last_progress = time.monotonic()
+                frame = messages_to_frame(data).with_columns(
+                    pl.Series("topic", [m.topic() for m in data], dtype=pl.String)
+                )
                 frames.append(frame)
-                maxima = frame.group_by("topic", "partition").agg(pl.col("offset").max())
-                for topic, part, last in maxima.rows():
-                    if (topic, part) in reached:
-                        reached[(topic, part)] = max(reached[(topic, part)], last + 1)
+                for m in data:
+                    tp = (m.topic(), m.partition())  # type: ignore[assignment]
+                    if tp in reached:
+                        reached[tp] = max(reached[tp], int(m.offset()) + 1)  # type: ignore[arg-type]
             elif time.monotonic() - last_progress > RANGE_IDLE_TIMEOUT_S:
                 missing = {
                     tp: (reached[tp], todo[tp][1]) for tp in todo if reached[tp] < todo[tp][1]
@@ -128,6 +153,8 @@ class AssignedConsumer:
                     hint="the records may have been deleted (retention) or the broker is down",
                 )
         self.unassign()
+        if not frames:
+            return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
         out = pl.concat(frames, rechunk=True)
         keep = pl.lit(False)
         for (topic, part), (start, end) in todo.items():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from telemetry_lib.config import Settings
 from telemetry_lib.services.binaries import nx_command_prefix, tansu_binary, verify_tansu
@@ -80,6 +81,13 @@ def _nx_command(settings: Settings, paths: ServicePaths, port: int) -> list[str]
     ]
 
 
+def _ksqldb_command(settings: Settings, paths: ServicePaths, port: int) -> list[str]:
+    # State dir: the local copy of the command log (the embedded broker forgets the topic).
+    return [sys.executable, "-m", "telemetry_lib.ksql.server", "--port", str(port),
+            "--bootstrap", settings.bootstrap_servers, "--state-dir", str(paths.data_dir),
+            "--service-id", settings.ksql_service_id]  # fmt: skip
+
+
 def _prepare_nx(settings: Settings, paths: ServicePaths) -> None:
     nx_command_prefix()
     paths.data_dir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +119,17 @@ SERVICES: list[ServiceSpec] = [
         health="mongo",
         env={"PYTHONUNBUFFERED": "1"},
         note="data: <workdir>/mongo (persists)",
+    ),
+    ServiceSpec(
+        name="ksqldb",
+        description="ksqlDB API: telemetry_lib.ksql engine + REST server",
+        port_setting="ksqldb_port",
+        command=_ksqldb_command,
+        depends_on=("kafka",),
+        health="http",
+        health_path="/info",
+        env={"PYTHONUNBUFFERED": "1"},
+        note="command log: <workdir>/ksqldb (replayed on start)",
     ),
 ]
 

@@ -60,6 +60,7 @@ def test_up_status_up_again_repair_down(settings: Settings) -> None:
     assert [(s.service, s.action) for s in report.services] == [
         ("kafka", "started"),
         ("mongo", "started"),
+        ("ksqldb", "started"),
     ]
     pids = {s.service: s.pid for s in report.services}
     assert all(isinstance(pid, int) for pid in pids.values())
@@ -98,7 +99,7 @@ def test_up_status_up_again_repair_down(settings: Settings) -> None:
     probe_mongo(settings.mongo_uri.reveal(), timeout_s=5)
 
     stopped = Stack(settings).down()
-    assert sorted(r.service for r in stopped) == ["kafka", "mongo"]
+    assert sorted(r.service for r in stopped) == ["kafka", "ksqldb", "mongo"]
     assert not is_alive(pids["kafka"])
     new_mongo = repaired["mongo"].pid
     assert new_mongo is not None and not is_alive(new_mongo)
@@ -111,7 +112,7 @@ def test_context_manager_stops_only_what_it_started(settings: Settings) -> None:
     outer = Stack(settings, services=["kafka"])
     kafka_pid = outer.up().services[0].pid
     with Stack(settings) as inner:
-        assert inner.service_names == ["kafka", "mongo"]
+        assert inner.service_names == ["kafka", "mongo", "ksqldb"]
         rows = {row.service: row for row in inner.status()}
         assert rows["kafka"].pid == kafka_pid
         mongo_pid = rows["mongo"].pid

@@ -136,6 +136,8 @@ class QueryRunner:
         self.positions: dict[tuple[str, int], int] = {}
         self.records_processed = 0
         self.batches_committed = 0
+        #: Outputs a recovery found already published and did not produce again.
+        self.replay_skipped = 0
         self._outputs: set[str] = set(sink_topics)
         self._last_snapshot = 0.0
         self._producer: TransactionalProducer | None = None
@@ -208,8 +210,9 @@ class QueryRunner:
                     self.positions.update(intent.end_positions())
                 self._transaction(lambda: self._write_snapshot())
             logger.info(
-                "query %s recovered at batch %d (epoch %d, %d batches replayed)",
-                self.query_id, self.batch, self.epoch, len(intents),
+                "query %s recovered at batch %d (epoch %d, %d batches replayed, %d outputs "
+                "already published skipped)",
+                self.query_id, self.batch, self.epoch, len(intents), self.replay_skipped,
             )  # fmt: skip
         # Recovery 6. continue from the positions reached.
         self._consumer_or_fail().assign(self.positions)
@@ -313,6 +316,7 @@ class QueryRunner:
             if skip:
                 mask = [(self.batch, i) not in skip for i in range(index, index + out.height)]
                 stamped = stamped.filter(pl.Series(mask, dtype=pl.Boolean))
+                self.replay_skipped += out.height - stamped.height
             index += out.height
             self._outputs.add(topic)
             if stamped.height:
