@@ -193,7 +193,7 @@ def test_variants_unsupported_and_disabled(tmp_path: Path) -> None:
         [{"name": "r", "statements": ["SHOW STREAMS;"], "responses": []}],
         name="rest-x.json",
     )
-    assert [r.status for r in run_paths([rest])] == ["unsupported"]
+    assert [r.status for r in run_paths([rest])] == ["passed"]  # run over HTTP (rest_runner)
 
 
 def test_cli_prints_per_file_lines_and_summary_and_writes_json(tmp_path: Path) -> None:

@@ -27,9 +27,10 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (6, ("telemetry_lib.ksql.exec", "telemetry_lib.ksql.state")),
     (7, ("telemetry_lib.ksql.runtime",)),
     (8, ("telemetry_lib.ksql.engine", "telemetry_lib.ksql.commands")),
-    (9, ("telemetry_lib.ksql.driver", "telemetry_lib.ksql.qtt", "telemetry_lib.ksql.conformance")),
+    (9, ("telemetry_lib.ksql.driver",)),
+    # qtt/conformance sit with rest: the RQTT runner (qtt/rest_runner.py) serves the REST app.
     (10, ("telemetry_lib.ksql.rest", "telemetry_lib.ksql.client", "telemetry_lib.ksql.cli",
-          "telemetry_lib.ksql.server")),
+          "telemetry_lib.ksql.server", "telemetry_lib.ksql.qtt", "telemetry_lib.ksql.conformance")),
     (11, ("telemetry_lib.ksql",)),
     (12, ("telemetry_lib.services",)),
     (13, ("telemetry_lib.analytics", "telemetry_lib.charts", "telemetry_lib.demo",

@@ -119,8 +119,6 @@ class _Failure(Exception):
 
 def unsupported_reason(case: QttCase) -> str | None:
     """The feature a case needs that this engine does not provide, decided before running."""
-    if case.is_rest:
-        return UNSUPPORTED_REST
     if case.format is not None and case.format.upper() in _SR_FORMATS:
         return UNSUPPORTED_SR
     for stmt in case.statements:
@@ -143,6 +141,10 @@ def run_case(case: QttCase, *, timeout: float | None = CASE_TIMEOUT_SECONDS) -> 
     reason = unsupported_reason(case)
     if reason is not None:
         return CaseResult(case.file, case.name, "unsupported", reason)
+    if case.is_rest:  # rest-* files run over HTTP against the REST server
+        from telemetry_lib.ksql.qtt.rest_runner import run_rest_case
+
+        return run_rest_case(case)
     try:
         with _time_limit(timeout):
             return _run(case)

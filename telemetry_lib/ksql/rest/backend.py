@@ -179,6 +179,8 @@ class EngineBackend:
     def execute(
         self, sql: str, *, properties: Mapping[str, object], variables: Mapping[str, str]
     ) -> list[dict[str, Any]]:
+        if not sql.strip():
+            return []
         statements = parse(sql) if "${" not in sql else None
         if statements is not None:
             kinds = {type(s) for s in statements}

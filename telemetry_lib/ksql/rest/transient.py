@@ -48,9 +48,11 @@ _MAX_QUERY_ID_SUFFIX = 2**63 - 1
 
 #: Internal aliases for window bounds in transient projections (see _with_window_bounds).
 _BOUND_NAMES = {
-    B.WINDOWSTART: "KSQL_TRANSIENT_WINDOWSTART",
-    B.WINDOWEND: "KSQL_TRANSIENT_WINDOWEND",
+    name: f"KSQL_TRANSIENT_{name}"
+    for name in (B.WINDOWSTART, B.WINDOWEND, B.ROWTIME, B.ROWPARTITION, B.ROWOFFSET)
 }
+#: Window bounds are part of a windowed table's key (pull query headers mark them KEY).
+_WINDOW_BOUNDS = (B.WINDOWSTART, B.WINDOWEND)
 #: Hidden value column added when a transient projection has only key columns.
 _PAD_COLUMN = "KSQL_TRANSIENT_PAD"
 _BOUND_ALIASES = {alias: name for name, alias in _BOUND_NAMES.items()}
@@ -130,7 +132,8 @@ class TransientQuery:
         """The legacy header's schema: back-quoted names; pull queries mark key columns."""
         parts = []
         for c in self.columns:
-            key = " KEY" if (self.is_pull and c.is_key) else ""
+            is_key = c.is_key or (self.source.is_windowed and c.name in _WINDOW_BOUNDS)
+            key = " KEY" if (self.is_pull and is_key) else ""
             parts.append(f"`{c.name}` {c.type.sql()}{key}")
         return ", ".join(parts)
 
@@ -169,8 +172,8 @@ def plan_transient(
     if query.is_pull:
         _check_pull_source(source, relation_name)
     query_id = f"transient_{relation_name}_{random.randint(0, _MAX_QUERY_ID_SUFFIX)}"
-    if source is not None and source.is_windowed:
-        query = _with_window_bounds(query, source)
+    if source is not None:
+        query = _with_pseudo_columns(query, source)
     hidden: set[str] = set()
     analysis = None
     for _attempt in range(3):
@@ -238,16 +241,17 @@ def plan_transient(
     )
 
 
-def _with_window_bounds(query: Query, source: DataSource) -> Query:
-    """Transient queries over a windowed source keep WINDOWSTART / WINDOWEND in their output
-    (``SELECT *`` lists them after the key columns), where a persistent projection drops
-    unaliased bounds into the windowed key; they are aliased here and renamed back after
-    the analysis (:data:`_BOUND_ALIASES`)."""
+def _with_pseudo_columns(query: Query, source: DataSource) -> Query:
+    """Transient queries may project pseudo columns (ROWTIME, ROWPARTITION, ROWOFFSET) and keep
+    WINDOWSTART / WINDOWEND of a windowed source in their output (``SELECT *`` lists the bounds
+    after the key columns), where a persistent projection rejects the former and drops the
+    latter into the windowed key; they are aliased here and renamed back after the analysis
+    (:data:`_BOUND_ALIASES`)."""
     if query.group_by is not None:
         return query
     items: list[SelectItem] = []
     for item in query.select:
-        if isinstance(item, AllColumns):
+        if isinstance(item, AllColumns) and source.is_windowed:
             keys = [c.name for c in source.columns if c.role is ColumnRole.KEY]
             others = [c.name for c in source.columns if c.role is not ColumnRole.KEY]
             for name in [*keys, B.WINDOWSTART, B.WINDOWEND, *others]:
