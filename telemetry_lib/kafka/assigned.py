@@ -99,11 +99,15 @@ class AssignedConsumer:
         messages = raise_for_message_errors(messages)
         if not messages:
             return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
-        frame = messages_to_frame(messages).with_columns(
-            pl.Series("topic", [m.topic() for m in messages], dtype=pl.String)
-        )
-        for m in messages:
-            self._positions[(m.topic(), m.partition())] = m.offset() + 1  # type: ignore[index,operator]
+        topics = {t for t, _p in self._positions}
+        if len(topics) == 1:  # the common case: one input topic, no per-message topic() call
+            column = pl.lit(next(iter(topics)), pl.String).alias("topic")
+        else:
+            column = pl.Series("topic", [m.topic() for m in messages], dtype=pl.String)
+        frame = messages_to_frame(messages).with_columns(column)
+        maxima = frame.group_by("topic", "partition").agg(pl.col("offset").max())
+        for topic, part, last in maxima.rows():
+            self._positions[(topic, part)] = int(last) + 1
         return frame
 
     def read_ranges(self, ranges: Mapping[tuple[str, int], tuple[int, int]]) -> pl.DataFrame:

@@ -36,6 +36,7 @@ from telemetry_lib.kafka.errors import (
 from telemetry_lib.kafka.producer import (
     FLUSH_TIMEOUT_S,
     DeliveryFailures,
+    Headers,
     KeySpec,
     encode_json_batch,
     encode_keys,
@@ -137,8 +138,10 @@ class TransactionalProducer:
         keys: Sequence[bytes | None] | None = None,
         timestamps: Sequence[int | None] | None = None,
         partitions: Sequence[int | None] | None = None,
+        headers: Sequence[Headers | None] | None = None,
     ) -> None:
-        """Add pre-serialized records to the open transaction."""
+        """Add pre-serialized records (optional parallel keys, timestamps, partitions, headers)
+        to the open transaction."""
         self._ensure(TxnState.IN_TRANSACTION, action="produce_values")
         self._guarded(
             lambda: produce_many(
@@ -148,6 +151,7 @@ class TransactionalProducer:
                 keys=keys,
                 timestamps=timestamps,
                 partitions=partitions,
+                headers=headers,
             )
         )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -36,8 +36,8 @@ __all__ = [
     "decode_checkpoints",
     "encode_intent",
     "encode_snapshot",
+    "eos_headers",
     "published_indexes",
-    "stamp_outputs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -161,21 +161,18 @@ def decode_checkpoints(records: pl.DataFrame) -> tuple[Snapshot | None, list[Int
     return snapshot, later
 
 
-def stamp_outputs(
-    records: pl.DataFrame, *, query_id: str, epoch: int, batch: int, first_index: int
-) -> pl.DataFrame:
-    """``records`` with the ``ksql-eos`` header appended (indexes from ``first_index``)."""
+def eos_headers(
+    records: pl.DataFrame, *, query_id: str, epoch: int, batch: int, indexes: Sequence[int]
+) -> list[list[tuple[str, bytes | None]]]:
+    """Per record: its own headers plus ``ksql-eos = <query>:<epoch>:<batch>:<index>``."""
     prefix = f"{query_id}:{epoch}:{batch}:"
-    n = records.height
-    values = pl.Series(
-        "v", [f"{prefix}{i}".encode() for i in range(first_index, first_index + n)], pl.Binary
-    )
-    eos = pl.DataFrame({"h": values}).select(
-        pl.concat_list(pl.struct(pl.lit(EOS_HEADER).alias("key"), pl.col("h").alias("value")))
-    )
-    return records.with_columns(
-        pl.concat_list(pl.col("headers"), eos.to_series().alias("__eos")).alias("headers")
-    )
+    eos = [(EOS_HEADER, f"{prefix}{i}".encode()) for i in indexes]
+    if records["headers"].list.len().sum() == 0:  # the common case: no input headers
+        return [[h] for h in eos]
+    own = records["headers"].to_list()
+    return [
+        [(h["key"], h["value"]) for h in row or []] + [e] for row, e in zip(own, eos, strict=True)
+    ]
 
 
 def published_indexes(frames: Iterable[pl.DataFrame], query_id: str) -> set[tuple[int, int]]:

@@ -51,6 +51,7 @@ the checkpoint topic is never compacted (Tansu does not compact) so a restart re
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -68,8 +69,8 @@ from telemetry_lib.ksql.runtime.checkpoint import (
     decode_checkpoints,
     encode_intent,
     encode_snapshot,
+    eos_headers,
     published_indexes,
-    stamp_outputs,
 )
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicSpec
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
@@ -92,6 +93,11 @@ MAX_BATCH_RECORDS = 200_000
 POLL_RECORDS = 10_000
 # An idle runner polls this long per round, so stop() is noticed quickly.
 IDLE_POLL_S = 0.2
+# Frames (of up to POLL_RECORDS records) the fetch thread may hold ahead of processing:
+# bounds memory to ~50 x 10k records while keeping the runner busy during catch-up.
+FETCH_QUEUE_FRAMES = 50
+# How long closing waits for the fetch thread (it notices stop within one IDLE_POLL_S poll).
+FETCH_JOIN_S = 5.0
 
 RunnerStatus = str  # "starting" | "running" | "stopped" | "failed"
 
@@ -142,6 +148,9 @@ class QueryRunner:
         self._last_snapshot = 0.0
         self._producer: TransactionalProducer | None = None
         self._consumer: AssignedConsumer | None = None
+        self._fetched: queue.Queue[pl.DataFrame | BaseException] | None = None
+        self._fetcher: threading.Thread | None = None
+        self._group_metadata: Any = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -172,6 +181,9 @@ class QueryRunner:
             self._close_clients()
 
     def _close_clients(self) -> None:
+        self._stop.set()
+        if self._fetcher is not None:
+            self._fetcher.join(FETCH_JOIN_S)
         if self._producer is not None:
             self._producer.close()
             self._producer = None
@@ -254,39 +266,62 @@ class QueryRunner:
     # ------------------------------------------------------------------ the loop
     def step(self) -> int:
         """One commit cycle; returns how many input records it processed."""
-        consumer = self._consumer_or_fail()
         if self.pipeline.paused:  # PAUSE: leave the input unconsumed until RESUME
             self._stop.wait(IDLE_POLL_S)
             return 0
-        # 1. poll until the commit interval passed or the batch is full.
-        start = dict(self.positions)
-        deadline = time.monotonic() + self.commit_interval_s
-        frames: list[pl.DataFrame] = []
-        total = 0
-        while total < MAX_BATCH_RECORDS and not self._stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 and total:
-                break
-            frame = consumer.poll(
-                max_records=POLL_RECORDS, timeout=max(remaining, 0.0) if total else IDLE_POLL_S
+        fetched = self._fetched
+        if fetched is None:
+            fetched = self._fetched = queue.Queue(maxsize=FETCH_QUEUE_FRAMES)
+            self._fetcher = threading.Thread(
+                target=self._fetch, args=(fetched,), name=f"fetch-{self.query_id}", daemon=True
             )
-            if frame.height:
-                frames.append(frame)
-                total += frame.height
-            elif remaining <= 0:
-                break
-        if not total:
+            self._fetcher.start()
+        # 1. take what the fetch thread polled: wait for the first frame, then until the commit
+        #    interval passed or the batch is full (a lagging query drains the queue at once).
+        try:
+            first = fetched.get(timeout=IDLE_POLL_S)
+        except queue.Empty:
             return 0
-        end = consumer.positions()
-        ranges = {
-            tp: (start.get(tp, end[tp]), end[tp]) for tp in end if end[tp] > start.get(tp, end[tp])
-        }
+        if isinstance(first, BaseException):
+            raise first
+        frames = [first]
+        total = first.height
+        deadline = time.monotonic() + self.commit_interval_s
+        while total < MAX_BATCH_RECORDS:
+            try:
+                frame = fetched.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                break
+            if isinstance(frame, BaseException):
+                raise frame
+            frames.append(frame)
+            total += frame.height
         records = pl.concat(frames, rechunk=False).sort("topic", "partition", "offset")
+        start = dict(self.positions)
+        maxima = records.group_by("topic", "partition").agg(pl.col("offset").max())
+        end = {(t, p): int(o) + 1 for t, p, o in maxima.rows()}
+        ranges = {tp: (start.get(tp, e - 1), e) for tp, e in end.items()}
         self.batch += 1
         intent = Intent(self.epoch, self.batch, ranges)
         self._commit_batch(records, intent=intent, skip=None, ranges=ranges)
         self.positions.update(end)
         return total
+
+    def _fetch(self, out: queue.Queue[pl.DataFrame | BaseException]) -> None:
+        """The fetch thread: poll the input into frames while the runner processes and commits
+        the previous batch (librdkafka and polars release the GIL, so the two overlap)."""
+        consumer = self._consumer_or_fail()
+        try:
+            while not self._stop.is_set():
+                frame = consumer.poll(max_records=POLL_RECORDS, timeout=IDLE_POLL_S)
+                while frame.height and not self._stop.is_set():
+                    try:
+                        out.put(frame, timeout=IDLE_POLL_S)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # noqa: BLE001 - handed to the runner thread
+            out.put(exc)
 
     def _commit_batch(
         self,
@@ -310,17 +345,16 @@ class QueryRunner:
         # 4. stamp and produce (a replay skips what is already published).
         index = 0
         for topic, out in captured:
-            stamped = stamp_outputs(
-                out, query_id=self.query_id, epoch=self.epoch, batch=self.batch, first_index=index
-            )
-            if skip:
-                mask = [(self.batch, i) not in skip for i in range(index, index + out.height)]
-                stamped = stamped.filter(pl.Series(mask, dtype=pl.Boolean))
-                self.replay_skipped += out.height - stamped.height
+            ids = list(range(index, index + out.height))
             index += out.height
             self._outputs.add(topic)
-            if stamped.height:
-                producer.produce_frame(topic, stamped)
+            if skip:
+                keep = [(self.batch, i) not in skip for i in ids]
+                ids = [i for i, k in zip(ids, keep, strict=True) if k]
+                self.replay_skipped += out.height - len(ids)
+                out = out.filter(pl.Series(keep, dtype=pl.Boolean))
+            if out.height:
+                self._produce(topic, out, ids)
         self.records_processed += records.height
         # 5. a snapshot every interval.
         after = dict(self.positions)
@@ -333,6 +367,19 @@ class QueryRunner:
         self.batches_committed += 1
         for op in self.pipeline.operators:
             op.on_commit(self.pipeline.ctx)
+
+    def _produce(self, topic: str, out: pl.DataFrame, ids: list[int]) -> None:
+        partitions = out["partition"]
+        self._producer_or_fail().produce_values(
+            topic,
+            out["value"].to_list(),
+            keys=out["key"].to_list(),
+            timestamps=out["timestamp"].to_list(),
+            partitions=partitions.to_list() if partitions.null_count() < out.height else None,
+            headers=eos_headers(
+                out, query_id=self.query_id, epoch=self.epoch, batch=self.batch, indexes=ids
+            ),
+        )
 
     def _write_snapshot(self, *, positions: Mapping[tuple[str, int], int] | None = None) -> None:
         producer = self._producer_or_fail()
@@ -352,9 +399,10 @@ class QueryRunner:
         self._last_snapshot = time.monotonic()
 
     def _send_offsets(self, positions: Mapping[tuple[str, int], int]) -> None:
-        consumer = self._consumer_or_fail()
+        if self._group_metadata is None:  # static for an assigned consumer: fetch it once
+            self._group_metadata = self._consumer_or_fail().group_metadata()
         try:
-            self._producer_or_fail().send_offsets(dict(positions), consumer.group_metadata())
+            self._producer_or_fail().send_offsets(dict(positions), self._group_metadata)
         except KafkaError as exc:  # informative only: the checkpoint holds the positions
             logger.debug("send_offsets for %s failed: %s", self.query_id, exc)
 
