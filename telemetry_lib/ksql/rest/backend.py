@@ -42,6 +42,7 @@ from telemetry_lib.ksql.rest.transient import (
     TransientQuery,
     latest_per_key,
     plan_transient,
+    pull_order,
 )
 
 __all__ = [
@@ -264,10 +265,13 @@ class EngineBackend:
             except KsqlEngineError as exc:
                 if exc.statement_text is None:
                     exc.statement_text = sql
+                # ksqlDB answers a push query it refuses with a generic error entity
+                # (KsqlErrorMessage), a pull query with a statement error.
+                exc.rest_generic = not stmt.is_pull  # type: ignore[attr-defined]
                 raise
         topic = query.source.topic
         if query.is_pull:
-            return self._pull(query, topic)
+            return self._pull(query, topic, stmt.where)
         earliest = str(config.get("auto.offset.reset", "latest")).lower() == "earliest"
         start = {} if earliest else self.reader.end_offsets(topic)
         self._queries[query.query_id] = query
@@ -284,10 +288,13 @@ class EngineBackend:
     def running_push_queries(self) -> list[str]:
         return list(self._queries)
 
-    def _pull(self, query: TransientQuery, topic: str) -> QueryStream:
+    def _pull(self, query: TransientQuery, topic: str, where: Any) -> QueryStream:
         records = self.reader.read(topic, {})
         if query.source.is_table:
-            records = latest_per_key(records)
+            # a state store's scan order: partition by partition, keys in byte order
+            records = pull_order(latest_per_key(records), query, where)
+        else:
+            records = records.sort(["partition", "offset"])
         with self.lock:
             rows = [r for r in query.push(records) if not r.tombstone]
             query.close()

@@ -70,6 +70,8 @@ def engine_error_response(
     code = exc.error_code if isinstance(exc, KsqlStatementError) else 40001
     if code >= 50000:
         code = 40001
+    if getattr(exc, "rest_generic", False):
+        return generic_error(code, exc.message), code // 100
     body = error_body(
         "statement_error",
         code,

@@ -20,6 +20,7 @@ import datetime as dt
 import decimal
 import logging
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,8 +34,25 @@ from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator, Pipeline
 from telemetry_lib.ksql.exec.physical_planner import plan_physical
 from telemetry_lib.ksql.exec.processing_log import ProcessingLog
-from telemetry_lib.ksql.parser.ast import AllColumns, ColumnRef, Query, SelectItem, SingleColumn
+from telemetry_lib.ksql.parser.ast import (
+    AllColumns,
+    ColumnRef,
+    Comparison,
+    DecimalLiteral,
+    Dereference,
+    DoubleLiteral,
+    Expression,
+    InList,
+    IntegerLiteral,
+    LogicalBinary,
+    LongLiteral,
+    Query,
+    SelectItem,
+    SingleColumn,
+    StringLiteral,
+)
 from telemetry_lib.ksql.plan.builder import build_logical_plan
+from telemetry_lib.ksql.rest.pull_validation import validate_pull
 from telemetry_lib.ksql.runtime.io import TopicIO
 from telemetry_lib.ksql.types import SqlType
 
@@ -51,6 +69,7 @@ _BOUND_NAMES = {
     name: f"KSQL_TRANSIENT_{name}"
     for name in (B.WINDOWSTART, B.WINDOWEND, B.ROWTIME, B.ROWPARTITION, B.ROWOFFSET)
 }
+_GENERATED = re.compile(r"^KSQL_COL_\d+$")
 #: Window bounds are part of a windowed table's key (pull query headers mark them KEY).
 _WINDOW_BOUNDS = (B.WINDOWSTART, B.WINDOWEND)
 #: Hidden value column added when a transient projection has only key columns.
@@ -170,7 +189,7 @@ def plan_transient(
     relation_name = getattr(query.from_, "name", None) or "QUERY"
     source = catalog.get_source(relation_name)
     if query.is_pull:
-        _check_pull_source(source, relation_name)
+        validate_pull(query, source, config)
     query_id = f"transient_{relation_name}_{random.randint(0, _MAX_QUERY_ID_SUFFIX)}"
     if source is not None:
         query = _with_pseudo_columns(query, source)
@@ -199,6 +218,8 @@ def plan_transient(
     if analysis is None:
         analysis = analyze_query(query, catalog, None, sink_name=query_id, config=config)
     src = analysis.source
+    if query.is_pull:
+        _check_pull_source(source, relation_name)
     columns = tuple(
         replace(c, name=_BOUND_ALIASES[c.name]) if c.name in _BOUND_ALIASES else c
         for c in analysis.columns
@@ -223,7 +244,9 @@ def plan_transient(
     )
     plan = build_logical_plan(analysis, sink)
     physical = plan_physical(plan)
-    visible = tuple(i for i, c in enumerate(columns) if c.name not in hidden)
+    visible = _select_order(
+        query, source, [i for i, c in enumerate(columns) if c.name not in hidden], columns
+    )
     collector = CollectOperator(columns, visible=visible)
     pipeline = Pipeline([*physical.operators[:-1], collector])
     pipeline.start(
@@ -247,11 +270,9 @@ def _with_pseudo_columns(query: Query, source: DataSource) -> Query:
     after the key columns), where a persistent projection rejects the former and drops the
     latter into the windowed key; they are aliased here and renamed back after the analysis
     (:data:`_BOUND_ALIASES`)."""
-    if query.group_by is not None:
-        return query
     items: list[SelectItem] = []
     for item in query.select:
-        if isinstance(item, AllColumns) and source.is_windowed:
+        if isinstance(item, AllColumns) and source.is_windowed and query.group_by is None:
             keys = [c.name for c in source.columns if c.role is ColumnRole.KEY]
             others = [c.name for c in source.columns if c.role is not ColumnRole.KEY]
             for name in [*keys, B.WINDOWSTART, B.WINDOWEND, *others]:
@@ -261,6 +282,47 @@ def _with_pseudo_columns(query: Query, source: DataSource) -> Query:
         else:
             items.append(item)
     return replace(query, select=tuple(items))
+
+
+def _select_order(
+    query: Query,
+    source: DataSource | None,
+    indexes: list[int],
+    columns: tuple[OutputColumn, ...],
+) -> tuple[int, ...]:
+    """``indexes`` (positions in the analysis' keys-first column list) reordered as the
+    SELECT lists them: a transient query's result keeps the projection's order. Falls back
+    to the analysis order when a name cannot be matched."""
+    hint: list[str | None] = []
+    for item in query.select:
+        if isinstance(item, AllColumns):
+            star = [c.name for c in source.columns] if source is not None else []
+            hint.extend(
+                columns[i].name
+                for i in indexes
+                if columns[i].name in star or columns[i].name in _WINDOW_BOUNDS
+            )
+        elif isinstance(item, SingleColumn):
+            expr = item.expression
+            if item.alias is not None:
+                hint.append(_BOUND_ALIASES.get(item.alias, item.alias))
+            elif isinstance(expr, ColumnRef):
+                hint.append(expr.name)
+            elif isinstance(expr, Dereference):
+                hint.append(expr.field_name)
+            else:
+                hint.append(None)
+        else:
+            return tuple(indexes)
+    generated = iter(columns[i].name for i in indexes if _GENERATED.match(columns[i].name))
+    names = [n if n is not None else next(generated, None) for n in hint]
+    position: dict[str, int] = {}
+    for pos, name in enumerate(names):
+        if name is not None:
+            position.setdefault(name, pos)
+    if any(columns[i].name not in position for i in indexes):
+        return tuple(indexes)
+    return tuple(sorted(indexes, key=lambda i: position[columns[i].name]))
 
 
 def _with_keys(query: Query, source: DataSource) -> tuple[Query, set[str]]:
@@ -299,6 +361,79 @@ def _check_pull_source(source: DataSource | None, name: str) -> None:
             "https://cnfl.io/queries for more info.\n"
             "Add EMIT CHANGES if you intended to issue a push query."
         )
+
+
+def pull_order(
+    records: pl.DataFrame, query: TransientQuery, where: Expression | None
+) -> pl.DataFrame:
+    """A table's current rows in the order ksqlDB's pull queries return them: for key lookups
+    (``K = v``, ``K IN (...)``) the keys in the order written, each key's windows by start;
+    for scans, partition by partition with keys in serialized byte order (a state store's
+    iteration order)."""
+    from telemetry_lib.ksql.exec.serde_bridge import decode_key
+
+    if records.height == 0:
+        return records
+    keys = query.source.key_columns
+    lookups = _key_lookups(where, keys[0].name) if len(keys) == 1 else []
+    if not lookups:
+        return records.sort(["partition", "key"])
+    decoded = decode_key(records.get_column("key"), query.source)
+    values = decoded.columns.get_column(keys[0].name).to_list()
+    rank = [_rank(v, lookups) for v in values]
+    start = (
+        decoded.window_start
+        if decoded.window_start is not None
+        else pl.Series([0] * records.height, dtype=pl.Int64)
+    )
+    return (
+        records.with_columns(
+            pl.Series("__rank", rank, dtype=pl.Int64), start.alias("__start").cast(pl.Int64)
+        )
+        .sort(["__rank", "__start", "partition", "key"])
+        .drop("__rank", "__start")
+    )
+
+
+def _key_lookups(where: Expression | None, key: str) -> list[Any]:
+    """Literal key values a WHERE clause looks up, in the order written."""
+    found: list[Any] = []
+    if where is None:
+        return found
+    if isinstance(where, LogicalBinary):
+        return _key_lookups(where.left, key) + _key_lookups(where.right, key)
+    if isinstance(where, Comparison) and where.op == "=":
+        for col, lit in ((where.left, where.right), (where.right, where.left)):
+            if isinstance(col, ColumnRef) and col.name == key and _literal(lit) is not _NO_VALUE:
+                found.append(_literal(lit))
+    if isinstance(where, InList) and isinstance(where.value, ColumnRef):
+        if where.value.name == key:
+            found.extend(v for v in map(_literal, where.items) if v is not _NO_VALUE)
+    return found
+
+
+_NO_VALUE = object()
+
+
+def _literal(expr: Expression) -> Any:
+    if isinstance(expr, (StringLiteral, IntegerLiteral, LongLiteral, DoubleLiteral)):
+        return expr.value
+    if isinstance(expr, DecimalLiteral):
+        return float(expr.text)
+    return _NO_VALUE
+
+
+def _rank(value: Any, lookups: list[Any]) -> int:
+    for index, wanted in enumerate(lookups):
+        if _same(value, wanted):
+            return index
+    return len(lookups)
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    if isinstance(value, (int, float, decimal.Decimal)) and isinstance(wanted, (int, float)):
+        return float(value) == float(wanted)
+    return bool(value == wanted)
 
 
 def latest_per_key(records: pl.DataFrame) -> pl.DataFrame:
