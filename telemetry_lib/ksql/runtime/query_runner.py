@@ -18,7 +18,8 @@ The commit of batch ``b`` (numbered steps; the same numbers mark the code):
 1. Poll the input until the commit interval (default 100 ms) has passed or the batch is full;
    the batch is the exact offset range ``[start, end)`` of each input partition.
 2. Begin a transaction; write the **intent** (batch number + ranges) to the query's checkpoint
-   topic and **flush** it, so no output of batch ``b`` can be visible without its intent.
+   topic and **flush** it before any output is produced (the flush overlaps with step 3, which
+   only computes), so no output of batch ``b`` can be visible without its intent.
 3. Run the pipeline over the batch's records in (partition, offset) order, capturing what it
    produces (sink records, processing-log entries).
 4. Stamp each captured record with ``ksql-eos = <query>:<epoch>:<b>:<index>`` and produce it in
@@ -93,6 +94,9 @@ MAX_BATCH_RECORDS = 200_000
 POLL_RECORDS = 10_000
 # An idle runner polls this long per round, so stop() is noticed quickly.
 IDLE_POLL_S = 0.2
+# librdkafka's consume(n, timeout) returns only when n records arrived or the timeout passed:
+# a short timeout hands records on within 10 ms at any rate (an idle poll costs ~nothing).
+FETCH_POLL_S = 0.01
 # Frames (of up to POLL_RECORDS records) the fetch thread may hold ahead of processing:
 # bounds memory to ~50 x 10k records while keeping the runner busy during catch-up.
 FETCH_QUEUE_FRAMES = 50
@@ -151,6 +155,7 @@ class QueryRunner:
         self._fetched: queue.Queue[pl.DataFrame | BaseException] | None = None
         self._fetcher: threading.Thread | None = None
         self._group_metadata: Any = None
+        self._probe: AssignedConsumer | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -187,9 +192,10 @@ class QueryRunner:
         if self._producer is not None:
             self._producer.close()
             self._producer = None
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
+        for client in (self._consumer, self._probe):
+            if client is not None:
+                client.close()
+        self._consumer = self._probe = None
 
     # ------------------------------------------------------------------ recovery
     def _recover(self) -> None:
@@ -313,7 +319,7 @@ class QueryRunner:
         consumer = self._consumer_or_fail()
         try:
             while not self._stop.is_set():
-                frame = consumer.poll(max_records=POLL_RECORDS, timeout=IDLE_POLL_S)
+                frame = consumer.poll(max_records=POLL_RECORDS, timeout=FETCH_POLL_S)
                 while frame.height and not self._stop.is_set():
                     try:
                         out.put(frame, timeout=IDLE_POLL_S)
@@ -332,16 +338,20 @@ class QueryRunner:
         ranges: Mapping[tuple[str, int], tuple[int, int]],
     ) -> None:
         producer = self._producer_or_fail()
+        t0 = time.perf_counter()
         producer.begin()
         if intent is not None:
-            # 2. the intent first, flushed before any output exists.
+            # 2. the intent first (its flush, below, overlaps with the processing).
             key, value = encode_intent(intent)
             producer.produce(self.checkpoint_topic, value, key=key, partition=0)
-            producer.flush()
         # 3. run the pipeline, capturing its outputs.
         batch = records.drop("topic").select(list(RECORD_SCHEMA))
         with self._lock, self.io.capture() as captured:
             self.pipeline.push(batch)
+        t1 = time.perf_counter()
+        if intent is not None:
+            producer.flush()  # 2. (cont.) the intent is on the broker before any output
+        t2 = time.perf_counter()
         # 4. stamp and produce (a replay skips what is already published).
         index = 0
         for topic, out in captured:
@@ -361,9 +371,15 @@ class QueryRunner:
         after.update({tp: e for tp, (_s, e) in ranges.items()})
         if time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S:
             self._write_snapshot(positions=after)
+        t3 = time.perf_counter()
         # 6. offsets with the transaction, then commit.
         self._send_offsets(after)
         producer.commit()
+        logger.debug(
+            "%s batch %d: %d records, process %.1f ms, intent flush %.1f ms, produce+snapshot "
+            "%.1f ms, commit %.1f ms", self.query_id, self.batch, records.height,
+            (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (time.perf_counter() - t3) * 1e3,
+        )  # fmt: skip
         self.batches_committed += 1
         for op in self.pipeline.operators:
             op.on_commit(self.pipeline.ctx)
@@ -384,8 +400,7 @@ class QueryRunner:
     def _write_snapshot(self, *, positions: Mapping[tuple[str, int], int] | None = None) -> None:
         producer = self._producer_or_fail()
         producer.flush()
-        outputs = {topic: end_offsets(self.conf, topic) for topic in sorted(self._outputs)
-                   if self.io.describe_topic(topic) is not None}  # fmt: skip
+        outputs = {topic: self._output_floor(topic) for topic in sorted(self._outputs)}
         with self._lock:
             states = tuple(
                 op.snapshot() if hasattr(op, "snapshot") else None  # type: ignore[attr-defined]
@@ -397,6 +412,17 @@ class QueryRunner:
         for key, value in encode_snapshot(snapshot):
             producer.produce(self.checkpoint_topic, value, key=key, partition=0)
         self._last_snapshot = time.monotonic()
+
+    def _output_floor(self, topic: str) -> dict[int, int]:
+        """Per partition of an output topic, an offset at or below its end (ListOffsets of a
+        read_uncommitted client: cheap; Tansu's answer may be low, which only lengthens a
+        recovery's tail read)."""
+        if self._probe is None:
+            self._probe = AssignedConsumer(
+                self.conf, self.app_id + "-probe", isolation_level="read_uncommitted"
+            )
+        count = self._probe.partitions(topic) or 0
+        return {p: self._probe.watermarks(topic, p)[1] for p in range(count)}
 
     def _send_offsets(self, positions: Mapping[tuple[str, int], int]) -> None:
         if self._group_metadata is None:  # static for an assigned consumer: fetch it once
