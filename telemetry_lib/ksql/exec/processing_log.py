@@ -124,14 +124,20 @@ class ProcessingLog:
         records: Sequence[str | None] | None = None,
     ) -> None:
         """One RECORD_PROCESSING_ERROR per failure (e.g. an expression that could not be computed)."""
-        rows = records if records is not None else [None] * len(messages)
+        if records is None or not self.include_rows:
+            # Without rows an entry depends on its message only: encode each distinct message
+            # once (a batch often repeats one failure thousands of times).
+            self._write_repeated(
+                query_id,
+                step,
+                RECORD_PROCESSING_ERROR,
+                messages,
+                _processing_entry,
+            )
+            return
         entries = [
-            {
-                "errorMessage": message,
-                "record": record if self.include_rows else None,
-                "cause": _causes(message),
-            }
-            for message, record in zip(messages, rows, strict=True)
+            {"errorMessage": message, "record": record, "cause": _causes(message)}
+            for message, record in zip(messages, records, strict=True)
         ]
         self._write(query_id, step, RECORD_PROCESSING_ERROR, entries)
 
@@ -165,26 +171,41 @@ class ProcessingLog:
     ) -> None:
         if not entries:
             return
-        self.counts[query_id] += len(entries)
         now = self._clock()
         logger_name = f"processing.{query_id}.{step}"
-        values = []
-        for entry in entries:
-            message: dict[str, object] = {"type": kind}
-            for struct_kind, struct_name in _STRUCT_BY_TYPE.items():
-                message[struct_name] = entry if struct_kind == kind else None
-            record = {"level": "ERROR", "logger": logger_name, "time": now, "message": message}
-            values.append(_JSON.encode(record))  # compact JSON, like json.dumps(separators)
+        values = [_encode(logger_name, kind, now, entry) for entry in entries]
+        self._produce(query_id, logger_name, kind, now, values)
+
+    def _write_repeated(
+        self,
+        query_id: str,
+        step: str,
+        kind: int,
+        messages: Sequence[str],
+        entry_of: Callable[[str], Mapping[str, object]],
+    ) -> None:
+        """Like :meth:`_write` for entries that depend on their message only."""
+        if not messages:
+            return
+        now = self._clock()
+        logger_name = f"processing.{query_id}.{step}"
+        encoded = {m: _encode(logger_name, kind, now, entry_of(m)) for m in set(messages)}
+        self._produce(query_id, logger_name, kind, now, [encoded[m] for m in messages])
+
+    def _produce(
+        self, query_id: str, logger_name: str, kind: int, now: int, values: list[bytes]
+    ) -> None:
+        self.counts[query_id] += len(values)
         logger.debug("processing log: %d %s entries from %s", len(values), kind, logger_name)
         self._ensure_topic()
         n = len(values)
         batch = pl.DataFrame(
             {
-                "key": pl.Series([None] * n, dtype=pl.Binary()),
+                "key": pl.repeat(None, n, dtype=pl.Binary(), eager=True),
                 "value": pl.Series(values, dtype=pl.Binary()),
-                "timestamp": pl.Series([now] * n, dtype=pl.Int64()),
-                "partition": pl.Series([0] * n, dtype=pl.Int32()),
-                "offset": pl.Series([None] * n, dtype=pl.Int64()),
+                "timestamp": pl.repeat(now, n, dtype=pl.Int64(), eager=True),
+                "partition": pl.repeat(0, n, dtype=pl.Int32(), eager=True),
+                "offset": pl.repeat(None, n, dtype=pl.Int64(), eager=True),
                 # One empty list repeated: building n empty lists element by element is slow.
                 "headers": pl.Series([[]], dtype=RECORD_SCHEMA["headers"]).new_from_index(0, n),
             },
@@ -202,6 +223,20 @@ class ProcessingLog:
                 )
             )
         self._topic_ready = True
+
+
+def _processing_entry(message: str) -> dict[str, object]:
+    """A RECORD_PROCESSING_ERROR entry without the row."""
+    return {"errorMessage": message, "record": None, "cause": _causes(message)}
+
+
+def _encode(logger_name: str, kind: int, now: int, entry: Mapping[str, object]) -> bytes:
+    """One processing-log record as compact JSON (like json.dumps with tight separators)."""
+    message: dict[str, object] = {"type": kind}
+    for struct_kind, struct_name in _STRUCT_BY_TYPE.items():
+        message[struct_name] = entry if struct_kind == kind else None
+    record = {"level": "ERROR", "logger": logger_name, "time": now, "message": message}
+    return _JSON.encode(record)
 
 
 def rows_as_json(batch: pl.DataFrame, mask: pl.Series) -> list[str | None]:

@@ -36,6 +36,10 @@ logger = logging.getLogger(__name__)
 
 # polars' Decimal holds at most 38 digits.
 _MAX_DIGITS = 38
+# The operators decimal_binary computes.
+_OPS = ("+", "-", "*", "/", "%")
+# Field names of the operand and result structs inside decimal_binary's batch function.
+_LEFT, _RIGHT, _VALUE, _FAIL = "l", "r", "value", "fail"
 
 
 def unscaled(expr: pl.Expr) -> pl.Expr:
@@ -73,7 +77,37 @@ def _java_rem(a: pl.Expr, b: pl.Expr) -> pl.Expr:
 def decimal_binary(
     op: str, left: pl.Expr, right: pl.Expr, lt: SqlDecimal, rt: SqlDecimal, result: SqlDecimal
 ) -> tuple[pl.Expr, pl.Expr]:
-    """``left op right`` as ``result``; returns (value, failure-message expression)."""
+    """``left op right`` as ``result``; returns (value, failure-message expression).
+
+    The arithmetic refers to each operand many times (rescaling, truncation, checks); written
+    inline, an operand that is itself a DECIMAL expression would be copied into every place, and
+    nested operations grow the expression exponentially (polars does not share them). So the
+    operands are evaluated once and handed, as a struct, to one batch function that runs the
+    arithmetic over plain columns; value and failure come back as the fields of one struct.
+    """
+    if op not in _OPS:
+        raise ValueError(f"not a DECIMAL operator: {op}")
+    value_dtype = pl.Decimal(min(result.precision, _MAX_DIGITS), result.scale)
+
+    def run(operands: pl.Series) -> pl.Series:
+        value, fail = _decimal_binary_inline(op, pl.col(_LEFT), pl.col(_RIGHT), lt, rt, result)
+        frame = operands.struct.unnest()
+        return frame.select(
+            pl.struct(value.alias(_VALUE), fail.alias(_FAIL)).alias(operands.name)
+        ).to_series()
+
+    call = pl.struct(left.alias(_LEFT), right.alias(_RIGHT)).map_batches(
+        run,
+        return_dtype=pl.Struct({_VALUE: value_dtype, _FAIL: pl.String()}),
+        is_elementwise=True,
+    )
+    return call.struct.field(_VALUE), call.struct.field(_FAIL)
+
+
+def _decimal_binary_inline(
+    op: str, left: pl.Expr, right: pl.Expr, lt: SqlDecimal, rt: SqlDecimal, result: SqlDecimal
+) -> tuple[pl.Expr, pl.Expr]:
+    """:func:`decimal_binary` as one polars expression (operands referenced several times)."""
     a, b = unscaled(left), unscaled(right)
     limit = pl.lit(10 ** min(result.precision, _MAX_DIGITS), dtype=pl.Int128)
     fail: pl.Expr

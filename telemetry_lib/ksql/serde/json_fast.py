@@ -1,7 +1,7 @@
 """JSON format, vectorised decode: a whole Binary Series through polars' NDJSON reader.
 
-Owns :func:`decode_fast`. The payloads are laid out as NDJSON (one payload per line, via
-``write_csv`` with no quoting) and read by ``pl.read_ndjson`` with an explicit schema, then
+Owns :func:`decode_fast`. The payloads are laid out as NDJSON (one payload per line, joined
+with newlines) and read by ``pl.read_ndjson`` with an explicit schema, then
 coerced to the SQL types with polars expressions. polars' reader is strict (an integer field
 refuses ``1.7`` or ``"12"``), so anything it accepts has one meaning, and what it refuses goes
 to the exact path (``json_exact``) — the oracle this module must agree with:
@@ -31,7 +31,6 @@ last-wins (ksqlDB itself documents the duplicate case as unspecified).
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from collections.abc import Sequence
@@ -216,9 +215,10 @@ def _decode_dtype(t: SqlType, keys: set[str], *, exact_top: bool = False) -> pl.
 def _read(lines: pl.Series, schema: dict[str, Any]) -> tuple[pl.DataFrame, pl.Series]:
     """Read NDJSON lines; rows in chunks polars rejects come back null and flagged."""
     try:
-        buf = io.BytesIO()
-        lines.to_frame("line").write_csv(buf, include_header=False, quote_style="never")
-        frame = pl.read_ndjson(buf.getvalue(), schema=schema)
+        # One buffer of newline-separated lines (no line holds a line break; see decode_fast).
+        # A null line makes the join null, which is refused below like any unreadable chunk.
+        joined = lines.str.join("\n", ignore_nulls=False).cast(pl.Binary).item()
+        frame = pl.read_ndjson(joined, schema=schema)
         if frame.height == lines.len():
             return frame, pl.repeat(False, lines.len(), dtype=pl.Boolean, eager=True).alias("x")
     except (Exception, pl.exceptions.PanicException) as exc:  # a value polars refuses
