@@ -66,6 +66,9 @@ _RAW_TUNING = {
     "queued.min.messages": 500_000,
 }
 
+#: Explicit input-topic config (7 days, Kafka's default retention).
+_INPUT_CONFIG = {"retention.ms": "604800000"}
+
 STREAM = """CREATE STREAM telemetry_stream (player_id VARCHAR, event_type VARCHAR, timestamp BIGINT)
   WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', TIMESTAMP='timestamp');"""
 TABLE = """CREATE TABLE {name} AS
@@ -97,6 +100,9 @@ def _stack() -> Iterator[Settings]:
 
 
 def _preload(settings: Settings, topic: str) -> int:
+    # retention.ms set explicitly: Tansu describes only explicit configs, and Quix Streams reads
+    # the input's retention when it creates its changelog topics.
+    create_topic(settings.kafka_config(), topic, PARTITIONS, config=_INPUT_CONFIG)
     gen = TelemetryGenerator(GeneratorConfig(seed=7, players=E2E_PLAYERS, events=E2E_EVENTS))
     gen.to_kafka(topic, settings=settings, partitions=PARTITIONS, progress=False)
     return sum(end_offsets(settings.kafka_config(), topic).values())
