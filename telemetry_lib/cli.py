@@ -219,6 +219,12 @@ SUBCOMMANDS: list[Subcommand] = [
         "telemetry_lib.demo:run_demo_command",
         "telemetry_lib.demo:add_demo_arguments",
     ),
+    Subcommand(
+        "ksql",
+        "ksqlDB shell (-f script.sql, -e SQL)",
+        "telemetry_lib.ksql.cli:run_ksql_command",
+        "telemetry_lib.ksql.cli:add_ksql_arguments",
+    ),
 ]
 
 

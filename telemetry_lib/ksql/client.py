@@ -27,7 +27,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -191,7 +191,7 @@ class KsqlClient:
         timeout: float | None = None,
         *,
         properties: Mapping[str, object] | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Rows of a push (or pull) query as dicts, until ``limit`` rows, ``timeout`` seconds
         or the end of the query; leaving early closes the connection, which ends the query."""
         header, rows = self._query_stream(sql, properties=properties, timeout=timeout)
