@@ -1,7 +1,18 @@
-"""Where queries run: the I/O interface shared by the in-memory driver and the Kafka runtime.
+"""Where queries run: the I/O interface and the Kafka runtime.
 
-The Kafka runtime (persistent query loop, exactly-once checkpoints, push and pull queries) is
-the ksqlDB-server issue's work and lands here; today this package holds the I/O protocol.
+- ``io``: the :class:`TopicIO` protocol shared by the in-memory driver and the Kafka runtime
+  (the only module re-exported here: importing it must not pull in the Kafka client);
+- ``kafka_io``: :class:`~telemetry_lib.ksql.runtime.kafka_io.KafkaTopicIO`, TopicIO on Kafka;
+- ``query_runner``: one persistent query's exactly-once consume-process-commit loop (the
+  protocol is written out as numbered steps in its docstring);
+- ``checkpoint``: checkpoint records (intents, snapshots) and the ``ksql-eos`` output header;
+- ``kafka_runtime``: :class:`~telemetry_lib.ksql.runtime.kafka_runtime.KafkaRuntime`, one
+  runner per running query, kept in step with the engine;
+- ``command_log``: the command topic + local-disk command log (catalog persistence);
+- ``kafka_reader``: reading topics from offsets for push and pull queries.
+
+The composition root that wires these to the engine and the REST API is
+:mod:`telemetry_lib.ksql.server`.
 """
 
 from __future__ import annotations
