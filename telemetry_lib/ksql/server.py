@@ -94,17 +94,23 @@ class KsqlServer:
         """Processing-log stream, then the command log's replay (queries resume)."""
         self._create_processing_log_stream()
         replayed = 0
-        for command in self.commands.load():
-            for topic, partitions in command.topics.items():
-                if self.io.describe_topic(topic) is None:
-                    self.io.create_topic(TopicSpec(topic, int(partitions)))
-            try:
-                with self.lock:
+        per_query: dict[str, dict[str, object]] = {}
+        with self.lock:
+            for command in self.commands.load():
+                for topic, partitions in command.topics.items():
+                    if self.io.describe_topic(topic) is None:
+                        self.io.create_topic(TopicSpec(topic, int(partitions)))
+                before = set(self.engine.running_queries())
+                try:
                     self.engine.execute(command.statement, properties=dict(command.properties))
-                    self.runtime.sync(command.properties)
-                replayed += 1
-            except KsqlEngineError as exc:
-                logger.warning("command log: skipping %r: %s", command.statement[:80], exc)
+                    replayed += 1
+                except KsqlEngineError as exc:
+                    logger.warning("command log: skipping %r: %s", command.statement[:80], exc)
+                for query_id in set(self.engine.running_queries()) - before:
+                    per_query[query_id] = dict(command.properties)
+            # Runners start once the whole log is replayed: a query terminated later in the
+            # log never runs.
+            self.runtime.sync(per_query=per_query)
         logger.info("replayed %d commands; %d queries running", replayed,
                     len(self.engine.running_queries()))  # fmt: skip
 

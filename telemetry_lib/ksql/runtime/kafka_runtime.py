@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
+from telemetry_lib.ksql.exec.processing_log import processing_log_topic
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
 from telemetry_lib.ksql.runtime.query_runner import DEFAULT_COMMIT_INTERVAL_MS, QueryRunner
 
@@ -59,22 +60,30 @@ class KafkaRuntime:
         self.runners: dict[str, QueryRunner] = {}
         self.service_id = str(engine.config.get("ksql.service.id", "default_"))
 
-    def sync(self, properties: Mapping[str, object] | None = None) -> list[str]:
+    def sync(
+        self,
+        properties: Mapping[str, object] | None = None,
+        *,
+        per_query: Mapping[str, Mapping[str, object]] | None = None,
+    ) -> list[str]:
         """Start runners for new queries (with ``properties`` of the request that created
-        them), stop those of queries that are gone; returns the ids started."""
-        props = dict(properties or {})
+        them, or their entry in ``per_query``), stop those of queries that are gone (deleting
+        their checkpoint topic, as ksqlDB deletes a terminated query's internal topics);
+        returns the ids started."""
         started = []
         with self.lock:
             running = self.engine.running_queries()
             for query_id in list(self.runners):
                 if query_id not in running:
-                    self.runners.pop(query_id).stop()
+                    # Not waiting: the runner needs the lock held here to finish its batch.
+                    self.runners.pop(query_id).stop(wait=False, delete_checkpoint=True)
             for query_id in running:
                 if query_id in self.runners:
                     continue
                 query = self.engine.running_query(query_id)
                 if query is None:
                     continue
+                props = dict((per_query or {}).get(query_id, properties or {}))
                 reset = str(
                     props.get("auto.offset.reset")
                     or props.get("ksql.streams.auto.offset.reset")
@@ -102,8 +111,6 @@ class KafkaRuntime:
         return started
 
     def processing_log_topic(self) -> str:
-        from telemetry_lib.ksql.exec.processing_log import processing_log_topic
-
         return processing_log_topic(self.engine.config)
 
     def status(self) -> dict[str, str]:

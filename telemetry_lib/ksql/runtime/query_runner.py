@@ -100,6 +100,8 @@ FETCH_POLL_S = 0.01
 # Frames (of up to POLL_RECORDS records) the fetch thread may hold ahead of processing:
 # bounds memory to ~50 x 10k records while keeping the runner busy during catch-up.
 FETCH_QUEUE_FRAMES = 50
+# How long stop() waits for the runner to finish its batch and commit.
+STOP_JOIN_S = 30.0
 # How long closing waits for the fetch thread (it notices stop within one IDLE_POLL_S poll).
 FETCH_JOIN_S = 5.0
 
@@ -156,6 +158,7 @@ class QueryRunner:
         self._fetcher: threading.Thread | None = None
         self._group_metadata: Any = None
         self._probe: AssignedConsumer | None = None
+        self._delete_checkpoint = False
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -164,10 +167,15 @@ class QueryRunner:
         )
         self._thread.start()
 
-    def stop(self, *, timeout: float = 30.0) -> None:
+    def stop(self, *, wait: bool = True, delete_checkpoint: bool = False) -> None:
+        """Stop after the current batch (a batch not yet processed is abandoned and replayed
+        by the next start). ``wait=False`` must be used while holding the engine lock (the
+        runner needs it to finish); ``delete_checkpoint`` removes the checkpoint topic once
+        stopped (TERMINATE)."""
+        self._delete_checkpoint = self._delete_checkpoint or delete_checkpoint
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        if wait and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(STOP_JOIN_S)
 
     def _run(self) -> None:
         try:
@@ -175,6 +183,8 @@ class QueryRunner:
             self.status = "running"
             while not self._stop.is_set():
                 self.step()
+            self.status = "stopped"
+        except _Stopped:
             self.status = "stopped"
         except BaseException as exc:  # noqa: BLE001 - the query stops in ERROR, the server lives
             self.status = "failed"
@@ -184,6 +194,8 @@ class QueryRunner:
                 self._on_failure(self.query_id, exc)
         finally:
             self._close_clients()
+            if self._delete_checkpoint:
+                self.io.delete_topic(self.checkpoint_topic)
 
     def _close_clients(self) -> None:
         self._stop.set()
@@ -347,6 +359,8 @@ class QueryRunner:
         # 3. run the pipeline, capturing its outputs.
         batch = records.drop("topic").select(list(RECORD_SCHEMA))
         with self._lock, self.io.capture() as captured:
+            if self._stop.is_set():  # terminated while waiting for the lock
+                raise _Stopped
             self.pipeline.push(batch)
         t1 = time.perf_counter()
         if intent is not None:
@@ -447,3 +461,7 @@ class QueryRunner:
         if self._consumer is None:
             raise KafkaError(f"query {self.query_id}: the runner is not started or was stopped")
         return self._consumer
+
+
+class _Stopped(Exception):
+    """The runner was stopped between polling a batch and processing it."""
