@@ -224,3 +224,68 @@ def test_terminate_cluster_drops_everything(server: Server) -> None:
     assert server.ksql("SHOW STREAMS;").json()[0]["streams"] == []
     assert server.backend.engine.io.describe_topic("T") is None
     assert server.backend.engine.io.describe_topic("s") is not None  # not created by a query
+
+
+def test_terminate_on_ksql_closes_a_push_query(server: Server) -> None:
+    server.ksql(DDL)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        with client.stream(
+            "POST", "/query-stream", json={"sql": "SELECT * FROM S EMIT CHANGES;"}
+        ) as response:
+            lines = response.iter_lines()
+            query_id = json.loads(next(lines))["queryId"]
+            entity = server.ksql(f"TERMINATE {query_id};").json()[0]
+            assert entity["@type"] == "terminate_query"
+            assert (entity["queryId"], entity["wasTerminated"]) == (query_id, True)
+            assert list(lines) == []
+
+
+def test_many_concurrent_push_clients_each_get_every_row(server: Server) -> None:
+    server.ksql(DDL)
+    results: list[list[list[object]]] = [[] for _ in range(4)]
+    started = [threading.Event() for _ in range(4)]
+
+    def reader(i: int) -> None:
+        body = {"sql": "SELECT ID, V FROM S EMIT CHANGES LIMIT 3;"}
+        with httpx.stream("POST", server.url + "/query-stream", json=body, timeout=60) as resp:
+            lines = resp.iter_lines()
+            next(lines)
+            started[i].set()
+            results[i].extend(json.loads(line) for line in lines)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for event in started:
+        assert event.wait(30)
+    _insert(server, ("a", 1, 1), ("b", 2, 2), ("c", 3, 3))
+    for thread in threads:
+        thread.join(60)
+    assert results == [[["a", 1], ["b", 2], ["c", 3]]] * 4
+
+
+def test_rest_value_representation(server: Server) -> None:
+    created = server.ksql(
+        "CREATE STREAM TY (ID STRING KEY, TS TIMESTAMP, D DATE, T TIME, DEC DECIMAL(6, 2), "
+        "B BYTES, A ARRAY<INT>, M MAP<STRING, INT>, ST STRUCT<X INT>) WITH (KAFKA_TOPIC='ty', "
+        "VALUE_FORMAT='JSON', PARTITIONS=1);"
+        "INSERT INTO TY (ID, TS, D, T, DEC, B, A, M, ST) VALUES ('k', FROM_UNIXTIME(1709528767089), "
+        "FROM_DAYS(19786), PARSE_TIME('12:30:00', 'HH:mm:ss'), 1.50, TO_BYTES('AQI=', 'base64'), ARRAY[1, 2], MAP('x' := 3), "
+        "STRUCT(X := 4));"
+    )
+    assert created.status_code == 200, created.text
+    response = server.http.post(
+        "/query-stream",
+        json={"sql": "SELECT * FROM TY;"},
+        headers={"Accept": "application/json"},
+    )
+    header, row = response.json()
+    assert header["columnTypes"] == [
+        "STRING", "TIMESTAMP", "DATE", "TIME", "DECIMAL(6, 2)", "BYTES", "ARRAY<INTEGER>",
+        "MAP<STRING, INTEGER>", "STRUCT<`X` INTEGER>",
+    ]  # fmt: skip
+    assert row == [
+        "k", "2024-03-04T05:06:07.089", "2024-03-04", "12:30", 1.5, "AQI=", [1, 2], {"x": 3},
+        {"X": 4},
+    ]  # fmt: skip
+    assert '"12:30",1.50,' in response.text  # DECIMAL keeps its scale on the wire

@@ -35,7 +35,7 @@ import polars as pl
 from telemetry_lib.ksql.catalog import ColumnRole
 from telemetry_lib.ksql.errors import KsqlEngineError, KsqlStatementError
 from telemetry_lib.ksql.parser import parse
-from telemetry_lib.ksql.parser.ast import PrintTopic, Query
+from telemetry_lib.ksql.parser.ast import PrintTopic, Query, TerminateQuery
 from telemetry_lib.ksql.rest.errors import WrongEndpointError
 from telemetry_lib.ksql.rest.transient import (
     ResultRow,
@@ -122,6 +122,27 @@ class KsqlBackend(Protocol):
     def insert_rows(self, target: str, rows: list[dict[str, Any]]) -> None:
         """Insert rows (column name -> value, names exact) into a stream or table."""
 
+    def _terminate_transient(self, statements: list[Any]) -> list[dict[str, Any]] | None:
+        """``TERMINATE transient_...;`` closes a push query (ksqlDB's terminate_query entity)."""
+        if len(statements) != 1 or not isinstance(statements[0], TerminateQuery):
+            return None
+        stmt = statements[0]
+        match = next(
+            (q for q in self._queries if stmt.query_id and q.upper() == stmt.query_id.upper()),
+            None,
+        )
+        if match is None:
+            return None
+        return [
+            {
+                "@type": "terminate_query",
+                "statementText": stmt.text,
+                "queryId": match,
+                "wasTerminated": self.close_query(match),
+                "warnings": [],
+            }
+        ]
+
     def command_status(self, command_id: str) -> dict[str, Any] | None:
         """``{"status","message","queryId"}`` of an earlier statement, None when unknown."""
 
@@ -187,6 +208,9 @@ class EngineBackend:
             kinds = {type(s) for s in statements}
             if Query in kinds or PrintTopic in kinds:
                 raise _wrong_endpoint(sql)
+            transient = self._terminate_transient(statements)
+            if transient is not None:
+                return transient
         runner = self.executor or self.engine
         with self.lock:
             results = runner.execute(sql, properties=properties, variables=variables)
@@ -199,6 +223,27 @@ class EngineBackend:
                     self._commands[str(body["commandId"])] = dict(body["commandStatus"])
                 entities.append(body)
         return entities
+
+    def _terminate_transient(self, statements: list[Any]) -> list[dict[str, Any]] | None:
+        """``TERMINATE transient_...;`` closes a push query (ksqlDB's terminate_query entity)."""
+        if len(statements) != 1 or not isinstance(statements[0], TerminateQuery):
+            return None
+        stmt = statements[0]
+        match = next(
+            (q for q in self._queries if stmt.query_id and q.upper() == stmt.query_id.upper()),
+            None,
+        )
+        if match is None:
+            return None
+        return [
+            {
+                "@type": "terminate_query",
+                "statementText": stmt.text,
+                "queryId": match,
+                "wasTerminated": self.close_query(match),
+                "warnings": [],
+            }
+        ]
 
     def command_status(self, command_id: str) -> dict[str, Any] | None:
         return self._commands.get(command_id)
