@@ -70,7 +70,8 @@ def test_down_up_restores_catalog_and_recomputes(tmp_path: Path) -> None:
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         report = {s.service: s.action for s in Stack(settings, services=services).up().services}
-        assert report == {"kafka": "already running", "ksqldb": "started"}
+        assert report["kafka"] == "already running"
+        assert report["ksqldb"] in ("started", "restarted")  # depends on when the kill is seen
 
         # Full down and up: the broker comes back empty.
         Stack(settings, services=services).down()
