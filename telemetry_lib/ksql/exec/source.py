@@ -89,7 +89,8 @@ class SourceOperator(Operator):
         keep = ~bad
         if source.is_table:
             keep = keep & batch.get_column("key").is_not_null()
-        frame = frame.filter(keep)
+        if not bool(keep.all()):
+            frame = frame.filter(keep)
         if self._ts is not None and frame.height:
             frame = self._extract_timestamps(frame, ctx)
         if frame.height:

@@ -88,18 +88,29 @@ def decimal_binary(
     if op not in _OPS:
         raise ValueError(f"not a DECIMAL operator: {op}")
     value_dtype = pl.Decimal(min(result.precision, _MAX_DIGITS), result.scale)
+    value, fail = _decimal_binary_inline(op, pl.col(_LEFT), pl.col(_RIGHT), lt, rt, result)
+    # The last (operands, result) pair: a parent expression refers to this value and to its
+    # failure in several places, and polars calls the function for each; the result is a pure
+    # function of the operands, so an equal input reuses it.
+    last: list[tuple[pl.Series, pl.Series]] = []
 
     def run(operands: pl.Series) -> pl.Series:
-        value, fail = _decimal_binary_inline(op, pl.col(_LEFT), pl.col(_RIGHT), lt, rt, result)
+        cached = last[0] if last else None
+        if cached is not None and cached[0].equals(operands, check_dtypes=True, null_equal=True):
+            return cached[1].alias(operands.name)
         frame = operands.struct.unnest()
-        return frame.select(
+        out = frame.select(
             pl.struct(value.alias(_VALUE), fail.alias(_FAIL)).alias(operands.name)
         ).to_series()
+        last[:] = [(operands, out)]
+        return out
 
     call = pl.struct(left.alias(_LEFT), right.alias(_RIGHT)).map_batches(
         run,
         return_dtype=pl.Struct({_VALUE: value_dtype, _FAIL: pl.String()}),
-        is_elementwise=True,
+        # Row-wise, but marked otherwise so polars hands over whole columns instead of
+        # calling once per chunk (each call has a fixed cost).
+        is_elementwise=False,
     )
     return call.struct.field(_VALUE), call.struct.field(_FAIL)
 

@@ -64,6 +64,9 @@ _SAMPLE_SPREAD = 256
 _KEY_RE = r'"([^"\\]*)"\s*:'
 # A quoted string containing a backslash followed by ':' — an object key with an escape.
 _ESCAPED_KEY_RE = r'"(?:[^"\\]|\\.)*\\(?:[^"\\]|\\.)*"\s*:'
+# A line break or a backslash: rows holding one need a closer look before the NDJSON read.
+_SPECIAL_RE = r"[\n\r\\]"
+_LINE_BREAK_RE = r"[\n\r]"
 # A double keeps 15-17 significant digits; longer DECIMAL numbers must be re-read exactly.
 _MAX_FLOAT_DIGITS = 15
 # Dates and timestamps the exact path (Python's datetime) can hold: years 1 to 9999.
@@ -100,13 +103,15 @@ def decode_fast(
     # Wrapped payloads must be objects: anything else (including "null" and blank text, or an
     # object after leading blanks) is cheaper to send to the exact path than to test precisely.
     odd_start = ~text.str.starts_with("{") if wrapped else text.str.contains(r"^\s*(?:null\s*)?$")
-    line_breaks = text.str.contains("\n", literal=True) | text.str.contains("\r", literal=True)
-    aside = payloads.is_null() | text.is_null() | odd_start | line_breaks
-    backslash = text.str.contains("\\", literal=True).fill_null(False)
-    if backslash.any():
-        idx = backslash.arg_true()
-        escaped = text.gather(idx).str.contains(_ESCAPED_KEY_RE).fill_null(False)
-        aside = aside | _scatter(n, idx, escaped)
+    aside = payloads.is_null() | text.is_null() | odd_start
+    # One pass finds the rare rows holding a line break or a backslash; only those are looked
+    # at closely (a line break always goes aside, a backslash only inside an object key).
+    special = text.str.contains(_SPECIAL_RE).fill_null(False)
+    if special.any():
+        idx = special.arg_true()
+        subset = text.gather(idx)
+        odd = subset.str.contains(_LINE_BREAK_RE) | subset.str.contains(_ESCAPED_KEY_RE)
+        aside = aside | _scatter(n, idx, odd.fill_null(False))
     aside = aside.fill_null(True)
 
     keys = _sample_keys(text.filter(~aside))
