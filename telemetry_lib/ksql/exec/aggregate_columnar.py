@@ -94,13 +94,24 @@ def fold_columnar(op: AggregateOperator, frame: pl.DataFrame, ctx: ExecContext) 
         merged = partial
         store = partial
     else:
-        joined = partial.join(store, on=keys, how="left", suffix="_old")
+        # A batch touches few windows: only the store rows of those windows are joined (the
+        # rest of the store is carried over untouched instead of being hashed every batch).
+        untouched: list[pl.DataFrame] = []
+        candidates = store
+        if op.window is not None:
+            in_batch = pl.col(_WS).is_in(partial.get_column(_WS).unique().implode())
+            flags = store.select(in_batch.alias("in_batch")).to_series()
+            if not bool(flags.all()):
+                untouched.append(store.filter(~flags))
+                candidates = store.filter(flags)
+        joined = partial.join(candidates, on=keys, how="left", suffix="_old")
         merged = joined.select(
             *keys,
             *(_combine(op, i) for i in range(len(op.calls))),
             pl.max_horizontal(pl.col(_MAXTS), pl.col(f"{_MAXTS}_old")).alias(_MAXTS),
         )
-        store = pl.concat([store.join(partial.select(keys), on=keys, how="anti"), merged])
+        kept = candidates.join(partial.select(keys), on=keys, how="anti")
+        store = pl.concat([*untouched, kept, merged])
     op.state.frame = store
     return _output(op, merged)
 
