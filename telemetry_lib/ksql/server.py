@@ -150,6 +150,7 @@ class KsqlServer:
 
     def close(self) -> None:
         self.runtime.close()
+        self.commands.close()
         self.reader.close()
         self.io.close()
 

@@ -130,6 +130,12 @@ class CommandLog:
                     for command in commands:
                         fh.write(command.to_json() + b"\n")
 
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.flush()
+                self._producer = None
+
     def _publish(self, commands: list[Command]) -> None:
         if self._producer is None:
             self._producer = JsonProducer(self.io.conf)
