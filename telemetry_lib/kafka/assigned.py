@@ -100,6 +100,7 @@ class AssignedConsumer:
         if not messages:
             return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
         topics = {t for t, _p in self._positions}
+        column: pl.Expr | pl.Series
         if len(topics) == 1:  # the common case: one input topic, no per-message topic() call
             column = pl.lit(next(iter(topics)), pl.String).alias("topic")
         else:
