@@ -4,6 +4,7 @@ layer over the Kafka record reader), and a malformed statement leaves it unaffec
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from telemetry_lib.config import Settings
-from telemetry_lib.kafka import create_topic, produce_json
+from telemetry_lib.kafka import JsonProducer, create_topic, produce_json, read_records
 from tests.ksql_runtime.helpers import ServerProcess, events
 
 pytestmark = pytest.mark.integration
@@ -56,6 +57,26 @@ def test_push_and_pull_queries_read_kafka(embedded_stack: Settings, tmp_path: Pa
         # Pull query on the stream: a scan of the topic that ends.
         scanned = _query(server.url, "SELECT * FROM ev;", {})
         assert len(scanned) - 1 == len(docs)
+        # A persistent query over a malformed record: it keeps running, the record is in the
+        # processing log, and DESCRIBE EXTENDED counts it.
+        with JsonProducer(conf) as producer:
+            producer.produce_values(topic, [b"{not json"], keys=[b"p1"])
+        server.ksql(f"CREATE STREAM kills_{tag} AS SELECT * FROM ev WHERE kind = 'kill';",
+                    {"auto.offset.reset": "earliest"})  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            described = server.ksql(f"DESCRIBE kills_{tag} EXTENDED;")[0]["sourceDescription"]
+            if described["errorStats"] == "failed-messages: 1" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert described["errorStats"] == "failed-messages: 1"
+        expected = sum(1 for d in docs if d["kind"] == "kill")
+        while read_records(conf, f"KILLS_{tag.upper()}").height < expected:
+            assert time.monotonic() < deadline, "the CSAS output did not arrive"
+            time.sleep(0.2)  # committed a moment after it was counted
+        assert read_records(conf, f"KILLS_{tag.upper()}").height == expected
+        log = read_records(conf, f"srv{tag}_ksql_processing_log")
+        assert [json.loads(v)["message"]["type"] for v in log["value"].to_list()] == [0]
         # Malformed SQL: ksqlDB's statement_error body; the server keeps serving.
         bad = httpx.post(f"{server.url}/ksql", json={"ksql": "CREATE STREM x;"}, timeout=30)
         assert bad.status_code == 400
