@@ -70,6 +70,6 @@ def test_push_and_pull_over_kafka(server: ServerProcess) -> None:
         if rows == [("p1", 3), ("p2", 5)]:
             break
         time.sleep(0.5)
-    assert rows == [("p1", 3), ("p2", 5)]
+    assert rows == [("p1", 3), ("p2", 5)], server.log.read_text()[-4000:]
     lookup = client.pull("SELECT K FROM TOTALS WHERE PLAYER = 'p2';")
     assert lookup.rows() == [(5,)]

@@ -269,9 +269,9 @@ def test_rest_value_representation(server: Server) -> None:
         "CREATE STREAM TY (ID STRING KEY, TS TIMESTAMP, D DATE, T TIME, DEC DECIMAL(6, 2), "
         "B BYTES, A ARRAY<INT>, M MAP<STRING, INT>, ST STRUCT<X INT>) WITH (KAFKA_TOPIC='ty', "
         "VALUE_FORMAT='JSON', PARTITIONS=1);"
-        "INSERT INTO TY (ID, TS, D, T, DEC, B, A, M, ST) VALUES ('k', FROM_UNIXTIME(1709528767089), "
-        "FROM_DAYS(19786), PARSE_TIME('12:30:00', 'HH:mm:ss'), 1.50, TO_BYTES('AQI=', 'base64'), ARRAY[1, 2], MAP('x' := 3), "
-        "STRUCT(X := 4));"
+        "INSERT INTO TY (ID, TS, D, T, DEC, B, A, M, ST) VALUES ('k', "
+        "FROM_UNIXTIME(1709528767089), FROM_DAYS(19786), PARSE_TIME('12:30:00', 'HH:mm:ss'), "
+        "1.50, TO_BYTES('AQI=', 'base64'), ARRAY[1, 2], MAP('x' := 3), STRUCT(X := 4));"
     )
     assert created.status_code == 200, created.text
     response = server.http.post(
