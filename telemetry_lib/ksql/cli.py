@@ -51,7 +51,8 @@ _DEFINE = re.compile(
 )
 _UNDEFINE = re.compile(r"^\s*UNDEFINE\s+(\w+)\s*;?\s*$", re.IGNORECASE)
 _RUN_SCRIPT = re.compile(r"^\s*RUN\s+SCRIPT\s+'((?:[^']|'')+)'\s*;?\s*$", re.IGNORECASE)
-_QUERY = re.compile(r"^\s*(SELECT|PRINT)\b", re.IGNORECASE)
+_QUERY = re.compile(r"^\s*SELECT\b", re.IGNORECASE)
+_PRINT = re.compile(r"^\s*PRINT\b", re.IGNORECASE)
 _EXIT = re.compile(r"^\s*(exit|quit)\s*;?\s*$", re.IGNORECASE)
 
 
@@ -154,6 +155,15 @@ class KsqlShell:
                 raise TelemetryError(f"cannot read script {path}: {exc}") from exc
             if not self.run_script(text):
                 raise TelemetryError(f"script {path} stopped at the failing statement above")
+        elif _PRINT.match(statement):
+            lines = self.client.print_topic(statement)
+            try:
+                for line in lines:
+                    self._say(line)
+            except KeyboardInterrupt:
+                self._say("Topic printing ceased")
+            finally:
+                lines.close()
         elif _QUERY.match(statement):
             self._query(statement)
         else:

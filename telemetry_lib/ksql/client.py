@@ -244,6 +244,34 @@ class KsqlClient:
             rows.close()
         return rows_to_frame(header, collected)
 
+    def print_topic(
+        self, sql: str, limit: int | None = None, timeout: float | None = None
+    ) -> Generator[str, None, None]:
+        """The text lines of a ``PRINT topic ...;`` statement (format guesses first)."""
+        request = self._http.build_request(
+            "POST",
+            "/query-stream",
+            json={"sql": sql, "properties": {}},
+            headers={"Accept": _DELIMITED},
+            timeout=httpx.Timeout(_REQUEST_TIMEOUT_S, read=timeout),
+        )
+        response = self._http.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response.status_code, _json_or_none(response), response.text)
+            count = 0
+            for line in response.iter_lines():
+                yield line
+                if line.startswith("rowtime:"):
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
+        except httpx.ReadTimeout:
+            return
+        finally:
+            response.close()
+
     def close_query(self, query_id: str) -> None:
         self._post_json("/close-query", {"queryId": query_id}, expect_body=False)
 
@@ -329,6 +357,13 @@ class _Rows:
 
     def close(self) -> None:
         self._response.close()
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _error(status: int, body: Any, text: str) -> KsqlServerError:

@@ -39,10 +39,12 @@ def test_shell_buffers_lines_runs_scripts_and_prints_tables(server: Server, tmp_
     assert shell.feed("SET 'auto.offset.reset' = 'earliest';")
     assert shell.feed("SELECT ID, V FROM S EMIT CHANGES LIMIT 2;")
     assert shell.feed("SHOW STREAMS;")
+    assert shell.feed("PRINT 's' FROM BEGINNING LIMIT 1;")
     text = out.getvalue()
     assert "Stream created" in text
     assert "| a | 1 |" in text and "| b | 2 |" in text and "(2 rows)" in text
     assert " S           | s " in text
+    assert "Value format: JSON" in text and 'key: a, value: {"V":1}' in text
     assert not shell.feed("SELEC nonsense;")
     assert "Syntax Error" in err.getvalue()
 

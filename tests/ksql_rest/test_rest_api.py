@@ -289,3 +289,26 @@ def test_rest_value_representation(server: Server) -> None:
         {"X": 4},
     ]  # fmt: skip
     assert '"12:30",1.50,' in response.text  # DECIMAL keeps its scale on the wire
+
+
+def test_print_topic_from_beginning_with_limit(server: Server) -> None:
+    server.ksql(
+        "CREATE STREAM P (ID STRING KEY, V INT) WITH (KAFKA_TOPIC='p', VALUE_FORMAT='JSON', "
+        "PARTITIONS=1);"
+        + "".join(
+            f"INSERT INTO P (ROWTIME, ID, V) VALUES ({ts}, '{k}', {v});"
+            for k, v, ts in (("a", 1, 1_000), ("b", 2, 2_000), ("c", 3, 3_000))
+        )
+    )
+    response = server.http.post(
+        "/query-stream", json={"sql": "PRINT 'p' FROM BEGINNING INTERVAL 2 LIMIT 2;"}
+    )
+    assert response.text.splitlines() == [
+        "Key format: KAFKA_STRING",
+        "Value format: JSON",
+        'rowtime: 1970/01/01 00:00:01.000 Z, key: a, value: {"V":1}, partition: 0',
+        'rowtime: 1970/01/01 00:00:03.000 Z, key: c, value: {"V":3}, partition: 0',
+    ]
+    missing = server.http.post("/query-stream", json={"sql": "PRINT 'nope';"})
+    assert missing.status_code == 400
+    assert "Could not find topic 'nope'" in missing.json()["message"]

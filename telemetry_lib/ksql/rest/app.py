@@ -39,6 +39,7 @@ from telemetry_lib.ksql.rest.errors import (
     generic_error,
     internal_stream_error,
 )
+from telemetry_lib.ksql.rest.print_topic import PrintStream
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_STATEMENT_TIMEOUT_S", "RestSettings", "create_app"]
 
@@ -157,12 +158,7 @@ class _Api:
         )
 
     async def all_status(self, request: Request) -> Response:
-        statuses = getattr(self.backend, "_commands", {})
-        return _json(
-            {
-                "commandStatuses": {k: v["status"] for k, v in statuses.items()},
-            }
-        )
+        return _json({"commandStatuses": self.backend.command_statuses()})
 
     async def status(self, request: Request) -> Response:
         p = request.path_params
@@ -217,7 +213,7 @@ class _Api:
     # ------------------------------------------------------------------ queries
     async def _start(
         self, request: Request, *, sql_field: str, props_field: str
-    ) -> tuple[QueryStream, str]:
+    ) -> tuple[QueryStream | PrintStream, str]:
         body = await self._body(request)
         sql = body.get(sql_field)
         if not isinstance(sql, str):
@@ -236,6 +232,8 @@ class _Api:
             stream, _ = await self._start(
                 request, sql_field="ksql", props_field="streamsProperties"
             )
+            if isinstance(stream, PrintStream):
+                return _print_response(stream)
             kind = _negotiate(request.headers.get("accept"), default=_LEGACY)
             if kind == _DELIMITED:
                 return _delimited_response(stream)
@@ -246,6 +244,8 @@ class _Api:
     async def query_stream(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
             stream, _ = await self._start(request, sql_field="sql", props_field="properties")
+            if isinstance(stream, PrintStream):
+                return _print_response(stream)
             kind = _negotiate(request.headers.get("accept"), default=_DELIMITED)
             if kind == _LEGACY:
                 return _legacy_response(stream)
@@ -378,6 +378,17 @@ def _legacy_response(stream: QueryStream) -> StreamingResponse:
         yield b"]"
 
     return StreamingResponse(body(), media_type=_LEGACY)
+
+
+def _print_response(stream: PrintStream) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for line in stream.lines:
+                yield line.encode()
+        finally:
+            stream.close()
+
+    return StreamingResponse(body(), media_type=_DELIMITED)
 
 
 # ---------------------------------------------------------------------- small helpers

@@ -37,6 +37,7 @@ from telemetry_lib.ksql.errors import KsqlEngineError, KsqlStatementError
 from telemetry_lib.ksql.parser import parse
 from telemetry_lib.ksql.parser.ast import PrintTopic, Query, TerminateQuery
 from telemetry_lib.ksql.rest.errors import WrongEndpointError
+from telemetry_lib.ksql.rest.print_topic import PrintStream, format_record, guess_formats
 from telemetry_lib.ksql.rest.transient import (
     ResultRow,
     TransientQuery,
@@ -113,8 +114,8 @@ class KsqlBackend(Protocol):
 
     def start_query(
         self, sql: str, *, properties: Mapping[str, object], variables: Mapping[str, str]
-    ) -> QueryStream:
-        """Start one SELECT (push or pull)."""
+    ) -> QueryStream | PrintStream:
+        """Start one SELECT (push or pull) or PRINT."""
 
     def close_query(self, query_id: str) -> bool:
         """Stop a running push query; False if there is none with that id."""
@@ -122,29 +123,11 @@ class KsqlBackend(Protocol):
     def insert_rows(self, target: str, rows: list[dict[str, Any]]) -> None:
         """Insert rows (column name -> value, names exact) into a stream or table."""
 
-    def _terminate_transient(self, statements: list[Any]) -> list[dict[str, Any]] | None:
-        """``TERMINATE transient_...;`` closes a push query (ksqlDB's terminate_query entity)."""
-        if len(statements) != 1 or not isinstance(statements[0], TerminateQuery):
-            return None
-        stmt = statements[0]
-        match = next(
-            (q for q in self._queries if stmt.query_id and q.upper() == stmt.query_id.upper()),
-            None,
-        )
-        if match is None:
-            return None
-        return [
-            {
-                "@type": "terminate_query",
-                "statementText": stmt.text,
-                "queryId": match,
-                "wasTerminated": self.close_query(match),
-                "warnings": [],
-            }
-        ]
-
     def command_status(self, command_id: str) -> dict[str, Any] | None:
         """``{"status","message","queryId"}`` of an earlier statement, None when unknown."""
+
+    def command_statuses(self) -> dict[str, str]:
+        """Every command id with its status (``GET /status``)."""
 
     def server_info(self) -> dict[str, Any]:
         """``KsqlServerInfo`` fields."""
@@ -248,6 +231,9 @@ class EngineBackend:
     def command_status(self, command_id: str) -> dict[str, Any] | None:
         return self._commands.get(command_id)
 
+    def command_statuses(self) -> dict[str, str]:
+        return {k: str(v["status"]) for k, v in self._commands.items()}
+
     def server_info(self) -> dict[str, Any]:
         return {
             "version": SERVER_VERSION,
@@ -275,7 +261,7 @@ class EngineBackend:
     # -------------------------------------------------------------------- queries
     def start_query(
         self, sql: str, *, properties: Mapping[str, object], variables: Mapping[str, str]
-    ) -> QueryStream:
+    ) -> QueryStream | PrintStream:
         from telemetry_lib.ksql.commands.prepare import prepare_statements
 
         statements = list(prepare_statements(sql, {**self.engine.variables, **variables}))
@@ -285,11 +271,7 @@ class EngineBackend:
             )
         stmt = statements[0]
         if isinstance(stmt, PrintTopic):
-            raise KsqlStatementError(
-                "PRINT is not supported by this server: read the topic with "
-                "telemetry_lib.kafka.read_records instead.",
-                statement_text=sql,
-            )
+            return self._print(stmt, sql)
         if not isinstance(stmt, Query):
             raise KsqlStatementError(
                 "The following statement types should be issued to the '/ksql' endpoint: "
@@ -321,6 +303,50 @@ class EngineBackend:
         start = {} if earliest else self.reader.end_offsets(topic)
         self._queries[query.query_id] = query
         return self._push(query, topic, start)
+
+    def _print(self, stmt: PrintTopic, sql: str) -> PrintStream:
+        """PRINT topic [FROM BEGINNING] [INTERVAL n] [LIMIT n]: its records as text lines."""
+        topic = stmt.topic
+        if self.engine.io.describe_topic(topic) is None:
+            raise KsqlStatementError(
+                f"Could not find topic '{topic}', or the KSQL user does not have permissions to "
+                "list the topic. Topic names are case-sensitive.",
+                statement_text=sql,
+            )
+        position = {} if stmt.from_beginning else self.reader.end_offsets(topic)
+        interval = max(stmt.interval or 1, 1)
+        closed = threading.Event()
+
+        async def lines() -> AsyncIterator[str]:
+            seen = printed = 0
+            key_format: str | None = None
+            while not closed.is_set():
+                records = await asyncio.to_thread(self.reader.read, topic, dict(position))
+                for row in records.sort(["timestamp", "partition", "offset"]).iter_rows(named=True):
+                    position[int(row["partition"])] = int(row["offset"]) + 1
+                    seen += 1
+                    if (seen - 1) % interval:
+                        continue
+                    if key_format is None:
+                        key_format, value_format = guess_formats(row["key"], row["value"])
+                        yield key_format + "\n" + value_format + "\n"
+                    yield (
+                        format_record(
+                            timestamp=int(row["timestamp"]),
+                            key=row["key"],
+                            value=row["value"],
+                            partition=int(row["partition"]),
+                            key_format=key_format,
+                        )
+                        + "\n"
+                    )
+                    printed += 1
+                    if stmt.limit is not None and printed >= stmt.limit:
+                        return
+                if records.height == 0:
+                    await asyncio.sleep(PUSH_POLL_INTERVAL_S)
+
+        return PrintStream(topic=topic, lines=lines(), close=closed.set)
 
     def close_query(self, query_id: str) -> bool:
         query = self._queries.pop(query_id, None)
