@@ -20,6 +20,7 @@ import logging
 import struct
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from telemetry_lib.ksql.windows import WindowInfo, WindowType
@@ -92,18 +93,26 @@ def encode_windowed_keys(
     """Windowed keys for whole Series (``end`` is required for SESSION windows)."""
     if window.type is WindowType.SESSION and end is None:
         raise ValueError("SESSION windowed keys need the window end")
-    # A per-record join of bytes is faster here than any polars formulation (polars cannot
-    # write an integer's bytes): about 0.4 s per million keys.
-    starts = start.to_list()
+    # polars cannot write an integer's bytes, so the big-endian longs are written by numpy as
+    # hex text, appended to the hex of the inner keys and decoded back to bytes in one pass.
+    parts = [keys.cast(pl.Binary).fill_null(b"").bin.encode("hex")]
     if window.type is WindowType.SESSION:
         assert end is not None
-        out = [
-            (k or b"") + _LONG.pack(e) + _LONG.pack(s)
-            for k, s, e in zip(keys.to_list(), starts, end.to_list(), strict=True)
-        ]
-    else:
-        out = [(k or b"") + _LONG.pack(s) for k, s in zip(keys.to_list(), starts, strict=True)]
-    return pl.Series("key", out, dtype=pl.Binary)
+        parts.append(_long_hex(end))
+    parts.append(_long_hex(start))
+    joined = pl.select(pl.concat_str(parts).str.decode("hex").alias("key")).to_series()
+    return joined.cast(pl.Binary)
+
+
+def _long_hex(values: pl.Series) -> pl.Series:
+    """Each value as the 16 hex digits of a big-endian Java long (nulls are refused)."""
+    if values.null_count():
+        raise ValueError("windowed keys need a window start and end on every row")
+    text = values.cast(pl.Int64).to_numpy().astype(">i8").tobytes().hex().encode("ascii")
+    # 16 hex digits per value, viewed as fixed-width byte strings (hex digits are never NUL,
+    # which numpy's fixed-width strings would drop at the end).
+    digits = np.frombuffer(text, dtype="S16")
+    return pl.Series("hex", digits).cast(pl.String)
 
 
 def decode_windowed_keys(data: pl.Series, window: WindowInfo) -> WindowedKeys:
