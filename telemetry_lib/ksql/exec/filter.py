@@ -42,7 +42,8 @@ class FilterOperator(Operator):
         exprs = [self._compiled.value.fill_null(False).cast(pl.Boolean).alias("__pass")]
         if self._compiled.error is not None:
             exprs.append(self._compiled.error.alias("__err"))
-        evaluated = batch.select(exprs)
+        # with_columns broadcasts a constant predicate or error to every row (select would not)
+        evaluated = batch.with_columns(exprs).select([e.meta.output_name() for e in exprs])
         passed = evaluated.get_column("__pass")
         if "__err" in evaluated.columns:
             errors = evaluated.get_column("__err")

@@ -136,6 +136,9 @@ class _Api:
         except KsqlEngineError as exc:
             body, status = engine_error_response(exc)
             return _json(body, status)
+        except Exception:  # a bug: ksqlDB's 500 envelope, the details in the server log
+            logger.exception("internal error serving %s", request.url.path)
+            return _json(internal_stream_error(), 500)
 
     # ------------------------------------------------------------------ simple endpoints
     async def root(self, request: Request) -> Response:
