@@ -111,6 +111,51 @@ class AssignedConsumer:
             self._positions[(topic, part)] = int(last) + 1
         return frame
 
+    def read_available(self, starts: Mapping[tuple[str, int], int]) -> pl.DataFrame:
+        """Every record from each (topic, partition)'s start offset up to its end as the broker
+        reports it (end-of-partition: the true end even where Tansu's ListOffsets is low; the
+        last stable offset for ``read_committed``), with a ``topic`` column, sorted. Leaves
+        the consumer unassigned. One reused client: cheap enough to call many times a second."""
+        if not starts:
+            return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
+        self.assign(starts)
+        pending = set(starts)
+        frames: list[pl.DataFrame] = []
+        last_progress = time.monotonic()
+        while pending:
+            try:
+                messages = self._consumer.consume(CONSUME_BATCH, RANGE_POLL_S)
+            except KafkaException as exc:
+                raise wrap_kafka_exception("consume", exc) from exc
+            data = []
+            for m in messages:
+                err = m.error()
+                if err is None:
+                    data.append(m)
+                elif err.code() == _RdKafkaError._PARTITION_EOF:
+                    pending.discard((m.topic(), m.partition()))  # type: ignore[arg-type]
+                else:
+                    raise KafkaError(f"consume from {m.topic()}[{m.partition()}] failed: {err}")
+            if data:
+                last_progress = time.monotonic()
+                frames.append(
+                    messages_to_frame(data).with_columns(
+                        pl.Series("topic", [m.topic() for m in data], dtype=pl.String)
+                    )
+                )
+            elif messages:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > RANGE_IDLE_TIMEOUT_S:
+                raise KafkaError(
+                    f"reading {sorted(pending)}: no end-of-partition within "
+                    f"{RANGE_IDLE_TIMEOUT_S:.0f} s",
+                    hint="is the broker still up? (telemetry status)",
+                )
+        self.unassign()
+        if not frames:
+            return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
+        return pl.concat(frames, rechunk=True).sort("topic", "partition", "offset")
+
     def read_ranges(self, ranges: Mapping[tuple[str, int], tuple[int, int]]) -> pl.DataFrame:
         """Every record in ``[start, end)`` of each (topic, partition), sorted by topic,
         partition and offset, with a ``topic`` column. Leaves the consumer unassigned."""

@@ -1,9 +1,10 @@
 """Reading a topic from given offsets on Kafka, for push and pull queries.
 
 Owns: :class:`KafkaRecordReader`, the Kafka implementation of the REST backend's
-``RecordReader`` protocol (``end_offsets(topic)``, ``read(topic, start)``). Reads are
-``read_committed`` and bounded by the end offsets at call time, so they always terminate; one
-consumer is reused (under a lock) instead of a new client per poll of a push query.
+``RecordReader`` protocol (``end_offsets(topic)``, ``read(topic, start)``). A read is
+``read_committed`` and ends at each partition's end-of-partition as the broker reports it (so
+it always terminates); one consumer is reused (under a lock) instead of a new client per poll
+of a push query.
 """
 
 from __future__ import annotations
@@ -39,18 +40,16 @@ class KafkaRecordReader:
         return end_offsets(self.conf, topic)
 
     def read(self, topic: str, start: Mapping[int, int]) -> pl.DataFrame:
-        ends = self.end_offsets(topic)
-        ranges = {
-            (topic, p): (int(start.get(p, 0)), end)
-            for p, end in ends.items()
-            if end > int(start.get(p, 0))
-        }
-        if not ranges:
-            return empty_records()
+        """Records from ``start`` (missing partitions: from the beginning) to the end as the
+        broker reports it, with the one reused consumer (push queries call this every 50 ms)."""
         with self._lock:
             if self._consumer is None:
                 self._consumer = AssignedConsumer(self.conf, _READER_GROUP)
-            frame = self._consumer.read_ranges(ranges)
+            count = self._consumer.partitions(topic)
+            if not count:
+                return empty_records()
+            starts = {(topic, p): int(start.get(p, 0)) for p in range(count)}
+            frame = self._consumer.read_available(starts)
         return frame.select(list(RECORD_SCHEMA))
 
     def close(self) -> None:
