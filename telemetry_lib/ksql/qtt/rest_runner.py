@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -207,7 +208,7 @@ def _equal(got: Any, want: Any) -> bool:
     the RQTT matcher's ``is``) but booleans stay booleans."""
     if isinstance(want, bool) or isinstance(got, bool):
         return type(want) is type(got) and want == got
-    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+    if isinstance(want, (int, float, Decimal)) and isinstance(got, (int, float, Decimal)):
         return float(got) == float(want)
     if isinstance(want, list) and isinstance(got, list):
         return len(want) == len(got) and all(_equal(g, w) for g, w in zip(got, want, strict=True))

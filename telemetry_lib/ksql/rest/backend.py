@@ -395,7 +395,7 @@ class EngineBackend:
                 return []
             for part, last in records.group_by("partition").agg(pl.col("offset").max()).iter_rows():
                 position[int(part)] = int(last) + 1
-            records = records.sort(["timestamp", "partition", "offset"])
+            records = _stream_time_order(records)
             with self.lock:
                 return query.push(records)
 
@@ -446,6 +446,20 @@ class EngineBackend:
             sql = f"INSERT INTO `{name}` ({names}) VALUES ({values});"
             logger.debug("inserts-stream row -> %s", json.dumps(row)[:200])
             self.execute(sql, properties={}, variables={})
+
+
+def _stream_time_order(records: pl.DataFrame) -> pl.DataFrame:
+    """Records of several partitions interleaved as Kafka Streams picks them: offset order
+    within a partition, and across partitions the head with the lowest timestamp first
+    (approximated by each partition's running maximum timestamp)."""
+    if records.get_column("partition").n_unique() <= 1:
+        return records.sort("offset")
+    return (
+        records.sort(["partition", "offset"])
+        .with_columns(pl.col("timestamp").cum_max().over("partition").alias("__stream_time"))
+        .sort(["__stream_time", "partition", "offset"])
+        .drop("__stream_time")
+    )
 
 
 def in_memory_backend(*, config: Mapping[str, object] | None = None) -> EngineBackend:

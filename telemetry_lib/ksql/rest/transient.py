@@ -42,6 +42,7 @@ from telemetry_lib.ksql.parser.ast import (
     Dereference,
     DoubleLiteral,
     Expression,
+    FunctionCall,
     InList,
     IntegerLiteral,
     LogicalBinary,
@@ -101,7 +102,13 @@ class CollectOperator(Operator):
         return f"Collect[{', '.join(c.name for c in self.columns)}]"
 
     def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
-        fields = [B.output_field(i) for i in self.visible]
+        # Window bounds come from the record's windowed key, so a tombstone keeps them too.
+        fields = [
+            pl.col(self.columns[i].name)
+            if self.columns[i].name in _WINDOW_BOUNDS and self.columns[i].name in batch.columns
+            else pl.col(B.output_field(i))
+            for i in self.visible
+        ]
         values = batch.select(fields)
         tombstones = (
             batch.get_column(B.NULL_VALUE).fill_null(False).to_list()
@@ -128,6 +135,7 @@ class TransientQuery:
         collector: CollectOperator,
         is_pull: bool,
         limit: int | None,
+        aggregation: object | None = None,
     ) -> None:
         self.query_id = query_id
         self.statement_text = statement_text
@@ -137,6 +145,7 @@ class TransientQuery:
         self.collector = collector
         self.is_pull = is_pull
         self.limit = limit
+        self.aggregation = aggregation
         self.emitted = 0
 
     @property
@@ -163,6 +172,9 @@ class TransientQuery:
             return []
         self.pipeline.push(records)
         rows, self.collector.rows = self.collector.rows, []
+        if not self.source.is_table and self.aggregation is None:
+            # a stream record with a null value is no row (ksqlDB drops it)
+            rows = [r for r in rows if not r.tombstone]
         if self.limit is not None:
             rows = rows[: max(self.limit - self.emitted, 0)]
         self.emitted += len(rows)
@@ -191,6 +203,10 @@ def plan_transient(
     if query.is_pull:
         validate_pull(query, source, config)
     query_id = f"transient_{relation_name}_{random.randint(0, _MAX_QUERY_ID_SUFFIX)}"
+    limit = query.limit
+    # LIMIT is applied to the result rows here, after null stream values are dropped, not
+    # by the plan's Limit operator (which would count them).
+    query = replace(query, limit=None)
     if source is not None:
         query = _with_pseudo_columns(query, source)
     hidden: set[str] = set()
@@ -208,7 +224,12 @@ def plan_transient(
             if "in its projection (eg, SELECT" in exc.message:
                 query, added = _with_keys(query, source)
             elif exc.message == "The projection contains no value columns.":
-                pad = SingleColumn(ColumnRef(B.ROWTIME), alias=_PAD_COLUMN)
+                padding: Expression = (
+                    FunctionCall("COUNT", ())
+                    if query.group_by is not None
+                    else ColumnRef(B.ROWTIME)
+                )
+                pad = SingleColumn(padding, alias=_PAD_COLUMN)
                 query, added = replace(query, select=(*query.select, pad)), {_PAD_COLUMN}
             else:
                 raise
@@ -260,7 +281,8 @@ def plan_transient(
         pipeline=pipeline,
         collector=collector,
         is_pull=query.is_pull,
-        limit=query.limit,
+        limit=limit,
+        aggregation=analysis.aggregation,
     )
 
 
