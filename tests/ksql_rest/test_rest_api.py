@@ -7,6 +7,7 @@ import threading
 import time
 
 import httpx
+import polars as pl
 
 from tests.ksql_rest.conftest import Server
 
@@ -312,3 +313,34 @@ def test_print_topic_from_beginning_with_limit(server: Server) -> None:
     missing = server.http.post("/query-stream", json={"sql": "PRINT 'nope';"})
     assert missing.status_code == 400
     assert "Could not find topic 'nope'" in missing.json()["message"]
+
+
+def test_table_push_tombstones_legacy_marks_them_new_api_drops_them(server: Server) -> None:
+    server.ksql(
+        "CREATE TABLE TT (ID STRING PRIMARY KEY, V INT) WITH (KAFKA_TOPIC='tt', "
+        "VALUE_FORMAT='JSON', PARTITIONS=1);"
+        "INSERT INTO TT (ID, V) VALUES ('k', 1);"
+    )
+    tombstone = pl.DataFrame(
+        {"key": [b"k"], "value": pl.Series([None], dtype=pl.Binary), "timestamp": [5]},
+    )
+    server.backend.executor.pipe_batch("tt", tombstone)  # type: ignore[union-attr]
+    earliest = {"auto.offset.reset": "earliest"}
+    legacy = server.http.post(
+        "/query",
+        json={"ksql": "SELECT * FROM TT EMIT CHANGES LIMIT 2;", "streamsProperties": earliest},
+    ).json()
+    assert legacy[1:] == [
+        {"row": {"columns": ["k", 1]}},
+        {"row": {"columns": ["k", None], "tombstone": True}},
+        {"finalMessage": "Limit Reached"},
+    ]
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        with client.stream(
+            "POST",
+            "/query-stream",
+            json={"sql": "SELECT * FROM TT EMIT CHANGES LIMIT 2;", "properties": earliest},
+        ) as response:
+            lines = response.iter_lines()
+            next(lines)
+            assert json.loads(next(lines)) == ["k", 1]  # the tombstone is not written
