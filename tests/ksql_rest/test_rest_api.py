@@ -344,3 +344,17 @@ def test_table_push_tombstones_legacy_marks_them_new_api_drops_them(server: Serv
             lines = response.iter_lines()
             next(lines)
             assert json.loads(next(lines)) == ["k", 1]  # the tombstone is not written
+
+
+def test_statement_timeout_answers_503_with_ksqldb_envelope() -> None:
+    from telemetry_lib.ksql.rest import RestSettings, create_app, in_memory_backend
+    from telemetry_lib.ksql.rest.serve import ServerThread
+
+    # A timeout no statement can meet: the answer is the timeout envelope, not the result.
+    app = create_app(in_memory_backend(), settings=RestSettings(statement_timeout_s=1e-9))
+    with ServerThread(app) as thread:
+        response = httpx.post(thread.url + "/ksql", json={"ksql": DDL}, timeout=30)
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["@type"], body["error_code"]) == ("generic_error", 50301)
+    assert "poll /status" in body["message"]
