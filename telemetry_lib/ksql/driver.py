@@ -296,7 +296,8 @@ class InMemoryTopics:
                 f"record partition out of range for topic {topic!r} with {partitions} partitions"
             )
         offsets = np.empty(n, dtype=np.int64)
-        for p in np.unique(part_np):
+        # One partition (checked above): consecutive offsets, no per-partition grouping.
+        for p in np.unique(part_np) if partitions > 1 else (0,):
             mask = part_np == p
             count = int(mask.sum())
             start = log.next_offsets[int(p)]

@@ -78,13 +78,15 @@ class SourceOperator(Operator):
                 if values.null_payload is not None
                 else batch.get_column("value").is_null()
             ),
-            B.HEADERS: batch.get_column("headers"),
             B.NULL_KEY: batch.get_column("key").is_null(),
         }
         if source.is_windowed and keys.window_start is not None and keys.window_end is not None:
             extra[B.WINDOWSTART] = keys.window_start
             extra[B.WINDOWEND] = keys.window_end
-        frame = frame.with_columns(*(pl.Series(name, series) for name, series in extra.items()))
+        frame = frame.with_columns(
+            *(pl.Series(name, series) for name, series in extra.items()),
+            _headers(batch).alias(B.HEADERS),
+        )
         frame = frame.with_columns(*self._header_columns(frame))
         keep = ~bad
         if source.is_table:
@@ -174,3 +176,13 @@ class SourceOperator(Operator):
             )
         frame = frame.with_columns(extracted.alias(B.ROWTIME))
         return frame.filter(~invalid)
+
+
+def _headers(batch: pl.DataFrame) -> pl.Expr:
+    """The batch's headers: when no record has any (the common case), one empty list
+    broadcast to every row, which later filters and copies need not touch row by row."""
+    dtype = batch.schema["headers"]
+    none = batch.select((pl.col("headers").list.len() == 0).fill_null(False).all()).item()
+    if batch.height and none:
+        return pl.lit([], dtype=dtype)
+    return pl.lit(batch.get_column("headers"))

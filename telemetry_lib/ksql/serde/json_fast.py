@@ -266,7 +266,7 @@ def _convert(pair: tuple[pl.Expr, pl.Expr], t: SqlType, keys: set[str]) -> tuple
     if base is BaseType.BOOLEAN or base is BaseType.BIGINT or base is BaseType.DOUBLE:
         return expr, flag
     if base is BaseType.INTEGER:
-        return _wrap32(expr).cast(pl.Int32), flag
+        return expr.cast(pl.Int32, wrap_numerical=True), flag
     if base is BaseType.TIMESTAMP:
         out_of_range = ((expr < _MIN_MS) | (expr > _MAX_MS)).fill_null(False)
         return expr.cast(pl.Datetime("ms")), flag | out_of_range
@@ -323,8 +323,8 @@ def _container_start(expr: pl.Expr) -> pl.Expr:
 
 
 def _wrap32(expr: pl.Expr) -> pl.Expr:
-    """Java's (int) narrowing of a long."""
-    return (expr + (1 << 31)) % (1 << 32) - (1 << 31)
+    """Java's (int) narrowing of a long (two's complement wrap), as an Int64 expression."""
+    return expr.cast(pl.Int32, wrap_numerical=True).cast(pl.Int64)
 
 
 def _decimal(expr: pl.Expr, flag: pl.Expr, t: SqlDecimal) -> tuple[pl.Expr, pl.Expr]:
