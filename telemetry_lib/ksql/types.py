@@ -285,7 +285,7 @@ def can_implicitly_cast(source: SqlType, target: SqlType) -> bool:
             return False
         return all(
             sn == tn and can_implicitly_cast(st, tt)
-            for (sn, st), (tn, tt) in zip(source.fields, target.fields)
+            for (sn, st), (tn, tt) in zip(source.fields, target.fields, strict=True)
         )
     return False
 

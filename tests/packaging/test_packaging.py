@@ -58,4 +58,5 @@ def test_constraints_agree_with_pyproject() -> None:
         if match:
             constraints[_canonical(match.group(1))] = match.group(2)
     for name, version in _pyproject_pins().items():
-        assert constraints.get(name) == version, f"constraints.txt pins {name}=={constraints.get(name)}, pyproject {version}"
+        pinned = constraints.get(name)
+        assert pinned == version, f"constraints.txt pins {name}=={pinned}, pyproject {version}"

@@ -2,10 +2,11 @@
 
 Owns: :class:`SourceOperator`. For each batch of a source topic it (1) deserializes keys and
 values with the source's formats (vectorised, in :mod:`telemetry_lib.ksql.exec.serde_bridge`),
-(2) sends records that fail to the processing log (DESERIALIZATION_ERROR) and skips them, (ksql.fail.on.deserialization.error=true fails the query instead), (3) adds
-the pseudo columns ROWTIME / ROWPARTITION / ROWOFFSET (and WINDOWSTART / WINDOWEND for windowed
-keys), header columns, and the null-value flag, (4) for tables, skips records with a null key,
-and (5) when the source has a TIMESTAMP column, replaces ROWTIME with it (TIMESTAMP_FORMAT parsed
+(2) sends records that fail to the processing log (DESERIALIZATION_ERROR) and skips them
+(``ksql.fail.on.deserialization.error=true`` fails the query instead), (3) adds the pseudo
+columns ROWTIME / ROWPARTITION / ROWOFFSET (and WINDOWSTART / WINDOWEND for windowed keys),
+header columns, and the null-value flag, (4) for tables, skips records with a null key, and
+(5) when the source has a TIMESTAMP column, replaces ROWTIME with it (TIMESTAMP_FORMAT parsed
 vectorised); a record whose timestamp cannot be extracted or is negative is skipped and logged,
 or fails the query with ksqlDB's StreamsException when ``ksql.timestamp.throw.on.invalid`` is set.
 """
