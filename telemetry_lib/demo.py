@@ -6,7 +6,9 @@
 3. write the events to the Kafka topic ``telemetry_events`` (recreated with an explicit
    partition count, so the broker never auto-creates it), key = player_id;
 4. read everything back (Kafka with ``read_topic``, MongoDB with ``read_collection``);
-5. check counts, the order-independent event checksum, kills == deaths per match, record
+5. ksqlDB (when reachable): the windowed kill/death ratio table built from the topic and
+   compared per (player, window) with polars (see :mod:`telemetry_lib.demo_ksql`);
+6. check counts, the order-independent event checksum, kills == deaths per match, record
    keys and timestamps; write ``reports/<UTC timestamp>/summary.json`` and print a short
    report. Any failed check makes the command exit non-zero.
 
@@ -27,6 +29,7 @@ from typing import Any
 
 import polars as pl
 
+from telemetry_lib import demo_ksql
 from telemetry_lib.config import Settings
 from telemetry_lib.errors import KafkaError
 from telemetry_lib.generator import GeneratorConfig, TelemetryGenerator, event_checksum
@@ -155,8 +158,12 @@ def run_demo(settings: Settings, config: DemoConfig | None = None) -> DemoReport
     )
     steps.append(_step("mongo write", mongo_write.records, mongo_write.seconds, mongo_write.target))
 
-    # 3. Kafka: the topic recreated with its partition count, then the events.
+    # 3. Kafka: the topic recreated with its partition count, then the events. An earlier
+    # run's ksqlDB table and stream are dropped first, so no query reads the recreated topic.
     admin = KafkaAdmin(settings)
+    ksql, unreachable = demo_ksql.ksql_client(settings)
+    if ksql is not None:
+        demo_ksql.drop_previous(ksql, admin)
     _recreate_topic(admin, config.topic, config.partitions)
     kafka_write = gen.to_kafka(config.topic, settings=settings, progress=config.progress)
     steps.append(_step("kafka write", kafka_write.records, kafka_write.seconds, config.topic))
@@ -175,6 +182,24 @@ def run_demo(settings: Settings, config: DemoConfig | None = None) -> DemoReport
     checks = _checks(gen, events, truth, players, players_back, from_kafka, from_mongo)
     checks.append(Check("kafka writer checksum", _hex(truth), _hex(kafka_write.checksum)))
     checks.append(Check("mongo writer checksum", _hex(truth), _hex(mongo_write.checksum)))
+
+    # 6. ksqlDB: the demo's table over the topic, compared with polars.
+    if ksql is None:
+        ksql_result = demo_ksql.KsqlStepResult(skipped=unreachable)
+        if settings.is_embedded:  # `telemetry up` starts ksqldb: its absence is a failure
+            checks.append(Check("ksqldb reachable (embedded profile)", True, False))
+    else:
+        with ksql:
+            ksql_result = demo_ksql.run_ksql_step(ksql, events, config.topic)
+        steps.append(
+            _step(
+                "ksql table",
+                events.height,
+                ksql_result.summary["seconds_to_catch_up"],
+                demo_ksql.TABLE,
+            )
+        )
+        checks += [Check(*c) for c in ksql_result.checks]
     out_dir = _output_dir(config.reports_dir, started)
     report = DemoReport(
         started_at=started.isoformat(timespec="seconds"),
@@ -197,6 +222,7 @@ def run_demo(settings: Settings, config: DemoConfig | None = None) -> DemoReport
         steps=steps,
         checks=checks,
         output_dir=out_dir,
+        extra={"ksql": ksql_result.summary or {"skipped": ksql_result.skipped}},
     )
     (out_dir / "summary.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
     return report
@@ -249,6 +275,7 @@ def render_report(report: DemoReport) -> str:
             f"  {step['step']:<14} {step['records']:>9,} records  {step['seconds']:>7.2f} s  "
             f"{step['records_per_s']:>11,.0f}/s  {step['target']}"
         )
+    lines += demo_ksql.render_section(report.extra.get("ksql", {}))
     failed = [c for c in report.checks if not c.ok]
     lines.append(
         f"  checks: {len(report.checks) - len(failed)}/{len(report.checks)} passed"

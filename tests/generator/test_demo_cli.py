@@ -10,11 +10,12 @@ import polars as pl
 import pymongo
 import pytest
 
-from telemetry_lib import demo
+from telemetry_lib import demo, demo_ksql
 from telemetry_lib.cli import main
-from telemetry_lib.config import Settings
+from telemetry_lib.config import Settings, load_settings
 from telemetry_lib.generator import TelemetryGenerator, event_checksum
 from telemetry_lib.kafka import KafkaAdmin, read_topic
+from telemetry_lib.services import Stack, free_port
 
 
 def _flags(settings: Settings) -> list[str]:
@@ -25,6 +26,8 @@ def _flags(settings: Settings) -> list[str]:
         str(settings.kafka_port),
         "--mongo-port",
         str(settings.mongo_port),
+        "--ksqldb-port",
+        str(settings.ksqldb_port),
     ]
 
 
@@ -35,21 +38,34 @@ def test_demo_round_trip_passes_and_writes_its_summary(
     args = ["demo", "--players", "80", "--events", "6000", "--seed", "3", "--partitions", "3"]
     args += ["--topic", "demo_test_events", "--database", "demo_test"]
     reports = tmp_path / "reports"
-    for _ in range(2):  # a second run replaces the first run's data instead of adding to it
-        code = main(
-            [*args, "--reports-dir", str(reports), "--no-progress", *_flags(embedded_stack)]
-        )
-        assert code == 0
+    # The session stack has Kafka and MongoDB only: ksqlDB is started here (on its free port)
+    # and only it is stopped afterwards.
+    with Stack(embedded_stack, services=("ksqldb",)):
+        for _ in range(2):  # a second run replaces the first run's data (and ksqlDB table)
+            code = main(
+                [*args, "--reports-dir", str(reports), "--no-progress", *_flags(embedded_stack)]
+            )
+            assert code == 0
     out = capsys.readouterr().out
-    assert "checks: " in out and "MISMATCH" not in out
+    assert "checks: " in out and "MISMATCH" not in out and "SKIPPED" not in out
+    assert "ksqlDB PLAYER_KILL_RATIO" in out
     summaries = sorted(reports.glob("*/summary.json"))
     assert len(summaries) == 2
     summary = json.loads(summaries[-1].read_text())
     assert summary["ok"] is True
     assert summary["generated"]["events"] == 6000 and summary["generated"]["players"] == 80
     assert all(c["ok"] for c in summary["checks"]) and len(summary["checks"]) >= 10
+    assert len([c for c in summary["checks"] if c["check"].startswith("ksql")]) == 5
     # Independent look at what the demo left behind.
     truth = TelemetryGenerator(seed=3, players=80, events=6000).events()
+    groups = truth.select("player_id", window=pl.col("timestamp") // 300_000).unique()
+    ksql = summary["ksql"]
+    assert ksql["rows"] == groups.height and ksql["players"] == 80
+    assert ksql["windows"] == groups["window"].n_unique()
+    nulls = ksql["null_ratio_deaths_zero"] + ksql["null_ratio_non_terminating"]
+    assert ksql["ratios_compared"] + nulls == groups.height
+    assert ksql["null_ratio_deaths_zero"] > 0 and ksql["null_ratio_non_terminating"] > 0
+    assert ksql["query_id"].startswith("CTAS_PLAYER_KILL_RATIO_")
     topic = read_topic(embedded_stack, "demo_test_events")
     assert topic.height == 6000
     assert event_checksum(topic) == event_checksum(truth)
@@ -141,3 +157,19 @@ def test_generate_to_stdout_prints_one_json_line_per_event(
     assert main(["generate", "--events", "6", "--players", "10", "--sink", "stdout"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["event_id"] for line in lines] == list(range(6))
+
+
+def test_ksql_step_is_skipped_with_a_note_when_ksqldb_is_not_reachable(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    settings = load_settings(config_file=False, environ={}, ksqldb_port=port, workdir=tmp_path)
+    client, reason = demo_ksql.ksql_client(settings)
+    assert client is None
+    assert reason is not None and f"127.0.0.1:{port}" in reason and "not reachable" in reason
+    assert demo_ksql.render_section({"skipped": reason}) == [f"  ksqlDB step SKIPPED: {reason}"]
+
+
+def test_null_ratio_reasons_follow_decimal_expansion() -> None:
+    # ksqlDB #9874: a DECIMAL quotient without an exact expansion at the scale is NULL.
+    assert demo_ksql._terminates(1, 8, 12) and demo_ksql._terminates(3, 5, 12)
+    assert not demo_ksql._terminates(2, 9, 12) and not demo_ksql._terminates(1, 3, 12)
+    assert not demo_ksql._terminates(1, 2**13, 12)  # 13 decimal digits
