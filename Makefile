@@ -31,7 +31,9 @@ bench: install
 ## make lab: JupyterLab on 127.0.0.1 with the stack up
 lab: install
 	$(VENV)/bin/telemetry up
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser notebooks/
+	@mkdir -p notebooks
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser --ServerApp.root_dir=notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lint: install
 	$(VENV)/bin/ruff check telemetry_lib tests bench
