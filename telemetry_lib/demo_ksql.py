@@ -101,10 +101,10 @@ def drop_previous(client: KsqlClient, admin: KafkaAdmin) -> None:
     input: kept).
 
     The table's query is TERMINATEd first, and the drop waits (bounded) until the query's
-    internal topics are gone, which the engine does once the query has closed its Kafka
-    clients. A DROP ... DELETE TOPIC that stops the query itself, or that follows TERMINATE
-    at once, sometimes killed the embedded server (librdkafka segfault in ``rdk:main`` in
-    dmesg, 2026-11-28: a client of the stopping query still held the deleted topic).
+    internal topics are gone. The embedded server no longer needs this (it stops a
+    terminated query's runner and closes its Kafka clients before deleting any topic, so a
+    plain DROP ... DELETE TOPIC is safe); it is kept as a harmless, explicit sequence that
+    also suits a real ksqlDB server, where a query's internal topics go away asynchronously.
     """
     for query in client.list_queries():
         if TABLE in [str(s).upper() for s in query.get("sinks", [])]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import polars as pl
@@ -43,6 +43,9 @@ class KafkaTopicIO:
         self._producer: JsonProducer | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
+        #: Called with a topic's name before it is deleted (the Kafka runtime stops the runners
+        #: of terminated queries there, so no client of theirs is using the topic).
+        self.before_delete: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ administration
     def create_topic(self, spec: TopicSpec) -> None:
@@ -59,6 +62,8 @@ class KafkaTopicIO:
         return TopicSpec(found.name, found.partitions, max(found.replication, 1), found.config)
 
     def delete_topic(self, name: str) -> None:
+        if self.before_delete is not None:
+            self.before_delete(name)
         self._admin.delete_topic(name, missing_ok=True)
 
     def list_topics(self) -> list[TopicSpec]:

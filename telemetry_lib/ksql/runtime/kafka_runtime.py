@@ -7,6 +7,13 @@ After every statement the server calls :meth:`KafkaRuntime.sync`, which starts a
 each query the engine started (with the request's ``auto.offset.reset`` and
 ``commit.interval.ms``) and stops the runners of terminated or dropped queries. Engine work
 (statements, batches) is serialised by one shared lock.
+
+A terminated query's runner is stopped and **awaited** (its threads ended, its Kafka clients
+closed by the thread that owns them) before any topic is deleted: the runtime registers
+:meth:`KafkaRuntime.stop_terminated` as the topic I/O's ``before_delete`` hook, so
+``DROP ... DELETE TOPIC`` (which terminates the query and deletes its sink topic inside one
+statement) never deletes a topic a live librdkafka client still writes — that crashed the
+process. Waiting under the engine lock is safe: a stopped runner gives up waiting for it.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ class KafkaRuntime:
         self.commit_interval_ms = commit_interval_ms
         self.runners: dict[str, QueryRunner] = {}
         self.service_id = str(engine.config.get("ksql.service.id", "default_"))
+        io.before_delete = self._before_delete
 
     def sync(
         self,
@@ -72,11 +80,8 @@ class KafkaRuntime:
         returns the ids started."""
         started = []
         with self.lock:
+            self.stop_terminated()
             running = self.engine.running_queries()
-            for query_id in list(self.runners):
-                if query_id not in running:
-                    # Not waiting: the runner needs the lock held here to finish its batch.
-                    self.runners.pop(query_id).stop(wait=False, delete_checkpoint=True)
             for query_id in running:
                 if query_id in self.runners:
                     continue
@@ -109,6 +114,31 @@ class KafkaRuntime:
                 runner.start()
                 started.append(query_id)
         return started
+
+    def stop_terminated(self) -> list[str]:
+        """Stop the runners of queries the engine no longer runs, waiting (bounded) until each
+        closed its clients, then delete their checkpoint topics (ksqlDB deletes a terminated
+        query's internal topics); returns their ids."""
+        stopped = []
+        with self.lock:
+            running = set(self.engine.running_queries())
+            gone = [self.runners.pop(q) for q in list(self.runners) if q not in running]
+            for runner in gone:
+                runner.stop(wait=False)  # all of them stop at once, then each is awaited
+            for runner in gone:
+                if runner.stop(wait=True):
+                    self.io.delete_topic(runner.checkpoint_topic)
+                else:  # still inside a client: deleting its topic under it could crash
+                    logger.warning(
+                        "query %s did not stop; its checkpoint topic %s is kept",
+                        runner.query_id, runner.checkpoint_topic,
+                    )  # fmt: skip
+                stopped.append(runner.query_id)
+        return stopped
+
+    def _before_delete(self, topic: str) -> None:
+        if self.runners:
+            self.stop_terminated()
 
     def processing_log_topic(self) -> str:
         return processing_log_topic(self.engine.config)

@@ -55,7 +55,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -102,10 +103,14 @@ FETCH_POLL_S = 0.01
 # Frames (of up to POLL_RECORDS records) the fetch thread may hold ahead of processing:
 # bounds memory to ~50 x 10k records while keeping the runner busy during catch-up.
 FETCH_QUEUE_FRAMES = 50
-# How long stop() waits for the runner to finish its batch and commit.
+# How long stop() waits for the runner to finish its batch and commit (librdkafka's own
+# transaction timeouts bound a commit well below this on a live broker).
 STOP_JOIN_S = 30.0
 # How long closing waits for the fetch thread (it notices stop within one IDLE_POLL_S poll).
 FETCH_JOIN_S = 5.0
+# A runner waiting for the engine lock re-checks stop() this often: a stopper holding the lock
+# (TERMINATE / DROP under the engine lock) is then never waiting on a runner waiting on it.
+LOCK_POLL_S = 0.05
 
 RunnerStatus = str  # "starting" | "running" | "stopped" | "failed"
 
@@ -160,7 +165,6 @@ class QueryRunner:
         self._fetcher: threading.Thread | None = None
         self._group_metadata: Any = None
         self._probe: AssignedConsumer | None = None
-        self._delete_checkpoint = False
         #: End offsets of the input when start() was called (auto.offset.reset=latest).
         self._start_ends: dict[int, int] | None = None
 
@@ -178,15 +182,23 @@ class QueryRunner:
         )
         self._thread.start()
 
-    def stop(self, *, wait: bool = True, delete_checkpoint: bool = False) -> None:
+    def stop(self, *, wait: bool = True) -> bool:
         """Stop after the current batch (a batch not yet processed is abandoned and replayed
-        by the next start). ``wait=False`` must be used while holding the engine lock (the
-        runner needs it to finish); ``delete_checkpoint`` removes the checkpoint topic once
-        stopped (TERMINATE)."""
-        self._delete_checkpoint = self._delete_checkpoint or delete_checkpoint
+        by the next start); with ``wait`` (bounded by STOP_JOIN_S) return once the runner's
+        thread ended, i.e. its fetch thread stopped and its Kafka clients were closed by the
+        thread that owns them. Safe while holding the engine lock: a stopped runner gives up
+        waiting for the lock within LOCK_POLL_S. Returns whether the runner is stopped."""
         self._stop.set()
-        if wait and self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(STOP_JOIN_S)
+        thread = self._thread
+        if thread is None:
+            return True
+        if wait and thread is not threading.current_thread():
+            thread.join(STOP_JOIN_S)
+            if thread.is_alive():
+                logger.warning(
+                    "query %s: the runner did not stop within %.0f s", self.query_id, STOP_JOIN_S
+                )
+        return not thread.is_alive()
 
     def _run(self) -> None:
         try:
@@ -205,20 +217,44 @@ class QueryRunner:
                 self._on_failure(self.query_id, exc)
         finally:
             self._close_clients()
-            if self._delete_checkpoint:
-                self.io.delete_topic(self.checkpoint_topic)
 
     def _close_clients(self) -> None:
+        """Close the runner's clients on its own thread, after the fetch thread (the only other
+        user of the consumer) ended: a librdkafka handle closed while another thread is inside
+        it crashes the process."""
         self._stop.set()
+        fetcher_done = True
         if self._fetcher is not None:
             self._fetcher.join(FETCH_JOIN_S)
+            fetcher_done = not self._fetcher.is_alive()
         if self._producer is not None:
             self._producer.close()
             self._producer = None
-        for client in (self._consumer, self._probe):
-            if client is not None:
-                client.close()
-        self._consumer = self._probe = None
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
+        if self._consumer is not None:
+            if fetcher_done:
+                self._consumer.close()
+            else:  # leaked, not crashed: the fetch thread is still inside it
+                logger.warning(
+                    "query %s: fetch thread still running after %.0f s; its consumer is left "
+                    "open", self.query_id, FETCH_JOIN_S,
+                )  # fmt: skip
+            self._consumer = None
+
+    @contextmanager
+    def _engine_lock(self) -> Iterator[None]:
+        """The engine lock, given up (``_Stopped``) as soon as the runner is stopped."""
+        while not self._lock.acquire(timeout=LOCK_POLL_S):
+            if self._stop.is_set():
+                raise _Stopped
+        try:
+            if self._stop.is_set():  # terminated while waiting for the lock
+                raise _Stopped
+            yield
+        finally:
+            self._lock.release()
 
     # ------------------------------------------------------------------ recovery
     def _recover(self) -> None:
@@ -352,7 +388,12 @@ class QueryRunner:
                     except queue.Full:
                         continue
         except BaseException as exc:  # noqa: BLE001 - handed to the runner thread
-            out.put(exc)
+            while not self._stop.is_set():
+                try:
+                    out.put(exc, timeout=IDLE_POLL_S)
+                    break
+                except queue.Full:
+                    continue
 
     def _commit_batch(
         self,
@@ -371,9 +412,7 @@ class QueryRunner:
             producer.produce(self.checkpoint_topic, value, key=key, partition=0)
         # 3. run the pipeline, capturing its outputs.
         batch = records.drop("topic").select(list(RECORD_SCHEMA))
-        with self._lock, self.io.capture() as captured:
-            if self._stop.is_set():  # terminated while waiting for the lock
-                raise _Stopped
+        with self._engine_lock(), self.io.capture() as captured:
             self.pipeline.push(batch)
         t1 = time.perf_counter()
         if intent is not None:
@@ -408,8 +447,11 @@ class QueryRunner:
             (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (time.perf_counter() - t3) * 1e3,
         )  # fmt: skip
         self.batches_committed += 1
-        for op in self.pipeline.operators:
-            op.on_commit(self.pipeline.ctx)
+        # Under the engine lock: TERMINATE closes the pipeline under it (and stops this runner
+        # before releasing it), so a terminated query's operators are never touched again.
+        with self._engine_lock():
+            for op in self.pipeline.operators:
+                op.on_commit(self.pipeline.ctx)
 
     def _produce(self, topic: str, out: pl.DataFrame, ids: list[int]) -> None:
         partitions = out["partition"]
@@ -428,7 +470,7 @@ class QueryRunner:
         producer = self._producer_or_fail()
         producer.flush()
         outputs = {topic: self._output_floor(topic) for topic in sorted(self._outputs)}
-        with self._lock:
+        with self._engine_lock():
             states = tuple(
                 op.snapshot() if hasattr(op, "snapshot") else None  # type: ignore[attr-defined]
                 for op in self.pipeline.operators
