@@ -36,6 +36,7 @@ from telemetry_lib.ksql.errors import (
     KsqlStatementError,
     UnsupportedError,
 )
+from telemetry_lib.ksql.functions.aggregates import AGGREGATE_NAMES
 from telemetry_lib.ksql.parser.ast import (
     AliasedRelation,
     AllColumns,
@@ -52,7 +53,6 @@ from telemetry_lib.ksql.parser.ast import (
 from telemetry_lib.ksql.types import BIGINT, BOOLEAN, INTEGER, SqlStruct, SqlType
 
 __all__ = [
-    "AGGREGATE_FUNCTIONS",
     "TABLE_FUNCTIONS",
     "AnalyzedQuery",
     "OutputColumn",
@@ -64,29 +64,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Aggregate functions (engine II): a stateless query using one is unsupported for now.
-AGGREGATE_FUNCTIONS: frozenset[str] = frozenset(
-    {
-        "COUNT",
-        "SUM",
-        "AVG",
-        "MIN",
-        "MAX",
-        "COUNT_DISTINCT",
-        "TOPK",
-        "TOPKDISTINCT",
-        "LATEST_BY_OFFSET",
-        "EARLIEST_BY_OFFSET",
-        "COLLECT_LIST",
-        "COLLECT_SET",
-        "HISTOGRAM",
-        "STDDEV_SAMP",
-        "STDDEV_SAMPLE",
-        "STDDEV_POP",
-        "CORRELATION",
-        "ATTR",
-    }
-)
 #: Table functions (one input row -> many output rows), not built yet.
 TABLE_FUNCTIONS: frozenset[str] = frozenset({"EXPLODE", "CUBE_EXPLODE"})
 
@@ -180,7 +157,7 @@ def _type(expr: Expression, scope: Scope, *, context: str, registry: object) -> 
 def _check_unsupported(expr: Expression, clause: str) -> None:
     for node in expr.walk():
         if isinstance(node, FunctionCall):
-            if node.name in AGGREGATE_FUNCTIONS:
+            if node.name in AGGREGATE_NAMES:
                 raise UnsupportedError(f"aggregate function {node.name} (GROUP BY, engine II)")
             if node.name in TABLE_FUNCTIONS:
                 raise UnsupportedError(f"table function {node.name}")

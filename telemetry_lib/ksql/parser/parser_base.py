@@ -37,7 +37,7 @@ from telemetry_lib.ksql.parser.lexer import (
     expected_set,
 )
 
-__all__ = ["ParserBase", "TIME_UNITS"]
+__all__ = ["STATEMENT_STARTS", "TIME_UNITS", "ParserBase"]
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +135,9 @@ _FOLLOWS_CLOSER = frozenset(
     }
 )
 
-# After a statement's ';' comes the end of the script or another statement.
-_FOLLOWS_SEMICOLON = frozenset(
+#: First tokens of the statement alternatives (statement starts after ';', EXPLAIN <statement>).
+STATEMENT_STARTS = frozenset(
     {
-        "EOF",
-        ";",
         "SELECT",
         "LIST",
         "SHOW",
@@ -159,6 +157,9 @@ _FOLLOWS_SEMICOLON = frozenset(
         "RESUME",
     }
 )
+
+# After a statement's ';' comes the end of the script or another statement.
+_FOLLOWS_SEMICOLON = STATEMENT_STARTS | {"EOF", ";"}
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

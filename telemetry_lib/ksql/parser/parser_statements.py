@@ -17,6 +17,7 @@ from telemetry_lib.ksql.errors import ParseError
 from telemetry_lib.ksql.parser import ast
 from telemetry_lib.ksql.parser.formatter import format_expression
 from telemetry_lib.ksql.parser.lexer import TYPOGRAPHIC_QUOTES, Token, tokenize
+from telemetry_lib.ksql.parser.parser_base import STATEMENT_STARTS
 from telemetry_lib.ksql.parser.parser_query import QueryParser
 
 __all__ = ["parse", "parse_expression", "parse_statement", "parse_type"]
@@ -27,29 +28,6 @@ logger = logging.getLogger(__name__)
 # Python's default limit (1000) would stop at ~100 levels, which generated SQL can reach.
 # Raised (never lowered: other threads may be parsing) to allow ~1000 levels.
 _RECURSION_LIMIT = 12_000
-
-# First tokens of the statement alternatives (for EXPLAIN <statement> vs EXPLAIN <query id>).
-_STATEMENT_STARTS = frozenset(
-    {
-        "SELECT",
-        "LIST",
-        "SHOW",
-        "DESCRIBE",
-        "PRINT",
-        "TERMINATE",
-        "SET",
-        "ALTER",
-        "UNSET",
-        "DEFINE",
-        "UNDEFINE",
-        "CREATE",
-        "INSERT",
-        "DROP",
-        "EXPLAIN",
-        "PAUSE",
-        "RESUME",
-    }
-)
 
 
 class StatementParser(QueryParser):
@@ -148,7 +126,7 @@ class StatementParser(QueryParser):
             return self._drop(location)
         if kind == "EXPLAIN":
             self.advance()
-            if self.tok.kind in _STATEMENT_STARTS and self.peek().kind != ";":
+            if self.tok.kind in STATEMENT_STARTS and self.peek().kind != ";":
                 inner_first = self.tok
                 inner = self.statement()
                 end = self.tokens[self.pos - 1].end
