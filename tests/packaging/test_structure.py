@@ -34,7 +34,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (11, ("telemetry_lib.ksql",)),
     (12, ("telemetry_lib.services",)),
     (13, ("telemetry_lib.analytics", "telemetry_lib.charts", "telemetry_lib.demo",
-          "telemetry_lib.cli", "telemetry_lib")),
+          "telemetry_lib.cli", "telemetry_lib", "telemetry_lib.workbench")),
 ]
 
 # Third-party clients and the only packages allowed to import them.
