@@ -9,6 +9,7 @@ our server's internals::
     client.execute("CREATE STREAM ...; CREATE TABLE ... AS SELECT ...;")   # -> entities
     client.wait_until_running("CTAS_PLAYER_KILL_RATIO_1")
     client.pull("SELECT * FROM PLAYER_KILL_RATIO WHERE PLAYER_ID = 'p1';")  # -> polars
+    client.create_connector("mongo-sink", {"connector.class": "...", ...}, sink=True)
     for row in client.stream("SELECT * FROM EVENTS EMIT CHANGES;", limit=10): ...
 
 Rows become polars frames typed from the header's ``columnTypes`` (TIMESTAMP/DATE/TIME strings
@@ -183,6 +184,45 @@ class KsqlClient:
                 )
             time.sleep(_POLL_INTERVAL_S)
 
+    # ------------------------------------------------------------------ connectors
+    def create_connector(
+        self,
+        name: str,
+        config: Mapping[str, object],
+        *,
+        sink: bool = False,
+        if_not_exists: bool = False,
+    ) -> dict[str, Any]:
+        """``CREATE SOURCE|SINK CONNECTOR``: the server forwards ``config`` to Kafka Connect.
+
+        Returns the ``connector_info`` entity (``info = {name, config, type}``), or a
+        ``warning_entity`` when ``if_not_exists`` and the connector exists. ``name`` keeps
+        its case (it is sent back-quoted).
+        """
+        kind = "SINK" if sink else "SOURCE"
+        guard = "IF NOT EXISTS " if if_not_exists else ""
+        props = ", ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in config.items())
+        return self._single(f"CREATE {kind} CONNECTOR {guard}{_quoted(name)} WITH ({props});")
+
+    def list_connectors(self, *, scope: str | None = None) -> list[dict[str, Any]]:
+        """``SHOW [SOURCE|SINK] CONNECTORS``: ``[{name, type, className, state}]``."""
+        prefix = f"{scope.upper()} " if scope else ""
+        return list(self._single(f"SHOW {prefix}CONNECTORS;").get("connectors", []))
+
+    def describe_connector(self, name: str) -> dict[str, Any]:
+        """``DESCRIBE CONNECTOR``: ``connectorClass``, ``status``, ``topics``, ``sources``."""
+        return self._single(f"DESCRIBE CONNECTOR {_quoted(name)};")
+
+    def drop_connector(self, name: str, *, if_exists: bool = False) -> dict[str, Any]:
+        """``DROP CONNECTOR``: the ``drop_connector`` (or, if absent and ``if_exists``,
+        ``warning_entity``) entity."""
+        guard = "IF EXISTS " if if_exists else ""
+        return self._single(f"DROP CONNECTOR {guard}{_quoted(name)};")
+
+    def list_connector_plugins(self) -> list[dict[str, Any]]:
+        """``SHOW CONNECTOR PLUGINS``: ``[{className, type, version}]``."""
+        return list(self._single("SHOW CONNECTOR PLUGINS;").get("connectorsPlugins", []))
+
     # ------------------------------------------------------------------ queries
     def stream(
         self,
@@ -282,7 +322,16 @@ class KsqlClient:
             raise KsqlServerError(
                 f"no entity returned for {statement!r}", error_code=50000, status=200
             )
-        return dict(entities[0])
+        entity = dict(entities[0])
+        if entity.get("@type") == "error_entity":
+            # ksqlDB answers 200 with an error entity when Kafka Connect reports an error.
+            raise KsqlServerError(
+                str(entity.get("errorMessage")),
+                error_code=50000,
+                status=200,
+                statement_text=statement,
+            )
+        return entity
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -357,6 +406,17 @@ class _Rows:
 
     def close(self) -> None:
         self._response.close()
+
+
+def _sql_string(value: object) -> str:
+    """A SQL string literal (``'`` doubled); booleans as Connect spells them."""
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _quoted(name: str) -> str:
+    """A back-quoted identifier, so the connector name keeps its case."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _json_or_none(response: httpx.Response) -> Any:

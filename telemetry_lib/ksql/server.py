@@ -1,7 +1,9 @@
 """The ksqlDB-compatible server process: Kafka runtime + engine + REST API (composition root).
 
 Owns: :class:`KsqlServer` and the entry point
-``python -m telemetry_lib.ksql.server --port 8088 --bootstrap 127.0.0.1:9092 --state-dir DIR``.
+``python -m telemetry_lib.ksql.server --port 8088 --bootstrap 127.0.0.1:9092 --state-dir DIR
+[--connect-url http://127.0.0.1:8083]`` (``ksql.connect.url``: where CREATE/DROP/SHOW/DESCRIBE
+CONNECTOR are forwarded).
 It wires the pieces no lower layer may know about together:
 
 1. :class:`~telemetry_lib.ksql.runtime.kafka_io.KafkaTopicIO` and a
@@ -26,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from telemetry_lib.ksql.commands.connectors import CONNECT_URL_CONFIG, DEFAULT_CONNECT_URL
 from telemetry_lib.ksql.engine import KsqlEngine
 from telemetry_lib.ksql.errors import KsqlEngineError
 from telemetry_lib.ksql.exec.processing_log import processing_log_topic
@@ -162,6 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=None, help="local command log dir")
     parser.add_argument("--service-id", default="default_")
     parser.add_argument("--commit-interval-ms", type=int, default=DEFAULT_COMMIT_INTERVAL_MS)
+    parser.add_argument(
+        "--connect-url",
+        default=DEFAULT_CONNECT_URL,
+        help="Kafka Connect REST URL for CREATE/DROP/SHOW CONNECTOR (ksql.connect.url); '' = none",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from telemetry_lib.ksql.rest.serve import serve_forever
@@ -173,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         service_id=args.service_id,
         state_dir=args.state_dir,
         commit_interval_ms=args.commit_interval_ms,
+        config={CONNECT_URL_CONFIG: args.connect_url},
     )
     try:
         server.start()

@@ -85,7 +85,8 @@ def _ksqldb_command(settings: Settings, paths: ServicePaths, port: int) -> list[
     # State dir: the local copy of the command log (the embedded broker forgets the topic).
     return [sys.executable, "-m", "telemetry_lib.ksql.server", "--port", str(port),
             "--bootstrap", settings.bootstrap_servers, "--state-dir", str(paths.data_dir),
-            "--service-id", settings.ksql_service_id]  # fmt: skip
+            "--service-id", settings.ksql_service_id,
+            "--connect-url", settings.connect_url]  # fmt: skip
 
 
 def _prepare_nx(settings: Settings, paths: ServicePaths) -> None:

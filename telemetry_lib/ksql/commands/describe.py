@@ -45,6 +45,7 @@ __all__ = [
     "list_variables",
     "query_state",
     "schema_json",
+    "source_description",
 ]
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,13 @@ def _source_description(
         "clusterStatistics": [],
         "clusterErrorStats": [],
     }
+
+
+def source_description(
+    source: DataSource, ctx: StatementContext, *, extended: bool
+) -> dict[str, Any]:
+    """A ``sourceDescription`` object (DESCRIBE CONNECTOR lists the sources over its topics)."""
+    return _source_description(source, ctx, extended)
 
 
 def list_sources(stmt: ListStreams | ListTables, ctx: StatementContext) -> StatementResult:

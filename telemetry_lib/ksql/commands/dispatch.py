@@ -1,8 +1,9 @@
 """Statement dispatch: which handler runs each AST statement kind.
 
 Owns: :func:`execute_statement` and the session statements (SET / UNSET / DEFINE / UNDEFINE),
-which change the current request's properties or variables and produce no REST entity. Statement
-kinds of later issues (pull/push SELECT, PRINT, connectors) raise
+which change the current request's properties or variables and produce no REST entity.
+Connector statements go to :mod:`~telemetry_lib.ksql.commands.connectors` (forwarded to Kafka
+Connect). Statement kinds the engine alone cannot run (pull/push SELECT, PRINT: the REST server's) raise
 :class:`~telemetry_lib.ksql.errors.UnsupportedError` naming the statement.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from telemetry_lib.ksql.analyzer.ddl import resolve_type_node
 from telemetry_lib.ksql.catalog import Column
-from telemetry_lib.ksql.commands import ddl, describe, inserts, queries
+from telemetry_lib.ksql.commands import connectors, ddl, describe, inserts, queries
 from telemetry_lib.ksql.commands.context import StatementContext
 from telemetry_lib.ksql.commands.results import StatementResult, command_status
 from telemetry_lib.ksql.errors import KsqlEngineError, UnsupportedError
@@ -117,17 +118,17 @@ _HANDLERS: dict[type, Handler] = {
     ast.DefineVariable: _define,
     ast.UndefineVariable: _undefine,
     ast.AlterSource: _alter,
+    ast.CreateConnector: connectors.create_connector,
+    ast.DropConnector: connectors.drop_connector,
+    ast.DescribeConnector: connectors.describe_connector,
+    ast.ListConnectors: connectors.list_connectors,
+    ast.ListConnectorPlugins: connectors.list_connector_plugins,
 }
 
 _UNSUPPORTED: dict[type, str] = {
     ast.Query: "SELECT (push and pull queries need the REST server)",
     ast.PrintTopic: "PRINT",
     ast.AlterSystemProperty: "ALTER SYSTEM",
-    ast.CreateConnector: "CREATE CONNECTOR",
-    ast.DropConnector: "DROP CONNECTOR",
-    ast.DescribeConnector: "DESCRIBE CONNECTOR",
-    ast.ListConnectors: "SHOW CONNECTORS",
-    ast.ListConnectorPlugins: "SHOW CONNECTOR PLUGINS",
 }
 
 

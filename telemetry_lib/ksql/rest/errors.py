@@ -71,6 +71,8 @@ def engine_error_response(
     if code >= 50000:
         code = 40001
     if getattr(exc, "rest_generic", False):
+        # A KsqlRestException-like error may carry its own code (e.g. Connect's status x 100).
+        code = int(getattr(exc, "rest_error_code", code))
         return generic_error(code, exc.message), code // 100
     body = error_body(
         "statement_error",
