@@ -14,6 +14,9 @@ Owns the on-the-wire shapes the Kafka runtime's exactly-once protocol uses (see
   output topic partition, an offset before which all earlier batches' outputs lie (where the
   tail read of a recovery starts). Large snapshots are split into chunks (records stay far below
   Kafka's default 1 MB message limit);
+- the **schema** of a repartition topic's rows (written once per runner start, before its
+  first re-keyed records, in the same transaction), so a restarted runner can decode records
+  written before the restart (:mod:`telemetry_lib.ksql.runtime.repartition`);
 - the output header ``ksql-eos`` = ``<query id>:<epoch>:<batch>:<index>`` on every record a
   query produces (index = position in the batch's output sequence).
 """
@@ -34,7 +37,9 @@ __all__ = [
     "app_id",
     "checkpoint_topic",
     "decode_checkpoints",
+    "decode_schemas",
     "encode_intent",
+    "encode_schema",
     "encode_snapshot",
     "eos_headers",
     "published_indexes",
@@ -52,6 +57,7 @@ CHECKPOINT_VERSION = 1
 
 _INTENT_KEY = b"intent"
 _SNAPSHOT_KEY = b"snapshot"
+_SCHEMA_KEY = b"schema"
 
 
 def app_id(service_id: str, query_id: str) -> str:
@@ -119,6 +125,23 @@ def encode_snapshot(snapshot: Snapshot) -> list[tuple[bytes, bytes]]:
         header = f"{snapshot.epoch}:{snapshot.batch}:{index}:{len(chunks)}:".encode()
         out.append((_SNAPSHOT_KEY, header + chunk))
     return out
+
+
+def encode_schema(topic: str, schema: pl.Schema) -> tuple[bytes, bytes]:
+    """(key, value) of a repartition topic's row-schema record."""
+    payload = {"v": CHECKPOINT_VERSION, "topic": topic, "schema": dict(schema)}
+    return _SCHEMA_KEY, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode_schemas(records: pl.DataFrame) -> dict[str, pl.Schema]:
+    """The last row schema recorded per repartition topic."""
+    found: dict[str, pl.Schema] = {}
+    for key, value in zip(records["key"].to_list(), records["value"].to_list(), strict=True):
+        if key == _SCHEMA_KEY and value is not None:
+            payload = pickle.loads(value)  # noqa: S301 - our own records
+            _check_version(payload)
+            found[payload["topic"]] = pl.Schema(payload["schema"])
+    return found
 
 
 def decode_checkpoints(records: pl.DataFrame) -> tuple[Snapshot | None, list[Intent]]:

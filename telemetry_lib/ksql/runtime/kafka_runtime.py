@@ -14,6 +14,12 @@ closed by the thread that owns them) before any topic is deleted: the runtime re
 ``DROP ... DELETE TOPIC`` (which terminates the query and deletes its sink topic inside one
 statement) never deletes a topic a live librdkafka client still writes — that crashed the
 process. Waiting under the engine lock is safe: a stopped runner gives up waiting for it.
+
+A query reads every topic its :class:`~telemetry_lib.ksql.commands.context.RunningQuery` lists
+(``source_topics`` when the query joins, else ``source_topic``); its records reach the pipeline
+through the query's own ``push(topic, batch)`` when it has one (a multi-source operator graph),
+else ``pipeline.push``. A terminated query's internal topics (checkpoint/changelog and
+repartition topics) are deleted with it, as ksqlDB deletes them.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from telemetry_lib.ksql.exec.processing_log import processing_log_topic
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
-from telemetry_lib.ksql.runtime.query_runner import DEFAULT_COMMIT_INTERVAL_MS, QueryRunner
+from telemetry_lib.ksql.runtime.query_runner import DEFAULT_COMMIT_INTERVAL_MS, Feed, QueryRunner
 
 if TYPE_CHECKING:
     from telemetry_lib.ksql.commands.context import RunningQuery
@@ -99,11 +105,13 @@ class KafkaRuntime:
                     or props.get("ksql.streams.commit.interval.ms")
                     or self.commit_interval_ms
                 )
+                topics = tuple(getattr(query, "source_topics", None) or (query.source_topic,))
                 runner = QueryRunner(
                     query_id=query_id,
-                    source_topic=query.source_topic,
+                    source_topics=topics,
                     sink_topics=(query.sink_topic, self.processing_log_topic()),
                     pipeline=query.pipeline,
+                    feed=_feed_of(query),
                     io=self.io,
                     service_id=self.service_id,
                     lock=self.lock,
@@ -127,7 +135,8 @@ class KafkaRuntime:
                 runner.stop(wait=False)  # all of them stop at once, then each is awaited
             for runner in gone:
                 if runner.stop(wait=True):
-                    self.io.delete_topic(runner.checkpoint_topic)
+                    for topic in (runner.checkpoint_topic, *runner.internal_topics):
+                        self.io.delete_topic(topic)
                 else:  # still inside a client: deleting its topic under it could crash
                     logger.warning(
                         "query %s did not stop; its checkpoint topic %s is kept",
@@ -150,3 +159,11 @@ class KafkaRuntime:
         for runner in list(self.runners.values()):
             runner.stop()
         self.runners.clear()
+
+
+def _feed_of(query: RunningQuery) -> Feed | None:
+    """The query's own per-topic entry (several sources), or None for ``pipeline.push``."""
+    push = getattr(query, "push", None)
+    if callable(push) and len(getattr(query, "source_topics", None) or ()) > 1:
+        return push  # type: ignore[no-any-return]
+    return None

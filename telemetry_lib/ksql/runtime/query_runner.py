@@ -1,10 +1,23 @@
 """One persistent query on Kafka, exactly once: consume in batches, process, commit.
 
-Owns: :class:`QueryRunner`. It drives a running query's pipeline (the same
-:class:`~telemetry_lib.ksql.exec.operator.Pipeline` the in-memory driver drives) from its input
-topic, and makes every output appear exactly once to ``read_committed`` readers — on Kafka
-brokers that filter aborted transactions **and** on brokers that do not (the embedded Tansu
-broker; some managed Kafka-compatible services have no transactions at all).
+Owns: :class:`QueryRunner` and :func:`interleave`. It drives a running query's pipeline (the
+same :class:`~telemetry_lib.ksql.exec.operator.Pipeline` the in-memory driver drives) from all
+its input topics, and makes every output appear exactly once to ``read_committed`` readers — on
+Kafka brokers that filter aborted transactions **and** on brokers that do not (the embedded
+Tansu broker; some managed Kafka-compatible services have no transactions at all).
+
+Inputs: the query's source topics (a join reads two or more) plus, when its plan needs a
+re-keying, its own repartition topic (:mod:`telemetry_lib.ksql.runtime.repartition`: the
+pipeline is cut in two sub-topologies; the first writes the re-keyed rows into the topic inside
+the batch's transaction, the second reads them back as one more input). One consumer is assigned
+every input partition; intents and snapshots already record positions per (topic, partition).
+Order within a batch: one source topic keeps (partition, offset) order; several source topics
+are merged by time the way Kafka Streams picks the partition whose head record has the smallest
+timestamp — a stable sort on the running maximum timestamp of each partition, which keeps every
+partition's own order (ties: the order the sources are listed, then partition, offset). On a
+start with several sources, a batch waits (bounded by :data:`CATCH_UP_WAIT_S`) for records of
+source partitions that had data at the start but none fetched yet, so a pre-loaded table side
+is not overtaken by the stream side (Kafka Streams' ``max.task.idle.ms`` idea).
 
 Why transactions alone are not enough: on Tansu the records of an aborted (or crashed) transaction
 become visible to ``read_committed`` readers. So the runtime never relies on an abort: after a
@@ -44,9 +57,9 @@ Recovery when a runner starts (also the first start):
    published (steps 2-6 without a new intent); then write a fresh snapshot.
 6. Assign the input partitions at the positions reached and continue with step 1.
 
-Known limits (documented, not hidden): one input topic per query (joins are not in the engine
-yet); partitions added to an input topic while the query runs are picked up only on restart;
-the checkpoint topic is never compacted (Tansu does not compact) so a restart reads all of it.
+Known limits (documented, not hidden): partitions added to an input topic while the query runs
+are picked up only on restart; the checkpoint topic is never compacted (Tansu does not compact)
+so a restart reads all of it; only the first batch after a start waits for lagging sources.
 """
 
 from __future__ import annotations
@@ -69,18 +82,26 @@ from telemetry_lib.ksql.runtime.checkpoint import (
     app_id,
     checkpoint_topic,
     decode_checkpoints,
+    decode_schemas,
     encode_intent,
+    encode_schema,
     encode_snapshot,
     eos_headers,
     published_indexes,
 )
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicSpec
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
+from telemetry_lib.ksql.runtime.repartition import (
+    REPARTITION_CONFIG,
+    Topology,
+    find_cut,
+    repartition_topic,
+)
 
 if TYPE_CHECKING:
     from telemetry_lib.ksql.exec.operator import Pipeline
 
-__all__ = ["DEFAULT_COMMIT_INTERVAL_MS", "QueryRunner", "RunnerStatus"]
+__all__ = ["DEFAULT_COMMIT_INTERVAL_MS", "Feed", "QueryRunner", "RunnerStatus", "interleave"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +132,13 @@ FETCH_JOIN_S = 5.0
 # A runner waiting for the engine lock re-checks stop() this often: a stopper holding the lock
 # (TERMINATE / DROP under the engine lock) is then never waiting on a runner waiting on it.
 LOCK_POLL_S = 0.05
+# A multi-source query's batch waits at most this long for source partitions that had data at
+# the start but delivered none yet (librdkafka fetches every assigned partition within a few
+# fetch round trips; 2 s covers a loaded machine without stalling a dead partition for long).
+CATCH_UP_WAIT_S = 2.0
+
+#: Hands one source topic's records (RECORD_SCHEMA, in order) to the query's pipeline.
+Feed = Callable[[str, pl.DataFrame], None]
 
 RunnerStatus = str  # "starting" | "running" | "stopped" | "failed"
 
@@ -122,9 +150,10 @@ class QueryRunner:
         self,
         *,
         query_id: str,
-        source_topic: str,
+        source_topics: tuple[str, ...],
         sink_topics: tuple[str, ...],
         pipeline: Pipeline,
+        feed: Feed | None = None,
         io: KafkaTopicIO,
         service_id: str,
         lock: threading.RLock,
@@ -133,9 +162,21 @@ class QueryRunner:
         on_failure: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self.query_id = query_id
-        self.source_topic = source_topic
+        self.source_topics = source_topics
         self.sink_topics = sink_topics
         self.pipeline = pipeline
+        #: The repartition cut, when the plan needs one and it runs through Kafka.
+        self.topology: Topology | None = None
+        cut = find_cut(pipeline) if _flag(pipeline.ctx.config, REPARTITION_CONFIG) else None
+        if cut is not None and feed is None and len(source_topics) == 1:
+            topic = repartition_topic(service_id, query_id, cut.operator)
+            self.topology = Topology(pipeline, cut, topic)
+        self._feed: Feed = feed or self._feed_pipeline
+        #: Internal topics this query created (deleted with it, like its checkpoint topic).
+        self.internal_topics: tuple[str, ...] = (
+            (self.topology.topic,) if self.topology is not None else ()
+        )
+        self.input_topics = source_topics + self.internal_topics
         self.io = io
         self.conf = io.conf
         self.service_id = service_id
@@ -157,7 +198,7 @@ class QueryRunner:
         self.batches_committed = 0
         #: Outputs a recovery found already published and did not produce again.
         self.replay_skipped = 0
-        self._outputs: set[str] = set(sink_topics)
+        self._outputs: set[str] = set(sink_topics) | set(self.internal_topics)
         self._last_snapshot = 0.0
         self._producer: TransactionalProducer | None = None
         self._consumer: AssignedConsumer | None = None
@@ -165,8 +206,16 @@ class QueryRunner:
         self._fetcher: threading.Thread | None = None
         self._group_metadata: Any = None
         self._probe: AssignedConsumer | None = None
-        #: End offsets of the input when start() was called (auto.offset.reset=latest).
-        self._start_ends: dict[int, int] | None = None
+        #: End offsets of the sources when start() was called (auto.offset.reset=latest).
+        self._start_ends: dict[str, dict[int, int]] | None = None
+        #: Multi-source queries: source partitions with data at the start not yet fetched.
+        self._catch_up: dict[tuple[str, int], int] = {}
+        self._schema_written = False
+
+    @property
+    def source_topic(self) -> str:
+        """The first source topic (the only one unless the query joins)."""
+        return self.source_topics[0]
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -174,9 +223,9 @@ class QueryRunner:
         # first polls: records written right after CREATE ... AS SELECT returns belong to it.
         if self.offset_reset.lower() != "earliest" and self._start_ends is None:
             try:
-                self._start_ends = end_offsets(self.conf, self.source_topic)
+                self._start_ends = {t: end_offsets(self.conf, t) for t in self.source_topics}
             except Exception:  # noqa: BLE001 - the thread's own lookup reports a real failure
-                logger.debug("end offsets of %s at start failed", self.source_topic, exc_info=True)
+                logger.debug("end offsets of %s at start failed", self.source_topics, exc_info=True)
         self._thread = threading.Thread(
             target=self._run, name=f"query-{self.query_id}", daemon=True
         )
@@ -259,12 +308,21 @@ class QueryRunner:
     # ------------------------------------------------------------------ recovery
     def _recover(self) -> None:
         self.io.create_topic(TopicSpec(self.checkpoint_topic, 1))
+        if self.topology is not None:
+            source = self.io.describe_topic(self.source_topic)
+            partitions = source.partitions if source is not None else 1
+            self.io.create_topic(TopicSpec(self.topology.topic, partitions))
         self._consumer = AssignedConsumer(self.conf, self.app_id)
         # Recovery 1. fence older instances; their open transaction ends.
         self._producer = TransactionalProducer(self.conf, self.app_id)
         self._producer.init()
         # Recovery 2. the last snapshot and the intents after it.
-        snapshot, intents = decode_checkpoints(read_records(self.conf, self.checkpoint_topic))
+        checkpoints = read_records(self.conf, self.checkpoint_topic)
+        snapshot, intents = decode_checkpoints(checkpoints)
+        if self.topology is not None:  # what the records written before this start look like
+            schema = decode_schemas(checkpoints).get(self.topology.topic)
+            if schema is not None:
+                self.topology.codec.schema = schema
         if snapshot is None:
             self.positions = self._initial_positions()
             self.epoch, self.batch = 0, 0
@@ -293,21 +351,34 @@ class QueryRunner:
             )  # fmt: skip
         # Recovery 6. continue from the positions reached.
         self._consumer_or_fail().assign(self.positions)
+        if len(self.source_topics) > 1:
+            self._catch_up = self._lagging_sources()
 
     def _initial_positions(self) -> dict[tuple[str, int], int]:
         consumer = self._consumer_or_fail()
-        count = consumer.partitions(self.source_topic)
-        if count is None:
-            raise KafkaError(f"input topic {self.source_topic!r} of {self.query_id} is missing")
-        latest = self.offset_reset.lower() != "earliest"
-        ends = {}
-        if latest:
-            ends = self._start_ends or end_offsets(self.conf, self.source_topic)
         positions = {}
-        for p in range(count):
-            low, _high = consumer.watermarks(self.source_topic, p)
-            positions[(self.source_topic, p)] = ends.get(p, low) if latest else low
+        for topic in self.input_topics:
+            count = consumer.partitions(topic)
+            if count is None:
+                raise KafkaError(f"input topic {topic!r} of {self.query_id} is missing")
+            # An internal topic left by an earlier query with this id is skipped: its end.
+            latest = topic in self.internal_topics or self.offset_reset.lower() != "earliest"
+            ends: dict[int, int] = {}
+            if latest:
+                ends = (self._start_ends or {}).get(topic) or end_offsets(self.conf, topic)
+            for p in range(count):
+                low, _high = consumer.watermarks(topic, p)
+                positions[(topic, p)] = ends.get(p, low) if latest else low
         return positions
+
+    def _lagging_sources(self) -> dict[tuple[str, int], int]:
+        """Source partitions whose end is past the position reached (data waiting)."""
+        lagging = {}
+        for topic in self.source_topics:
+            for p, end in end_offsets(self.conf, topic).items():
+                if self.positions.get((topic, p), 0) < end:
+                    lagging[(topic, p)] = end
+        return lagging
 
     def _restore_states(self, snapshot: Snapshot) -> None:
         ops = self.pipeline.operators
@@ -353,16 +424,22 @@ class QueryRunner:
             raise first
         frames = [first]
         total = first.height
-        deadline = time.monotonic() + self.commit_interval_s
+        began = time.monotonic()
+        deadline = began + self.commit_interval_s
         while total < MAX_BATCH_RECORDS:
             try:
                 frame = fetched.get(timeout=max(deadline - time.monotonic(), 0.0))
             except queue.Empty:
+                if self._catch_up and time.monotonic() - began < CATCH_UP_WAIT_S:
+                    if self._still_lagging(frames):
+                        deadline = time.monotonic() + FETCH_POLL_S
+                        continue
                 break
             if isinstance(frame, BaseException):
                 raise frame
             frames.append(frame)
             total += frame.height
+        self._catch_up = {}  # only the first batch waits (Kafka Streams idles per fetch)
         records = pl.concat(frames, rechunk=False).sort("topic", "partition", "offset")
         start = dict(self.positions)
         maxima = records.group_by("topic", "partition").agg(pl.col("offset").max())
@@ -373,6 +450,13 @@ class QueryRunner:
         self._commit_batch(records, intent=intent, skip=None, ranges=ranges)
         self.positions.update(end)
         return total
+
+    def _still_lagging(self, frames: list[pl.DataFrame]) -> bool:
+        """Whether a source partition with data at the start has no record in ``frames``."""
+        seen: set[tuple[str, int]] = set()
+        for frame in frames:
+            seen.update(frame.select("topic", "partition").unique().rows())  # type: ignore[arg-type]
+        return any(tp not in seen for tp in self._catch_up)
 
     def _fetch(self, out: queue.Queue[pl.DataFrame | BaseException]) -> None:
         """The fetch thread: poll the input into frames while the runner processes and commits
@@ -411,9 +495,14 @@ class QueryRunner:
             key, value = encode_intent(intent)
             producer.produce(self.checkpoint_topic, value, key=key, partition=0)
         # 3. run the pipeline, capturing its outputs.
-        batch = records.drop("topic").select(list(RECORD_SCHEMA))
         with self._engine_lock(), self.io.capture() as captured:
-            self.pipeline.push(batch)
+            self._run_pipeline(records)
+            if self.topology is not None and not self._schema_written:
+                schema = self.topology.codec.schema
+                if schema is not None:  # how to read the re-keyed rows after a restart
+                    key, value = encode_schema(self.topology.topic, schema)
+                    producer.produce(self.checkpoint_topic, value, key=key, partition=0)
+                    self._schema_written = True
         t1 = time.perf_counter()
         if intent is not None:
             producer.flush()  # 2. (cont.) the intent is on the broker before any output
@@ -452,6 +541,31 @@ class QueryRunner:
         with self._engine_lock():
             for op in self.pipeline.operators:
                 op.on_commit(self.pipeline.ctx)
+
+    def _run_pipeline(self, records: pl.DataFrame) -> None:
+        """Feed one batch's records (a ``topic`` column plus RECORD_SCHEMA) to the pipeline:
+        source records in :func:`interleave` order, then the re-keyed records read back from
+        the repartition topic (the two sub-topologies are independent)."""
+        columns = list(RECORD_SCHEMA)
+        repartitioned = None
+        if self.topology is not None:
+            mine = pl.col("topic") == self.topology.topic
+            repartitioned = records.filter(mine)
+            records = records.filter(~mine)
+        if len(self.source_topics) == 1:
+            if records.height:
+                self._feed(self.source_topic, records.select(columns))
+        else:
+            for topic, run in _runs(interleave(records, self.source_topics)):
+                self._feed(topic, run.select(columns))
+        if self.topology is not None and repartitioned is not None and repartitioned.height:
+            self.topology.feed_repartition(repartitioned.select(columns))
+
+    def _feed_pipeline(self, topic: str, batch: pl.DataFrame) -> None:
+        if self.topology is not None:
+            self.topology.feed_source(batch)
+        else:
+            self.pipeline.push(batch)
 
     def _produce(self, topic: str, out: pl.DataFrame, ids: list[int]) -> None:
         partitions = out["partition"]
@@ -520,3 +634,42 @@ class QueryRunner:
 
 class _Stopped(Exception):
     """The runner was stopped between polling a batch and processing it."""
+
+
+def interleave(records: pl.DataFrame, topics: tuple[str, ...]) -> pl.DataFrame:
+    """Records of several topics in the order Kafka Streams processes them: repeatedly the
+    partition whose head record has the smallest timestamp. That is a stable sort on each
+    partition's running maximum timestamp (a late record follows the record that held it
+    back), so every partition keeps its offset order; ties go by ``topics`` order, partition,
+    offset. ``records`` has a ``topic`` column and RECORD_SCHEMA's columns."""
+    if records.height == 0:
+        return records
+    rank = {t: i for i, t in enumerate(topics)}
+    return (
+        records.sort("topic", "partition", "offset")
+        .with_columns(
+            pl.col("timestamp").fill_null(0).cum_max().over("topic", "partition").alias("__t"),
+            pl.col("topic").replace_strict(rank, default=len(rank), return_dtype=pl.Int32)
+            .alias("__rank"),
+        )  # fmt: skip
+        .sort("__t", "__rank", "partition", "offset")
+        .drop("__t", "__rank")
+    )
+
+
+def _runs(records: pl.DataFrame) -> Iterator[tuple[str, pl.DataFrame]]:
+    """Consecutive records of one topic, in order."""
+    if records.height == 0:
+        return
+    run_id = (pl.col("topic") != pl.col("topic").shift()).fill_null(True).cum_sum()
+    for sub in records.with_columns(run_id.alias("__run")).partition_by(
+        "__run", maintain_order=True, include_key=False
+    ):
+        yield str(sub["topic"][0]), sub
+
+
+def _flag(config: Mapping[str, object], name: str) -> bool:
+    value = config.get(name, True)
+    if isinstance(value, str):
+        return value.strip().lower() != "false"
+    return bool(value)

@@ -1,0 +1,276 @@
+"""Repartition topics of persistent queries on Kafka: cutting a pipeline in two sub-topologies.
+
+Owns: :func:`find_cut` (where a running query's pipeline must be re-keyed through Kafka),
+:func:`repartition_topic` (ksqlDB's internal topic name), :class:`RowCodec` (a batch's rows as
+Kafka records and back, losslessly) and :class:`Topology` (the two sub-topologies a runner
+drives).
+
+Why: a GROUP BY whose grouping is not the source's key (or any GROUP BY over a TABLE), a join
+side re-keyed to its join expression (J1's ``RepartitionNode``) and a PARTITION BY feeding an
+aggregation all need the rows of one new key together. In one process the engine simply keeps
+going with the re-keyed batch (the in-memory driver does that); on Kafka, ksqlDB writes the
+re-keyed rows through an internal topic keyed (and so partitioned) by the new key, and a second
+sub-topology reads it back — so several instances could each own some of the query's
+partitions. The runtime does the same here: the pipeline is cut before the operator that needs
+the new key; sub-topology 1 (source ... cut) produces into
+``_confluent-ksql-<service id>query_<QUERY_ID>-<operator>-repartition`` (reference §4.8:
+``-Aggregate-GroupBy-repartition`` for a GROUP BY, ``-Join-left-repartition`` /
+``-Join-right-repartition`` for join sides), sub-topology 2 consumes it as one more input of the
+same query. Those records are produced inside the query's exactly-once transaction with the
+``ksql-eos`` header like every other output, so a replay skips the ones already written and each
+(batch, index) appears once: the second sub-topology reads every re-keyed row exactly once.
+
+Record layout: key = the new key's values as a JSON object (``{"K0":...}``; Kafka's default
+partitioner hashes it, so equal keys share a partition), value = the whole row as JSON with
+every column that the first sub-topology produced (pseudo columns and internal fields included:
+``ROWTIME``, ``ROWPARTITION``/``ROWOFFSET`` of the *original* record, the null-value flag, the
+headers), timestamp = ROWTIME. Types JSON cannot carry exactly travel as text or integers
+(BYTES as base64, DECIMAL and DOUBLE as text, temporal types as their integer) and are restored
+from the batch schema, so sub-topology 2 sees exactly the frame sub-topology 1 made. ksqlDB
+writes the value in the query's value format; ours is only ever read by this runtime.
+
+Known limits: only GROUP BY cuts are found in a linear pipeline today (joins add theirs through
+``RepartitionNode`` once their operators run as a graph; until then a re-keyed join side stays
+in-process); the repartition topic has the partition count of the query's first source.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from telemetry_lib.ksql.runtime.checkpoint import app_id
+from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
+    from telemetry_lib.ksql.exec.operator import Emit, Operator, Pipeline
+
+__all__ = [
+    "REPARTITION_CONFIG",
+    "Cut",
+    "RowCodec",
+    "Topology",
+    "find_cut",
+    "repartition_topic",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Engine config: write re-keyed rows through repartition topics on Kafka (default true, as
+#: ksqlDB). ``false`` keeps the re-keying in-process (one instance owns every partition).
+REPARTITION_CONFIG = "telemetry.kafka.repartition.topics"
+# Field names inside the key object (one per key expression, in order).
+_KEY_FIELD = "K{}"
+
+
+@dataclass(frozen=True)
+class Cut:
+    """``pipeline.operators[index]`` is the first operator of sub-topology 2; ``operator``
+    names the internal topic (``Aggregate-GroupBy``, ``Join-left``...); ``key`` compiles the
+    new key's polars expressions over sub-topology 1's output."""
+
+    index: int
+    operator: str
+    key: Callable[[], list[pl.Expr]]
+
+
+def repartition_topic(service_id: str, query_id: str, operator: str) -> str:
+    """``<appId>-<operator>-repartition`` (reference §4.8)."""
+    return f"{app_id(service_id, query_id)}-{operator}-repartition"
+
+
+def find_cut(pipeline: Pipeline) -> Cut | None:
+    """Where ``pipeline`` needs a repartition topic on Kafka, or None.
+
+    A GROUP BY needs one unless its grouping is exactly the stream source's key columns in
+    order (ksqlDB's rule; a TABLE source is always re-grouped through a topic)."""
+    from telemetry_lib.ksql.analyzer.typed import TColumn
+    from telemetry_lib.ksql.exec.aggregate import AggregateOperator
+    from telemetry_lib.ksql.exec.expr_bridge import compile_typed
+
+    for index, op in enumerate(pipeline.operators):
+        if not isinstance(op, AggregateOperator):
+            continue
+        agg = op.aggregation
+        fields = [g.field_name if isinstance(g, TColumn) else None for g in agg.group_by]
+        if not agg.source_is_table and fields == list(agg.source_key_fields):
+            return None
+        group = agg.group_by
+
+        def key(group: Sequence[object] = group) -> list[pl.Expr]:
+            return [compile_typed(g).value for g in group]  # type: ignore[arg-type]
+
+        return Cut(index, "Aggregate-GroupBy", key)
+    return None
+
+
+class RowCodec:
+    """A batch's rows as Kafka records (RECORD_SCHEMA) and back, for one batch schema.
+
+    The schema is learnt from the first encoded batch (sub-topology 1's output schema is fixed
+    by the plan) and kept in :meth:`snapshot` form with the query's checkpoints, so a restarted
+    runner decodes records written before the restart before it encoded anything itself."""
+
+    def __init__(self, schema: pl.Schema | None = None) -> None:
+        self.schema = schema
+
+    def encode(self, frame: pl.DataFrame, key: list[pl.Expr]) -> pl.DataFrame:
+        """One record per row: key = the new key as JSON, value = the row as JSON."""
+        if self.schema is None:
+            self.schema = frame.schema
+        wire = frame.select(
+            [_to_wire(pl.col(n), t).alias(n) for n, t in frame.schema.items()]
+        )  # fmt: skip
+        values = wire.select(pl.struct(pl.all()).struct.json_encode().cast(pl.Binary)).to_series()
+        try:
+            keys_frame = frame.select([e.alias(_KEY_FIELD.format(i)) for i, e in enumerate(key)])
+            keys_wire = keys_frame.select(
+                [_to_wire(pl.col(n), t).alias(n) for n, t in keys_frame.schema.items()]
+            )
+            keys = keys_wire.select(
+                pl.struct(pl.all()).struct.json_encode().cast(pl.Binary)
+            ).to_series()
+        except pl.exceptions.PolarsError:  # the key's own errors are logged by the operator
+            logger.debug("repartition key could not be computed; records keyed null")
+            keys = pl.Series(values=[None] * frame.height, dtype=pl.Binary)
+        return pl.DataFrame(
+            {
+                "key": keys,
+                "value": values,
+                "timestamp": frame["ROWTIME"].cast(pl.Int64) if "ROWTIME" in frame.columns
+                else pl.Series([None] * frame.height, dtype=pl.Int64),
+                "partition": pl.Series([None] * frame.height, dtype=pl.Int32),
+                "offset": pl.Series([None] * frame.height, dtype=pl.Int64),
+                "headers": pl.Series([[]] * frame.height, dtype=RECORD_SCHEMA["headers"]),
+            }
+        )  # fmt: skip
+
+    def decode(self, records: pl.DataFrame) -> pl.DataFrame:
+        """The frame sub-topology 1 encoded (same columns, types and row order)."""
+        if self.schema is None:
+            raise ValueError("repartition records arrived before the codec learnt its schema")
+        wire_type = pl.Struct({n: _wire_dtype(t) for n, t in self.schema.items()})
+        wire = (
+            records.select(pl.col("value").cast(pl.String).str.json_decode(wire_type))
+            .to_series()
+            .struct.unnest()
+        )
+        return wire.select([_from_wire(pl.col(n), t).alias(n) for n, t in self.schema.items()])
+
+
+class Topology:
+    """The two sub-topologies of a cut pipeline: ``feed_source`` runs operators before the cut
+    and produces the re-keyed rows into ``topic``; ``feed_repartition`` decodes records read
+    back from ``topic`` and runs the operators from the cut on. Errors stop the pipeline as
+    :meth:`Pipeline.push` does (the query goes to ERROR)."""
+
+    def __init__(self, pipeline: Pipeline, cut: Cut, topic: str) -> None:
+        self.pipeline = pipeline
+        self.cut = cut
+        self.topic = topic
+        self.codec = RowCodec()
+        self._key = cut.key()
+        ops = pipeline.operators
+        self._first = _chain(pipeline, ops[: cut.index], self._write)
+        self._second = _chain(pipeline, ops[cut.index :], _discard)
+
+    def feed_source(self, batch: pl.DataFrame) -> None:
+        self._guarded(self._first, batch)
+
+    def feed_repartition(self, records: pl.DataFrame) -> None:
+        if records.height:
+            self._guarded(self._second, self.codec.decode(records))
+
+    def _write(self, frame: pl.DataFrame) -> None:
+        self.pipeline.ctx.io.produce(self.topic, self.codec.encode(frame, self._key))
+
+    def _guarded(self, emit: Emit, batch: pl.DataFrame) -> None:
+        if batch.height == 0 or self.pipeline.error is not None:
+            return
+        try:
+            emit(batch)
+        except Exception as exc:
+            self.pipeline.error = exc
+            logger.error("query %s failed and stopped: %s", self.pipeline.ctx.query_id, exc)
+            raise
+
+
+def _chain(pipeline: Pipeline, ops: Sequence[Operator], terminal: Emit) -> Emit:
+    emit = terminal
+    for op in reversed(ops):
+        emit = _bind(pipeline, op, emit)
+    return emit
+
+
+def _bind(pipeline: Pipeline, op: Operator, downstream: Emit) -> Emit:
+    def run(batch: pl.DataFrame) -> None:
+        if batch.height:
+            op.process_batch(batch, pipeline.ctx, downstream)
+
+    return run
+
+
+def _discard(batch: pl.DataFrame) -> None:
+    """End of sub-topology 2: its sink already produced."""
+
+
+# ---------------------------------------------------------------------- lossless JSON wire form
+def _needs_wire(dtype: PolarsDataType) -> bool:
+    return _wire_dtype(dtype) != dtype
+
+
+def _wire_dtype(dtype: PolarsDataType) -> PolarsDataType:
+    """The JSON-safe type a column travels as."""
+    if isinstance(dtype, pl.Binary | pl.Decimal | pl.Float64 | pl.Float32):
+        return pl.String()
+    if isinstance(dtype, pl.Datetime | pl.Duration | pl.Time):
+        return pl.Int64()
+    if isinstance(dtype, pl.Date):
+        return pl.Int32()
+    if isinstance(dtype, pl.List):
+        return pl.List(_wire_dtype(dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: _wire_dtype(f.dtype) for f in dtype.fields})
+    return dtype
+
+
+def _to_wire(expr: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
+    if not _needs_wire(dtype):
+        return expr
+    if isinstance(dtype, pl.Binary):
+        return expr.bin.encode("base64")
+    if isinstance(dtype, pl.Decimal | pl.Float64 | pl.Float32):
+        return expr.cast(pl.String)
+    if isinstance(dtype, pl.Datetime | pl.Duration | pl.Time | pl.Date):
+        return expr.to_physical()
+    if isinstance(dtype, pl.List):
+        return expr.list.eval(_to_wire(pl.element(), dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        fields = [_to_wire(expr.struct.field(f.name), f.dtype).alias(f.name) for f in dtype.fields]
+        return pl.when(expr.is_not_null()).then(pl.struct(fields))
+    raise TypeError(f"no JSON wire form for {dtype}")  # pragma: no cover - _needs_wire is exact
+
+
+def _from_wire(expr: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
+    if not _needs_wire(dtype):
+        return expr
+    if isinstance(dtype, pl.Binary):
+        return expr.str.decode("base64")
+    if isinstance(dtype, pl.Decimal | pl.Float64 | pl.Float32 | pl.Date):
+        return expr.cast(dtype)
+    if isinstance(dtype, pl.Datetime | pl.Duration | pl.Time):
+        return expr.cast(dtype)
+    if isinstance(dtype, pl.List):
+        return expr.list.eval(_from_wire(pl.element(), dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        fields = [
+            _from_wire(expr.struct.field(f.name), f.dtype).alias(f.name) for f in dtype.fields
+        ]
+        return pl.when(expr.is_not_null()).then(pl.struct(fields))
+    raise TypeError(f"no JSON wire form for {dtype}")  # pragma: no cover

@@ -1,0 +1,127 @@
+"""GROUP BY on a non-key column on Kafka: re-keyed rows go through the query's internal
+``-Aggregate-GroupBy-repartition`` topic (keyed by the group key), are read back by the second
+sub-topology, and the result equals an independent polars batch answer — also across a crash
+in the middle of a batch (outputs flushed, transaction never committed) and a restart, with
+every (batch, index) published exactly once in the sink and in the repartition topic.
+TERMINATE deletes the repartition topic with the query's other internal topics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from telemetry_lib.config import Settings
+from telemetry_lib.kafka import (
+    JsonProducer,
+    KafkaAdmin,
+    TransactionalProducer,
+    create_topic,
+    read_records,
+)
+from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
+from telemetry_lib.ksql.server import KsqlServer
+from tests.ksql_runtime.helpers import decode_windowed, events, latest, truth
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 90.0
+# No KEY column: player_id is a value column, so GROUP BY player_id must repartition.
+SQL = """
+CREATE STREAM ev_{tag} (player_id STRING, kind STRING, ts BIGINT)
+  WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', TIMESTAMP='ts');
+CREATE TABLE kd_{tag} AS SELECT player_id, SUM(CASE WHEN kind = 'kill' THEN 1 ELSE 0 END) AS kills,
+  COUNT(*) AS events FROM ev_{tag} WINDOW TUMBLING (SIZE 5 MINUTES) GROUP BY player_id EMIT CHANGES;
+"""
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+def _wait(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _eos_ids(frame: pl.DataFrame) -> list[tuple[bytes, bytes]]:
+    headers = frame.select(pl.col("headers").explode()).unnest("headers")
+    values = headers.filter(pl.col("key") == EOS_HEADER)["value"].to_list()
+    return [(v.rsplit(b":", 3)[2], v.rsplit(b":", 3)[3]) for v in values]
+
+
+def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
+    embedded_stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = embedded_stack.kafka_config()
+    tag = uuid.uuid4().hex[:8]
+    topic, service_id = f"rp_events_{tag}", f"rp{tag}_"
+    table = f"KD_{tag.upper()}"
+    query_id = f"CTAS_{table}_0"
+    repartition = f"_confluent-ksql-{service_id}query_{query_id}-Aggregate-GroupBy-repartition"
+    create_topic(conf, topic, 3)
+    real_commit = TransactionalProducer.commit
+    calls = {"n": 0}
+
+    def crashing_commit(self: TransactionalProducer) -> None:
+        if self.transactional_id.endswith(f"query_{query_id}"):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                self.flush()  # outputs (sink and repartition records) on the broker, no commit
+                raise SimulatedCrash("simulated crash before commit")
+        real_commit(self)
+
+    monkeypatch.setattr(TransactionalProducer, "commit", crashing_commit)
+    first = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
+    first.start()
+    first.execute(SQL.format(topic=topic, tag=tag), properties={"auto.offset.reset": "earliest"})
+    docs: list[dict[str, Any]] = []
+    # Keyless input records (round-robin partitions): a player's events are spread over every
+    # partition, so only the repartition brings them together.
+    with JsonProducer(conf) as producer:
+        for lo in range(0, 3000, 500):
+            chunk = events(lo, 500)
+            producer.produce_json(topic, chunk, timestamp_field="ts")
+            docs += chunk
+            time.sleep(0.3)
+    runner = first.runtime.runners[query_id]
+    assert runner.topology is not None and runner.topology.topic == repartition
+    _wait(lambda: runner.status == "failed", "the simulated crash")
+    assert isinstance(runner.error, SimulatedCrash)
+    first.close()
+    monkeypatch.setattr(TransactionalProducer, "commit", real_commit)
+
+    second = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
+    second.start()
+    try:
+        expected = truth(docs)
+        _wait(lambda: latest(decode_windowed(read_records(conf, table))).equals(expected),
+              "the table to equal the batch truth")  # fmt: skip
+        out = read_records(conf, table)
+        ids = _eos_ids(out)
+        assert len(ids) == len(set(ids)) == out.height  # every output exactly once
+        updates = decode_windowed(out).with_columns(
+            pl.col("EVENTS").diff().over("player_id", "window_start").alias("step")
+        )
+        assert updates.filter(pl.col("step") <= 0).height == 0  # no update emitted twice
+        # The repartition topic: one record per input row (exactly once), keyed by the group
+        # key, each key in one partition only.
+        rows = read_records(conf, repartition)
+        assert rows.height == len(docs)
+        assert len(set(_eos_ids(rows))) == rows.height
+        per_key = rows.group_by("key").agg(pl.col("partition").n_unique())
+        assert per_key.height == 7 and per_key["partition"].max() == 1
+        assert rows["partition"].n_unique() > 1
+        # TERMINATE deletes the query's internal topics, the repartition topic included.
+        second.execute(f"TERMINATE {query_id};")
+        admin = KafkaAdmin(conf)
+        _wait(lambda: repartition not in admin.list_topics(include_internal=True),
+              "the repartition topic to be deleted")  # fmt: skip
+    finally:
+        second.close()
