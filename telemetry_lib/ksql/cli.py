@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -227,6 +227,20 @@ class KsqlShell:
             self._table(["Field", "Type"], fields)
         elif kind == "warning_entity":
             self._say(str(entity.get("message")))
+        elif kind in _CONNECTOR_MESSAGES:
+            self._say(_CONNECTOR_MESSAGES[kind](entity))
+        elif kind == "connector_list":
+            rows = [
+                [c["name"], c.get("type", "").upper(), c.get("className", ""), c.get("state", "")]
+                for c in entity["connectors"]
+            ]
+            self._table(["Connector Name", "Type", "Class", "Status"], rows)
+        elif kind == "connector_plugins_list":
+            rows = [
+                [p["className"], str(p.get("type", "")).upper(), p.get("version", "")]
+                for p in entity["connectorsPlugins"]
+            ]
+            self._table(["Connector Plugin Class", "Type", "Version"], rows)
         else:
             body = {k: v for k, v in entity.items() if k not in ("statementText", "warnings")}
             self._say(json.dumps(body, indent=2, default=str))
@@ -243,6 +257,14 @@ class KsqlShell:
         for row in cells:
             self._say(" " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
         self._say("-" * (sum(widths) + 3 * len(widths)))
+
+
+# One-line outputs of connector statements (ksqlDB's CLI wording).
+_CONNECTOR_MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "connector_info": lambda e: f" Created connector {e['info']['name']}",
+    "drop_connector": lambda e: f' Dropped connector "{e["connectorName"]}"',
+    "error_entity": lambda e: str(e.get("errorMessage")),
+}
 
 
 def _cell(value: Any) -> str:

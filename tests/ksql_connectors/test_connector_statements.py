@@ -6,12 +6,14 @@ error shapes; the real worker is exercised in ``test_against_worker.py``.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
+from telemetry_lib.ksql.cli import KsqlShell
 from telemetry_lib.ksql.client import KsqlClient, KsqlServerError
 from telemetry_lib.ksql.rest import create_app, in_memory_backend
 from telemetry_lib.ksql.rest.serve import ServerThread, free_port
@@ -253,3 +255,21 @@ def test_empty_connect_url_means_not_configured() -> None:
         response = http.post("/ksql", json={"ksql": "SHOW CONNECTORS;", "streamsProperties": {}})
         assert response.status_code == 400
         assert "ksql.connect.url is empty" in response.json()["message"]
+
+
+def test_ksql_shell_prints_connector_statements(stack: Stack) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    shell = KsqlShell(stack.client, out=out, err=err)
+    assert shell.feed(
+        f"CREATE SINK CONNECTOR `snk` WITH ('connector.class'='{SINK}', 'connection.uri'='m');"
+    )
+    assert shell.feed("SHOW CONNECTORS;")
+    assert shell.feed("SHOW CONNECTOR PLUGINS;")
+    assert shell.feed("DROP CONNECTOR `snk`;")
+    lines = out.getvalue().splitlines()
+    assert " Created connector snk" in lines
+    cells = [[c.strip() for c in line.split("|")] for line in lines if "|" in line]
+    assert ["snk", "SINK", SINK, "RUNNING (1/1 tasks RUNNING)"] in cells
+    assert [SINK, "SINK", "1.11.0"] in cells
+    assert ' Dropped connector "snk"' in lines
+    assert err.getvalue() == ""
