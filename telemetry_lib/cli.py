@@ -219,6 +219,7 @@ SUBCOMMANDS: list[Subcommand] = [
         "telemetry_lib.demo:run_demo_command",
         "telemetry_lib.demo:add_demo_arguments",
     ),
+    Subcommand("report", "run the notebook suite into reports/<timestamp>/ (-p key=value)", "telemetry_lib.workbench.command:run_report_command", "telemetry_lib.workbench.command:add_report_arguments"),  # noqa: E501
     Subcommand(
         "ksql",
         "ksqlDB shell (-f script.sql, -e SQL)",
