@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test bench lab lint conformance passing clean
+.PHONY: install chromium run test bench lab lint conformance passing clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -13,7 +13,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+## Chromium for static chart export (kaleido renders PNG/SVG with it; it downloads no browser).
+## Installed from Debian's package when missing; skipped when BROWSER_PATH names a browser.
+CHROMIUM ?= /usr/bin/chromium
+CHROMIUM_APT := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+chromium:
+	@if [ -n "$$BROWSER_PATH" ] && [ -x "$$BROWSER_PATH" ] || [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make install: chart export needs Chromium and there is no apt-get here:" \
+			"install Chromium or Chrome and set BROWSER_PATH to its executable" >&2; exit 1; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium (static chart export)"; sh -c '$(CHROMIUM_APT)'; \
+	elif command -v sudo >/dev/null 2>&1; then \
+		echo "installing Debian's chromium with sudo (static chart export)"; sudo sh -c '$(CHROMIUM_APT)'; \
+	else \
+		echo "make install: chart export needs Debian's chromium; run as root:" \
+			"$(CHROMIUM_APT)" >&2; exit 1; \
+	fi; \
+	test -x "$(CHROMIUM)" || { echo "make install: $(CHROMIUM) is still missing after apt-get" >&2; exit 1; }
 
 ## make run: embedded stack up, then the main job (end-to-end demo); prints where its output is.
 run: install
