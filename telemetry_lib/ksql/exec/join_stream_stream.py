@@ -1,0 +1,395 @@
+"""Stream-stream join operator: ``JOIN ... WITHIN n | (before, after) [GRACE PERIOD g]``.
+
+Owns: :class:`StreamStreamJoinOperator` (the ``stream-stream`` kind of the join contract in
+:mod:`telemetry_lib.ksql.plan.join`; INNER, LEFT, RIGHT and FULL OUTER). Its state is a
+:class:`~telemetry_lib.ksql.state.join_windows.StreamJoinState`.
+
+Semantics (Kafka Streams' ``KStreamKStreamJoin`` as ksqlDB drives it, one task, cache off):
+
+- ksqlDB builds ``WITHIN (before, after)`` as ``JoinWindows.of(before).after(after)``, or with a
+  grace period ``ofTimeDifferenceAndGrace(before, grace).after(after)``. A RIGHT JOIN is run as
+  ``right.leftJoin(left)`` with the same windows, so the right stream plays Kafka Streams' left
+  side (its records match left records in ``[t - before, t + after]``).
+- A record of Kafka Streams' left side at time ``t`` matches the other side's records with the
+  same key (and the same window start for windowed sources) and a time in
+  ``[max(0, t - before), max(0, t + after)]``; a record of the right side uses
+  ``[t - after, t + before]``. Every match is emitted at once, in the order of the partner's time
+  (then arrival), with ``ROWTIME = max`` of the two times.
+- Each side keeps its records in a window store with retention ``before + after + grace``
+  measured from that store's own largest time: a late record on one side no longer sees
+  partners the other store has expired (as in the conformance cases' out-of-order tests).
+- Without GRACE PERIOD (old semantics, grace ``max(24 h - 2 * before, 0)``): a record of an
+  outer side that finds no partner is emitted at once with nulls for the other side ("spurious"
+  left/outer results; a later partner then also emits the joined row).
+- With GRACE PERIOD (the KAFKA-10847 fix): such a record is held in the outer-join store unless
+  its window already closed (``t + after < stream time``: emitted at once). A partner arriving
+  later removes it; otherwise it is emitted, with nulls and its own time, by the first later
+  record whose time is the stream time and for which ``t + after(processing side) + grace <
+  stream time``. Such emissions come before that record's own join results, ordered by
+  (time, right side first, key), and carry that record's headers, as Kafka Streams forwards them.
+- Records with a null key or a null value are skipped (they don't advance stream time).
+
+Vectorised: a batch (one side, in input order) is joined to the other side's store with one
+polars equi-join on the key, filtered on the time bounds; the outer-join store's bookkeeping
+(which record removes or emits which pending entry) is computed with numpy searches over the
+batch's running stream time — no Python loop over records or state. Output rows are ordered by
+the triggering input record, then emissions / matches as Kafka Streams forwards them.
+
+Known differences: pending outer records with equal time and side are emitted in key-value
+order (Kafka Streams orders them by serialized key bytes); Kafka Streams' "minTime" shortcut,
+which with *asymmetric* windows can delay an emission, is not modelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from telemetry_lib.ksql.errors import InternalError
+from telemetry_lib.ksql.exec import batch as B
+from telemetry_lib.ksql.exec.join_base import JoinOperator, null_fields, output_columns
+from telemetry_lib.ksql.exec.operator import Emit, ExecContext
+from telemetry_lib.ksql.plan.join import JoinNode, Side, join_key_field
+from telemetry_lib.ksql.state.join_windows import RECORD_SEQ, RECORD_TIME, StreamJoinState
+
+__all__ = ["DEFAULT_GRACE_BASE_MS", "StreamStreamJoinOperator"]
+
+logger = logging.getLogger(__name__)
+
+#: Kafka Streams' ``JoinWindows.of()`` (no GRACE PERIOD) keeps the deprecated 24 h default:
+#: grace = max(24 h - 2 * before, 0), so the store retention is about a day.
+DEFAULT_GRACE_BASE_MS = 24 * 60 * 60 * 1000
+
+# Working columns of a batch (double underscore: never a user field).
+_I = "__ssj_i"  # position of the record in the (filtered) batch
+_ST = "__ssj_st"  # stream time after the record
+_OTS = "__ssj_ots"  # partner's time
+_OSEQ = "__ssj_oseq"  # partner's arrival sequence
+_AT = "__ssj_at"  # output row: index of the triggering record
+_PHASE = "__ssj_phase"  # output row: 0 outer emission, 1 own result
+_SUB = "__ssj_sub"  # output row: order within (trigger, phase)
+_DEL = "__ssj_del"  # pending entry: index of the record whose match removes it
+_SIDE_BIT = "__ssj_side"  # pending entry: 1 for Kafka Streams' left side, 0 for its right
+_GONE = "__ssj_gone"  # pending entry: emitted or removed by this batch
+_EMIT = "__ssj_emit"  # pending entry: emitted by this batch
+_NO_INDEX = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class _SideSpec:
+    """How records of one SQL side are processed (Kafka Streams' orientation)."""
+
+    side: Side
+    other: Side
+    fields: tuple[str, ...]
+    #: Partner window relative to this side's record time: [t - before, t + after].
+    before: int
+    after: int
+    #: Unmatched records of this side are emitted (LEFT/RIGHT/FULL outer side).
+    outer: bool
+    #: This side is Kafka Streams' left side (ordering of outer-store emissions).
+    ks_left: bool
+
+
+class StreamStreamJoinOperator(JoinOperator):
+    """INNER / LEFT / RIGHT / FULL OUTER stream-stream join (see module doc)."""
+
+    step = "Join"
+
+    def __init__(self, node: JoinNode) -> None:
+        super().__init__(node)
+        if node.kind != "stream-stream" or node.within is None:
+            raise InternalError(f"StreamStreamJoinOperator cannot run {node.label()}")
+        window = node.within
+        before, after = window.before_ms, window.after_ms
+        self.spurious_fix = window.grace_ms is not None
+        self.grace_ms = (
+            window.grace_ms
+            if window.grace_ms is not None
+            else max(DEFAULT_GRACE_BASE_MS - 2 * before, 0)
+        )
+        self.retention_ms = before + after + self.grace_ms
+        jt = node.join_type
+        ks_left: Side = "right" if jt == "RIGHT" else "left"
+        outer = {
+            "INNER": set(),
+            "LEFT": {"left"},
+            "RIGHT": {"right"},
+            "FULL": {"left", "right"},
+        }[jt]
+        self.specs: dict[Side, _SideSpec] = {}
+        for side, other in (("left", "right"), ("right", "left")):
+            b, a = (before, after) if side == ks_left else (after, before)
+            self.specs[side] = _SideSpec(  # type: ignore[index]
+                side=side,  # type: ignore[arg-type]
+                other=other,  # type: ignore[arg-type]
+                fields=node.left_fields if side == "left" else node.right_fields,
+                before=b,
+                after=a,
+                outer=side in outer,
+                ks_left=side == ks_left,
+            )
+        #: Pending outer records are only held with GRACE PERIOD (and an outer side).
+        self.holds_outer = self.spurious_fix and bool(outer)
+        self.join_keys = tuple(join_key_field(i) for i in range(len(node.left_key)))
+        self.state = StreamJoinState()
+
+    # ------------------------------------------------------------------------- snapshots
+    def snapshot(self) -> bytes:
+        schemas = {side: dict(s) for side, s in self.schemas.items()}
+        return pickle.dumps(
+            {"state": self.state.snapshot(), "schemas": schemas},
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    def restore(self, blob: bytes) -> None:
+        payload = pickle.loads(blob)  # noqa: S301 - our own snapshots only
+        if not isinstance(payload, dict) or "state" not in payload:
+            raise ValueError("not a stream-stream join operator snapshot")
+        self.state = StreamJoinState.restore(payload["state"])
+        self.schemas = payload["schemas"]
+
+    # ------------------------------------------------------------------------- batches
+    def process_side(self, side: Side, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        self.remember_schema(side, batch)
+        result = self.join_batch(side, batch)
+        if result.height:
+            out(result)
+
+    def join_batch(self, side: Side, batch: pl.DataFrame) -> pl.DataFrame:
+        """Process one batch of ``side`` (input order) and return the output rows in order."""
+        spec = self.specs[side]
+        keys = self._match_keys(batch)
+        rows = self._valid_rows(batch, keys)
+        if rows.height == 0:
+            return pl.DataFrame()
+        state = self.state
+        ts = rows.get_column(B.ROWTIME).cast(pl.Int64).to_numpy()
+        st = np.maximum.accumulate(ts)
+        if state.stream_time is not None:
+            st = np.maximum(st, state.stream_time)
+        n = rows.height
+        rows = rows.with_columns(
+            pl.Series(_I, np.arange(n, dtype=np.int64)),
+            pl.Series(_ST, st),
+            pl.col(B.ROWTIME).cast(pl.Int64).alias(RECORD_TIME),
+        )
+
+        matches = self._matches(spec, rows, keys)
+        pieces = [self._match_output(spec, matches)] if matches.height else []
+
+        eager = pl.DataFrame()
+        added = pl.DataFrame()
+        if spec.outer:
+            matched = (
+                matches.get_column(_I).unique() if matches.height else pl.Series([], dtype=pl.Int64)
+            )
+            unmatched = rows.filter(~pl.col(_I).is_in(matched.implode()))
+            if self.holds_outer:
+                closed = (pl.col(RECORD_TIME) + spec.after).clip(lower_bound=0) < pl.col(_ST)
+                eager = unmatched.filter(closed)
+                added = unmatched.filter(~closed)
+            else:
+                eager = unmatched
+        if eager.height:
+            pieces.append(self._unmatched_output(spec, eager))
+        if self.holds_outer:
+            emitted = self._settle_pending(spec, rows, keys, matches, added, ts, st)
+            if emitted.height:
+                pieces.append(emitted)
+
+        self._store(spec, rows, keys)
+        state.stream_time = int(st[-1])
+        if not pieces:
+            return pl.DataFrame()
+        result = pl.concat(pieces, how="diagonal_relaxed").sort([_AT, _PHASE, _SUB])
+        return result.select(output_columns(self.node, result))
+
+    # ------------------------------------------------------------------------- pieces
+    def _match_keys(self, batch: pl.DataFrame) -> list[str]:
+        keys = list(self.join_keys)
+        if B.WINDOWSTART in batch.columns:
+            keys.append(B.WINDOWSTART)
+        return keys
+
+    def _valid_rows(self, batch: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+        """Records that take part: a value and a complete key (Kafka Streams skips the rest)."""
+        keep = ~pl.col(B.NULL_VALUE).fill_null(False)
+        for k in keys:
+            keep = keep & pl.col(k).is_not_null()
+        return batch.filter(keep)
+
+    def _store_columns(self, spec: _SideSpec, keys: list[str], frame: pl.DataFrame) -> list[str]:
+        cols = list(spec.fields) + keys
+        if B.WINDOWEND in frame.columns:
+            cols.append(B.WINDOWEND)
+        return cols
+
+    def _matches(self, spec: _SideSpec, rows: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+        """Every (record, partner) pair of the batch, ordered as Kafka Streams emits them."""
+        other = self.state.records.get(spec.other)
+        if other is None or other.height == 0:
+            return pl.DataFrame()
+        visible_after = self.state.store_time[spec.other] - self.retention_ms
+        partners = other.rename({RECORD_TIME: _OTS, RECORD_SEQ: _OSEQ})
+        if B.WINDOWEND in partners.columns:
+            partners = partners.drop(B.WINDOWEND)
+        t = pl.col(RECORD_TIME)
+        low = (t - spec.before).clip(lower_bound=0)
+        high = (t + spec.after).clip(lower_bound=0)
+        joined = rows.join(partners, on=keys, how="inner")
+        return joined.filter(
+            (pl.col(_OTS) >= low) & (pl.col(_OTS) <= high) & (pl.col(_OTS) > visible_after)
+        ).sort([_I, _OTS, _OSEQ])
+
+    def _match_output(self, spec: _SideSpec, matches: pl.DataFrame) -> pl.DataFrame:
+        return matches.with_columns(
+            pl.max_horizontal(RECORD_TIME, _OTS).alias(B.ROWTIME),
+            pl.lit(False).alias(B.NULL_VALUE),
+            pl.lit(False).alias(B.NULL_KEY),
+            pl.col(_I).alias(_AT),
+            pl.lit(1, dtype=pl.Int8).alias(_PHASE),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias(_SUB),
+        )
+
+    def _unmatched_output(self, spec: _SideSpec, eager: pl.DataFrame) -> pl.DataFrame:
+        other_fields = self.specs[spec.other].fields
+        return eager.with_columns(
+            *null_fields(other_fields, self.schemas.get(spec.other)),
+            pl.col(RECORD_TIME).alias(B.ROWTIME),
+            pl.lit(False).alias(B.NULL_VALUE),
+            pl.lit(False).alias(B.NULL_KEY),
+            pl.col(_I).alias(_AT),
+            pl.lit(1, dtype=pl.Int8).alias(_PHASE),
+            pl.lit(0, dtype=pl.Int64).alias(_SUB),
+        )
+
+    def _settle_pending(
+        self,
+        spec: _SideSpec,
+        rows: pl.DataFrame,
+        keys: list[str],
+        matches: pl.DataFrame,
+        added: pl.DataFrame,
+        ts: np.ndarray,
+        st: np.ndarray,
+    ) -> pl.DataFrame:
+        """Update the outer-join store for this batch and return the rows it emits.
+
+        An entry present since ``p`` (-1: before the batch) is emitted by the first record
+        ``j > p`` that scans the store (its time is the stream time) with ``entry time + after
+        + grace < stream time``, unless a match of record ``d < j`` removed it first (a record's
+        scan runs before its own matches, so ``d == j`` still emits)."""
+        state = self.state
+        own, other = spec.side, spec.other
+        triggers = np.flatnonzero(ts == st)
+        thresholds = st[triggers] - spec.after - self.grace_ms
+        entries: list[pl.DataFrame] = []
+
+        # Entries added by this batch (the last of equal (key, time) wins, as a store put does).
+        new = pl.DataFrame()
+        if added.height:
+            new = added.select(self._store_columns(spec, keys, added) + [RECORD_TIME, _I]).unique(
+                subset=keys + [RECORD_TIME], keep="last", maintain_order=True
+            )
+        for side in (own, other):
+            pending = state.pending.get(side)
+            if pending is None or pending.height == 0:
+                continue
+            if side == own and new.height:
+                pending = pending.join(
+                    new.select(keys + [RECORD_TIME]), on=keys + [RECORD_TIME], how="anti"
+                )
+            pending = pending.with_columns(pl.lit(-1, dtype=pl.Int64).alias(_I))
+            if side == other and matches.height:
+                removed = matches.group_by(keys + [_OTS]).agg(pl.col(_I).min().alias(_DEL))
+                pending = pending.join(
+                    removed.rename({_OTS: RECORD_TIME}), on=keys + [RECORD_TIME], how="left"
+                )
+            entries.append(self._tag(pending, side))
+        if new.height:
+            entries.append(self._tag(new, own))
+        state.pending = {}
+        if not entries:
+            return pl.DataFrame()
+        frame = pl.concat(entries, how="diagonal_relaxed")
+        if _DEL not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(_DEL))
+
+        since = frame.get_column(_I).to_numpy()
+        times = frame.get_column(RECORD_TIME).to_numpy()
+        pos = np.maximum(
+            np.searchsorted(triggers, since, side="right"),
+            np.searchsorted(thresholds, times, side="right"),
+        )
+        padded = np.append(triggers, _NO_INDEX)  # past the last trigger: not emitted
+        at = padded[pos]
+        removed_at = frame.get_column(_DEL).fill_null(_NO_INDEX).to_numpy()
+        emit = (at != _NO_INDEX) & (at <= removed_at)
+        gone = emit | (removed_at != _NO_INDEX)
+        frame = frame.with_columns(
+            pl.Series(_AT, at), pl.Series(_GONE, gone), pl.Series(_EMIT, emit)
+        )
+
+        # What stays pending, per side, in store layout.
+        for side in (own, other):
+            bit = int(self.specs[side].ks_left)
+            keep = frame.filter(~pl.col(_GONE) & (pl.col(_SIDE_BIT) == bit))
+            if keep.height:
+                state.pending[side] = keep.select(
+                    self._store_columns(self.specs[side], keys, keep) + [RECORD_TIME]
+                )
+        emitted = frame.filter(pl.col(_EMIT))
+        if emitted.height == 0:
+            return pl.DataFrame()
+        emitted = emitted.sort([_AT, RECORD_TIME, _SIDE_BIT, *keys], nulls_last=True)
+        headers = rows.select(pl.col(_I).alias(_AT), pl.col(B.HEADERS))
+        emitted = emitted.join(headers, on=_AT, how="left", maintain_order="left")
+        pieces = []
+        for side in (own, other):
+            part = emitted.filter(pl.col(_SIDE_BIT) == int(self.specs[side].ks_left))
+            if part.height:
+                other_fields = self.specs[self.specs[side].other].fields
+                pieces.append(
+                    part.with_columns(
+                        *null_fields(other_fields, self.schemas.get(self.specs[side].other))
+                    )
+                )
+        emitted = pl.concat(pieces, how="diagonal_relaxed").sort(
+            [_AT, RECORD_TIME, _SIDE_BIT, *keys], nulls_last=True
+        )
+        return emitted.with_columns(
+            pl.col(RECORD_TIME).alias(B.ROWTIME),
+            pl.lit(False).alias(B.NULL_VALUE),
+            pl.lit(False).alias(B.NULL_KEY),
+            pl.lit(0, dtype=pl.Int8).alias(_PHASE),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias(_SUB),
+        )
+
+    def _tag(self, frame: pl.DataFrame, side: Side) -> pl.DataFrame:
+        return frame.with_columns(
+            pl.lit(int(self.specs[side].ks_left), dtype=pl.Int8).alias(_SIDE_BIT)
+        )
+
+    def _store(self, spec: _SideSpec, rows: pl.DataFrame, keys: list[str]) -> None:
+        """Put the batch's records into their side's window store and evict expired ones."""
+        state = self.state
+        n = rows.height
+        stored = rows.select(
+            *self._store_columns(spec, keys, rows),
+            RECORD_TIME,
+            pl.int_range(n, dtype=pl.Int64).add(state.seq).alias(RECORD_SEQ),
+        )
+        state.seq += n
+        current = state.records.get(spec.side)
+        state.records[spec.side] = (
+            stored if current is None else pl.concat([current, stored], how="diagonal_relaxed")
+        )
+        top = int(stored.get_column(RECORD_TIME).max())  # type: ignore[arg-type]
+        previous = state.store_time.get(spec.side)
+        state.store_time[spec.side] = top if previous is None else max(previous, top)
+        state.evict(spec.side, self.retention_ms)
