@@ -110,7 +110,7 @@ class KdComparison:
     missing: int
     extra: int
     count_mismatches: int
-    #: non-null ``kill_ratio`` values that differ from kills/deaths.
+    #: non-null ``kill_ratio`` values that differ from the truth's kills/deaths.
     ratio_mismatches: int = 0
     ratio_compared: int = 0
     #: NULL ``kill_ratio`` with 0 deaths (NULLIF) ...
@@ -142,8 +142,8 @@ def compare_kd(
 ) -> KdComparison:
     """Compare ``table`` with ``truth`` (both K/D tables) on (player, window).
 
-    Counts must be equal. When ``table`` has ``kill_ratio``, a non-null value must equal
-    kills/deaths (relative tolerance :data:`RATIO_TOLERANCE`) and a NULL must have a reason:
+    Counts must be equal. When ``table`` has ``kill_ratio``, a non-null value must equal the
+    truth's kills/deaths (relative tolerance :data:`RATIO_TOLERANCE`) and a NULL must have a reason:
     0 deaths, or a quotient without an exact decimal expansion in ``scale`` digits (``None``:
     in any number of digits) — ksqlDB issue #9874.
     """
