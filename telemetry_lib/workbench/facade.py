@@ -24,10 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import plotly.graph_objects as go
 import polars as pl
 
+from telemetry_lib import charts
 from telemetry_lib.analytics.changelog import kd_table
 from telemetry_lib.analytics.truth import KdComparison, compare_kd, kd_truth
+from telemetry_lib.charts import ExportFormat
 from telemetry_lib.config import Settings, load_settings
 from telemetry_lib.errors import TelemetryError
 from telemetry_lib.generator import GeneratorConfig, TelemetryGenerator, event_checksum
@@ -51,6 +54,9 @@ TOPIC_POLL_S = 0.5
 TOPIC_TIMEOUT_S = 120.0
 #: Kafka Connect answers its REST API in milliseconds locally; 10 s tolerates a managed one.
 CONNECT_TIMEOUT_S = 10.0
+#: Size of exported chart images (px): readable on a laptop screen and in a report.
+CHART_WIDTH = 1000
+CHART_HEIGHT = 560
 #: The settings file a notebook looks for when its working directory has none (JupyterLab
 #: serves ``notebooks/``, the file sits in the repository root).
 CONFIG_NAME = "workbench.toml"
@@ -401,6 +407,29 @@ class Workbench:
     ) -> KdComparison:
         """Key by key comparison of a K/D table with the truth (NULL ratios explained)."""
         return compare_kd(table, truth, scale=scale)
+
+    # --- 05: charts -------------------------------------------------------------------------------
+
+    @property
+    def charts_dir(self) -> Path | None:
+        """``<output_dir>/charts`` (None without an output folder)."""
+        return self.output_dir / "charts" if self.output_dir is not None else None
+
+    def export_chart(
+        self,
+        fig: go.Figure,
+        name: str,
+        *,
+        formats: tuple[ExportFormat, ...] = ("html", "png", "svg"),
+        width: int = CHART_WIDTH,
+        height: int = CHART_HEIGHT,
+    ) -> dict[str, str]:
+        """Write ``fig`` to the charts folder as offline HTML, PNG and SVG; the file names
+        (empty when there is no output folder)."""
+        if self.charts_dir is None:
+            return {}
+        written = charts.export(fig, self.charts_dir, name, formats, width=width, height=height)
+        return {str(fmt): path.name for fmt, path in written.items()}
 
     # --- helpers -------------------------------------------------------------------------------
 

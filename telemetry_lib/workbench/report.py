@@ -157,9 +157,6 @@ def run_report(
                 )
             target = folder / f"{name}.ipynb"
             declared = notebook_parameters(source)
-            unknown = sorted(set(params) - set(declared) - {"output_dir"})
-            if unknown and len(notebooks) == 1:
-                logger.warning("%s does not declare %s", name, ", ".join(unknown))
             given = {k: v for k, v in params.items() if k in declared}
             given["output_dir"] = str(folder)
             started = time.perf_counter()

@@ -48,7 +48,7 @@ def suite(notebook_stack: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     return run_report(
         notebook_stack,
         parameters=PARAMS,
-        notebooks=("03_ksql_pipeline", "04_ratio_to_polars"),
+        notebooks=("03_ksql_pipeline", "04_ratio_to_polars", "05_player_trends"),
         folder=folder,
         progress=False,
     )

@@ -4,12 +4,14 @@ against truth computed here from the generator's events with plain polars."""
 from __future__ import annotations
 
 import json
+import re
 
 import polars as pl
 import pytest
 
 from telemetry_lib.workbench import ReportResult
 from tests.notebooks.conftest import PARAMS, truth_events
+from tests.notebooks.png import png_info
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +88,53 @@ def test_html_report_has_every_notebook(suite: ReportResult) -> None:
     page = suite.html.read_text()
     assert 'id="nb-03_ksql_pipeline"' in page and 'id="nb-04_ratio_to_polars"' in page
     assert '"type":"sankey"' in page  # the lineage figure survived nbconvert
+
+
+CHARTS = ("kd_trends", "leaderboard", "kd_distribution", "streaks", "anomalies",
+          "death_heatmap", "team_kd")  # fmt: skip
+
+
+def test_05_leader_and_heatmap_match_truth(suite: ReportResult) -> None:
+    s = _summary(suite, "05_player_trends")
+    truth = _truth().with_columns(
+        kd=pl.when(pl.col("deaths") == 0)
+        .then(pl.col("kills").cast(pl.Float64))
+        .otherwise(pl.col("kills") / pl.col("deaths"))
+    )
+    last = truth["start"].max()
+    leader = (
+        truth.filter(pl.col("start") == last)
+        .sort(["kd", "kills", "player_id"], descending=[True, True, False])
+        .row(0, named=True)
+    )
+    got = s["leader_last_window"]
+    assert got["player_id"] == leader["player_id"]  # type: ignore[index]
+    assert got["window_start_ms"] == last and got["kd"] == pytest.approx(leader["kd"])  # type: ignore[index]
+    events = truth_events()
+    assert isinstance(events, pl.DataFrame)
+    deaths = events.filter((pl.col("event_type") == "death") & pl.col("x").is_not_null())
+    assert s["heatmap_deaths"] == deaths.height
+    assert sorted(s["charts"]) == sorted(CHARTS)  # type: ignore[arg-type]
+
+
+def test_05_exports_every_chart_offline(suite: ReportResult) -> None:
+    charts = suite.folder / "charts"
+    for name in CHARTS:
+        width, height, distinct = png_info(charts / f"{name}.png")
+        assert (width, height) == (1000, 560), name
+        assert distinct > 50, f"{name}.png looks blank ({distinct} distinct byte values)"
+        svg = (charts / f"{name}.svg").read_text()
+        assert svg.lstrip().startswith("<svg") and 'width="1000"' in svg, name
+        html = (charts / f"{name}.html").read_text()
+        # Offline: plotly.js is in the page itself, no script is loaded from a CDN.
+        assert re.search(r"<script[^>]*\bsrc=", html) is None, name
+        assert len(html) > 1_000_000 and "Plotly.newPlot" in html, name
+
+
+def test_html_report_embeds_the_charts(suite: ReportResult) -> None:
+    assert suite.html is not None
+    page = suite.html.read_text()
+    assert 'id="nb-05_player_trends"' in page
+    for kind in ("scatter", "bar", "heatmap", "sankey"):
+        assert f'"type":"{kind}"' in page, kind
+    assert "plotly.js v" in page  # the library is embedded: the figures render offline
