@@ -8,6 +8,10 @@
   and NX-27017 (each workaround names the gap it avoids).
 - ``changes``: change streams as typed events with resume tokens.
 - ``health``: the reachability probe used by the services manager.
+- ``bulk``: pymongo-free write models sent as one bulk_write per batch with per-operation
+  errors, and the copy cursor (the MongoDB Kafka connectors' writes and reads).
+- ``extjson``: documents as DefaultJson / ExtendedJson / SimplifiedJson text (the source
+  connector's formatters) and resume tokens as offset text.
 
 What these rely on, and NX-27017's known gaps, are pinned by ``tests/mongo`` — the MongoDB
 compatibility suite.
@@ -15,6 +19,7 @@ compatibility suite.
 
 from __future__ import annotations
 
+from telemetry_lib.mongo.bulk import BulkOutcome, OpError, WriteOp, bulk_write_ops, iter_documents
 from telemetry_lib.mongo.changes import ChangeEvent, ChangeFeed, FullDocument, OperationType
 from telemetry_lib.mongo.client import (
     DEFAULT_DATABASE,
@@ -24,6 +29,13 @@ from telemetry_lib.mongo.client import (
     get_collection,
     mongo_client,
     wrap_mongo_error,
+)
+from telemetry_lib.mongo.extjson import (
+    JsonFormatter,
+    encode_document,
+    new_object_id,
+    resume_token_from_json,
+    resume_token_to_json,
 )
 from telemetry_lib.mongo.frames import documents_to_frame, json_safe, plain_value, read_collection
 from telemetry_lib.mongo.seed import SeedResult, seed
@@ -37,6 +49,16 @@ from telemetry_lib.mongo.upsert import (
 
 __all__ = [
     "DEFAULT_DATABASE",
+    "BulkOutcome",
+    "JsonFormatter",
+    "OpError",
+    "WriteOp",
+    "bulk_write_ops",
+    "encode_document",
+    "iter_documents",
+    "new_object_id",
+    "resume_token_from_json",
+    "resume_token_to_json",
     "ChangeEvent",
     "ChangeFeed",
     "Document",

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bson import ObjectId
+from bson import ObjectId, Timestamp
 from pymongo.change_stream import CollectionChangeStream
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
@@ -101,10 +101,16 @@ class ChangeFeed:
         full_document: FullDocument = "updateLookup",
         operations: tuple[str, ...] | None = None,
         max_await_ms: int = MAX_AWAIT_MS,
+        pipeline: list[dict[str, Any]] | None = None,
+        start_at_operation_time: int | None = None,
+        batch_size: int | None = None,
     ) -> None:
-        pipeline: list[dict[str, Any]] = []
+        # ``pipeline``: extra stages after the operations filter; ``start_at_operation_time``:
+        # epoch seconds to start at when there is no resume token (ignored by NX-27017, which
+        # starts now).
+        pipeline = list(pipeline or [])
         if operations:
-            pipeline.append({"$match": {"operationType": {"$in": list(operations)}}})
+            pipeline.insert(0, {"$match": {"operationType": {"$in": list(operations)}}})
         self.name = collection.full_name
         try:
             self._stream: CollectionChangeStream[Document] = collection.watch(
@@ -112,6 +118,12 @@ class ChangeFeed:
                 full_document=None if full_document == "default" else full_document,
                 resume_after=dict(resume_after) if resume_after else None,
                 max_await_time_ms=max_await_ms,
+                start_at_operation_time=(
+                    Timestamp(start_at_operation_time, 0)
+                    if start_at_operation_time is not None and not resume_after
+                    else None
+                ),
+                batch_size=batch_size,
             )
         except PyMongoError as exc:
             raise wrap_mongo_error(

@@ -1,0 +1,278 @@
+"""``com.mongodb.kafka.connect.MongoSourceConnector``: one collection's change stream (after an
+optional copy of its documents) as Kafka records. Properties: see ``source_config``; record
+shapes: see ``source_records``.
+
+How a task moves through its work (numbered as in the code):
+
+1. Start: read the committed offset of the partition ``{"ns": "<db>.<coll>"}``. An offset
+   ``{"_id": <token>}`` resumes the change stream right after that token (nothing lost,
+   nothing repeated). Without one (or with one marked ``copy``): ``startup.mode`` decides —
+   ``latest`` (now), ``timestamp`` (the configured operation time), ``copy_existing``.
+2. copy_existing opens the change stream FIRST, so every write from then on is in it, then reads
+   the collection (``startup.mode.copy.existing.pipeline`` applied) ``poll.max.batch.size``
+   documents per poll. Their offsets are marked ``copy``: a restart during the copy copies
+   again, as the official connector does (records copied before the restart are then in the
+   topic twice).
+3. Boundary: when the copy is done, the same poll drains the change stream up to now. An insert
+   of a document the copy already published is dropped (the copy saw it), so the boundary has
+   neither loss nor duplicates; other events are published. The last record of that poll
+   carries the stream position after the drain — the first resumable offset.
+4. Streaming: each poll returns up to ``poll.max.batch.size`` events, each record's offset its
+   event's resume token. The worker stores an offset only after Kafka acknowledged the record
+   (``SourceTask.commit_records``), so a restart resumes after the last acknowledged event.
+5. MongoDB unreachable: the poll raises RetriableError (the worker polls again after a backoff)
+   and the next poll reopens the change stream after the last event handed out.
+
+Known limits: one task per connector (one change stream per collection); the copy keeps the
+ids of copied documents in memory until the boundary is passed (a few MB per 100k documents).
+NX-27017 ignores ``startAtOperationTime`` (startup.mode=timestamp starts now there).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from telemetry_lib.connectors.api import (
+    ConfigDef,
+    ConfigValue,
+    RetriableError,
+    SourceConnector,
+    SourceRecord,
+    SourceTask,
+    register_plugin,
+)
+from telemetry_lib.connectors.mongodb.source_config import (
+    SOURCE_CONFIG,
+    SourceSettings,
+    parse_source_settings,
+)
+from telemetry_lib.connectors.mongodb.source_records import (
+    change_event_document,
+    copied_event,
+    event_record,
+    id_key,
+    token_offset,
+)
+from telemetry_lib.errors import MongoError
+from telemetry_lib.mongo import (
+    ChangeFeed,
+    get_collection,
+    iter_documents,
+    mongo_client,
+    resume_token_from_json,
+)
+
+__all__ = ["MongoSourceConnector", "MongoSourceTask", "SOURCE_CLASS"]
+
+logger = logging.getLogger(__name__)
+
+SOURCE_CLASS = "com.mongodb.kafka.connect.MongoSourceConnector"
+#: The version of the official connector whose behaviour this follows.
+VERSION = "1.13.0"
+# The change stream's server-side wait per round trip. NX-27017 serves one command at a time,
+# so a long-waiting getMore would hold up every writer; 200 ms keeps idle polling cheap.
+MAX_AWAIT_MS = 200
+# A poll blocks at most this long when idle (the worker's contract: about a second).
+MAX_POLL_WAIT_S = 1.0
+# The boundary drain stops when one read brings nothing within this time (the stream is then
+# at the present).
+DRAIN_IDLE_S = 0.2
+
+
+@register_plugin(SOURCE_CLASS, version=VERSION)
+class MongoSourceConnector(SourceConnector):
+    """The MongoDB source connector (one task per collection)."""
+
+    VERSION = VERSION
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._props: dict[str, str] = {}
+
+    def config_def(self) -> ConfigDef:
+        return SOURCE_CONFIG
+
+    def validate(self, props: Mapping[str, str]) -> list[ConfigValue]:
+        return SOURCE_CONFIG.validate(props)
+
+    def start(self, props: Mapping[str, str]) -> None:
+        parse_source_settings(props)  # raises ConnectorConfigError naming the property
+        self._props = dict(props)
+
+    def task_class(self) -> type[SourceTask]:
+        return MongoSourceTask
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return [dict(self._props)]
+
+
+class MongoSourceTask(SourceTask):
+    """Copies and/or streams one collection (see the module docstring)."""
+
+    VERSION = VERSION
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: SourceSettings | None = None
+        self._client: Any = None
+        self._collection: Any = None
+        self._feed: ChangeFeed | None = None
+        self._position: Mapping[str, Any] | None = None  # token after the last event handed out
+        self._copy: Iterator[dict[str, Any]] | None = None
+        self._copied: set[str] = set()
+        self._copy_token: dict[str, str] = {}
+        self._copy_pending = False
+
+    @property
+    def settings(self) -> SourceSettings:
+        if self._settings is None:
+            raise RuntimeError("MongoSourceTask used before start()")
+        return self._settings
+
+    def start(self, props: Mapping[str, str]) -> None:
+        settings = self._settings = parse_source_settings(props)
+        self._client = mongo_client(settings.uri)
+        self._collection = get_collection(self._client, settings.collection,
+                                          database=settings.database)  # fmt: skip
+        # 1. the committed offset decides where to start
+        offset = self.context.offset_reader.offset(settings.source_partition) or {}
+        if isinstance(offset.get("_id"), str) and offset.get("copy") != "true":
+            self._position = resume_token_from_json(offset["_id"])
+            logger.info("%s: resuming the change stream after %s", self._name, offset["_id"])
+            return
+        if settings.startup_mode == "copy_existing":
+            self._copy_pending = True
+
+    def poll(self) -> list[SourceRecord]:
+        try:
+            if self._copy_pending:
+                self._begin_copy()
+            if self._copy is not None:
+                return self._poll_copy()
+            return self._poll_stream()
+        except MongoError as exc:
+            # 5. the next poll reopens the stream after the last event handed out (an
+            # interrupted copy starts again, as the official connector's does)
+            self._close_feed()
+            if self._copy is not None or self._copy_pending:
+                self._copy, self._copy_pending, self._position = None, True, None
+                self._copied.clear()
+            raise RetriableError(f"MongoDB source {self._name}: {exc.message}") from exc
+
+    def _begin_copy(self) -> None:
+        # 2. the change stream first, so no write between stream start and copy is missed
+        feed = self._open_feed()
+        self._position = feed.resume_token
+        self._copy_token = token_offset(self._position or {}, copying=True)
+        self._copy = iter_documents(self._collection,
+                                    pipeline=self.settings.copy_pipeline or None)  # fmt: skip
+        self._copy_pending = False
+        logger.info("%s: copying the existing documents", self._name)
+
+    def _poll_copy(self) -> list[SourceRecord]:
+        settings = self.settings
+        assert self._copy is not None
+        records: list[SourceRecord] = []
+        done = True
+        for document in self._copy:
+            self._copied.add(id_key(document.get("_id")))
+            record = event_record(copied_event(document, settings), self._copy_token, settings)
+            if record is not None:
+                records.append(record)
+            if len(records) >= settings.max_batch:
+                done = False
+                break
+        if not done:
+            return records
+        # 3. the copy is complete: drain the stream to now, dropping inserts already copied
+        self._copy = None
+        feed = self._open_feed()
+        while True:
+            events = feed.next_batch(max_events=settings.max_batch, timeout=DRAIN_IDLE_S)
+            if not events:
+                break
+            for event in events:
+                if event.operation == "insert" and id_key(event.document_key.get("_id")) in (
+                    self._copied
+                ):
+                    continue
+                record = event_record(change_event_document(event),
+                                      token_offset(event.resume_token), settings)  # fmt: skip
+                if record is not None:
+                    records.append(record)
+        self._copied.clear()
+        self._position = feed.resume_token
+        logger.info("%s: copy done (%d records in the last batch); streaming changes",
+                    self._name, len(records))  # fmt: skip
+        if records and self._position is not None:
+            last = records[-1]
+            records[-1] = SourceRecord(
+                topic=last.topic, value=last.value, key=last.key,
+                source_partition=last.source_partition,
+                source_offset=token_offset(self._position),
+            )  # fmt: skip
+        return records
+
+    def _poll_stream(self) -> list[SourceRecord]:
+        settings = self.settings
+        feed = self._feed or self._open_feed()
+        timeout = min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S)
+        deadline = time.monotonic() + timeout
+        records: list[SourceRecord] = []
+        while not records:
+            events = feed.next_batch(
+                max_events=settings.max_batch,
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+            if not events:
+                break
+            for event in events:
+                record = event_record(change_event_document(event),
+                                      token_offset(event.resume_token), settings)  # fmt: skip
+                if record is not None:
+                    records.append(record)
+            self._position = events[-1].resume_token
+            if time.monotonic() >= deadline:
+                break
+        return records
+
+    def _open_feed(self) -> ChangeFeed:
+        settings = self.settings
+        if self._feed is None:
+            self._feed = ChangeFeed(
+                self._collection,
+                resume_after=self._position,
+                full_document=settings.full_document,  # type: ignore[arg-type]
+                max_await_ms=min(settings.poll_await_ms, MAX_AWAIT_MS),
+                pipeline=list(settings.pipeline) or None,
+                start_at_operation_time=(
+                    settings.start_at_seconds if settings.startup_mode == "timestamp" else None
+                ),
+                batch_size=settings.batch_size or None,
+            )
+        return self._feed
+
+    def _close_feed(self) -> None:
+        if self._feed is not None:
+            try:
+                self._feed.close()
+            except Exception:  # noqa: BLE001 - a broken cursor may fail to close; it is dropped
+                logger.debug("closing a broken change stream failed", exc_info=True)
+            self._feed = None
+
+    @property
+    def _name(self) -> str:
+        try:
+            return self.context.connector_name
+        except RuntimeError:
+            return "mongo-source"
+
+    def stop(self) -> None:
+        self._close_feed()
+        self._copy = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,105 @@
+"""Change events and copied documents -> :class:`SourceRecord` (pure functions).
+
+As the official connector (``StartedMongoSourceTask.pollInternal``):
+
+- value: the whole change event, or with ``publish.full.document.only`` its ``fullDocument``
+  (events without one — deletes — are skipped, or become a tombstone with
+  ``publish.full.document.only.tombstone.on.delete``);
+- key: ``{"_id": <document id>}`` (the event's ``documentKey``) when
+  ``change.stream.document.key.as.key`` (the default), else ``{"_id": <resume token>}``;
+- offset: ``{"_id": "<resume token as JSON>"}``, plus ``"copy": "true"`` while copying —
+  an offset marked ``copy`` is never resumed from (a restart copies again).
+
+A copied document becomes an ``insert`` event whose ``_id`` is ``{"_id": <document id>,
+"copyingData": true}``, as the official copy pipeline writes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from telemetry_lib.connectors.api import SourceRecord
+from telemetry_lib.connectors.mongodb.source_config import OutputFormat, SourceSettings
+from telemetry_lib.mongo import ChangeEvent, encode_document, json_safe, resume_token_to_json
+
+__all__ = ["change_event_document", "copied_event", "event_record", "id_key", "token_offset"]
+
+logger = logging.getLogger(__name__)
+
+
+def copied_event(document: Mapping[str, Any], settings: SourceSettings) -> dict[str, Any]:
+    """A copied document in change-event form (an insert)."""
+    doc_id = document.get("_id")
+    return {
+        "_id": {"_id": doc_id, "copyingData": True},
+        "operationType": "insert",
+        "documentKey": {"_id": doc_id},
+        "fullDocument": document,
+        "ns": {"db": settings.database, "coll": settings.collection},
+    }
+
+
+def change_event_document(event: ChangeEvent) -> dict[str, Any]:
+    """The event as the change stream sent it, with NX-27017's encodings undone
+    (typed ``documentKey``, ObjectIds in ``fullDocument``) and its delete events shaped as
+    MongoDB's: GAP full-document-always — NX-27017 sends the deleted document as
+    ``fullDocument``; MongoDB sends none, so ``publish.full.document.only`` skips deletes."""
+    doc = dict(event.raw)
+    doc["documentKey"] = dict(event.document_key)
+    if event.operation == "delete":
+        doc.pop("fullDocument", None)
+    elif event.full_document is not None:
+        doc["fullDocument"] = event.full_document
+    return doc
+
+
+def event_record(
+    event: Mapping[str, Any], offset: Mapping[str, Any], settings: SourceSettings
+) -> SourceRecord | None:
+    """The record for one change event (None when the settings skip it)."""
+    full = event.get("fullDocument")
+    tombstone = False
+    if settings.full_document_only:
+        if isinstance(full, Mapping):
+            value_doc: Mapping[str, Any] | None = full
+        elif settings.tombstone_on_delete:
+            value_doc, tombstone = None, True
+        else:
+            return None
+    else:
+        value_doc = event
+    key_doc = (
+        {"_id": event["documentKey"].get("_id")}
+        if settings.document_key_as_key and isinstance(event.get("documentKey"), Mapping)
+        else {"_id": event.get("_id")}
+    )
+    return SourceRecord(
+        topic=settings.topic,
+        key=_output(key_doc, settings.key_format, settings),
+        value=None
+        if tombstone or value_doc is None
+        else _output(value_doc, settings.value_format, settings),
+        source_partition=settings.source_partition,
+        source_offset=dict(offset),
+    )
+
+
+def token_offset(token: Mapping[str, Any], *, copying: bool = False) -> dict[str, str]:
+    """The source offset for a position in the change stream."""
+    offset = {"_id": resume_token_to_json(token)}
+    if copying:
+        offset["copy"] = "true"
+    return offset
+
+
+def id_key(document_id: Any) -> str:
+    """A hashable identity of a document ``_id`` (for the copy/stream boundary)."""
+    return f"{type(document_id).__name__}:{document_id!r}"
+
+
+def _output(doc: Mapping[str, Any], fmt: OutputFormat, settings: SourceSettings) -> Any:
+    if fmt == "json":
+        return encode_document(doc, settings.formatter)
+    return json_safe(doc)

@@ -1,0 +1,178 @@
+"""BSON documents as JSON text in the three formats of the MongoDB Kafka connector, and resume
+tokens to and from the text the source connector stores as its offset.
+
+The formats are those of the official connector's ``output.json.formatter`` classes
+(``com.mongodb.kafka.connect.source.json.formatter.*``):
+
+- ``DefaultJson``: the Java driver's legacy STRICT mode — ``{"$oid": "..."}``,
+  ``{"$date": <epoch ms>}``, ``{"$numberLong": "<n>"}`` for 64-bit integers (32-bit ones and
+  doubles plain), ``{"$numberDecimal": "..."}``, ``{"$binary": "<base64>", "$type": "00"}``,
+  ``{"$timestamp": {"t": .., "i": ..}}``, ``{"$regex": .., "$options": ..}``.
+- ``ExtendedJson``: canonical Extended JSON v2 (``{"$numberInt": "1"}``,
+  ``{"$date": {"$numberLong": ".."}}``...), written by ``bson.json_util`` (slow, exact).
+- ``SimplifiedJson``: relaxed JSON with plain numbers (also 64-bit), ObjectId as its hex
+  string, dates as ISO-8601 UTC text (``2023-11-14T22:13:20.123Z``, no fraction when the
+  milliseconds are 0, as Java's ``ISO_DATE_TIME``), Decimal128 as text, binary as base64 (UUID
+  subtype 4 as the UUID text).
+
+Plain values (str, int, float, bool, None, dict, list) take a fast path; the text is written by
+msgspec. A NaN or infinite double is written as ``null`` by msgspec in DefaultJson and
+SimplifiedJson (the Java driver writes ``NaN``, which is not JSON either).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import msgspec
+from bson import Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Timestamp, json_util
+from bson.regex import Regex
+
+__all__ = [
+    "JsonFormatter",
+    "encode_document",
+    "new_object_id",
+    "resume_token_from_json",
+    "resume_token_to_json",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The connector's formatter names, short.
+JsonFormatter = Literal["DefaultJson", "ExtendedJson", "SimplifiedJson"]
+
+_encoder = msgspec.json.Encoder()
+_PLAIN = (str, bool, float, type(None))
+_INT32 = (-(2**31), 2**31 - 1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def encode_document(value: Mapping[str, Any], formatter: JsonFormatter) -> str:
+    """``value`` (a document as pymongo returns it) as JSON text in ``formatter``'s format."""
+    if formatter == "ExtendedJson":
+        return json_util.dumps(value, json_options=json_util.CANONICAL_JSON_OPTIONS)
+    convert = _simplified if formatter == "SimplifiedJson" else _strict
+    return _encoder.encode(_walk(value, convert)).decode()
+
+
+def resume_token_to_json(token: Mapping[str, Any]) -> str:
+    """A change-stream resume token as canonical Extended JSON text (the source offset)."""
+    return json_util.dumps(token, json_options=json_util.CANONICAL_JSON_OPTIONS)
+
+
+def resume_token_from_json(text: str) -> dict[str, Any]:
+    """The resume token stored by :func:`resume_token_to_json`."""
+    token = json_util.loads(text)
+    if not isinstance(token, dict):
+        raise ValueError(f"a resume token is a JSON object, found {text!r}")
+    return token
+
+
+def new_object_id() -> ObjectId:
+    """A fresh ObjectId (the sink's BsonOidStrategy)."""
+    return ObjectId()
+
+
+def _walk(value: Any, convert: Callable[[Any], Any]) -> Any:
+    kind = type(value)
+    if kind in _PLAIN or kind is int:
+        return value
+    if kind is dict:
+        return {k: _walk(v, convert) for k, v in value.items()}
+    if kind is list:
+        return [_walk(v, convert) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _walk(v, convert) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_walk(v, convert) for v in value]
+    return convert(value)
+
+
+def _millis(value: dt.datetime) -> int:
+    if value.tzinfo is None:  # BSON dates are UTC; naive ones come from tz_aware=False
+        value = value.replace(tzinfo=dt.UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000 + delta.microseconds // 1_000
+
+
+def _iso(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    value = value.astimezone(dt.UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = value.microsecond // 1_000
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+def _simplified(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str):  # Int64 and other subclasses
+        return value if isinstance(value, bool | str) else _number(value)
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    if isinstance(value, Decimal128):
+        return str(value)
+    if isinstance(value, Binary) and value.subtype == 4:
+        return str(value.as_uuid())
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return _common(value)
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, Int64):
+        return {"$numberLong": str(int(value))}
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        low, high = _INT32
+        return int(value) if low <= value <= high else {"$numberLong": str(int(value))}
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, ObjectId):
+        return {"$oid": str(value)}
+    if isinstance(value, dt.datetime):
+        return {"$date": _millis(value)}
+    if isinstance(value, Decimal128):
+        return {"$numberDecimal": str(value)}
+    if isinstance(value, bytes):
+        subtype = value.subtype if isinstance(value, Binary) else 0
+        return {"$binary": base64.b64encode(value).decode(), "$type": f"{subtype:02x}"}
+    if isinstance(value, uuid.UUID):
+        return {"$binary": base64.b64encode(value.bytes).decode(), "$type": "04"}
+    if isinstance(value, Regex):
+        return {"$regex": value.pattern, "$options": _regex_flags(value)}
+    return _common(value)
+
+
+def _common(value: Any) -> Any:
+    if isinstance(value, Timestamp):
+        return {"$timestamp": {"t": value.time, "i": value.inc}}
+    if isinstance(value, Regex):
+        return {"$regularExpression": {"pattern": value.pattern, "options": _regex_flags(value)}}
+    if isinstance(value, Code):
+        return {"$code": str(value)}
+    if isinstance(value, MinKey):
+        return {"$minKey": 1}
+    if isinstance(value, MaxKey):
+        return {"$maxKey": 1}
+    # Anything else (a type pymongo does not decode to): json_util's relaxed form.
+    return msgspec.json.decode(json_util.dumps(value, json_options=json_util.RELAXED_JSON_OPTIONS))
+
+
+def _number(value: int | float) -> int | float:
+    return float(value) if isinstance(value, float) else int(value)
+
+
+def _regex_flags(value: Regex[Any]) -> str:
+    flags = value.flags if isinstance(value.flags, int) else 0
+    return "".join(c for c, bit in (("i", 2), ("l", 4), ("m", 8), ("s", 16), ("u", 32), ("x", 64))
+                   if flags & bit)  # fmt: skip

@@ -1,0 +1,174 @@
+"""Source connector, pure parts: settings, topic names, change event -> record, JSON formatters,
+resume-token offsets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from bson import Decimal128, Int64, ObjectId
+
+from telemetry_lib.connectors.api import ConnectorConfigError
+from telemetry_lib.connectors.mongodb.source_config import (
+    SOURCE_CONFIG,
+    parse_source_settings,
+    topic_name,
+)
+from telemetry_lib.connectors.mongodb.source_records import (
+    copied_event,
+    event_record,
+    id_key,
+    token_offset,
+)
+from telemetry_lib.mongo import encode_document, resume_token_from_json
+
+FMT = "com.mongodb.kafka.connect.source.json.formatter."
+BASE = {"connection.uri": "mongodb://127.0.0.1:1", "database": "game", "collection": "events"}
+
+
+def _settings(**extra: str):  # type: ignore[no-untyped-def]
+    return parse_source_settings({**BASE, **extra})
+
+
+def test_topic_name_joins_the_non_empty_parts() -> None:
+    assert topic_name("", "game", "events", "") == "game.events"
+    assert topic_name("mongo", "game", "events", "v1") == "mongo.game.events.v1"
+    assert topic_name("p", "game", "events", "", separator="_") == "p_game_events"
+    assert _settings(**{"topic.prefix": "mongo"}).topic == "mongo.game.events"
+
+
+def test_defaults_follow_the_official_connector() -> None:
+    s = _settings()
+    assert s.startup_mode == "latest"
+    assert s.formatter == "DefaultJson"
+    assert s.full_document == "updateLookup"
+    assert s.document_key_as_key and not s.full_document_only
+    assert s.max_batch == 1000 and s.poll_await_ms == 5000
+    assert s.source_partition == {"ns": "game.events"}
+    assert _settings(**{"copy.existing": "true"}).startup_mode == "copy_existing"
+
+
+@pytest.mark.parametrize(
+    ("prop", "value", "words"),
+    [
+        ("startup.mode", "earliest", "String must be one of"),
+        ("pipeline", "{not json", "not valid JSON"),
+        ("pipeline", '{"$match": {}}', "JSON array"),
+        ("output.format.value", "bson", "not supported"),
+        ("output.json.formatter", "x.Y", "Class not found"),
+        ("poll.max.batch.size", "0", "at least 1"),
+        ("collection", "", "name the collection"),
+        ("startup.mode.timestamp.start.at.operation.time", "yesterday", "ISO-8601"),
+    ],
+)
+def test_bad_properties_are_named(prop: str, value: str, words: str) -> None:
+    with pytest.raises(ConnectorConfigError) as info:
+        _settings(**{prop: value})
+    assert info.value.name == prop
+    assert words in str(info.value)
+    errors = {r.name: r.errors for r in SOURCE_CONFIG.validate({**BASE, prop: value})}
+    assert errors[prop] and words in errors[prop][0]
+
+
+def test_missing_uri_and_bad_scheme() -> None:
+    assert SOURCE_CONFIG.validate({"database": "d", "collection": "c"})[0].errors
+    with pytest.raises(ConnectorConfigError, match="mongodb://"):
+        parse_source_settings({**BASE, "connection.uri": "http://x"})
+
+
+def test_operation_time_accepts_seconds_and_iso() -> None:
+    s = _settings(**{"startup.mode": "timestamp",
+                     "startup.mode.timestamp.start.at.operation.time": "2024-01-01T00:00:00Z"})  # fmt: skip
+    assert s.start_at_seconds == 1704067200
+    s = _settings(**{"startup.mode": "timestamp",
+                     "startup.mode.timestamp.start.at.operation.time": "1704067200"})  # fmt: skip
+    assert s.start_at_seconds == 1704067200
+
+
+EVENT = {
+    "_id": {"_data": "nx:7"},
+    "operationType": "insert",
+    "documentKey": {"_id": "e1"},
+    "fullDocument": {"_id": "e1", "player_id": "P1", "timestamp": Int64(1700000000000)},
+    "ns": {"db": "game", "coll": "events"},
+}
+
+
+def test_change_event_record_key_value_offset() -> None:
+    s = _settings()
+    record = event_record(EVENT, token_offset({"_data": "nx:7"}), s)
+    assert record is not None
+    assert record.topic == "game.events"
+    assert json.loads(record.key) == {"_id": "e1"}
+    value = json.loads(record.value)
+    assert value["operationType"] == "insert"
+    assert value["fullDocument"]["timestamp"] == {"$numberLong": "1700000000000"}  # DefaultJson
+    assert record.source_partition == {"ns": "game.events"}
+    assert resume_token_from_json(record.source_offset["_id"]) == {"_data": "nx:7"}
+    assert "copy" not in record.source_offset
+
+
+def test_full_document_only_simplified_json_and_resume_token_key() -> None:
+    s = _settings(**{"publish.full.document.only": "true",
+                     "output.json.formatter": FMT + "SimplifiedJson",
+                     "change.stream.document.key.as.key": "false"})  # fmt: skip
+    record = event_record(EVENT, token_offset({"_data": "nx:7"}), s)
+    assert record is not None
+    assert json.loads(record.value) == {"_id": "e1", "player_id": "P1", "timestamp": 1700000000000}
+    assert json.loads(record.key) == {"_id": {"_data": "nx:7"}}
+
+
+def test_deletes_are_skipped_or_tombstones_with_full_document_only() -> None:
+    delete = {**EVENT, "operationType": "delete"}
+    delete.pop("fullDocument")
+    only = _settings(**{"publish.full.document.only": "true"})
+    assert event_record(delete, {}, only) is None
+    tomb = _settings(**{"publish.full.document.only": "true",
+                        "publish.full.document.only.tombstone.on.delete": "true"})  # fmt: skip
+    record = event_record(delete, {}, tomb)
+    assert record is not None and record.value is None and json.loads(record.key) == {"_id": "e1"}
+    whole = event_record(delete, {}, _settings())
+    assert whole is not None and json.loads(whole.value)["operationType"] == "delete"
+
+
+def test_schema_output_is_a_structured_value() -> None:
+    s = _settings(**{"output.format.value": "schema", "output.format.key": "schema",
+                     "publish.full.document.only": "true"})  # fmt: skip
+    record = event_record(EVENT, {}, s)
+    assert record is not None
+    assert record.value == {"_id": "e1", "player_id": "P1", "timestamp": 1700000000000}
+    assert record.key == {"_id": "e1"}
+
+
+def test_copied_document_is_an_insert_event_with_a_copy_offset() -> None:
+    s = _settings()
+    event = copied_event({"_id": 5, "v": 1}, s)
+    assert event["operationType"] == "insert" and event["documentKey"] == {"_id": 5}
+    assert event["_id"] == {"_id": 5, "copyingData": True}
+    offset = token_offset({"_data": "nx:0"}, copying=True)
+    assert offset["copy"] == "true"
+    assert id_key(5) != id_key("5")
+
+
+def test_formatters() -> None:
+    oid = ObjectId("65f000000000000000000000")
+    doc = {
+        "_id": oid, "n": Int64(5), "i": 3, "f": 1.5, "dec": Decimal128("1.5"),
+        "t": dt.datetime(2023, 1, 1, 1, 2, 3, 123000, tzinfo=dt.UTC),
+        "t0": dt.datetime(2023, 1, 1, tzinfo=dt.UTC), "b": b"ab", "nested": [{"x": Int64(2**40)}],
+    }  # fmt: skip
+    default = json.loads(encode_document(doc, "DefaultJson"))
+    assert default["_id"] == {"$oid": str(oid)}
+    assert default["n"] == {"$numberLong": "5"} and default["i"] == 3 and default["f"] == 1.5
+    assert default["t"] == {"$date": 1672534923123}
+    assert default["dec"] == {"$numberDecimal": "1.5"}
+    assert default["b"] == {"$binary": "YWI=", "$type": "00"}
+    assert default["nested"] == [{"x": {"$numberLong": str(2**40)}}]
+    simple = json.loads(encode_document(doc, "SimplifiedJson"))
+    assert simple["_id"] == str(oid) and simple["n"] == 5
+    assert simple["t"] == "2023-01-01T01:02:03.123Z" and simple["t0"] == "2023-01-01T00:00:00Z"
+    assert simple["dec"] == "1.5" and simple["b"] == "YWI=" and simple["nested"] == [{"x": 2**40}]
+    extended = json.loads(encode_document(doc, "ExtendedJson"))
+    assert extended["i"] == {"$numberInt": "3"} and extended["f"] == {"$numberDouble": "1.5"}
+    assert extended["t"] == {"$date": {"$numberLong": "1672534923123"}}
