@@ -600,7 +600,7 @@ class InMemoryDriver:
             return
         running = self.engine.running_query(query_id)
         if running is not None:
-            running.pipeline.push(batch)
+            running.pipeline.push(batch, topic=topic)
 
     def _decode_windows(self, topic: str, frame: pl.DataFrame) -> list[WindowBounds | None] | None:
         """Window bounds of each record when ``topic`` holds a windowed source, else None."""

@@ -166,14 +166,14 @@ class KsqlEngine:
     def process(self, topic: str, records: pl.DataFrame) -> None:
         """Hand a batch of ``topic``'s records to every running query reading it, in start order."""
         for running in list(self._state.running.values()):
-            if running.source_topic == topic and running.query_id in self._state.running:
-                running.pipeline.push(records)
+            if topic in running.source_topics and running.query_id in self._state.running:
+                running.pipeline.push(records, topic=topic)
 
     def running_queries(self) -> list[str]:
         return list(self._state.running)
 
     def source_topics(self) -> set[str]:
-        return {q.source_topic for q in self._state.running.values()}
+        return {t for q in self._state.running.values() for t in q.source_topics}
 
     def running_query(self, query_id: str) -> RunningQuery | None:
         return self._state.running.get(query_id)

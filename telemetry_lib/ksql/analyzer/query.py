@@ -9,17 +9,21 @@ order), and rejects what ksqlDB rejects with its wording. The result, :class:`An
 what the logical planner consumes.
 
 GROUP BY / aggregates / WINDOW / HAVING are analysed by
-:mod:`telemetry_lib.ksql.analyzer.aggregation` (the result carries ``aggregation``). Features of
-later issues (JOIN, table functions) raise :class:`~telemetry_lib.ksql.errors.UnsupportedError`
-naming the feature. No polars here.
+:mod:`telemetry_lib.ksql.analyzer.aggregation` (the result carries ``aggregation``). JOINs are
+analysed by :mod:`telemetry_lib.ksql.analyzer.joins`, which rewrites the statement over a virtual
+joined source; this module then finishes it (the result carries ``join``; the key columns come
+from the join key). Table functions raise :class:`~telemetry_lib.ksql.errors.UnsupportedError`.
+No polars here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from telemetry_lib.ksql.analyzer.scope import Scope, ScopeColumn
 from telemetry_lib.ksql.analyzer.typed import TColumn, TDereference, TypedExpression
@@ -123,6 +127,9 @@ class AnalyzedQuery:
     limit: int | None = None
     #: GROUP BY / aggregates (engine II): an analyzer.aggregation.AggregateAnalysis, else None.
     aggregation: object | None = None
+    #: JOIN (engine III): an analyzer.joins.JoinAnalysis, else None. ``source`` is then the
+    #: virtual joined source (its columns are the join fields).
+    join: Any = None
 
     @property
     def columns(self) -> tuple[OutputColumn, ...]:
@@ -177,11 +184,19 @@ def analyze_query(
     ``sink_timestamp`` is the C*AS ``TIMESTAMP`` column; ksqlDB checks it exists in the result
     before it checks the key columns."""
     relation = query.from_
+    join: Any = None
     if isinstance(relation, JoinRelation):
-        raise UnsupportedError("JOIN (engine III)")
+        from telemetry_lib.ksql.analyzer.joins import analyze_join
+
+        join, query = analyze_join(
+            query,
+            catalog,
+            lambda e, s, context: _type(e, s, context=context, registry=registry),
+        )
+        relation = query.from_
     if not isinstance(relation, AliasedRelation):
         raise UnsupportedError(f"FROM clause {type(relation).__name__}")
-    source = catalog.get_source(relation.name)
+    source = catalog.get_source(relation.name) if join is None else join.joined
     if source is None:
         prefix = ""
         if relation.loc is not None:
@@ -195,7 +210,10 @@ def analyze_query(
     from telemetry_lib.ksql.analyzer.aggregation import is_aggregate_query
 
     if is_aggregate_query(query):
-        return _analyze_aggregate(query, source, alias, registry, sink_name, config, sink_timestamp)
+        result = _analyze_aggregate(
+            query, source, alias, registry, sink_name, config, sink_timestamp
+        )
+        return result if join is None else dataclasses.replace(result, join=join)
     if query.window is not None and query.group_by is None:
         loc = query.window.loc
         prefix = f"Line: {loc.line}, Col: {loc.column}: " if loc is not None else ""
@@ -230,9 +248,12 @@ def analyze_query(
             "The TIMESTAMP column set in the WITH clause does not exist in the schema: "
             f"'{sink_timestamp}'"
         )
-    key_columns, value_columns = _assign_keys(
-        items, source, alias, partition_by, names, sink_name=sink_name, config=config
-    )
+    if join is not None and partition_by is None:
+        key_columns, value_columns = _assign_join_keys(items, join, sink_name)
+    else:
+        key_columns, value_columns = _assign_keys(
+            items, source, alias, partition_by, names, sink_name=sink_name, config=config
+        )
     return AnalyzedQuery(
         source=source,
         alias=alias,
@@ -242,7 +263,23 @@ def analyze_query(
         key_columns=tuple(key_columns),
         value_columns=tuple(value_columns),
         limit=query.limit,
+        join=join,
     )
+
+
+def _assign_join_keys(
+    items: list[_Item], join: Any, sink_name: str
+) -> tuple[list[OutputColumn], list[OutputColumn]]:
+    """Key columns of a join result (see :func:`telemetry_lib.ksql.analyzer.joins.pick_keys`)."""
+    from telemetry_lib.ksql.analyzer.joins import pick_keys
+
+    picked = pick_keys([(i.name, i.expression) for i in items], join, sink_name)
+    keys = [_out(items[pos].name, expr, True, None) for pos, expr in picked]
+    used = {pos for pos, _ in picked}
+    values = [_out(i.name, i.expression, False, None) for p, i in enumerate(items) if p not in used]
+    _check_duplicates(keys + values)
+    _check_has_values(values)
+    return keys, values
 
 
 def _analyze_aggregate(

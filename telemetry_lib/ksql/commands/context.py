@@ -32,6 +32,13 @@ class RunningQuery:
     pipeline: Pipeline
     #: Logical and physical plan text (EXPLAIN <query id>).
     explain_text: str = ""
+    #: Every topic the query reads, when more than ``source_topic`` (joins).
+    input_topics: tuple[str, ...] = ()
+
+    @property
+    def source_topics(self) -> tuple[str, ...]:
+        """Every topic the query reads (``source_topic`` first)."""
+        return self.input_topics or (self.source_topic,)
 
 
 @dataclass

@@ -186,7 +186,10 @@ def create_as_select(stmt: CreateAsSelect, ctx: StatementContext) -> StatementRe
     )
     ts_column, ts_format = _check_sink_timestamp(props, columns)
     topic = props.text("KAFKA_TOPIC") or (ctx.setting("ksql.output.topic.name.prefix") + stmt.name)
-    source_topic = ctx.io.describe_topic(source.topic)
+    # A join's sink inherits the partition count of its last (right-most) source (ksqlDB's
+    # JoinNode.getPartitions).
+    inherit_from = source.topic if analysis.join is None else analysis.join.sources[-1].source.topic
+    source_topic = ctx.io.describe_topic(inherit_from)
     partitions = props.integer("PARTITIONS")
     replicas = props.integer("REPLICAS")
     if partitions is None and ctx.io.describe_topic(topic) is None:
@@ -337,6 +340,9 @@ def _conform_to_sink(analysis: AnalyzedQuery, target: DataSource) -> AnalyzedQue
 def _start(planned: PlannedQuery, text: str, ctx: StatementContext) -> None:
     """Register the query; outside validation, build and start its pipeline."""
     source = planned.analysis.source
+    join = planned.analysis.join
+    names = (source.name,) if join is None else tuple(s.source.name for s in join.sources)
+    topics = (source.topic,) if join is None else join.topics
     ctx.catalog.put_query(
         QueryInfo(
             query_id=planned.query_id,
@@ -344,8 +350,8 @@ def _start(planned: PlannedQuery, text: str, ctx: StatementContext) -> None:
             statement_text=text,
             sink=planned.sink.name,
             sink_topic=planned.sink.topic,
-            sources=(source.name,),
-            source_topics=(source.topic,),
+            sources=names,
+            source_topics=topics,
         )
     )
     pipeline = plan_physical(planned.plan)
@@ -361,10 +367,11 @@ def _start(planned: PlannedQuery, text: str, ctx: StatementContext) -> None:
     logical = explain(planned.plan)
     ctx.state.running[planned.query_id] = RunningQuery(
         query_id=planned.query_id,
-        source_topic=source.topic,
+        source_topic=topics[0],
         sink_topic=planned.sink.topic,
         pipeline=pipeline,
         explain_text=f"Logical plan:\n{logical}\n\nPhysical plan:\n{pipeline.explain()}",
+        input_topics=topics if len(topics) > 1 else (),
     )
 
 

@@ -111,7 +111,9 @@ class Pipeline:
         for op in self.operators:
             op.on_start(ctx)
 
-    def push(self, batch: pl.DataFrame) -> None:
+    def push(self, batch: pl.DataFrame, *, topic: str | None = None) -> None:
+        """Run ``batch`` through the chain; ``topic`` (the batch's input topic) matters only to
+        pipelines with several inputs (joins)."""
         if self._ctx is None:
             raise RuntimeError("Pipeline.push() called before start()")
         if batch.height == 0:

@@ -34,7 +34,14 @@ logger = logging.getLogger(__name__)
 
 
 def plan_physical(plan: SinkNode) -> Pipeline:
-    """Operators for ``plan``, source first."""
+    """Operators for ``plan``, source first (a JOIN plan: a JoinPipeline with one input chain
+    per source, see :mod:`telemetry_lib.ksql.exec.join_pipeline`)."""
+    from telemetry_lib.ksql.plan.join import JoinNode
+
+    if any(isinstance(n, JoinNode) for n in _walk(plan)):
+        from telemetry_lib.ksql.exec.join_pipeline import plan_join_pipeline
+
+        return plan_join_pipeline(plan, lambda n: _operator(n, plan))
     chain: list[LogicalNode] = []
     node: LogicalNode = plan
     while True:
@@ -49,6 +56,13 @@ def plan_physical(plan: SinkNode) -> Pipeline:
         node = children[0]
     operators: list[Operator] = [_operator(n, plan) for n in reversed(chain)]
     return Pipeline(operators)
+
+
+def _walk(node: LogicalNode) -> list[LogicalNode]:
+    out = [node]
+    for child in node.children():
+        out += _walk(child)
+    return out
 
 
 def _operator(node: LogicalNode, plan: SinkNode) -> Operator:

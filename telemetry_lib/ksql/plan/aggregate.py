@@ -21,7 +21,6 @@ from telemetry_lib.ksql.plan.logical import (
     LogicalNode,
     ProjectNode,
     SinkNode,
-    SourceNode,
 )
 
 __all__ = ["AggregateNode", "build_aggregate_plan"]
@@ -49,7 +48,9 @@ class AggregateNode(LogicalNode):
 def build_aggregate_plan(analysis: AnalyzedQuery, sink: DataSource) -> SinkNode:
     aggregation = analysis.aggregation
     assert isinstance(aggregation, AggregateAnalysis)
-    node: LogicalNode = SourceNode(analysis.source, analysis.alias)
+    from telemetry_lib.ksql.plan.join import source_plan
+
+    node: LogicalNode = source_plan(analysis)
     if analysis.where is not None:
         node = FilterNode(node, analysis.where, emit_tombstones=analysis.source.is_table)
     node = AggregateNode(node, aggregation)

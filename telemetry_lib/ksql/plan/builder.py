@@ -18,7 +18,6 @@ from telemetry_lib.ksql.plan.logical import (
     PartitionByNode,
     ProjectNode,
     SinkNode,
-    SourceNode,
 )
 from telemetry_lib.ksql.plan.rules import apply_rules
 
@@ -32,7 +31,9 @@ def build_logical_plan(analysis: AnalyzedQuery, sink: DataSource) -> SinkNode:
         from telemetry_lib.ksql.plan.aggregate import build_aggregate_plan
 
         return build_aggregate_plan(analysis, sink)
-    node: LogicalNode = SourceNode(analysis.source, analysis.alias)
+    from telemetry_lib.ksql.plan.join import source_plan
+
+    node: LogicalNode = source_plan(analysis)
     if analysis.where is not None:
         node = FilterNode(node, analysis.where, emit_tombstones=analysis.source.is_table)
     if analysis.partition_by is not None:

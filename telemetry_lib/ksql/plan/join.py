@@ -4,7 +4,9 @@ Owns: :class:`JoinNode` (one JOIN step: two inputs, a kind, a type, the key expr
 side, an optional WITHIN window), :class:`RepartitionNode` (re-key one side by its join
 expression before the join), :class:`JoinSideNode` (give a leaf source's columns their join
 field names), :class:`JoinWindow`, :class:`JoinKeyColumn`, the field-name helpers
-:func:`side_field` / :func:`join_key_field`. No polars here.
+:func:`side_field` / :func:`join_key_field` (the last four defined in
+:mod:`telemetry_lib.ksql.analyzer.joins`, re-exported here), :func:`build_join_tree` and
+:func:`source_plan`. No polars here.
 
 Plan shape of ``SELECT ... FROM a JOIN b ON ... JOIN c ON ... [WHERE] [GROUP BY|PARTITION BY]``::
 
@@ -96,6 +98,16 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+from telemetry_lib.ksql.analyzer.joins import (
+    JoinAnalysis,
+    JoinKeyColumn,
+    JoinKind,
+    JoinType,
+    JoinWindow,
+    join_key_field,
+    side_field,
+)
+from telemetry_lib.ksql.analyzer.query import AnalyzedQuery
 from telemetry_lib.ksql.analyzer.typed import TypedExpression
 from telemetry_lib.ksql.catalog import DataSource
 from telemetry_lib.ksql.plan.logical import LogicalNode, SourceNode
@@ -111,14 +123,14 @@ __all__ = [
     "JoinWindow",
     "RepartitionNode",
     "Side",
+    "build_join_tree",
     "join_key_field",
     "side_field",
+    "source_plan",
 ]
 
 logger = logging.getLogger(__name__)
 
-JoinKind = Literal["stream-stream", "stream-table", "table-table", "table-table-fk"]
-JoinType = Literal["INNER", "LEFT", "RIGHT", "FULL"]
 Side = Literal["left", "right"]
 
 JOIN_KINDS: tuple[JoinKind, ...] = (
@@ -127,44 +139,6 @@ JOIN_KINDS: tuple[JoinKind, ...] = (
     "table-table",
     "table-table-fk",
 )
-
-# Prefix of the join-key fields: double underscore like every internal field, so no user column
-# (whose join field is always ``<ALIAS>_<COL>``) can take the name.
-_JOIN_KEY_PREFIX = "__ksql_jk_"
-
-
-def side_field(alias: str, column: str) -> str:
-    """The join field of ``alias.column`` (ksqlDB's joined-schema name, e.g. ``L_A``)."""
-    return f"{alias}_{column}"
-
-
-def join_key_field(index: int) -> str:
-    """Field holding join key ``index`` (input sides) or output key ``index`` (join output)."""
-    return f"{_JOIN_KEY_PREFIX}{index}"
-
-
-@dataclass(frozen=True)
-class JoinWindow:
-    """``WITHIN (before, after) [GRACE PERIOD g]`` in milliseconds; ``grace_ms`` None: none given
-    (ksqlDB's old semantics: 24 h retention, outer results emitted eagerly)."""
-
-    before_ms: int
-    after_ms: int
-    grace_ms: int | None = None
-
-    def describe(self) -> str:
-        grace = f", grace={self.grace_ms}ms" if self.grace_ms is not None else ""
-        return f"within=({self.before_ms}ms, {self.after_ms}ms){grace}"
-
-
-@dataclass(frozen=True)
-class JoinKeyColumn:
-    """An output key column of a join: its SQL name (``L_A``, ``ROWKEY``...) and type; the value
-    is in :func:`join_key_field` ``(index)`` of the join's output."""
-
-    name: str
-    type: SqlType
-    synthetic: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,6 +203,9 @@ class JoinNode(LogicalNode):
     #: Source names on each side, for EXPLAIN and error messages.
     left_name: str = ""
     right_name: str = ""
+    #: SQL type of every data field of both sides (and of the key fields), so an operator can
+    #: emit typed nulls for a side it has not seen yet.
+    field_types: tuple[tuple[str, SqlType], ...] = ()
 
     def children(self) -> tuple[LogicalNode, ...]:
         return (self.left, self.right)
@@ -250,3 +227,67 @@ class JoinNode(LogicalNode):
             f"Join[{self.kind} {self.join_type} {self.left_name} x {self.right_name} "
             f"ON {criteria}{window}; key={keys}]"
         )
+
+
+def _context(kind: str, side: Side, step: int, steps: int) -> str:
+    """ksqlDB's operator name of a repartition before join ``step`` (``Join-left``,
+    ``Join`` for the stream of a stream-table join; nested joins of an N-way join get ``L_``
+    prefixes, one per level below the last join)."""
+    prefix = "L_" * (steps - 1 - step)
+    if kind == "stream-table":
+        return f"{prefix}Join"
+    return f"{prefix}Join-{side}"
+
+
+def build_join_tree(join: JoinAnalysis) -> JoinNode:
+    """The JoinNode tree of ``join`` (leaves: JoinSide <- Source, with Repartition where a side
+    is re-keyed), each step's output feeding the next step's left input."""
+    first = join.sources[0]
+    node: LogicalNode = JoinSideNode(
+        SourceNode(first.source, first.alias), first.alias, first.fields
+    )
+    left_fields = first.field_names
+    types = {col.name: col.type for col in join.joined.columns}
+    steps = len(join.steps)
+    for step in join.steps:
+        left = node
+        if step.left_repartition:
+            left = RepartitionNode(
+                left, (step.left_expr,), context=_context(step.kind, "left", step.index, steps)
+            )
+        r = step.right
+        right: LogicalNode = JoinSideNode(SourceNode(r.source, r.alias), r.alias, r.fields)
+        if step.right_repartition:
+            right = RepartitionNode(
+                right, (step.right_expr,), context=_context(step.kind, "right", step.index, steps)
+            )
+        fields = left_fields + r.field_names
+        field_types = tuple((f, types[f]) for f in fields if f in types)
+        node = JoinNode(
+            left=left,
+            right=right,
+            kind=step.kind,
+            join_type=step.join_type,
+            left_key=(step.left_expr,),
+            right_key=(step.right_expr,),
+            within=step.within,
+            key_columns=step.keys,
+            left_fields=left_fields,
+            right_fields=r.field_names,
+            left_primary_key=step.left_primary_key,
+            step=step.index,
+            left_name=step.left_name,
+            right_name=r.alias,
+            field_types=field_types
+            + tuple((join_key_field(i), k.type) for i, k in enumerate(step.keys)),
+        )
+        left_fields = fields
+    assert isinstance(node, JoinNode)
+    return node
+
+
+def source_plan(analysis: AnalyzedQuery) -> LogicalNode:
+    """The input of a query's plan: its source, or the join tree of a JOIN query."""
+    if analysis.join is not None:
+        return build_join_tree(analysis.join)
+    return SourceNode(analysis.source, analysis.alias)

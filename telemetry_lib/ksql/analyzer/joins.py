@@ -1,0 +1,836 @@
+"""Analysis of joins: ``FROM a [type] JOIN b [WITHIN ...] ON ... [JOIN c ON ...]`` (engine III).
+
+Owns: :func:`analyze_join`, which resolves every source of the FROM clause, builds the joined
+scope (each column of source alias ``A`` visible as ``A.COL`` — and as ``COL`` when no other
+source has that name — in the batch field ``A_COL``), validates each JOIN step with ksqlDB's
+rules and wording (reference §2.4: equi-joins on one expression per side, each side referencing
+exactly one source, stream-table on the table's primary key, table-table on the right table's
+primary key — a non-key left expression making it a foreign-key join —, WITHIN required for
+stream-stream and refused otherwise, supported join types per kind, matching key types, no
+self joins, no implicit repartition of windowed sources), classifies each step
+(:data:`~telemetry_lib.ksql.plan.join.JoinKind`), decides which side needs a repartition (a
+stream whose join expression is not its key), names the join key (the first viable key column
+in the projection, ``<ALIAS>_<COL>``; a synthetic ``ROWKEY`` — ``ROWKEY_n`` past the source
+columns' ``ROWKEY_m`` — for FULL OUTER joins and criteria without a column), and rewrites the
+statement so the single-source analyzer can finish the job over the joined schema:
+
+- every column reference becomes the unqualified batch field (``L.A`` -> ``L_A``; the synthetic
+  key -> ``__ksql_jk_0``); an unaliased top-level reference keeps its SQL name as an alias
+  (``L.A`` is named ``L_A`` when another source has an ``A``, else ``A``; ksqlDB's naming);
+- ``*`` and ``A.*`` expand to the sources' columns with prefixed names (``L_A``, ``R_B``...),
+  led by the synthetic key for ``*``.
+
+The joined schema is presented as a virtual :class:`~telemetry_lib.ksql.catalog.DataSource`
+(:attr:`JoinAnalysis.joined`): key column ``__ksql_jk_0`` (or the left table's primary key
+fields for a foreign-key join), then every side field as a value column. It is a TABLE when
+the result of the last step is a table. No polars here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from telemetry_lib.ksql.analyzer.scope import Scope, ScopeColumn
+from telemetry_lib.ksql.analyzer.typed import TColumn, TypedExpression
+from telemetry_lib.ksql.catalog import (
+    PSEUDO_COLUMNS,
+    WINDOW_BOUND_COLUMNS,
+    Catalog,
+    Column,
+    ColumnRole,
+    DataSource,
+    SourceType,
+    quote_identifier,
+)
+from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, KsqlStatementError
+from telemetry_lib.ksql.parser.ast import (
+    AliasedRelation,
+    AllColumns,
+    ColumnRef,
+    Comparison,
+    Expression,
+    JoinedSource,
+    JoinRelation,
+    LogicalBinary,
+    Node,
+    Query,
+    SingleColumn,
+)
+from telemetry_lib.ksql.types import BIGINT, INTEGER, SqlType
+
+__all__ = [
+    "JoinAnalysis",
+    "JoinKeyColumn",
+    "JoinKind",
+    "JoinSource",
+    "JoinStep",
+    "JoinType",
+    "JoinWindow",
+    "analyze_join",
+    "join_key_field",
+    "join_type_text",
+    "side_field",
+]
+
+logger = logging.getLogger(__name__)
+
+_PSEUDO_TYPES: dict[str, SqlType] = {
+    "ROWTIME": BIGINT,
+    "ROWPARTITION": INTEGER,
+    "ROWOFFSET": BIGINT,
+    "WINDOWSTART": BIGINT,
+    "WINDOWEND": BIGINT,
+}
+# ksqlDB's synthetic join key column name (ColumnNames.generateSyntheticJoinKey).
+_SYNTHETIC_KEY = "ROWKEY"
+_MAP_KEY_ISSUE = "https://github.com/confluentinc/ksql/issues/6621"
+_KEY_MISSING = "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
+
+TypeFn = Callable[[Expression, Scope, str], TypedExpression]
+
+JoinKind = Literal["stream-stream", "stream-table", "table-table", "table-table-fk"]
+JoinType = Literal["INNER", "LEFT", "RIGHT", "FULL"]
+
+# Prefix of the join-key fields: double underscore like every internal field, so no user column
+# (whose join field is always ``<ALIAS>_<COL>``) can take the name.
+_JOIN_KEY_PREFIX = "__ksql_jk_"
+
+
+def side_field(alias: str, column: str) -> str:
+    """The join field of ``alias.column`` (ksqlDB's joined-schema name, e.g. ``L_A``)."""
+    return f"{alias}_{column}"
+
+
+def join_key_field(index: int) -> str:
+    """Field holding join key ``index`` (input sides) or output key ``index`` (join output)."""
+    return f"{_JOIN_KEY_PREFIX}{index}"
+
+
+@dataclass(frozen=True)
+class JoinWindow:
+    """``WITHIN (before, after) [GRACE PERIOD g]`` in milliseconds; ``grace_ms`` None: none given
+    (ksqlDB's old semantics: 24 h retention, outer results emitted eagerly)."""
+
+    before_ms: int
+    after_ms: int
+    grace_ms: int | None = None
+
+    def describe(self) -> str:
+        grace = f", grace={self.grace_ms}ms" if self.grace_ms is not None else ""
+        return f"within=({self.before_ms}ms, {self.after_ms}ms){grace}"
+
+
+@dataclass(frozen=True)
+class JoinKeyColumn:
+    """An output key column of a join: its SQL name (``L_A``, ``ROWKEY``...) and type; the value
+    is in :func:`join_key_field` ``(index)`` of the join's output."""
+
+    name: str
+    type: SqlType
+    synthetic: bool = False
+
+
+@dataclass(frozen=True)
+class JoinSource:
+    """One source of the FROM clause with its alias and ``(column, join field)`` pairs (key,
+    value, header and pseudo columns, in that order)."""
+
+    source: DataSource
+    alias: str
+    fields: tuple[tuple[str, str], ...]
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f for _, f in self.fields)
+
+    def star_fields(self) -> list[tuple[str, SqlType]]:
+        """``alias.*``: key, value and header columns as ``(field, type)``."""
+        return [(side_field(self.alias, c.name), c.type) for c in self.source.ordered_columns()]
+
+
+@dataclass(frozen=True)
+class JoinStep:
+    """One JOIN clause, analysed. Expressions are typed over the joined scope's fields."""
+
+    index: int
+    kind: JoinKind
+    join_type: JoinType
+    right: JoinSource
+    left_expr: TypedExpression
+    right_expr: TypedExpression
+    left_repartition: bool
+    right_repartition: bool
+    within: JoinWindow | None
+    #: Output key column of this step (FK joins: the left table's primary key columns).
+    keys: tuple[JoinKeyColumn, ...]
+    #: FK joins: the left fields holding the left table's primary key.
+    left_primary_key: tuple[str, ...] = ()
+    left_name: str = ""
+
+
+@dataclass(frozen=True)
+class JoinAnalysis:
+    """The FROM clause of a join query: its sources, steps and joined schema."""
+
+    sources: tuple[JoinSource, ...]
+    steps: tuple[JoinStep, ...]
+    scope: Scope
+    joined: DataSource
+    #: Fields whose value equals the final join key (ksqlDB's viable key columns), in order,
+    #: each with its qualified text (``L.A``); empty for a synthetic or foreign key.
+    viable: tuple[tuple[str, str], ...]
+    synthetic: bool
+    foreign_key: bool
+
+    @property
+    def is_table(self) -> bool:
+        return self.joined.is_table
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.source.topic for s in self.sources))
+
+
+def join_type_text(join_type: JoinType) -> str:
+    """ksqlDB's JoinNode.JoinType text (``[INNER] JOIN``...)."""
+    return {
+        "INNER": "[INNER] JOIN",
+        "LEFT": "LEFT [OUTER] JOIN",
+        "RIGHT": "RIGHT [OUTER] JOIN",
+        "FULL": "[FULL] OUTER JOIN",
+    }[join_type]
+
+
+# ------------------------------------------------------------------------------ analysis
+def analyze_join(query: Query, catalog: Catalog, type_fn: TypeFn) -> tuple[JoinAnalysis, Query]:
+    """Analyse ``query``'s JOIN clause; returns the analysis and the query rewritten over the
+    joined schema's fields (see the module docstring)."""
+    relation = query.from_
+    assert isinstance(relation, JoinRelation)
+    sources = [_resolve(relation.left, catalog)]
+    for joined in relation.joins:
+        sources.append(_resolve(joined.relation, catalog))
+    _check_duplicates(sources)
+    kafka = [s.source.name for s in sources if s.source.value_format.name == "KAFKA"]
+    if kafka:
+        raise KsqlStatementError(
+            f"Source(s) {', '.join(kafka)} are using the 'KAFKA' value format. This format does "
+            "not yet support JOIN."
+        )
+    base = _base_scope(sources)
+    steps: list[JoinStep] = []
+    # Expressions equal to the current join key (typed), and viable key columns (field, text).
+    equivalents: list[TypedExpression] = []
+    viable: list[tuple[str, str]] = []
+    left_is_table = sources[0].source.is_table
+    left_windowed = sources[0].source.window
+    synthetic = False
+    foreign_key = False
+    for index, joined in enumerate(relation.joins):
+        right = sources[index + 1]
+        left_sources = sources[: index + 1]
+        step, equivalents, viable, synthetic = _analyze_step(
+            index,
+            joined,
+            left_sources,
+            right,
+            base,
+            type_fn,
+            left_is_table=left_is_table,
+            left_windowed=left_windowed is not None,
+            equivalents=equivalents,
+            viable=viable,
+            sources=sources,
+        )
+        foreign_key = step.kind == "table-table-fk"
+        steps.append(step)
+        left_is_table = left_is_table and right.source.is_table
+    last = steps[-1]
+    scope = base
+    if synthetic:
+        key = last.keys[0]
+        scope = base.with_columns(ScopeColumn(None, key.name, key.type, join_key_field(0)))
+    joined_source = _joined_source(sources, last, is_table=left_is_table)
+    analysis = JoinAnalysis(
+        sources=tuple(sources),
+        steps=tuple(steps),
+        scope=scope,
+        joined=joined_source,
+        viable=tuple(viable),
+        synthetic=synthetic,
+        foreign_key=foreign_key,
+    )
+    return analysis, _rewrite_query(query, analysis)
+
+
+def _resolve(relation: AliasedRelation, catalog: Catalog) -> JoinSource:
+    source = catalog.get_source(relation.name)
+    if source is None:
+        prefix = ""
+        if relation.loc is not None:
+            prefix = f"Line: {relation.loc.line}, Col: {relation.loc.column}: "
+        known = ", ".join(s.name for s in catalog.sources()) or "none yet"
+        raise AnalysisError(
+            f"{prefix}{relation.name} does not exist.",
+            hint=f"known streams and tables: {known}",
+        )
+    alias = relation.alias or relation.name
+    cols = [c.name for c in source.ordered_columns()] + list(PSEUDO_COLUMNS)
+    if source.is_windowed:
+        cols += list(WINDOW_BOUND_COLUMNS)
+    return JoinSource(source, alias, tuple((c, side_field(alias, c)) for c in cols))
+
+
+def _check_duplicates(sources: list[JoinSource]) -> None:
+    seen: set[str] = set()
+    for s in sources:
+        name = s.source.name
+        if name in seen:
+            if len(sources) == 2:
+                raise KsqlStatementError(
+                    f"Can not join '{name}' to '{name}': self joins are not yet supported."
+                )
+            raise KsqlStatementError(
+                f"N-way joins do not support multiple occurrences of the same source. "
+                f"Source: '{name}'"
+            )
+        seen.add(name)
+
+
+def _base_scope(sources: list[JoinSource]) -> Scope:
+    cols: list[ScopeColumn] = []
+    for s in sources:
+        for name, fld in s.fields:
+            col = s.source.column(name)
+            sql_type = col.type if col is not None else _PSEUDO_TYPES[name]
+            cols.append(ScopeColumn(s.alias, name, sql_type, fld))
+    return Scope(tuple(cols))
+
+
+def _field_owner(sources: list[JoinSource], fld: str) -> JoinSource | None:
+    for s in sources:
+        if fld in s.field_names:
+            return s
+    return None
+
+
+def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB rule, in its order
+    index: int,
+    joined: JoinedSource,
+    left_sources: list[JoinSource],
+    right: JoinSource,
+    scope: Scope,
+    type_fn: TypeFn,
+    *,
+    left_is_table: bool,
+    left_windowed: bool,
+    equivalents: list[TypedExpression],
+    viable: list[tuple[str, str]],
+    sources: list[JoinSource],
+) -> tuple[JoinStep, list[TypedExpression], list[tuple[str, str]], bool]:
+    criteria = joined.criteria
+    qualified = _qualify(criteria, scope)
+    if isinstance(criteria, LogicalBinary):
+        raise KsqlStatementError(
+            "Invalid join condition: joins on multiple conditions are not yet supported. "
+            f"Got {_text(qualified)}."
+        )
+    if not isinstance(criteria, Comparison) or criteria.op != "=":
+        raise KsqlStatementError(
+            "Unsupported join expression: only equality conditions (a = b) are supported. "
+            f"Got {_text(qualified)}."
+        )
+    assert isinstance(qualified, Comparison)
+    left_refs = _sources_of(qualified.left)
+    right_refs = _sources_of(qualified.right)
+    for side_refs, side in ((left_refs, qualified.left), (right_refs, qualified.right)):
+        if len(side_refs) != 1:
+            raise KsqlStatementError(
+                f"Invalid comparison expression '{_text(side)}' in join '{_text(qualified)}'. "
+                "Each side of the join comparision must contain references from exactly one "
+                "source."
+            )
+    (left_ref,), (right_ref,) = tuple(left_refs), tuple(right_refs)
+    if left_ref == right_ref:
+        raise KsqlEngineError(
+            "Each side of the join must reference exactly one source and not the same source. "
+            f"Left side references `{left_ref}` and right references `{right_ref}`"
+        )
+    flipped = False
+    if right.alias not in (left_ref, right_ref):
+        raise KsqlEngineError(
+            f"A join criteria is expected to reference the source (`{right.alias}`) in the FROM "
+            f"clause, instead the right source references `{right_ref}` and the left source "
+            f"references `{left_ref}`"
+        )
+    left_ast, right_ast = qualified.left, qualified.right
+    if left_ref == right.alias:
+        flipped = True
+        left_ast, right_ast = right_ast, left_ast
+    left_expr = type_fn(_to_fields(left_ast, scope), _field_scope(scope), "JOIN ON")
+    right_expr = type_fn(_to_fields(right_ast, scope), _field_scope(scope), "JOIN ON")
+    written = f"{_text(qualified.left)} = {_text(qualified.right)}"
+
+    right_is_table = right.source.is_table
+    left_name = left_sources[0].alias
+    join_type: JoinType = joined.join_type
+    if left_is_table and not right_is_table:
+        raise KsqlStatementError(
+            "Invalid join order: table-stream joins are not supported; only stream-table joins. "
+            f"Got {left_name} {join_type_text(join_type)} {right.alias}."
+        )
+    # Windowed sources join only windowed sources.
+    right_windowed = right.source.window is not None
+    if left_windowed != right_windowed:
+        windowed, plain = (left_sources[0], right) if left_windowed else (right, left_sources[0])
+        window = windowed.source.window
+        assert window is not None
+        raise KsqlStatementError(
+            "Can not join windowed source to non-windowed source.\n"
+            f"`{windowed.alias}` is {window.type.value} windowed\n"
+            f"`{plain.alias}` is not windowed"
+        )
+    if left_expr.type != right_expr.type:
+        lt, rt = left_expr.type, right_expr.type
+        first, second = (right_ast, left_ast) if flipped else (left_ast, right_ast)
+        ft, st = (rt, lt) if flipped else (lt, rt)
+        raise KsqlStatementError(
+            f"Invalid join condition: types don't match. Got {_text(first)}{{{_sql(ft)}}} = "
+            f"{_text(second)}{{{_sql(st)}}}."
+        )
+    key_type = left_expr.type
+    assert key_type is not None
+
+    # Is each side's expression already its key?
+    if index == 0:
+        left_keyed = _is_source_key(left_expr, left_sources[0])
+    else:
+        left_keyed = left_expr in equivalents
+    right_keyed = _is_source_key(right_expr, right)
+    within = _within(joined)
+    if right_is_table and not right_keyed:
+        if left_is_table:
+            raise KsqlStatementError(
+                "Invalid join condition: table-table joins require to join on the primary key of "
+                f"the right input table. Got {written}."
+            )
+        raise KsqlStatementError(
+            "Invalid join condition: stream-table joins require to join on the table's primary "
+            f"key. Got {written}."
+        )
+    kind: JoinKind
+    if left_is_table and right_is_table:
+        kind = "table-table" if left_keyed else "table-table-fk"
+    elif right_is_table:
+        kind = "stream-table"
+    else:
+        kind = "stream-stream"
+    if kind == "table-table-fk":
+        if index > 0:
+            raise KsqlStatementError(
+                "Invalid join condition: foreign-key table-table joins are not supported as part "
+                f"of n-way joins. Got {written}."
+            )
+        if join_type in ("RIGHT", "FULL"):
+            word = "RIGHT" if join_type == "RIGHT" else "FULL"
+            raise KsqlStatementError(f"{word} OUTER JOIN on a foreign key is not supported")
+    if kind == "stream-stream" and within is None:
+        raise KsqlStatementError(
+            "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn "
+            "about how to specify a WITHIN clause with a stream-stream join, please visit: "
+            "https://docs.confluent.io/current/ksql/docs/syntax-reference.html"
+            "#create-stream-as-select"
+        )
+    if kind == "stream-table" and within is not None:
+        raise KsqlStatementError(
+            "A window definition was provided for a Stream-Table join. These joins are not "
+            "windowed. Please drop the window definition (ie. the WITHIN clause) and try to "
+            "execute your join again."
+        )
+    if kind.startswith("table-table") and within is not None:
+        raise KsqlStatementError(
+            "A window definition was provided for a Table-Table join. These joins are not "
+            "windowed. Please drop the window definition (i.e. the WITHIN clause) and try to "
+            "execute your Table-Table join again."
+        )
+    if kind == "stream-table" and join_type not in ("INNER", "LEFT"):
+        raise KsqlStatementError(
+            f"Invalid join type: {join_type_text(join_type)} is not supported for stream-table "
+            f"joins; only [INNER] JOIN and LEFT [OUTER] JOIN are. Got {left_name} "
+            f"{join_type_text(join_type)} {right.alias}."
+        )
+    left_repartition = kind != "table-table-fk" and not left_keyed
+    right_repartition = not right_keyed
+    if (left_repartition and left_windowed) or (right_repartition and right_windowed):
+        raise KsqlStatementError(
+            "Implicit repartitioning of windowed sources is not supported. See "
+            "https://github.com/confluentinc/ksql/issues/4385."
+        )
+    # Keys containing maps cannot be serialized reliably (checked on the repartition key).
+    from telemetry_lib.ksql.serde.formats import contains_map
+
+    if contains_map(key_type):
+        name = left_expr.field_name if isinstance(left_expr, TColumn) else _SYNTHETIC_KEY
+        raise KsqlStatementError(
+            "Map keys, including types that contain maps, are not supported as they may lead to "
+            f"unexpected behavior due to inconsistent serialization. Key column name: "
+            f"{quote_identifier(name)}. Column type: {key_type.sql()}. See {_MAP_KEY_ISSUE} "
+            "for more."
+        )
+
+    # The key of this step's output.
+    left_primary_key: tuple[str, ...] = ()
+    synthetic = False
+    if kind == "table-table-fk":
+        pk = left_sources[0].source.key_columns
+        left_primary_key = tuple(side_field(left_sources[0].alias, c.name) for c in pk)
+        keys = tuple(JoinKeyColumn(f, c.type) for f, c in zip(left_primary_key, pk, strict=True))
+        new_equivalents: list[TypedExpression] = []
+        new_viable: list[tuple[str, str]] = []
+    else:
+        new_equivalents = (equivalents if left_keyed and index > 0 else []) + [
+            left_expr,
+            right_expr,
+        ]
+        if join_type == "FULL":
+            new_viable = []
+        else:
+            carried = viable if (left_keyed and index > 0) else []
+            new_viable = list(carried)
+            for expr in (left_expr, right_expr):
+                if isinstance(expr, TColumn) and all(f != expr.field_name for f, _ in new_viable):
+                    owner = _field_owner(sources, expr.field_name)
+                    col = _column_of(owner, expr.field_name) if owner else expr.field_name
+                    text = f"{owner.alias}.{col}" if owner else expr.field_name
+                    new_viable.append((expr.field_name, text))
+        synthetic = not new_viable
+        name = _synthetic_name(sources) if synthetic else new_viable[0][0]
+        keys = (JoinKeyColumn(name, key_type, synthetic=synthetic),)
+    step = JoinStep(
+        index=index,
+        kind=kind,
+        join_type=join_type,
+        right=right,
+        left_expr=left_expr,
+        right_expr=right_expr,
+        left_repartition=left_repartition,
+        right_repartition=right_repartition,
+        within=within,
+        keys=keys,
+        left_primary_key=left_primary_key,
+        left_name=left_name,
+    )
+    return step, new_equivalents, new_viable, synthetic
+
+
+def _column_of(owner: JoinSource, fld: str) -> str:
+    return next(c for c, f in owner.fields if f == fld)
+
+
+def _is_source_key(expr: TypedExpression, side: JoinSource) -> bool:
+    keys = side.source.key_columns
+    return (
+        len(keys) == 1
+        and isinstance(expr, TColumn)
+        and expr.field_name == side_field(side.alias, keys[0].name)
+    )
+
+
+def _within(joined: JoinedSource) -> JoinWindow | None:
+    w = joined.within
+    if w is None:
+        return None
+    grace = w.grace.millis if w.grace is not None else None
+    return JoinWindow(before_ms=w.before.millis, after_ms=w.after.millis, grace_ms=grace)
+
+
+def _synthetic_name(sources: list[JoinSource]) -> str:
+    """``ROWKEY``, or ``ROWKEY_<n+1>`` past the largest ``ROWKEY[_n]`` source column."""
+    taken = -1
+    for s in sources:
+        for col in s.source.columns:
+            if col.name == _SYNTHETIC_KEY:
+                taken = max(taken, 0)
+            elif col.name.startswith(_SYNTHETIC_KEY + "_") and col.name[7:].isdigit():
+                taken = max(taken, int(col.name[7:]))
+    return _SYNTHETIC_KEY if taken < 0 else f"{_SYNTHETIC_KEY}_{taken + 1}"
+
+
+def _sql(t: SqlType | None) -> str:
+    return t.sql() if t is not None else "NULL"
+
+
+def _joined_source(sources: list[JoinSource], last: JoinStep, *, is_table: bool) -> DataSource:
+    """The joined schema as a virtual source (see the module docstring)."""
+    cols: list[Column] = []
+    if last.kind == "table-table-fk":
+        for k, pk_field in zip(last.keys, last.left_primary_key, strict=True):
+            cols.append(Column(pk_field, k.type, ColumnRole.KEY))
+    else:
+        cols.append(Column(join_key_field(0), last.keys[0].type, ColumnRole.KEY))
+    key_names = {c.name for c in cols}
+    for s in sources:
+        for name, fld in s.fields:
+            if fld in key_names:
+                continue
+            col = s.source.column(name)
+            cols.append(Column(fld, col.type if col is not None else _PSEUDO_TYPES[name]))
+    left = sources[0].source
+    return DataSource(
+        name=left.name,
+        source_type=SourceType.TABLE if is_table else SourceType.STREAM,
+        columns=tuple(cols),
+        topic=left.topic,
+        key_format=left.key_format,
+        value_format=left.value_format,
+        window=left.window,
+    )
+
+
+# ---------------------------------------------------------------------- AST rewriting
+def _map_ast(node: Any, fn: Callable[[Node], Node | None]) -> Any:
+    """``node`` with every sub-node rewritten by ``fn`` (None: keep and recurse)."""
+    if isinstance(node, tuple):
+        return tuple(_map_ast(n, fn) for n in node)
+    if not isinstance(node, Node):
+        return node
+    replaced = fn(node)
+    if replaced is not None:
+        return replaced
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(node):
+        if f.name == "loc":
+            continue
+        value = getattr(node, f.name)
+        new = _map_ast(value, fn)
+        if new is not value:
+            changes[f.name] = new
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _resolve_ref(ref: ColumnRef, scope: Scope, context: str) -> ScopeColumn:
+    """The column ``ref`` names, with ksqlDB's errors (location-prefixed)."""
+    prefix = f"Line: {ref.loc.line}, Col: {ref.loc.column}: " if ref.loc is not None else ""
+    matches = scope.find(ref.name, ref.source)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        if ref.source is not None and not any(c.source == ref.source for c in scope.columns):
+            raise AnalysisError(
+                f"Failed to prepare statement: '{ref.source}' is not a valid stream/table name "
+                "or alias.",
+                hint="use the name or alias given in the FROM clause",
+            )
+        shown = f"{ref.source}.{ref.name}" if ref.source is not None else ref.name
+        raise AnalysisError(f"{prefix}{context} column '{shown}' cannot be resolved.")
+    candidates = [f"{c.source}.{c.name}" for c in matches]
+    listed = (
+        candidates[0]
+        if len(candidates) == 1
+        else ", ".join(candidates[:-1]) + " or " + candidates[-1]
+    )
+    raise AnalysisError(
+        f"Exception while preparing statement: {prefix}Column '{ref.name}' is ambiguous. "
+        f"Could be {listed}.",
+        hint="qualify the column with its source name or alias",
+    )
+
+
+def _qualify(expr: Expression, scope: Scope) -> Expression:
+    """``expr`` with every column reference qualified by its source alias."""
+
+    def fn(n: Node) -> Node | None:
+        if isinstance(n, ColumnRef):
+            col = _resolve_ref(n, scope, "JOIN ON")
+            return ColumnRef(col.name, col.source, loc=n.loc)
+        return None
+
+    result: Expression = _map_ast(expr, fn)
+    return result
+
+
+def _sources_of(expr: Expression) -> set[str]:
+    return {n.source for n in expr.walk() if isinstance(n, ColumnRef) and n.source is not None}
+
+
+def _text(expr: Expression) -> str:
+    from telemetry_lib.ksql.analyzer.expressions_text import expression_text
+
+    return expression_text(expr)
+
+
+def _field_scope(scope: Scope) -> Scope:
+    """The scope as seen after rewriting: each column only by its (unqualified) field name."""
+    return Scope(
+        tuple(ScopeColumn(None, c.field_name, c.type, c.field_name) for c in scope.columns)
+    )
+
+
+def _to_fields(expr: Expression, scope: Scope, context: str = "JOIN ON") -> Expression:
+    """``expr`` with column references replaced by their batch fields (unqualified)."""
+
+    def fn(n: Node) -> Node | None:
+        if isinstance(n, ColumnRef):
+            col = _resolve_ref(n, scope, context)
+            return ColumnRef(col.field_name, None, loc=n.loc)
+        return None
+
+    result: Expression = _map_ast(expr, fn)
+    return result
+
+
+def _display_name(col: ScopeColumn, scope: Scope) -> str:
+    """ksqlDB's name of an unaliased column reference in a join: the column name when no other
+    source has a column of that name, else ``<ALIAS>_<COL>``."""
+    if col.source is None:
+        return col.name
+    owners = {c.source for c in scope.columns if c.name == col.name and c.source is not None}
+    return col.name if len(owners) == 1 else col.field_name
+
+
+def _rewrite_query(query: Query, analysis: JoinAnalysis) -> Query:
+    scope = analysis.scope
+    items: list[Any] = []
+    for item in query.select:
+        if isinstance(item, AllColumns):
+            items += _expand_star(item, analysis)
+        elif isinstance(item, SingleColumn):
+            expr = item.expression
+            alias = item.alias
+            if alias is None and isinstance(expr, ColumnRef):
+                alias = _display_name(_resolve_ref(expr, scope, "SELECT"), scope)
+            items.append(SingleColumn(_to_fields(expr, scope, "SELECT"), alias, loc=item.loc))
+        else:
+            items.append(_map_ast(item, lambda n: _field_ref(n, scope, "SELECT")))
+
+    def clause(expr: Expression | None, context: str) -> Expression | None:
+        return None if expr is None else _to_fields(expr, scope, context)
+
+    def clauses(
+        exprs: tuple[Expression, ...] | None, context: str
+    ) -> tuple[Expression, ...] | None:
+        if exprs is None:
+            return None
+        return tuple(_to_fields(e, scope, context) for e in exprs)
+
+    return dataclasses.replace(
+        query,
+        select=tuple(items),
+        from_=AliasedRelation(analysis.joined.name, None),
+        where=clause(query.where, "WHERE"),
+        group_by=clauses(query.group_by, "GROUP BY"),
+        partition_by=clauses(query.partition_by, "PARTITION BY"),
+        having=clause(query.having, "HAVING"),
+    )
+
+
+def _field_ref(n: Node, scope: Scope, context: str) -> Node | None:
+    if isinstance(n, ColumnRef):
+        col = _resolve_ref(n, scope, context)
+        return ColumnRef(col.field_name, None, loc=n.loc)
+    return None
+
+
+def _expand_star(item: AllColumns, analysis: JoinAnalysis) -> list[SingleColumn]:
+    out: list[SingleColumn] = []
+    if item.source is None and analysis.synthetic:
+        key = analysis.steps[-1].keys[0]
+        out.append(SingleColumn(ColumnRef(join_key_field(0)), key.name))
+    for s in analysis.sources:
+        if item.source is not None and item.source != s.alias:
+            continue
+        for fld, _ in s.star_fields():
+            out.append(SingleColumn(ColumnRef(fld), fld))
+    if item.source is not None and not out:
+        raise AnalysisError(f"'{item.source}' is not a valid stream/table name or alias.")
+    return out
+
+
+# ------------------------------------------------------------------------------ key columns
+def pick_keys(
+    items: list[tuple[str, TypedExpression]], join: JoinAnalysis, sink_name: str
+) -> list[tuple[int, TypedExpression]]:
+    """Which projection items are the result's key columns, with the expression each takes.
+
+    Primary-key joins: the first viable key column (in viable order) the projection selects,
+    re-pointed at the join key field (its value is the join key, even where the column itself
+    is null in an outer join); the synthetic key when there is no viable column. Foreign-key
+    joins: every primary key column of the left table. ksqlDB's errors when missing or repeated.
+    """
+    if join.foreign_key:
+        return _pick_fk_keys(items, join)
+    last = join.steps[-1]
+    key = last.keys[0]
+    kf = join_key_field(0)
+    candidates = [kf] if join.synthetic else [f for f, _ in join.viable]
+    positions: dict[str, list[int]] = {f: [] for f in candidates}
+    for pos, (_, expr) in enumerate(items):
+        if isinstance(expr, TColumn) and expr.field_name in positions:
+            positions[expr.field_name].append(pos)
+    for fld, found in positions.items():
+        if len(found) > 1:
+            shown = key.name if fld == kf else fld
+            _repeated_key(shown, sorted(items[p][0] for p in found))
+    chosen = next((f for f in candidates if positions[f]), None)
+    if chosen is None:
+        if join.synthetic:
+            name = key.name
+            raise KsqlStatementError(
+                f"{_KEY_MISSING}The query used to build {quote_identifier(sink_name)} must "
+                f"include the join expression {name} in its projection (eg, SELECT {name}...).\n"
+                f"{name} was added as a synthetic key column because the join criteria did not "
+                "match any source column. This expression must be included in the projection "
+                "and may be aliased."
+            )
+        texts = [t for _, t in join.viable]
+        plural = "s" if len(texts) > 1 else ""
+        listed = texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " or " + texts[-1]
+        raise KsqlStatementError(
+            f"{_KEY_MISSING}The query used to build {quote_identifier(sink_name)} must include "
+            f"the join expression{plural} {listed} in its projection (eg, SELECT {texts[0]}...)."
+        )
+    pos = positions[chosen][0]
+    text = items[pos][1].text
+    return [(pos, TColumn(kf, type=key.type, text=text))]
+
+
+def _pick_fk_keys(
+    items: list[tuple[str, TypedExpression]], join: JoinAnalysis
+) -> list[tuple[int, TypedExpression]]:
+    step = join.steps[-1]
+    left = join.sources[0]
+    picked: list[tuple[int, TypedExpression]] = []
+    missing: list[str] = []
+    for fld, key in zip(step.left_primary_key, step.keys, strict=True):
+        found = [
+            p for p, (_, e) in enumerate(items) if isinstance(e, TColumn) and e.field_name == fld
+        ]
+        if len(found) > 1:
+            _repeated_key(fld, sorted(items[p][0] for p in found))
+        if not found:
+            missing.append(_column_of(left, fld))
+            continue
+        picked.append((found[0], TColumn(fld, type=key.type, text=items[found[0]][1].text)))
+    if missing:
+        word = "column" if len(missing) == 1 else "columns"
+        raise KsqlStatementError(
+            f"Primary key {word} missing in projection. For foreign-key table-table joins, the "
+            "projection must include all primary key columns from the left input table "
+            f"(`{left.source.name}`). Missing {word}: " + ", ".join(f"`{m}`" for m in missing) + "."
+        )
+    return picked
+
+
+def _repeated_key(shown: str, names: list[str]) -> None:
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    raise KsqlStatementError(
+        f"The projection contains a key column ({quote_identifier(shown)}) more than once, "
+        f"aliased as: {listed}.\n"
+        "Each key column must only be in the projection once. If you intended to copy the key "
+        "into the value, then consider using the AS_VALUE function to indicate which key "
+        "reference should be copied."
+    )

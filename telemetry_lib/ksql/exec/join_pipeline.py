@@ -1,0 +1,257 @@
+"""The operator graph of a join query: several input topics, one output chain.
+
+Owns: :class:`JoinPipeline` — a :class:`~telemetry_lib.ksql.exec.operator.Pipeline` whose
+``push(batch, topic=...)`` routes a batch of one input topic to the leaf chain(s) reading it
+(Source -> JoinSide -> JoinKey/Repartition), through the join operators' ``process_side`` (each
+join's output flows through the next step's left JoinKey operator into that join), and finally
+down the linear chain above the last join (Filter -> [Aggregate | PartitionBy] -> [Limit] ->
+Project -> Sink) — and :func:`plan_join_pipeline`, the physical planning of a plan containing a
+:class:`~telemetry_lib.ksql.plan.join.JoinNode` (called by the physical planner).
+
+Order: a batch is processed completely (through every join and the sink) before the next one,
+so records are joined in the order the batches arrive across topics — the in-memory driver and
+the QTT runner hand the inputs in file order, split into runs of one topic. ``operators`` lists
+every operator once, leaves first, in a fixed order (the Kafka runtime snapshots them by index).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from telemetry_lib.ksql.errors import InternalError, UnsupportedError
+from telemetry_lib.ksql.exec.join_base import JoinOperator
+from telemetry_lib.ksql.exec.join_side import JoinKeyOperator, JoinSideOperator
+from telemetry_lib.ksql.exec.operator import Emit, Operator, Pipeline
+from telemetry_lib.ksql.exec.source import SourceOperator
+from telemetry_lib.ksql.plan.join import JoinNode, JoinSideNode, RepartitionNode, Side
+from telemetry_lib.ksql.plan.logical import LogicalNode, SinkNode
+
+__all__ = ["JoinPipeline", "join_operator", "plan_join_pipeline"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Join:
+    """A join operator with the side chains feeding it (leaf chains or a nested join)."""
+
+    operator: JoinOperator
+    left: list[Operator]
+    right: list[Operator]
+    left_child: _Join | None
+    right_child: _Join | None
+    left_topic: str | None
+    right_topic: str | None
+
+
+class JoinPipeline(Pipeline):
+    """Pipeline with several input topics (see the module docstring)."""
+
+    def __init__(self, root: _Join, downstream: list[Operator]) -> None:
+        self.root = root
+        self.downstream = downstream
+        #: topic -> entry callables, filled by _build_chain.
+        self.entries: dict[str, list[Emit]] = {}
+        self._topic_backlog: list[tuple[str | None, pl.DataFrame]] | None = None
+        operators = _collect(root) + downstream
+        super().__init__(operators)
+
+    @property
+    def source_topics(self) -> tuple[str, ...]:
+        return tuple(self.entries)
+
+    def _build_chain(self) -> list[Emit]:
+        self.entries = {}
+        terminal = _chain(self.downstream, self, lambda batch: None)
+        self._wire(self.root, terminal)
+        # The base class uses chain[0] only from its own push(), which this class overrides.
+        return [terminal]
+
+    def _wire(self, join: _Join, out: Emit) -> None:
+        op = join.operator
+
+        def side_emit(side: Side) -> Emit:
+            def run(batch: pl.DataFrame) -> None:
+                if batch.height:
+                    op.process_side(side, batch, self.ctx, out)
+
+            return run
+
+        for side, ops, child, topic in (
+            ("left", join.left, join.left_child, join.left_topic),
+            ("right", join.right, join.right_child, join.right_topic),
+        ):
+            entry = _chain(ops, self, side_emit(side))  # type: ignore[arg-type]
+            if child is not None:
+                self._wire(child, entry)
+            else:
+                assert topic is not None
+                self.entries.setdefault(topic, []).append(entry)
+
+    def push(self, batch: pl.DataFrame, *, topic: str | None = None) -> None:
+        if self._ctx is None:
+            raise RuntimeError("Pipeline.push() called before start()")
+        if batch.height == 0 or self.error is not None:
+            return
+        if self._topic_backlog is not None:
+            self._topic_backlog.append((topic, batch))
+            return
+        if topic is None:
+            if len(self.entries) != 1:
+                raise InternalError(
+                    f"a join query reads {len(self.entries)} topics "
+                    f"({', '.join(self.entries)}): push() needs the batch's topic"
+                )
+            topic = next(iter(self.entries))
+        try:
+            for entry in self.entries.get(topic, ()):
+                entry(batch)
+        except Exception as exc:
+            self.error = exc
+            logger.error("query %s failed and stopped: %s", self.ctx.query_id, exc)
+            raise
+
+    @property
+    def paused(self) -> bool:
+        return self._topic_backlog is not None
+
+    def pause(self) -> None:
+        if self._topic_backlog is None:
+            self._topic_backlog = []
+
+    def resume(self) -> None:
+        backlog, self._topic_backlog = self._topic_backlog or [], None
+        for topic, batch in backlog:
+            self.push(batch, topic=topic)
+
+    def explain(self) -> str:
+        lines = [f"[{d}] {op.describe()}" for d, op in enumerate(reversed(self.downstream))]
+        depth = len(self.downstream)
+
+        def visit(join: _Join, level: int) -> None:
+            pad = "  " * level
+            lines.append(f"{pad}[{level}] {join.operator.describe()}")
+            for ops, child in ((join.left, join.left_child), (join.right, join.right_child)):
+                for i, op in enumerate(reversed(ops)):
+                    lines.append(f"{'  ' * (level + 1 + i)}- {op.describe()}")
+                if child is not None:
+                    visit(child, level + 1 + len(ops))
+
+        visit(self.root, depth)
+        return "\n".join(
+            ("  " * min(i, depth)) + line if i < depth else line for i, line in enumerate(lines)
+        )
+
+
+def _collect(join: _Join) -> list[Operator]:
+    ops: list[Operator] = []
+    if join.left_child is not None:
+        ops += _collect(join.left_child)
+    ops += join.left
+    if join.right_child is not None:
+        ops += _collect(join.right_child)
+    ops += join.right
+    ops.append(join.operator)
+    return ops
+
+
+def _chain(ops: list[Operator], pipeline: Pipeline, terminal: Emit) -> Emit:
+    """``ops`` run in order, the last one emitting into ``terminal``."""
+    emit = terminal
+    for op in reversed(ops):
+        emit = _bind(op, pipeline, emit)
+    return emit
+
+
+def _bind(op: Operator, pipeline: Pipeline, downstream: Emit) -> Emit:
+    def run(batch: pl.DataFrame) -> None:
+        if batch.height:
+            op.process_batch(batch, pipeline.ctx, downstream)
+
+    return run
+
+
+# -------------------------------------------------------------------------- planning
+def join_operator(node: JoinNode) -> JoinOperator:
+    """The operator of a join step, by kind (contract in :mod:`telemetry_lib.ksql.plan.join`)."""
+    if node.kind == "stream-table":
+        from telemetry_lib.ksql.exec.join import StreamTableJoinOperator
+
+        return StreamTableJoinOperator(node)
+    if node.kind == "table-table":
+        from telemetry_lib.ksql.exec.join import TableTableJoinOperator
+
+        return TableTableJoinOperator(node)
+    if node.kind == "stream-stream":
+        try:
+            from telemetry_lib.ksql.exec.join_stream_stream import (  # type: ignore[import-not-found]
+                StreamStreamJoinOperator,
+            )
+        except ImportError:
+            raise UnsupportedError("JOIN of kind stream-stream (WITHIN)") from None
+        op: JoinOperator = StreamStreamJoinOperator(node)
+        return op
+    if node.kind == "table-table-fk":
+        try:
+            from telemetry_lib.ksql.exec.join_fk import (  # type: ignore[import-not-found]
+                ForeignKeyJoinOperator,
+            )
+        except ImportError:
+            raise UnsupportedError("JOIN of kind table-table-fk (foreign-key join)") from None
+        fk: JoinOperator = ForeignKeyJoinOperator(node)
+        return fk
+    raise InternalError(f"unknown join kind {node.kind!r}")
+
+
+def plan_join_pipeline(plan: SinkNode, operator_of: Callable[[LogicalNode], Operator]) -> Pipeline:
+    """Operators for a plan whose single-input chain ends (at the bottom) in a JoinNode."""
+    downstream_nodes: list[LogicalNode] = []
+    node: LogicalNode = plan
+    while not isinstance(node, JoinNode):
+        downstream_nodes.append(node)
+        children = node.children()
+        if len(children) != 1:
+            raise InternalError(f"{node.label()} has {len(children)} inputs above a join")
+        node = children[0]
+    downstream = [operator_of(n) for n in reversed(downstream_nodes)]
+    return JoinPipeline(_plan_join(node), downstream)
+
+
+def _plan_join(node: JoinNode) -> _Join:
+    left_ops, left_child, left_topic = _plan_side(node.left, node.left_key)
+    right_ops, right_child, right_topic = _plan_side(node.right, node.right_key)
+    return _Join(
+        operator=join_operator(node),
+        left=left_ops,
+        right=right_ops,
+        left_child=left_child,
+        right_child=right_child,
+        left_topic=left_topic,
+        right_topic=right_topic,
+    )
+
+
+def _plan_side(
+    node: LogicalNode, keys: tuple[object, ...]
+) -> tuple[list[Operator], _Join | None, str | None]:
+    key_op: Operator
+    if isinstance(node, RepartitionNode):
+        key_op = JoinKeyOperator(node.keys, repartition=True, context=node.context)
+        node = node.child
+    else:
+        key_op = JoinKeyOperator(keys)  # type: ignore[arg-type]
+    if isinstance(node, JoinNode):
+        return [key_op], _plan_join(node), None
+    if isinstance(node, JoinSideNode):
+        source = node.child.source
+        ops: list[Operator] = [
+            SourceOperator(source),
+            JoinSideOperator(node.alias, node.fields),
+            key_op,
+        ]
+        return ops, None, source.topic
+    raise InternalError(f"unexpected join input {node.label()}")
