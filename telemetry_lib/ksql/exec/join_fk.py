@@ -30,8 +30,8 @@ the batch plus one join with the state; right rows are looked up with one join o
 key; a right batch finds its subscribers with one join on the foreign key column of the left
 state. Rows come out in input order (then left-key order for a right change fanning out).
 
-Known difference: subscribers of one right key are ordered by key value; Kafka Streams orders
-them by the serialized key bytes (the same for non-negative integer and string keys).
+Subscribers of one right key come out in the order of their serialized left keys (Kafka
+Streams' prefix scan), so e.g. JSON keys ``10`` sort before ``9`` as in ksqlDB.
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ import pickle
 
 import polars as pl
 
+from telemetry_lib.ksql.catalog import ColumnRole
 from telemetry_lib.ksql.errors import InternalError
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.join_base import JoinOperator, null_fields, output_columns
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext
-from telemetry_lib.ksql.plan.join import JoinNode, Side, join_key_field
+from telemetry_lib.ksql.exec.serde_bridge import encode_key
+from telemetry_lib.ksql.plan.join import JoinNode, JoinSideNode, Side, join_key_field
 from telemetry_lib.ksql.state.fk_join import FK, RK, TIME, ForeignKeyJoinState
 
 __all__ = ["ForeignKeyJoinOperator"]
@@ -62,6 +64,7 @@ _OLD_RTS = "__fkj_old_rts"  # time of the right row of the old foreign key
 _HIT = "__fkj_hit"  # the foreign key has a right row
 _EMIT = "__fkj_emit"  # the record produces an output row
 _TOMB = "__fkj_tomb"  # ... and it is a tombstone
+_KEY_BYTES = "__fkj_key_bytes"  # serialized left key (fan-out order)
 
 
 class ForeignKeyJoinOperator(JoinOperator):
@@ -201,7 +204,7 @@ class ForeignKeyJoinOperator(JoinOperator):
                 subscribers, left_on=rk, right_on=FK, how="inner"
             )
             if fanned.height:
-                fanned = fanned.sort([_I, *self.primary_key], nulls_last=True)
+                fanned = self._subscriber_order(fanned)
                 deleted = pl.col(_DEL)
                 tomb = deleted if not self.left_join else pl.lit(False)
                 result = fanned.with_columns(
@@ -215,6 +218,36 @@ class ForeignKeyJoinOperator(JoinOperator):
         if result.height == 0:
             return pl.DataFrame()
         return self._finish(result)
+
+    def _subscriber_order(self, fanned: pl.DataFrame) -> pl.DataFrame:
+        """Fan-out rows per right record in the order of the left key's serialized bytes (Kafka
+        Streams' prefix scan of the subscription store); key-value order when the left side is
+        not a plain source or its key cannot be encoded."""
+        encoded = self._left_key_bytes(fanned)
+        if encoded is None:
+            return fanned.sort([_I, *self.primary_key], nulls_last=True)
+        return (
+            fanned.with_columns(encoded.alias(_KEY_BYTES))
+            .sort([_I, _KEY_BYTES], nulls_last=True)
+            .drop(_KEY_BYTES)
+        )
+
+    def _left_key_bytes(self, frame: pl.DataFrame) -> pl.Series | None:
+        side = self.node.left
+        if not isinstance(side, JoinSideNode):
+            return None
+        source = side.source
+        names = dict(side.fields)
+        columns = [c for c in source.columns if c.role is ColumnRole.KEY]
+        if not columns or any(c.name not in names for c in columns):
+            return None
+        key_frame = frame.select([pl.col(names[c.name]).alias(c.name) for c in columns])
+        encoded, errors = encode_key(
+            key_frame, columns, source.key_format, topic=source.topic, rows=frame.height
+        )
+        if bool(errors.is_not_null().any()):
+            return None
+        return encoded
 
     # ------------------------------------------------------------------------- output
     def _finish(self, result: pl.DataFrame) -> pl.DataFrame:
