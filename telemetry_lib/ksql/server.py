@@ -15,7 +15,9 @@ It wires the pieces no lower layer may know about together:
    every catalog-changing statement;
 4. the ``KSQL_PROCESSING_LOG`` stream over ``<service id>ksql_processing_log`` (reference §4.9);
 5. R2's REST app (:func:`telemetry_lib.ksql.rest.create_app`) over an
-   :class:`~telemetry_lib.ksql.rest.EngineBackend`, served by uvicorn on 127.0.0.1.
+   :class:`~telemetry_lib.ksql.rest.EngineBackend`, served by uvicorn on 127.0.0.1;
+6. the materializations pull queries read (:mod:`telemetry_lib.ksql.rest.materialized`), fed
+   by the topic I/O with the outputs of every batch the runtime captures.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from telemetry_lib.ksql.engine import KsqlEngine
 from telemetry_lib.ksql.errors import KsqlEngineError
 from telemetry_lib.ksql.exec.processing_log import processing_log_topic
 from telemetry_lib.ksql.rest import BasicAuthConfig, EngineBackend, RestSettings, create_app
+from telemetry_lib.ksql.rest.materialized import Materializations
 from telemetry_lib.ksql.runtime.command_log import Command, CommandLog, recordable_statements
 from telemetry_lib.ksql.runtime.io import TopicSpec
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
@@ -90,7 +93,10 @@ class KsqlServer:
             executor=self,
             lock=self.lock,
             service_id=service_id,
+            materializations=Materializations(fed=True),
         )
+        # Pull queries read the tables' current rows from memory, fed with every batch's outputs.
+        self.io.on_captured = self.backend.materializations.feed
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:

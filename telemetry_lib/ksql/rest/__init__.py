@@ -4,14 +4,13 @@ Modules: ``app`` (starlette routes and response writers), ``backend`` (the :clas
 protocol the app runs on, :class:`EngineBackend` over a KsqlEngine, the in-memory wiring),
 ``transient`` (push and pull SELECTs planned like persistent queries, collected instead of
 produced; pull row order), ``pull_validation`` (what a pull query may ask, ksqlDB's errors),
-``print_topic`` (PRINT's text lines), ``errors`` (ksqlDB's error envelope), ``auth`` (Basic auth
-with ksqlDB's 401/403 bodies), ``serve`` (uvicorn in a thread for tests, the CLI and the RQTT
+``materialized`` (the in-memory current rows of tables that pull queries read),
+``print_topic`` (PRINT's text lines), ``errors`` (ksqlDB's error envelope), ``auth`` (Basic
+auth with ksqlDB's 401/403 bodies), ``serve`` (uvicorn in a thread for tests, the CLI and the RQTT
 runner, or blocking for the server process).
 
 Known gaps: push queries on tables send every change (no suppression of unchanged rows); a
 tombstone row of a windowed table carries null window bounds in the legacy ``/query`` shape;
-pull queries read the table's topic to its end (the materialization is the topic, reduced to
-the latest record per key) instead of a local state store, so their cost grows with the topic;
 SHOW QUERIES lists persistent queries only (not running push queries); ``commandSequenceNumber``
 in requests is accepted and ignored (statements run synchronously).
 

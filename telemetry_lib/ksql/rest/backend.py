@@ -17,8 +17,11 @@ thread of the event loop (``asyncio.to_thread``) every :data:`PUSH_POLL_INTERVAL
 
 Push queries start at the end of the topic (``auto.offset.reset=latest``, ksqlDB's default) or
 at the beginning with ``auto.offset.reset=earliest`` in the request properties. Pull queries
-read the topic to its current end: a table's topic is reduced to the latest record per key
-(tombstones removed) first; a stream is scanned and the query ends (reference §1.4/1.5).
+on a table a running persistent query writes read its materialization
+(:mod:`telemetry_lib.ksql.rest.materialized`: the current row of each key, in memory; fed by
+the Kafka runtime, tailed from the topic in memory); other tables' pulls read the topic to its
+current end, reduced to the latest record per key (tombstones removed); a stream is scanned and
+the query ends (reference §1.4/1.5).
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ import polars as pl
 
 from telemetry_lib.ksql.catalog import ColumnRole
 from telemetry_lib.ksql.errors import KsqlEngineError, KsqlStatementError
+from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.parser import parse
 from telemetry_lib.ksql.parser.ast import PrintTopic, Query, TerminateQuery
 from telemetry_lib.ksql.rest.errors import WrongEndpointError
+from telemetry_lib.ksql.rest.materialized import Materializations
 from telemetry_lib.ksql.rest.print_topic import PrintStream, format_record, guess_formats
 from telemetry_lib.ksql.rest.transient import (
     ResultRow,
@@ -176,6 +181,8 @@ class EngineBackend:
     lock: threading.RLock = field(default_factory=threading.RLock)
     service_id: str = "default_"
     cluster_id: str = _UNKNOWN_CLUSTER_ID
+    #: Tables pull queries read from memory (tailed unless the Kafka runtime feeds them).
+    materializations: Materializations = field(default_factory=lambda: Materializations(fed=False))
     _queries: dict[str, TransientQuery] = field(default_factory=dict)
     _commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     _sequence: int = 0
@@ -360,12 +367,14 @@ class EngineBackend:
         return list(self._queries)
 
     def _pull(self, query: TransientQuery, topic: str, where: Any) -> QueryStream:
-        records = self.reader.read(topic, {})
-        if query.source.is_table:
+        current = self._materialized_rows(query, topic)
+        if current is not None:
+            records = pull_order(current, query, where)
+        elif query.source.is_table:
             # a state store's scan order: partition by partition, keys in byte order
-            records = pull_order(latest_per_key(records), query, where)
+            records = pull_order(latest_per_key(self.reader.read(topic, {})), query, where)
         else:
-            records = records.sort(["partition", "offset"])
+            records = self.reader.read(topic, {}).sort(["partition", "offset"])
         with self.lock:
             rows = [r for r in query.push(records) if not r.tombstone]
             query.close()
@@ -384,6 +393,25 @@ class EngineBackend:
             final_message=lambda: None,
             close=lambda: None,
         )
+
+    def _materialized_rows(self, query: TransientQuery, topic: str) -> pl.DataFrame | None:
+        """The table's current rows from its materialization, or None to scan the topic
+        (see :mod:`telemetry_lib.ksql.rest.materialized` for when)."""
+        source = query.source
+        if not source.is_table or source.created_by_query is None:
+            return None
+        if B.ROWOFFSET in query.statement_text.upper():
+            return None
+        owner = self.engine.running_query(source.created_by_query)
+        if owner is None:
+            return None
+        table, needs_seed = self.materializations.table(topic, owner)
+        if needs_seed:
+            partitions = len(self.reader.end_offsets(topic))
+            table.seed(self.reader.read(topic, {}), partitions=partitions)
+        elif not self.materializations.fed:
+            table.tail(self.reader.read(topic, table.positions))
+        return table.rows()
 
     def _push(self, query: TransientQuery, topic: str, start: dict[int, int]) -> QueryStream:
         position = dict(start)

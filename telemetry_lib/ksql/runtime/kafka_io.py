@@ -5,7 +5,9 @@ Owns: :class:`KafkaTopicIO`. Topic administration goes through
 
 - **captured** (inside :meth:`KafkaTopicIO.capture`): the records a persistent query's batch
   produces (sink outputs, processing-log entries) are collected instead of sent, so the runtime
-  can stamp them with exactly-once headers and write them in its transaction;
+  can stamp them with exactly-once headers and write them in its transaction; when the block
+  ends, ``on_captured`` (if set) sees them — the server keeps pull queries' materializations
+  current from there;
 - **direct** (everything else: INSERT ... VALUES, a processing-log entry outside a query): the
   records are produced and flushed before ``produce`` returns.
 
@@ -46,6 +48,9 @@ class KafkaTopicIO:
         #: Called with a topic's name before it is deleted (the Kafka runtime stops the runners
         #: of terminated queries there, so no client of theirs is using the topic).
         self.before_delete: Callable[[str], None] | None = None
+        #: Called with what a :meth:`capture` block collected when it ends without an error
+        #: (the server feeds the materializations pull queries read).
+        self.on_captured: Callable[[CapturedRecords], None] | None = None
 
     # ------------------------------------------------------------------ administration
     def create_topic(self, spec: TopicSpec) -> None:
@@ -97,6 +102,8 @@ class KafkaTopicIO:
             yield captured
         finally:
             self._local.captured = previous
+        if captured and self.on_captured is not None:
+            self.on_captured(captured)
 
     def close(self) -> None:
         with self._lock:
