@@ -144,8 +144,8 @@ class SourceRecord:
     """A record a source task wants written to Kafka.
 
     ``source_partition``/``source_offset`` are small JSON-able dicts (e.g. ``{"ns":
-    "db.coll"}`` / ``{"_id": "<resume token>"}``); the worker stores the latest offset per
-    partition after the record is acknowledged, and hands it back via
+    "db.coll"}`` / ``{"_id": "<resume token>"}``); when both are set the worker stores the
+    latest offset per partition after the record is acknowledged, and hands it back via
     ``context.offset_reader.offset(partition)`` when the task starts again.
     ``partition=None`` lets the producer's partitioner pick (murmur2 of the key bytes).
     """
@@ -153,8 +153,8 @@ class SourceRecord:
     topic: str
     value: Any
     key: Any = None
-    source_partition: Mapping[str, Any] = field(default_factory=dict)
-    source_offset: Mapping[str, Any] = field(default_factory=dict)
+    source_partition: Mapping[str, Any] | None = None
+    source_offset: Mapping[str, Any] | None = None
     partition: int | None = None
     timestamp: int | None = None  # epoch ms; None: the producer's time
     headers: Sequence[Header] = ()

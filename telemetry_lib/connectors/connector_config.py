@@ -68,6 +68,9 @@ _RETRY_DELAY_MIN_MS = 300
 # NonEmptyStringWithoutControlChars).
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
+_CONVERTER_KEYS = ("key.converter", "value.converter", "header.converter")
+# Connect's default header converter; this worker passes header bytes through unchanged.
+_SIMPLE_HEADER_CONVERTER = "SimpleHeaderConverter"
 _GROUP_COMMON = "Common"
 _GROUP_TRANSFORMS = "Transforms"
 _GROUP_ERRORS = "Error Handling"
@@ -234,6 +237,7 @@ def validate_connector_config(
     own_values = {v.name: v for v in connector.validate(props)}
     values.extend(own_values.get(k.name, ConfigValue(k.name, None)) for k in own)
     groups = tuple(dict.fromkeys((*base.groups(), *own_def.groups())))
+    values = [_check_converter(v, props) for v in values]
     return ValidationResult(info.class_name, groups, tuple(definitions), tuple(values))
 
 
@@ -363,3 +367,22 @@ def _validate_sink_topics(
         out.append(ConfigValue(value.name, value.value, (*value.errors, *more), value.recommended_values)
                    if more else value)  # fmt: skip
     return out
+
+
+def _check_converter(value: ConfigValue, props: Mapping[str, Any]) -> ConfigValue:
+    """Connect's error for a converter class that cannot be found."""
+    cls = str(props.get(value.name) or "")
+    if value.name not in _CONVERTER_KEYS or not cls:
+        return value
+    if value.name == "header.converter" and cls.endswith(_SIMPLE_HEADER_CONVERTER):
+        return value  # accepted: header values are passed through as bytes
+    try:
+        plugin(cls, types=("converter",))
+    except NotFoundError:
+        message = (
+            f"Invalid value {cls} for configuration {value.name}: Class {cls} could not be found."
+        )
+        return ConfigValue(
+            value.name, value.value, (*value.errors, message), value.recommended_values
+        )
+    return value

@@ -119,6 +119,10 @@ class KafkaAdmin:
         names = sorted(self._metadata().topics)
         return names if include_internal else [n for n in names if not n.startswith("__")]
 
+    def cluster_id(self) -> str | None:
+        """The cluster id from the metadata (what Connect's ``GET /`` reports)."""
+        return self._metadata().cluster_id
+
     def describe_topic(self, name: str) -> TopicDescription:
         """Partition count, replication and configs of ``name`` (TopicNotFoundError if absent)."""
         meta = self._metadata().topics.get(name)

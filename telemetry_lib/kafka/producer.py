@@ -121,12 +121,12 @@ class JsonProducer:
         keys: Sequence[bytes | None] | None = None,
         timestamps: Sequence[int | None] | None = None,
         partitions: Sequence[int | None] | None = None,
+        headers: Sequence[Headers | None] | None = None,
         flush: bool = True,
     ) -> ProduceResult:
-        """Write pre-serialized values (optional parallel keys, timestamps, partitions)."""
-        size = produce_many(
-            self._producer, topic, values, keys=keys, timestamps=timestamps, partitions=partitions
-        )
+        """Write pre-serialized values (optional parallel keys, timestamps, partitions, headers)."""
+        size = produce_many(self._producer, topic, values, keys=keys, timestamps=timestamps,
+                            partitions=partitions, headers=headers)  # fmt: skip
         if flush:
             self.flush()
         return ProduceResult(topic, len(values), size)
