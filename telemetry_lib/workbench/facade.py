@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import plotly.graph_objects as go
 import polars as pl
 
@@ -32,12 +31,13 @@ from telemetry_lib.analytics.changelog import kd_table
 from telemetry_lib.analytics.truth import KdComparison, compare_kd, kd_truth
 from telemetry_lib.charts import ExportFormat
 from telemetry_lib.config import Settings, load_settings
-from telemetry_lib.errors import TelemetryError
+from telemetry_lib.errors import ConnectError, TelemetryError
 from telemetry_lib.generator import GeneratorConfig, TelemetryGenerator, event_checksum
-from telemetry_lib.kafka import end_offsets, list_topics, read_records, read_topic
+from telemetry_lib.kafka import delete_topic, end_offsets, list_topics, read_records, read_topic
 from telemetry_lib.ksql.client import KsqlClient
 from telemetry_lib.mongo import get_collection, read_collection
-from telemetry_lib.workbench import pipeline
+from telemetry_lib.workbench import connect, pipeline
+from telemetry_lib.workbench.connect import ConnectRest
 from telemetry_lib.workbench.lineage import Lineage, build_lineage
 from telemetry_lib.workbench.pipeline import PipelineNames
 
@@ -54,6 +54,10 @@ TOPIC_POLL_S = 0.5
 TOPIC_TIMEOUT_S = 120.0
 #: Kafka Connect answers its REST API in milliseconds locally; 10 s tolerates a managed one.
 CONNECT_TIMEOUT_S = 10.0
+#: Default connector names and the sink's collection (the demo's).
+SOURCE_CONNECTOR = "mongo-telemetry-source"
+SINK_CONNECTOR = "mongo-kill-ratio-sink"
+SINK_COLLECTION = "player_kill_ratio"
 #: Size of exported chart images (px): readable on a laptop screen and in a report.
 CHART_WIDTH = 1000
 CHART_HEIGHT = 560
@@ -143,6 +147,7 @@ class Workbench:
         self.players_collection = players_collection
         self.names = names or PipelineNames()
         self._ksql: KsqlClient | None = None
+        self._connect: ConnectRest | None = None
 
     @classmethod
     def open(
@@ -153,11 +158,12 @@ class Workbench:
         database: str = "game",
         events_collection: str = "telemetry_events",
         players_collection: str = "players",
-        topic: str = "telemetry_events",
+        topic: str | None = None,
         stream: str = "TELEMETRY_STREAM",
         table: str = "PLAYER_KILL_RATIO",
     ) -> Workbench:
-        """Settings from ``profile`` (None: the environment / workbench.toml's), names given."""
+        """Settings from ``profile`` (None: the environment / workbench.toml's), names given;
+        ``topic`` None is the source connector's ``<database>.<events_collection>``."""
         settings = load_settings(config_file=find_config_file() or False, profile=profile)
         folder = Path(output_dir) if output_dir is not None else None
         if folder is not None and not folder.is_absolute():
@@ -168,7 +174,11 @@ class Workbench:
             database=database,
             events_collection=events_collection,
             players_collection=players_collection,
-            names=PipelineNames(topic=topic, stream=stream.upper(), table=table.upper()),
+            names=PipelineNames(
+                topic=topic or connect.source_topic(database, events_collection),
+                stream=stream.upper(),
+                table=table.upper(),
+            ),
         )
 
     def __repr__(self) -> str:
@@ -188,6 +198,9 @@ class Workbench:
         if self._ksql is not None:
             self._ksql.close()
             self._ksql = None
+        if self._connect is not None:
+            self._connect.close()
+            self._connect = None
 
     # --- summaries -----------------------------------------------------------------------------
 
@@ -279,6 +292,143 @@ class Workbench:
         """Every record of the events topic, JSON values decoded."""
         return read_topic(self.settings.kafka_config(), topic or self.names.topic)
 
+    # --- connectors (02, 06) ----------------------------------------------------------------------
+
+    @property
+    def connect(self) -> ConnectRest:
+        """A Kafka Connect REST client for the profile's worker."""
+        if self._connect is None:
+            self._connect = ConnectRest(self.settings.connect_url)
+        return self._connect
+
+    def create_source_connector(self, name: str = SOURCE_CONNECTOR) -> dict[str, Any]:
+        """Create (or update) the MongoDB source connector of the events collection and wait
+        until it runs; returns its config with credentials masked."""
+        config = connect.source_config(
+            self.settings, database=self.database, collection=self.events_collection
+        )
+        self.connect.put_config(name, config)
+        self.connect.wait_running(name)
+        return connect.masked(config)
+
+    def create_sink_connector(
+        self,
+        window_minutes: int,
+        *,
+        name: str = SINK_CONNECTOR,
+        collection: str = SINK_COLLECTION,
+    ) -> dict[str, Any]:
+        """Create (or update) the MongoDB sink of the ratio table's topic and wait until it
+        runs; returns its config with credentials masked."""
+        config = connect.sink_config(
+            self.settings,
+            topic=self.names.table_topic,
+            database=self.database,
+            collection=collection,
+            window_minutes=window_minutes,
+        )
+        self.connect.put_config(name, config)
+        self.connect.wait_running(name)
+        return connect.masked(config)
+
+    def wait_documents(
+        self, collection: str, expected: int, *, timeout: float = TOPIC_TIMEOUT_S
+    ) -> int:
+        """Wait until ``collection`` holds at least ``expected`` documents; the count."""
+        deadline = time.monotonic() + timeout
+        while True:
+            count = int(self._collection(collection).count_documents({}))
+            if count >= expected:
+                return count
+            if time.monotonic() > deadline:
+                raise TelemetryError(
+                    f"{self.database}.{collection} holds {count} of {expected} documents "
+                    f"after {timeout:g} s",
+                    hint="check the sink connector's status and the worker log "
+                    "(telemetry logs connect)",
+                )
+            time.sleep(TOPIC_POLL_S)
+
+    def documents(self, collection: str) -> pl.DataFrame:
+        return read_collection(self._collection(collection))
+
+    def source_check(self, topic_frame: pl.DataFrame) -> dict[str, Any]:
+        """Does the topic hold each MongoDB event exactly once, with the same content?"""
+        mongo = self.mongo_events()
+        ids = topic_frame["event_id"] if "event_id" in topic_frame.columns else pl.Series([])
+        return {
+            "mongo_events": mongo.height,
+            "topic_records": topic_frame.height,
+            "distinct_event_ids": ids.n_unique(),
+            "missing": mongo.height - ids.filter(ids.is_in(mongo["event_id"])).n_unique(),
+            "same_checksum": bool(
+                topic_frame.height and event_checksum(topic_frame) == event_checksum(mongo)
+            ),
+        }
+
+    def sink_check(self, docs: pl.DataFrame, table: pl.DataFrame) -> dict[str, Any]:
+        """Does the sink collection hold one document per (player, window) of ``table`` (the
+        K/D table from the topic), with a readable ``_id`` and the same counts?"""
+        if docs.height == 0:
+            return {"documents": 0, "rows": table.height, "matching": 0, "ok": False}
+        want = table.select(
+            pl.col("player_id"),
+            pl.col("window_start").dt.epoch("ms").alias("start"),
+            pl.col("window_end").dt.epoch("ms").alias("end"),
+            "kill_count",
+            "death_count",
+        )
+        got = docs.select(
+            pl.col("_id").cast(pl.String),
+            pl.col("PLAYER_ID").alias("player_id"),
+            pl.col("WINDOWSTART").cast(pl.Int64).alias("start"),
+            pl.col("WINDOWEND").cast(pl.Int64).alias("end"),
+            pl.col("KILL_COUNT").cast(pl.Int64).alias("got_kills"),
+            pl.col("DEATH_COUNT").cast(pl.Int64).alias("got_deaths"),
+        )
+        joined = want.join(got, on=["player_id", "start", "end"], how="inner")
+        readable = joined.filter(
+            pl.col("_id")
+            == pl.concat_str(
+                [pl.col("player_id"), pl.col("start").cast(pl.String), pl.col("end").cast(pl.String)],
+                separator="|",
+            )
+        )
+        matching = readable.filter(
+            (pl.col("got_kills") == pl.col("kill_count"))
+            & (pl.col("got_deaths") == pl.col("death_count"))
+        ).height
+        return {
+            "documents": docs.height,
+            "rows": table.height,
+            "readable_ids": readable.height,
+            "matching": matching,
+            "ok": docs.height == table.height == matching,
+            "example_id": str(docs["_id"][0]),
+        }
+
+    def wait_sink_matches(
+        self, table: pl.DataFrame, collection: str = SINK_COLLECTION, *, timeout: float = TOPIC_TIMEOUT_S
+    ) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """Poll the sink collection until :meth:`sink_check` is ok (or the timeout); returns
+        the documents and the last check."""
+        deadline = time.monotonic() + timeout
+        while True:
+            docs = self.documents(collection)
+            check = self.sink_check(docs, table)
+            if check["ok"] or time.monotonic() > deadline:
+                return docs, check
+            time.sleep(TOPIC_POLL_S)
+
+    def teardown(self, connectors: tuple[str, ...] = (SOURCE_CONNECTOR, SINK_CONNECTOR)) -> list[str]:
+        """Delete the connectors, drop the table (and its topic) and the stream, delete the
+        events topic; returns what was done, in order."""
+        done = [f"DELETE connector {n}" for n in connectors if self.connect.delete(n)]
+        done += self.drop_pipeline()
+        if delete_topic(self.settings.kafka_config(), self.names.topic):
+            done.append(f"delete topic {self.names.topic}")
+        return done
+
     # --- 03: the ksqlDB pipeline ------------------------------------------------------------------
 
     def pipeline_sql(self, window_minutes: int) -> tuple[str, str]:
@@ -352,24 +502,12 @@ class Workbench:
         return self.ksql.pull(sql)
 
     def connector_configs(self) -> dict[str, dict[str, Any]]:
-        """Every connector's config from the Kafka Connect REST API (``GET /connectors``,
-        ``GET /connectors/{name}/config``); empty, with a warning, when no worker answers."""
+        """Every connector's config (Kafka Connect REST); empty, with a warning, when no
+        worker answers (the lineage is then drawn without connectors)."""
         try:
-            with httpx.Client(base_url=self.settings.connect_url, timeout=CONNECT_TIMEOUT_S) as http:
-                names = http.get("/connectors")
-                names.raise_for_status()
-                configs: dict[str, dict[str, Any]] = {}
-                for name in names.json():
-                    answer = http.get(f"/connectors/{name}/config")
-                    answer.raise_for_status()
-                    configs[str(name)] = dict(answer.json())
-                return configs
-        except httpx.TransportError as exc:
-            logger.warning(
-                "no Kafka Connect worker at %s (%s): lineage without connectors",
-                self.settings.connect_url,
-                type(exc).__name__,
-            )
+            return self.connect.configs()
+        except ConnectError as exc:
+            logger.warning("lineage without connectors: %s", exc.message)
             return {}
 
     def lineage(self, connectors: dict[str, dict[str, Any]] | None = None) -> Lineage:

@@ -27,8 +27,9 @@ PARAMS: dict[str, object] = {
     "seed": 11,
     "window_minutes": 5,
     "database": "nbtest",
-    "topic": "nbtest_events",
 }
+#: The source connector's topic for the events collection (official naming).
+TOPIC = f"{PARAMS['database']}.telemetry_events"
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,7 @@ def suite(notebook_stack: Settings, tmp_path_factory: pytest.TempPathFactory) ->
                progress=False, html=False)  # fmt: skip
     # Until the Connect worker lands, the events reach Kafka the "game server" way.
     gen = TelemetryGenerator(seed=PARAMS["seed"], players=PARAMS["players"], events=PARAMS["events"])
-    gen.to_kafka(str(PARAMS["topic"]), settings=notebook_stack, partitions=2, progress=False)
+    gen.to_kafka(TOPIC, settings=notebook_stack, partitions=2, progress=False)
     return run_report(
         notebook_stack,
         parameters=PARAMS,

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from telemetry_lib.workbench import ReportResult
-from tests.notebooks.conftest import PARAMS, truth_events
+from tests.notebooks.conftest import PARAMS, TOPIC, truth_events
 from tests.notebooks.png import png_info
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ def test_03_pipeline_counts_every_event(suite: ReportResult) -> None:
     assert s["players"] == truth["player_id"].n_unique()
     assert list(s["query_states"].values()) == ["RUNNING"]  # type: ignore[union-attr]
     lines = s["lineage"]["edges"]  # type: ignore[index]
-    assert [f"topic:{PARAMS['topic']}", "stream:TELEMETRY_STREAM"] in lines
+    assert [f"topic:{TOPIC}", "stream:TELEMETRY_STREAM"] in lines
     assert ["table:PLAYER_KILL_RATIO", "topic:PLAYER_KILL_RATIO"] in lines
 
 
