@@ -193,3 +193,24 @@ def test_sink_reports_bad_records_and_writes_the_rest(
     assert sorted(reported) == [1, 2, 4]
     assert "duplicate" in reported[1].lower() or "unique" in reported[1].lower()
     assert "not a document" in reported[2] and "_id field not found" in reported[4]
+
+
+def test_a_copy_ending_on_a_batch_boundary_still_commits_a_stream_position(
+    db: Database[Document], mongo_uri: str
+) -> None:
+    db.events.insert_many([{"_id": i} for i in range(600)])  # exactly two batches of 300
+    ctx = TaskContext()
+    task = _source(mongo_uri, db.name, ctx, **{"startup.mode": "copy_existing"})
+    try:
+        copied = _drain(task, ctx)
+    finally:
+        task.stop()
+    assert sorted(_ids(copied)) == list(range(600))
+    assert "copy" not in copied[-1].source_offset
+    # a restart now streams (no second copy)
+    task = _source(mongo_uri, db.name, ctx, **{"startup.mode": "copy_existing"})
+    try:
+        db.events.insert_one({"_id": 600})
+        assert _ids(_drain(task, ctx)) == [600]
+    finally:
+        task.stop()

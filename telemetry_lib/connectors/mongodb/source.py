@@ -30,6 +30,7 @@ NX-27017 ignores ``startAtOperationTime`` (startup.mode=timestamp starts now the
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -125,6 +126,7 @@ class MongoSourceTask(SourceTask):
         self._copied: set[str] = set()
         self._copy_token: dict[str, str] = {}
         self._copy_pending = False
+        self._lookahead: dict[str, Any] | None = None
 
     @property
     def settings(self) -> SourceSettings:
@@ -159,6 +161,7 @@ class MongoSourceTask(SourceTask):
             self._close_feed()
             if self._copy is not None or self._copy_pending:
                 self._copy, self._copy_pending, self._position = None, True, None
+                self._lookahead = None
                 self._copied.clear()
             raise RetriableError(f"MongoDB source {self._name}: {exc.message}") from exc
 
@@ -176,17 +179,20 @@ class MongoSourceTask(SourceTask):
         settings = self.settings
         assert self._copy is not None
         records: list[SourceRecord] = []
-        done = True
-        for document in self._copy:
+        documents = self._copy
+        if self._lookahead is not None:
+            documents = itertools.chain([self._lookahead], self._copy)
+            self._lookahead = None
+        for document in documents:
+            if len(records) >= settings.max_batch:
+                # a full batch and more to come: keep this document for the next poll (looking
+                # ahead means the poll that copies the last document also crosses the boundary)
+                self._lookahead = document
+                return records
             self._copied.add(id_key(document.get("_id")))
             record = event_record(copied_event(document, settings), self._copy_token, settings)
             if record is not None:
                 records.append(record)
-            if len(records) >= settings.max_batch:
-                done = False
-                break
-        if not done:
-            return records
         # 3. the copy is complete: drain the stream to now, dropping inserts already copied
         self._copy = None
         feed = self._open_feed()
