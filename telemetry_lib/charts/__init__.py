@@ -5,7 +5,7 @@
   :func:`kd_histogram_figure`, :func:`streaks_figure`, :func:`anomaly_figure`,
   :func:`death_heatmap_figure`, :func:`team_kd_figure`;
 * theme — the ``telemetry`` plotly template (:func:`apply_theme`);
-* export — :func:`export` (offline HTML with plotly.js embedded, PNG and SVG through kaleido
+* exporter — :func:`export` (offline HTML with plotly.js embedded, PNG and SVG through kaleido
   and Debian's chromium), :func:`to_image`, the export server's start/stop,
   :class:`ChartExportError`.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from telemetry_lib.charts.export import (
+from telemetry_lib.charts.exporter import (
     BROWSER_CANDIDATES,
     ChartExportError,
     ExportFormat,

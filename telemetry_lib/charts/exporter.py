@@ -161,10 +161,21 @@ class _Renderer:
 
     def _stop_loop(self) -> None:
         if self._thread.is_alive():
+            try:  # a failed start leaves choreographer's watchdog task pending: end it first
+                self._run(_cancel_pending(), STOP_TIMEOUT_S)
+            except Exception as exc:
+                logger.debug("cancelling the export loop's tasks failed: %s", exc)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(STOP_TIMEOUT_S)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+async def _cancel_pending() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 _lock = threading.Lock()
