@@ -222,6 +222,8 @@ def analyze_join(query: Query, catalog: Catalog, type_fn: TypeFn) -> tuple[JoinA
             "not yet support JOIN."
         )
     base = _base_scope(sources)
+    for index, joined in enumerate(relation.joins):  # ksqlDB checks every criteria first
+        _criteria(joined, sources[index + 1], base)
     steps: list[JoinStep] = []
     # Expressions equal to the current join key (typed), and viable key columns (field, text).
     equivalents: list[TypedExpression] = []
@@ -318,20 +320,11 @@ def _field_owner(sources: list[JoinSource], fld: str) -> JoinSource | None:
     return None
 
 
-def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB rule, in its order
-    index: int,
-    joined: JoinedSource,
-    left_sources: list[JoinSource],
-    right: JoinSource,
-    scope: Scope,
-    type_fn: TypeFn,
-    *,
-    left_is_table: bool,
-    left_windowed: bool,
-    equivalents: list[TypedExpression],
-    viable: list[tuple[str, str]],
-    sources: list[JoinSource],
-) -> tuple[JoinStep, list[TypedExpression], list[tuple[str, str]], bool]:
+def _criteria(
+    joined: JoinedSource, right: JoinSource, scope: Scope
+) -> tuple[Comparison, Expression, Expression, bool]:
+    """The qualified criteria of a JOIN clause and its (left, right) sides, flipped when written
+    right-first; ksqlDB's errors for criteria that are not one equality between two sources."""
     criteria = joined.criteria
     qualified = _qualify(criteria, scope)
     if isinstance(criteria, LogicalBinary):
@@ -371,6 +364,24 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
     if left_ref == right.alias:
         flipped = True
         left_ast, right_ast = right_ast, left_ast
+    return qualified, left_ast, right_ast, flipped
+
+
+def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB rule, in its order
+    index: int,
+    joined: JoinedSource,
+    left_sources: list[JoinSource],
+    right: JoinSource,
+    scope: Scope,
+    type_fn: TypeFn,
+    *,
+    left_is_table: bool,
+    left_windowed: bool,
+    equivalents: list[TypedExpression],
+    viable: list[tuple[str, str]],
+    sources: list[JoinSource],
+) -> tuple[JoinStep, list[TypedExpression], list[tuple[str, str]], bool]:
+    qualified, left_ast, right_ast, flipped = _criteria(joined, right, scope)
     left_expr = type_fn(_to_fields(left_ast, scope), _field_scope(scope), "JOIN ON")
     right_expr = type_fn(_to_fields(right_ast, scope), _field_scope(scope), "JOIN ON")
     written = f"{_text(qualified.left)} = {_text(qualified.right)}"
@@ -489,8 +500,14 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
         pk = left_sources[0].source.key_columns
         left_primary_key = tuple(side_field(left_sources[0].alias, c.name) for c in pk)
         keys = tuple(JoinKeyColumn(f, c.type) for f, c in zip(left_primary_key, pk, strict=True))
-        new_equivalents: list[TypedExpression] = []
-        new_viable: list[tuple[str, str]] = []
+        # The result is keyed by the left table's primary key: a later step may join on it.
+        new_equivalents: list[TypedExpression] = [
+            TColumn(f, type=c.type) for f, c in zip(left_primary_key, pk, strict=True)
+        ]
+        new_viable = [
+            (f, f"{left_sources[0].alias}.{c.name}")
+            for f, c in zip(left_primary_key, pk, strict=True)
+        ]
     else:
         new_equivalents = (equivalents if left_keyed and index > 0 else []) + [
             left_expr,

@@ -188,7 +188,9 @@ def create_as_select(stmt: CreateAsSelect, ctx: StatementContext) -> StatementRe
     topic = props.text("KAFKA_TOPIC") or (ctx.setting("ksql.output.topic.name.prefix") + stmt.name)
     # A join's sink inherits the partition count of its last (right-most) source (ksqlDB's
     # JoinNode.getPartitions).
-    inherit_from = source.topic if analysis.join is None else analysis.join.sources[-1].source.topic
+    inherit_from = source.topic
+    if analysis.join is not None:
+        inherit_from = analysis.join.sources[-1].source.topic
     source_topic = ctx.io.describe_topic(inherit_from)
     partitions = props.integer("PARTITIONS")
     replicas = props.integer("REPLICAS")
