@@ -6,14 +6,17 @@ to the stream, then a per-team windowed K/D) and the truth for it when given
 
 A team's K/D is its summed kills over its summed deaths (not the mean of its players' K/Ds:
 a player with one 1-0 window must not weigh as much as one with 20-10), with the usual 0-deaths
-rule. Players missing from the profiles are grouped under :data:`UNKNOWN` team and region, so
-no kill disappears from the totals.
+rule. Players missing from the profiles (or with a null team) are grouped under :data:`UNKNOWN`
+team and region by default, so no kill disappears from the totals; ``unknown="drop"`` leaves
+them out instead — what ksqlDB's ``GROUP BY team`` over a LEFT JOIN does (a NULL grouping key
+is dropped).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Literal
 
 import polars as pl
 
@@ -44,6 +47,7 @@ def team_kd(
     by: Sequence[str] = ("team", "region"),
     per_window: bool = True,
     zero_deaths: ZeroDeaths = "kills",
+    unknown: Literal["group", "drop"] = "group",
 ) -> pl.DataFrame:
     """K/D per team (module docstring), per window unless ``per_window=False``.
 
@@ -60,9 +64,12 @@ def team_kd(
     window = [WINDOW_START, WINDOW_END] if per_window else []
     require_columns(table, (PLAYER, KILLS, DEATHS, *window), what="team_kd (table)")
     profiles = players.select(PLAYER, *by).unique(PLAYER, keep="first")
-    joined = table.join(profiles, on=PLAYER, how="left").with_columns(
-        [pl.col(c).cast(pl.String).fill_null(UNKNOWN) for c in by]
-    )
+    if unknown not in ("group", "drop"):
+        raise AnalyticsError(f"unknown must be 'group' or 'drop', got {unknown!r}")
+    joined = table.join(profiles, on=PLAYER, how="left")
+    if unknown == "drop":
+        joined = joined.filter(pl.col(by[0]).is_not_null())
+    joined = joined.with_columns([pl.col(c).cast(pl.String).fill_null(UNKNOWN) for c in by])
     keys = [*by, *window]
     return (
         joined.group_by(keys)

@@ -169,3 +169,5 @@ def test_team_kd_sums_counts_and_keeps_unknown_players() -> None:
         ("(unknown)", 1, 1, 1, 1.0),
         ("Blue", 1, 2, 4, 0.5),
     ]
+    dropped = a.team_kd(t, players, by=["team"], per_window=False, unknown="drop")
+    assert dropped["team"].to_list() == ["Red", "Blue"]
