@@ -89,6 +89,12 @@ def _ksqldb_command(settings: Settings, paths: ServicePaths, port: int) -> list[
             "--connect-url", settings.connect_url]  # fmt: skip
 
 
+def _connect_command(settings: Settings, paths: ServicePaths, port: int) -> list[str]:
+    # State dir: the local copy of the connector configs (the embedded broker forgets them).
+    return [sys.executable, "-m", "telemetry_lib.connectors.server", "--port", str(port),
+            "--bootstrap", settings.bootstrap_servers, "--state-dir", str(paths.data_dir)]  # fmt: skip
+
+
 def _prepare_nx(settings: Settings, paths: ServicePaths) -> None:
     nx_command_prefix()
     paths.data_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +137,17 @@ SERVICES: list[ServiceSpec] = [
         health_path="/info",
         env={"PYTHONUNBUFFERED": "1"},
         note="command log: <workdir>/ksqldb (replayed on start)",
+    ),
+    ServiceSpec(
+        name="connect",
+        description="Kafka Connect API: telemetry_lib.connectors worker + REST server",
+        port_setting="connect_port",
+        command=_connect_command,
+        depends_on=("kafka", "mongo"),
+        health="http",
+        health_path="/",
+        env={"PYTHONUNBUFFERED": "1"},
+        note="connector configs: <workdir>/connect (restored on a fresh broker)",
     ),
 ]
 

@@ -55,13 +55,15 @@ def _assert_clean_error(result: subprocess.CompletedProcess[str], *fragments: st
 
 
 def test_up_status_up_again_logs_down(tmp_path: Path) -> None:
-    kafka, mongo, ksqldb = free_port(), free_port(), free_port()
-    ports = ["--kafka-port", str(kafka), "--mongo-port", str(mongo), "--ksqldb-port", str(ksqldb)]
+    kafka, mongo, ksqldb, connect = free_port(), free_port(), free_port(), free_port()
+    ports = ["--kafka-port", str(kafka), "--mongo-port", str(mongo), "--ksqldb-port", str(ksqldb),
+             "--connect-port", str(connect)]  # fmt: skip
     env = _env(TELEMETRY_WORKDIR=str(tmp_path / "wb"))
     try:
         up = _telemetry(tmp_path, "up", *ports, env=env)
         assert up.returncode == 0, up.stderr
-        assert "kafka   started" in up.stdout and f"127.0.0.1:{kafka}" in up.stdout
+        kafka_line = next(line for line in up.stdout.splitlines() if line.startswith("kafka "))
+        assert kafka_line.split()[1] == "started" and f"127.0.0.1:{kafka}" in up.stdout
         assert f"127.0.0.1:{mongo}" in up.stdout and "stack ready in" in up.stdout
 
         status = _telemetry(tmp_path, *ports, "status", env=env)
@@ -72,7 +74,7 @@ def test_up_status_up_again_logs_down(tmp_path: Path) -> None:
         assert "healthy" in kafka_row and "memory only" in kafka_row
 
         again = _telemetry(tmp_path, "up", *ports, env=env)
-        assert again.returncode == 0 and again.stdout.count("already running") == 3
+        assert again.returncode == 0 and again.stdout.count("already running") == 4
 
         logs = _telemetry(tmp_path, "logs", "kafka", "-n", "50", env=env)
         assert logs.returncode == 0 and "telemetry starts kafka" in logs.stdout
@@ -82,7 +84,7 @@ def test_up_status_up_again_logs_down(tmp_path: Path) -> None:
     assert down.returncode == 0
     assert "stopped kafka" in down.stdout and "stopped mongo" in down.stdout
     stopped = _telemetry(tmp_path, *ports, "status", env=env)
-    assert stopped.returncode == 1 and stopped.stdout.count("stopped") == 3
+    assert stopped.returncode == 1 and stopped.stdout.count("stopped") == 4
 
 
 def test_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
@@ -166,9 +168,9 @@ def test_logs_follow_prints_appended_lines_with_the_service_name(tmp_path: Path)
             target=lambda: [lines.put(line) for line in follower.stdout], daemon=True
         )
         reader.start()
-        # three headers (kafka, mongo, ksqldb: no lines yet), two last lines; a bounded wait so
+        # four headers (kafka, mongo, ksqldb, connect: no lines yet), two last lines; a bounded wait so
         # a broken follower fails, never hangs
-        seen = [lines.get(timeout=_FOLLOW_WAIT_S) for _ in range(5)]
+        seen = [lines.get(timeout=_FOLLOW_WAIT_S) for _ in range(6)]
         assert "old kafka line\n" in seen and "old mongo line\n" in seen
         with (logs / "mongo.log").open("a") as log:
             log.write("fresh mongo line\n")

@@ -61,6 +61,7 @@ def test_up_status_up_again_repair_down(settings: Settings) -> None:
         ("kafka", "started"),
         ("mongo", "started"),
         ("ksqldb", "started"),
+        ("connect", "started"),
     ]
     pids = {s.service: s.pid for s in report.services}
     assert all(isinstance(pid, int) for pid in pids.values())
@@ -99,7 +100,7 @@ def test_up_status_up_again_repair_down(settings: Settings) -> None:
     probe_mongo(settings.mongo_uri.reveal(), timeout_s=5)
 
     stopped = Stack(settings).down()
-    assert sorted(r.service for r in stopped) == ["kafka", "ksqldb", "mongo"]
+    assert sorted(r.service for r in stopped) == ["connect", "kafka", "ksqldb", "mongo"]
     assert not is_alive(pids["kafka"])
     new_mongo = repaired["mongo"].pid
     assert new_mongo is not None and not is_alive(new_mongo)
@@ -112,7 +113,7 @@ def test_context_manager_stops_only_what_it_started(settings: Settings) -> None:
     outer = Stack(settings, services=["kafka"])
     kafka_pid = outer.up().services[0].pid
     with Stack(settings) as inner:
-        assert inner.service_names == ["kafka", "mongo", "ksqldb"]
+        assert inner.service_names == ["kafka", "mongo", "ksqldb", "connect"]
         rows = {row.service: row for row in inner.status()}
         assert rows["kafka"].pid == kafka_pid
         mongo_pid = rows["mongo"].pid
