@@ -7,6 +7,9 @@ Modules:
 - ``pipeline.py`` — the demo's statements with the window size as a parameter, create/drop,
   wait until RUNNING and caught up;
 - ``lineage.py`` — the stream lineage graph from the ksqlDB catalog and the connectors;
+- ``connect.py`` — the official MongoDB source/sink connector configs and a Kafka Connect REST
+  client;
+- ``live.py`` — the live dashboard's push query feeding a plotly FigureWidget;
 - ``report.py`` — papermill runs of notebooks 01-06 into ``reports/<timestamp>/`` and one
   HTML report (``make run``, ``telemetry report``);
 - ``command.py`` — the ``telemetry report`` subcommand.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 from telemetry_lib.workbench.facade import SeedResult, Workbench, find_config_file
 from telemetry_lib.workbench.lineage import Lineage, LineageNode, build_lineage, lineage_figure
+from telemetry_lib.workbench.live import LiveFeed, LiveSummary
 from telemetry_lib.workbench.pipeline import PipelineNames, pipeline_sql
 from telemetry_lib.workbench.report import (
     NOTEBOOKS,
@@ -29,6 +33,8 @@ __all__ = [
     "NOTEBOOKS",
     "Lineage",
     "LineageNode",
+    "LiveFeed",
+    "LiveSummary",
     "NotebookFailed",
     "NotebookRun",
     "PipelineNames",

@@ -39,6 +39,7 @@ from telemetry_lib.mongo import get_collection, read_collection
 from telemetry_lib.workbench import connect, pipeline
 from telemetry_lib.workbench.connect import ConnectRest
 from telemetry_lib.workbench.lineage import Lineage, build_lineage
+from telemetry_lib.workbench.live import LiveFeed
 from telemetry_lib.workbench.pipeline import PipelineNames
 
 __all__ = ["SeedResult", "Workbench", "find_config_file", "project_root"]
@@ -568,6 +569,29 @@ class Workbench:
             return {}
         written = charts.export(fig, self.charts_dir, name, formats, width=width, height=height)
         return {str(fmt): path.name for fmt, path in written.items()}
+
+    # --- live dashboard -----------------------------------------------------------------------
+
+    def live_feed(
+        self,
+        *,
+        players: int = 50,
+        rate: float = 200.0,
+        duration_s: float = 20.0,
+        seed: int = 1,
+        window_minutes: int = 1,
+    ) -> LiveFeed:
+        """A live run: generator paced at ``rate`` events/s for ``duration_s``, its own
+        ``live_*`` topic and K/D table, and a FigureWidget fed by the push query."""
+        return LiveFeed(
+            self.ksql,
+            self.settings,
+            players=players,
+            rate=rate,
+            duration_s=duration_s,
+            seed=seed,
+            window_minutes=window_minutes,
+        )
 
     # --- helpers -------------------------------------------------------------------------------
 
