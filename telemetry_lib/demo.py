@@ -3,11 +3,14 @@
 1. generate players and kill/death events (deterministic for the seed);
 2. write the players to MongoDB ``game.players`` and the events to ``game.telemetry_events``
    (both collections replaced: event ids repeat for a seed);
-3. write the events to the Kafka topic ``telemetry_events`` (recreated with an explicit
-   partition count, so the broker never auto-creates it), key = player_id;
+3. write the events to the Kafka topic ``telemetry_events`` and the profiles to ``players``
+   (both recreated with an explicit partition count, so the broker never auto-creates them),
+   key = player_id;
 4. read everything back (Kafka with ``read_topic``, MongoDB with ``read_collection``);
 5. ksqlDB (when reachable): the windowed kill/death ratio table built from the topic and
-   compared per (player, window) with polars (see :mod:`telemetry_lib.demo_ksql`);
+   compared per (player, window) with polars; then the enrichment: a ``players`` table, the
+   events stream LEFT JOIN players, and a per-team windowed K/D table compared per (team,
+   window) with a polars batch join (see :mod:`telemetry_lib.demo_ksql`);
 6. check counts, the order-independent event checksum, kills == deaths per match, record
    keys and timestamps; write ``reports/<UTC timestamp>/summary.json`` and print a short
    report. Any failed check makes the command exit non-zero.
@@ -73,6 +76,7 @@ class DemoConfig:
     seed: int = 42
     partitions: int = DEFAULT_PARTITIONS
     topic: str = "telemetry_events"
+    players_topic: str = "players"
     database: str = "game"
     events_collection: str = "telemetry_events"
     players_collection: str = "players"
@@ -167,6 +171,11 @@ def run_demo(settings: Settings, config: DemoConfig | None = None) -> DemoReport
     _recreate_topic(admin, config.topic, config.partitions)
     kafka_write = gen.to_kafka(config.topic, settings=settings, progress=config.progress)
     steps.append(_step("kafka write", kafka_write.records, kafka_write.seconds, config.topic))
+    _recreate_topic(admin, config.players_topic, config.partitions)
+    players_write = gen.players_to_kafka(config.players_topic, settings=settings)
+    steps.append(
+        _step("kafka players", players_write.events, players_write.seconds, config.players_topic)
+    )
 
     # 4. Read everything back.
     began = time.perf_counter()
@@ -184,6 +193,7 @@ def run_demo(settings: Settings, config: DemoConfig | None = None) -> DemoReport
     checks.append(Check("mongo writer checksum", _hex(truth), _hex(mongo_write.checksum)))
 
     # 6. ksqlDB: the demo's table over the topic, compared with polars.
+    enrich_result = demo_ksql.KsqlStepResult(skipped=unreachable)
     if ksql is None:
         ksql_result = demo_ksql.KsqlStepResult(skipped=unreachable)
         if settings.is_embedded:  # `telemetry up` starts ksqldb: its absence is a failure
@@ -191,6 +201,7 @@ def run_demo(settings: Settings, config: DemoConfig | None = None) -> DemoReport
     else:
         with ksql:
             ksql_result = demo_ksql.run_ksql_step(ksql, events, config.topic)
+            enrich_result = _enrichment(ksql, events, players, config)
         steps.append(
             _step(
                 "ksql table",
@@ -200,6 +211,16 @@ def run_demo(settings: Settings, config: DemoConfig | None = None) -> DemoReport
             )
         )
         checks += [Check(*c) for c in ksql_result.checks]
+        if enrich_result.skipped is None:
+            steps.append(
+                _step(
+                    "ksql enrich",
+                    events.height,
+                    enrich_result.summary["seconds_to_catch_up"],
+                    demo_ksql.ds.TEAM_TABLE,
+                )
+            )
+            checks += [Check(*c) for c in enrich_result.checks]
     out_dir = _output_dir(config.reports_dir, started)
     report = DemoReport(
         started_at=started.isoformat(timespec="seconds"),
@@ -222,7 +243,10 @@ def run_demo(settings: Settings, config: DemoConfig | None = None) -> DemoReport
         steps=steps,
         checks=checks,
         output_dir=out_dir,
-        extra={"ksql": ksql_result.summary or {"skipped": ksql_result.skipped}},
+        extra={
+            "ksql": ksql_result.summary or {"skipped": ksql_result.skipped},
+            "enrichment": enrich_result.summary or {"skipped": enrich_result.skipped},
+        },
     )
     (out_dir / "summary.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
     return report
@@ -276,6 +300,7 @@ def render_report(report: DemoReport) -> str:
             f"{step['records_per_s']:>11,.0f}/s  {step['target']}"
         )
     lines += demo_ksql.render_section(report.extra.get("ksql", {}))
+    lines += demo_ksql.render_enrichment_section(report.extra.get("enrichment", {}))
     failed = [c for c in report.checks if not c.ok]
     lines.append(
         f"  checks: {len(report.checks) - len(failed)}/{len(report.checks)} passed"
@@ -334,6 +359,21 @@ def _checks(
         back = players_back.drop("_id").select(players.columns).sort("player_id")
         checks.append(Check("mongo players equal profiles", True, back.equals(players)))
     return checks
+
+
+def _enrichment(
+    client: demo_ksql.KsqlClient, events: pl.DataFrame, players: pl.DataFrame, config: DemoConfig
+) -> demo_ksql.KsqlStepResult:
+    """The enrichment step; an engine without joins (UnsupportedError) is reported as skipped,
+    never as a pass."""
+    try:
+        return demo_ksql.run_enrichment_step(
+            client, events, players, events_topic=config.topic, players_topic=config.players_topic
+        )
+    except demo_ksql.KsqlServerError as exc:
+        if "Unsupported feature" not in str(exc):
+            raise
+        return demo_ksql.KsqlStepResult(skipped=f"the ksqlDB server refused the join: {exc}")
 
 
 def _recreate_topic(admin: KafkaAdmin, topic: str, partitions: int) -> None:

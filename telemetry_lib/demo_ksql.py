@@ -10,6 +10,13 @@ query), then compares each (player, window) row with an independent polars aggre
 quotient has no exact expansion within the result scale (ksqlDB issue #9874, e.g. 2/9), and
 NULL when deaths are 0 (``NULLIF``). Ratios are therefore compared only where non-null, and every
 NULL must have one of those two reasons; the counts of each are reported.
+
+Also owns the **enrichment step** (:func:`run_enrichment_step`): the ``players`` table over the
+profiles topic, ``TELEMETRY_ENRICHED`` (``telemetry_stream LEFT JOIN players``) and the per-team
+``TEAM_KILL_RATIO`` table on top (statements in :mod:`telemetry_lib.demo_statements`), waited
+for until every event is counted, then compared per (team, window) — kills, deaths and the DOUBLE
+ratio — with :func:`telemetry_lib.demo_statements.team_kd_truth` (a polars batch join).
+:func:`drop_previous` drops an earlier run's enrichment objects first (dependants first).
 """
 
 from __future__ import annotations
@@ -23,26 +30,32 @@ from typing import Any
 import httpx
 import polars as pl
 
+from telemetry_lib import demo_statements as ds
 from telemetry_lib.config import Settings
 from telemetry_lib.errors import TelemetryError
 from telemetry_lib.kafka import KafkaAdmin
-from telemetry_lib.ksql.client import KsqlClient
+from telemetry_lib.ksql.client import KsqlClient, KsqlServerError
 
 __all__ = [
+    "KsqlClient",
+    "KsqlServerError",
     "KsqlStepResult",
+    "compare_teams",
     "drop_previous",
     "ksql_client",
+    "render_enrichment_section",
     "render_section",
+    "run_enrichment_step",
     "run_ksql_step",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Table and stream names of the demo's statements (upper case, as ksqlDB stores them).
-TABLE = "PLAYER_KILL_RATIO"
-STREAM = "TELEMETRY_STREAM"
+TABLE = ds.TABLE
+STREAM = ds.STREAM
 #: Tumbling window size of the statement, in ms (5 minutes).
-WINDOW_MS = 5 * 60 * 1000
+WINDOW_MS = ds.WINDOW_MS
 #: The statement's query reads the whole topic from the start; on the embedded engine 100k
 #: events are counted within ~10-30 s on a loaded 2-core machine, so 180 s bounds a stuck
 #: query without failing a slow but healthy one.
@@ -60,18 +73,12 @@ TERMINATE_TIMEOUT_S = 15.0
 TOP_N = 5
 
 SET_EARLIEST = "SET 'auto.offset.reset'='earliest';"
-CREATE_STREAM = """CREATE STREAM telemetry_stream (player_id VARCHAR, event_type VARCHAR, timestamp BIGINT)
-  WITH (KAFKA_TOPIC='telemetry_events', VALUE_FORMAT='JSON');"""  # noqa: E501 - verbatim
-CREATE_TABLE = """CREATE TABLE player_kill_ratio AS
-SELECT player_id,
-       SUM(CASE WHEN event_type = 'kill' THEN 1 ELSE 0 END) as kill_count,
-       SUM(CASE WHEN event_type = 'death' THEN 1 ELSE 0 END) as death_count,
-       (SUM(CASE WHEN event_type = 'kill' THEN 1 ELSE 0 END) * 1.0) / NULLIF(SUM(CASE WHEN event_type = 'death' THEN 1 ELSE 0 END), 0) as kill_ratio
-FROM telemetry_stream
-WINDOW TUMBLING (SIZE 5 MINUTES)
-GROUP BY player_id
-EMIT CHANGES;"""  # noqa: E501 - verbatim
+CREATE_STREAM = ds.CREATE_STREAM
+CREATE_TABLE = ds.CREATE_TABLE
 PULL = "SELECT * FROM player_kill_ratio;"
+PULL_TEAMS = "SELECT * FROM team_kill_ratio;"
+#: Relative tolerance of the DOUBLE ratio comparison (the same division on both sides).
+RATIO_RTOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -106,11 +113,15 @@ def drop_previous(client: KsqlClient, admin: KafkaAdmin) -> None:
     plain DROP ... DELETE TOPIC is safe); it is kept as a harmless, explicit sequence that
     also suits a real ksqlDB server, where a query's internal topics go away asynchronously.
     """
+    sinks = (ds.TEAM_TABLE, ds.ENRICHED, TABLE)
     for query in client.list_queries():
-        if TABLE in [str(s).upper() for s in query.get("sinks", [])]:
+        if any(s in [str(x).upper() for x in query.get("sinks", [])] for s in sinks):
             query_id = str(query["id"])
             client.terminate(query_id)
             _wait_internal_topics_gone(admin, query_id)
+    client.execute(f"DROP TABLE IF EXISTS {ds.TEAM_TABLE} DELETE TOPIC;")
+    client.execute(f"DROP STREAM IF EXISTS {ds.ENRICHED} DELETE TOPIC;")
+    client.execute(f"DROP TABLE IF EXISTS {ds.PLAYERS};")
     client.execute(f"DROP TABLE IF EXISTS {TABLE} DELETE TOPIC;")
     client.execute(f"DROP STREAM IF EXISTS {STREAM};")
 
@@ -144,26 +155,28 @@ def run_ksql_step(client: KsqlClient, events: pl.DataFrame, topic: str) -> KsqlS
     return _compare(table, events, query_id, seconds, caught_up)
 
 
-def _query_id(client: KsqlClient, entities: list[dict[str, Any]]) -> str:
-    for entity in entities:
+def _query_id(client: KsqlClient, entities: list[dict[str, Any]], table: str = TABLE) -> str:
+    for entity in reversed(entities):
         qid = (entity.get("commandStatus") or {}).get("queryId")
         if qid:
             return str(qid)
     for query in client.list_queries():
-        if TABLE in [str(s).upper() for s in query.get("sinks", [])]:
+        if table in [str(s).upper() for s in query.get("sinks", [])]:
             return str(query["id"])
     raise TelemetryError(
-        f"no query writes {TABLE} after CREATE TABLE AS SELECT (entities: {str(entities)[:300]})",
+        f"no query writes {table} after CREATE ... AS SELECT (entities: {str(entities)[:300]})",
         hint="check the ksqlDB server log (telemetry logs ksqldb)",
     )
 
 
-def _wait_caught_up(client: KsqlClient, expected: int) -> tuple[pl.DataFrame, bool]:
-    """Pull the table until KILL_COUNT + DEATH_COUNT sums to ``expected`` or the timeout."""
+def _wait_caught_up(
+    client: KsqlClient, expected: int, *, pull: str = PULL, cols: tuple[str, str] | None = None
+) -> tuple[pl.DataFrame, bool]:
+    """Pull the table until its kill + death counts sum to ``expected`` or the timeout."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
     while True:
-        table = client.pull(PULL)
-        counted = _counted(table)
+        table = client.pull(pull)
+        counted = _counted(table, cols or ("KILL_COUNT", "DEATH_COUNT"))
         if counted >= expected:
             return table, counted == expected
         if time.monotonic() > deadline:
@@ -178,10 +191,10 @@ def _wait_caught_up(client: KsqlClient, expected: int) -> tuple[pl.DataFrame, bo
         time.sleep(CATCH_UP_POLL_S)
 
 
-def _counted(table: pl.DataFrame) -> int:
+def _counted(table: pl.DataFrame, cols: tuple[str, str]) -> int:
     if table.height == 0:
         return 0
-    return int(table["KILL_COUNT"].sum()) + int(table["DEATH_COUNT"].sum())
+    return int(table[cols[0]].sum()) + int(table[cols[1]].sum())
 
 
 def _scale(table: pl.DataFrame) -> int:
@@ -284,3 +297,83 @@ def render_section(s: dict[str, Any]) -> list[str]:
     )
     lines.append(f"    top {TOP_N} by kills in the last window (kills/deaths): {top}")
     return lines
+
+
+# ---------------------------------------------------------------------------- enrichment
+def run_enrichment_step(
+    client: KsqlClient,
+    events: pl.DataFrame,
+    players: pl.DataFrame,
+    *,
+    events_topic: str,
+    players_topic: str,
+) -> KsqlStepResult:
+    """Players table, enriched stream and per-team table (after :func:`run_ksql_step` created
+    the stream); wait until every event is counted; compare with the polars batch join."""
+    began = time.perf_counter()
+    script = ds.with_topics(ds.ENRICHMENT_SCRIPT, events=events_topic, players=players_topic)
+    entities = client.execute(f"{SET_EARLIEST}\n{script}", properties={"auto.offset.reset": "earliest"})
+    query_id = _query_id(client, entities, ds.TEAM_TABLE)
+    client.wait_until_running(query_id, timeout=RUNNING_TIMEOUT_S)
+    truth = ds.team_kd_truth(events, players)
+    expected = int(truth["KILLS"].sum()) + int(truth["DEATHS"].sum()) if truth.height else 0
+    table, caught_up = _wait_caught_up(
+        client, expected, pull=PULL_TEAMS, cols=("KILLS", "DEATHS")
+    )
+    seconds = time.perf_counter() - began
+    return compare_teams(table, truth, query_id=query_id, seconds=seconds, caught_up=caught_up)
+
+
+def compare_teams(
+    table: pl.DataFrame,
+    truth: pl.DataFrame,
+    *,
+    query_id: str,
+    seconds: float,
+    caught_up: bool,
+) -> KsqlStepResult:
+    """Checks of the per-team table (TEAM, WINDOWSTART, KILLS, DEATHS, KD_RATIO rows, e.g. a
+    pull query's answer) against :func:`telemetry_lib.demo_statements.team_kd_truth`."""
+    got = table.select(
+        pl.col("TEAM"),
+        pl.col("WINDOWSTART").cast(pl.Int64),
+        pl.col("KILLS").cast(pl.Int64).alias("got_kills"),
+        pl.col("DEATHS").cast(pl.Int64).alias("got_deaths"),
+        pl.col("KD_RATIO").cast(pl.Float64).alias("got_ratio"),
+    )
+    joined = truth.join(got, on=["TEAM", "WINDOWSTART"], how="full", coalesce=True)
+    counts_ok = joined.filter(
+        (pl.col("KILLS") == pl.col("got_kills")) & (pl.col("DEATHS") == pl.col("got_deaths"))
+    ).height
+    ratio_ok = joined.filter(
+        (pl.col("KD_RATIO").is_null() & pl.col("got_ratio").is_null())
+        | ((pl.col("KD_RATIO") - pl.col("got_ratio")).abs() <= RATIO_RTOL * pl.col("KD_RATIO").abs())
+    ).height
+    checks: list[tuple[str, Any, Any]] = [
+        ("enriched team table caught up (kills + deaths == joined events)", True, caught_up),
+        ("team table rows == polars (team, window) groups", truth.height, table.height),
+        ("team kills/deaths equal the polars batch join", truth.height, counts_ok),
+        ("team kd_ratio equals the polars batch join (NULL without deaths)", truth.height, ratio_ok),
+    ]
+    summary = {
+        "query_id": query_id,
+        "rows": table.height,
+        "teams": got["TEAM"].n_unique(),
+        "windows": got["WINDOWSTART"].n_unique(),
+        "seconds_to_catch_up": round(seconds, 2),
+        "null_ratio_no_deaths": int(truth["KD_RATIO"].null_count()),
+    }
+    return KsqlStepResult(checks=checks, summary=summary)
+
+
+def render_enrichment_section(s: dict[str, Any]) -> list[str]:
+    """The report lines of the enrichment step from its summary (none if it did not run)."""
+    if "skipped" in s:
+        return [f"  enrichment step SKIPPED: {s['skipped']}"]
+    if "query_id" not in s:
+        return []
+    return [
+        f"  ksqlDB {ds.TEAM_TABLE} ({s['query_id']}): {s['rows']:,} rows, {s['teams']} teams, "
+        f"{s['windows']} windows, caught up in {s['seconds_to_catch_up']:.2f} s "
+        f"(telemetry_stream LEFT JOIN players, per-team 5-minute K/D)"
+    ]

@@ -17,8 +17,8 @@ process. Waiting under the engine lock is safe: a stopped runner gives up waitin
 
 A query reads every topic its :class:`~telemetry_lib.ksql.commands.context.RunningQuery` lists
 (``source_topics`` when the query joins, else ``source_topic``); its records reach the pipeline
-through the query's own ``push(topic, batch)`` when it has one (a multi-source operator graph),
-else ``pipeline.push``. A terminated query's internal topics (checkpoint/changelog and
+through ``pipeline.push(batch, topic=...)`` when it has several (the join graph routes by topic),
+else ``pipeline.push(batch)``. A terminated query's internal topics (checkpoint/changelog and
 repartition topics) are deleted with it, as ksqlDB deletes them.
 """
 
@@ -28,6 +28,8 @@ import logging
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
+
+import polars as pl
 
 from telemetry_lib.ksql.exec.processing_log import processing_log_topic
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
@@ -162,8 +164,14 @@ class KafkaRuntime:
 
 
 def _feed_of(query: RunningQuery) -> Feed | None:
-    """The query's own per-topic entry (several sources), or None for ``pipeline.push``."""
-    push = getattr(query, "push", None)
-    if callable(push) and len(getattr(query, "source_topics", None) or ()) > 1:
-        return push  # type: ignore[no-any-return]
-    return None
+    """Several sources: ``pipeline.push(batch, topic=...)`` (the join graph routes by topic);
+    one source: None (the runner pushes, through its repartition cut when it has one)."""
+    topics = tuple(getattr(query, "source_topics", None) or ())
+    if len(topics) <= 1:
+        return None
+    pipeline = query.pipeline
+
+    def feed(topic: str, batch: pl.DataFrame) -> None:
+        pipeline.push(batch, topic=topic)  # type: ignore[call-arg]
+
+    return feed
