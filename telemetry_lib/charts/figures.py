@@ -33,6 +33,7 @@ from telemetry_lib.analytics import (
     WINDOW_START,
     AnalyticsError,
     kd_distribution,
+    kd_expr,
 )
 from telemetry_lib.analytics.schema import require_columns
 from telemetry_lib.charts.theme import ANOMALY_COLOR, HEAT_SCALE, NORMAL_COLOR, apply_theme
@@ -55,6 +56,8 @@ DEFAULT_TREND_PLAYERS = 10
 DEFAULT_LEADERBOARD_TOP = 10
 #: Players in the streaks chart.
 DEFAULT_STREAK_PLAYERS = 20
+#: Teams in the team chart (1000 players make 200 teams: too many lines to read).
+DEFAULT_TEAMS = 10
 #: Infinite z-scores (flat baselines) are drawn this far beyond the largest finite |z| or k.
 _INF_MARGIN = 1.15
 #: Window labels: month-day and time (runs span hours to days; the year adds nothing).
@@ -319,12 +322,26 @@ def death_heatmap_figure(
 def team_kd_figure(
     teams: pl.DataFrame,
     *,
+    max_teams: int | None = DEFAULT_TEAMS,
     title: str = "K/D per team",
 ) -> go.Figure:
     """Per team: lines across windows when ``teams`` is per window, else bars by K/D.
 
-    ``teams``: ``analytics.team_kd`` (``team``; ``region`` labels the team when present)."""
+    ``teams``: ``analytics.team_kd`` (``team``; ``region`` labels the team when present).
+    ``max_teams`` keeps the teams with the best overall K/D (summed kills over summed deaths,
+    ties by name); None draws every team."""
     require_columns(teams, ("team", KD, KILLS, DEATHS), what="team_kd_figure")
+    if max_teams is not None:
+        if max_teams < 1:
+            raise AnalyticsError(f"max_teams must be at least 1, got {max_teams}")
+        best = (
+            teams.group_by("team")
+            .agg(pl.col(KILLS).sum(), pl.col(DEATHS).sum())
+            .with_columns(kd_expr())
+            .sort([KD, "team"], descending=[True, False], nulls_last=True)
+            .head(max_teams)
+        )
+        teams = teams.filter(pl.col("team").is_in(best.get_column("team").implode()))
     has_region = "region" in teams.columns
     fig = go.Figure()
     if WINDOW_START in teams.columns:

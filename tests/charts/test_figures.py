@@ -112,3 +112,5 @@ def test_histogram_anomaly_heatmap_streak_and_team_figures_carry_the_data() -> N
     assert sorted(t.name for t in teams.data) == ["T1 (EU)", "T2 (NA)"]
     overall = charts.team_kd_figure(analytics.team_kd(KD, players, per_window=False))
     assert list(overall.data[0].x) == ["T2", "T1"]  # 21/5 = 4.2 before 20/7
+    best = charts.team_kd_figure(analytics.team_kd(KD, players), max_teams=1)
+    assert [t.name for t in best.data] == ["T2 (NA)"]
