@@ -4,8 +4,10 @@
 - ``test.CounterSource``: emits ``{"n": i}`` (key ``"i"``) for i = 1..``count`` into ``topic``,
   ``batch`` per poll, with source partition ``{"counter": <name>}`` and offset ``{"n": i}``;
   on start it continues after the stored offset. ``fail.at=N`` raises when about to emit N
-  (once per task instance unless ``fail.always=true``). ``poison.at=N``: the value at N holds
-  an object no converter can encode (a DataError at the VALUE_CONVERTER stage).
+  (once per task instance unless ``fail.always=true``; with ``fail.once.file`` only while that
+  file does not exist - it is created when failing). ``delay.ms`` sleeps before each poll.
+  ``poison.at=N``: the value at N holds an object no converter can encode (a DataError at the
+  VALUE_CONVERTER stage).
 - ``test.FileSink``: appends one JSON line per record to ``file``:
   ``{"topic", "partition", "offset", "key", "value"}``; ``retriable.puts=N`` makes the first N
   put() calls raise RetriableError; a value ``{"poison": true}`` is reported to the worker's
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -41,6 +44,8 @@ COUNTER_CONFIG = (
     .define("fail.at", "LONG", default=-1, group="Counter")
     .define("fail.always", "BOOLEAN", default=False, group="Counter")
     .define("poison.at", "LONG", default=-1, group="Counter")
+    .define("fail.once.file", "STRING", default="", group="Counter")
+    .define("delay.ms", "INT", default=0, group="Counter")
 )  # fmt: skip
 
 
@@ -54,12 +59,18 @@ class CounterTask(SourceTask):
 
     def poll(self) -> list[SourceRecord]:
         cfg = self.config
+        if cfg["delay.ms"]:
+            time.sleep(cfg["delay.ms"] / 1000)
         last = min(int(cfg["count"]), self.next + int(cfg["batch"]) - 1)
         records = []
         for n in range(self.next, last + 1):
             if n == cfg["fail.at"] and (cfg["fail.always"] or not self.failed_once):
-                self.failed_once = True
-                raise RuntimeError(f"counter asked to fail at {n}")
+                marker = Path(cfg["fail.once.file"]) if cfg["fail.once.file"] else None
+                if marker is None or not marker.exists():
+                    self.failed_once = True
+                    if marker is not None:
+                        marker.touch()
+                    raise RuntimeError(f"counter asked to fail at {n}")
             value: object = {"n": n} if n != cfg["poison.at"] else {"n": object()}
             records.append(SourceRecord(cfg["topic"], value, key=str(n),
                                         source_partition=self.partition, source_offset={"n": n}))  # fmt: skip
