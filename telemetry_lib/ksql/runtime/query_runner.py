@@ -70,12 +70,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from telemetry_lib.kafka import KafkaError, TransactionalProducer, end_offsets, read_records
 from telemetry_lib.kafka.assigned import AssignedConsumer
+from telemetry_lib.ksql.exec.operator import Pipeline
 from telemetry_lib.ksql.runtime.checkpoint import (
     Intent,
     Snapshot,
@@ -97,9 +98,6 @@ from telemetry_lib.ksql.runtime.repartition import (
     find_cut,
     repartition_topic,
 )
-
-if TYPE_CHECKING:
-    from telemetry_lib.ksql.exec.operator import Pipeline
 
 __all__ = ["DEFAULT_COMMIT_INTERVAL_MS", "Feed", "QueryRunner", "RunnerStatus", "interleave"]
 
@@ -168,7 +166,8 @@ class QueryRunner:
         #: The repartition cut, when the plan needs one and it runs through Kafka.
         self.topology: Topology | None = None
         cut = find_cut(pipeline) if _flag(pipeline.ctx.config, REPARTITION_CONFIG) else None
-        if cut is not None and feed is None and len(source_topics) == 1:
+        linear = type(pipeline) is Pipeline  # not a join graph (several chains)
+        if cut is not None and feed is None and linear and len(source_topics) == 1:
             topic = repartition_topic(service_id, query_id, cut.operator)
             self.topology = Topology(pipeline, cut, topic)
         self._feed: Feed = feed or self._feed_pipeline
