@@ -71,6 +71,7 @@ __all__ = [
     "JoinType",
     "JoinWindow",
     "analyze_join",
+    "check_partitions",
     "join_key_field",
     "join_type_text",
     "side_field",
@@ -148,8 +149,14 @@ class JoinSource:
         return tuple(f for _, f in self.fields)
 
     def star_fields(self) -> list[tuple[str, SqlType]]:
-        """``alias.*``: key, value and header columns as ``(field, type)``."""
-        return [(side_field(self.alias, c.name), c.type) for c in self.source.ordered_columns()]
+        """``alias.*``: key columns, the window bounds of a windowed source, value and header
+        columns, as ``(field, type)``."""
+        src = self.source
+        out = [(side_field(self.alias, c.name), c.type) for c in src.key_columns]
+        if src.is_windowed:
+            out += [(side_field(self.alias, b), BIGINT) for b in WINDOW_BOUND_COLUMNS]
+        cols = src.value_columns + src.header_columns
+        return out + [(side_field(self.alias, c.name), c.type) for c in cols]
 
 
 @dataclass(frozen=True)
@@ -441,6 +448,10 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
     else:
         kind = "stream-stream"
     if kind == "table-table-fk":
+        if left_windowed or right_windowed:
+            raise KsqlStatementError(
+                "Foreign-key table-table joins are not supported on windowed tables."
+            )
         if index > 0:
             raise KsqlStatementError(
                 "Invalid join condition: foreign-key table-table joins are not supported as part "
@@ -851,3 +862,24 @@ def _repeated_key(shown: str, names: list[str]) -> None:
         "into the value, then consider using the AS_VALUE function to indicate which key "
         "reference should be copied."
     )
+
+
+# ------------------------------------------------------------------------- co-partitioning
+def check_partitions(join: JoinAnalysis, partitions_of: Callable[[str], int | None]) -> None:
+    """ksqlDB's co-partitioning rule (JoinNode.ensureMatchingPartitionCounts): the two inputs
+    of a primary-key join step that is not repartitioned must have as many partitions. A
+    nested join counts as its last (right) source; unknown topics are not checked."""
+    for step in join.steps:
+        if step.kind == "table-table-fk" or step.left_repartition or step.right_repartition:
+            continue
+        left = join.sources[step.index]  # the nested join's right-most source
+        left_n = partitions_of(left.source.topic)
+        right_n = partitions_of(step.right.source.topic)
+        if left_n is None or right_n is None or left_n == right_n:
+            continue
+        left_alias = join.sources[0].alias
+        raise KsqlStatementError(
+            f"Can't join {left_alias} with {step.right.alias} since the number of partitions "
+            f"don't match. {left_alias} partitions = {left_n}; {step.right.alias} partitions = "
+            f"{right_n}. Please repartition either one so that the number of partitions match."
+        )

@@ -190,6 +190,11 @@ def create_as_select(stmt: CreateAsSelect, ctx: StatementContext) -> StatementRe
     # JoinNode.getPartitions).
     inherit_from = source.topic
     if analysis.join is not None:
+        from telemetry_lib.ksql.analyzer.joins import check_partitions
+
+        check_partitions(
+            analysis.join, lambda t: getattr(ctx.io.describe_topic(t), "partitions", None)
+        )
         inherit_from = analysis.join.sources[-1].source.topic
     source_topic = ctx.io.describe_topic(inherit_from)
     partitions = props.integer("PARTITIONS")
