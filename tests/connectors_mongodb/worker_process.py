@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,9 @@ class WorkerProcess:
     state_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    #: Names this worker's storage topics: workers of different tests share the session's
+    #: broker, and must not load each other's connectors (a restart keeps the same ones).
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     @property
     def url(self) -> str:
@@ -45,7 +49,11 @@ class WorkerProcess:
                 [sys.executable, "-m", "telemetry_lib.connectors.server",
                  "--port", str(self.port), "--bootstrap", self.bootstrap,
                  "--state-dir", str(self.state_dir),
-                 "--worker-property", "offset.flush.interval.ms=200"],
+                 "--worker-property", "offset.flush.interval.ms=200",
+                 "--worker-property", f"config.storage.topic=connect-configs-{self.tag}",
+                 "--worker-property", f"offset.storage.topic=connect-offsets-{self.tag}",
+                 "--worker-property", f"status.storage.topic=connect-status-{self.tag}",
+                 "--worker-property", f"group.id=connect-{self.tag}"],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + START_TIMEOUT_S
