@@ -23,6 +23,7 @@ from telemetry_lib.kafka import JsonProducer, KafkaAdmin, read_records, read_top
 from telemetry_lib.mongo import mongo_client
 from tests.connectors_mongodb.worker_process import WorkerProcess
 from tests.ksql_runtime.helpers import ServerProcess
+from tests.mongo.conftest import PrivateMongo
 
 pytestmark = pytest.mark.integration
 
@@ -269,3 +270,39 @@ def test_bad_config_is_a_400_naming_the_property(worker: WorkerProcess) -> None:
         body = response.json()
         assert body["error_code"] == 400 and prop in body["message"], body
     assert httpx.get(f"{worker.url}/connectors", timeout=10).json() == []
+
+
+def test_sink_retries_through_a_mongo_restart_and_loses_nothing(
+    embedded_stack: Settings, worker: WorkerProcess, private_mongo: PrivateMongo
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    topic = f"restart_{tag}"
+    KafkaAdmin(embedded_stack).create_topic(topic, 1)
+    connect = ConnectClient(worker.url)
+    connect.create("restart-sink", {
+        "connector.class": SINK, "connection.uri": private_mongo.uri, "database": "game",
+        "collection": "docs", "topics": topic, "key.converter": STRING,
+        "value.converter": JSON, "value.converter.schemas.enable": "false",
+        "document.id.strategy": ID + "FullKeyStrategy", "retries.defer.timeout": "200",
+    })  # fmt: skip
+    producer = JsonProducer(embedded_stack)
+
+    def send(start: int, count: int) -> None:
+        ids = range(start, start + count)
+        producer.produce_values(topic, [b'{"n": %d}' % i for i in ids],
+                                keys=[f"k{i}".encode() for i in ids])  # fmt: skip
+
+    mongo = mongo_client(private_mongo.uri)
+    send(0, 300)
+    _wait("the first records", lambda: mongo.game.docs.count_documents({}) == 300, worker)
+    mongo.close()
+    private_mongo.stop()
+    send(300, 300)
+    time.sleep(2.0)  # the sink fails and retries meanwhile
+    private_mongo.start()
+    mongo = mongo_client(private_mongo.uri)
+    _wait("every record after the restart",
+          lambda: mongo.game.docs.count_documents({}) == 600, worker)  # fmt: skip
+    assert {d["_id"]: d["n"] for d in mongo.game.docs.find()} == {f"k{i}": i for i in range(600)}
+    assert connect.status("restart-sink")["tasks"][0]["state"] == "RUNNING"
+    mongo.close()
