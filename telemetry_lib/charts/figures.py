@@ -60,6 +60,8 @@ DEFAULT_STREAK_PLAYERS = 20
 DEFAULT_TEAMS = 10
 #: Infinite z-scores (flat baselines) are drawn this far beyond the largest finite |z| or k.
 _INF_MARGIN = 1.15
+#: The band of ordinary z-scores in the anomaly chart: the middle 90% of the players.
+_BAND = (0.05, 0.95)
 #: Window labels: month-day and time (runs span hours to days; the year adds nothing).
 _WINDOW_LABEL = "%m-%d %H:%M"
 
@@ -241,43 +243,84 @@ def anomaly_figure(
     k: float = 3.0,
     title: str = "K/D against each player's own baseline (z-score)",
 ) -> go.Figure:
-    """z-score per (player, window), flagged rows highlighted, lines at +-``k``.
+    """Flagged (player, window) z-scores as points over the spread of everyone else's.
 
-    ``flags``: ``analytics.anomaly_flags`` (pass the same ``k``). Rows without a score are
-    left out; an infinite z (flat baseline) is drawn just beyond the largest finite one and
-    says so in its hover text."""
+    ``flags``: ``analytics.anomaly_flags`` (pass the same ``k``). Per window, a grey band
+    spans the 5th-95th percentile of the finite z-scores and a line marks their median — a
+    summary instead of one marker per row, so 10k rows still render in a fraction of a second.
+    Flagged rows are vermillion points with player, K/D and baseline in the hover; an infinite
+    z (flat baseline) is drawn just beyond the largest finite |z| (or ``k``) and says so.
+    Dotted lines mark +-``k``. Rows without a score are left out."""
     require_columns(flags, (PLAYER, WINDOW_START, KD, "z", "flagged"), what="anomaly_figure")
     scored = flags.filter(pl.col("z").is_not_null())
-    finite = scored.filter(pl.col("z").is_finite()).get_column("z").abs().max()
-    cap = max(float(finite or 0.0), k) * _INF_MARGIN  # type: ignore[arg-type]
-    fig = go.Figure()
-    for flagged, name, color, size in (
-        (False, "normal", NORMAL_COLOR, 6),
-        (True, "flagged", ANOMALY_COLOR, 10),
-    ):
-        rows = scored.filter(pl.col("flagged") == flagged)
-        z = rows.get_column("z").to_list()
-        fig.add_trace(
-            go.Scatter(
-                x=rows.get_column(WINDOW_START).to_list(),
-                y=[max(-cap, min(cap, v)) for v in z],
-                mode="markers",
-                name=f"{name} ({rows.height})",
-                marker={"color": color, "size": size, "opacity": 0.8 if flagged else 0.5},
-                text=[
-                    f"{p}<br>K/D {kd:.2f}, baseline {m if m is None else round(m, 2)}"
-                    f"<br>z {'inf (flat baseline)' if math.isinf(v) else f'{v:.2f}'}"
-                    for p, kd, m, v in zip(
-                        rows.get_column(PLAYER).to_list(),
-                        rows.get_column(KD).to_list(),
-                        _column(rows, "baseline_mean"),
-                        z,
-                        strict=True,
-                    )
-                ],
-                hovertemplate="%{text}<extra></extra>",
-            )
+    finite = scored.filter(pl.col("z").is_finite())
+    largest = finite.get_column("z").abs().max()
+    cap = max(float(largest or 0.0), k) * _INF_MARGIN  # type: ignore[arg-type]
+    spread = (
+        finite.group_by(WINDOW_START)
+        .agg(
+            pl.col("z").quantile(_BAND[0], interpolation="linear").alias("low"),
+            pl.col("z").median().alias("median"),
+            pl.col("z").quantile(_BAND[1], interpolation="linear").alias("high"),
         )
+        .sort(WINDOW_START)
+    )
+    x = spread.get_column(WINDOW_START).to_list()
+    band = f"{_BAND[0]:.0%}-{_BAND[1]:.0%} of players"
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=x,
+                y=spread.get_column("low").to_list(),
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+                name="low",
+            ),
+            go.Scatter(
+                x=x,
+                y=spread.get_column("high").to_list(),
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor="rgba(158,158,158,0.35)",
+                name=band,
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=x,
+                y=spread.get_column("median").to_list(),
+                mode="lines",
+                line={"color": NORMAL_COLOR, "width": 2},
+                name="median z",
+                hovertemplate="%{x}<br>median z %{y:.2f}<extra></extra>",
+            ),
+        ]
+    )
+    rows = scored.filter(pl.col("flagged"))
+    z = rows.get_column("z").to_list()
+    fig.add_trace(
+        go.Scatter(
+            x=rows.get_column(WINDOW_START).to_list(),
+            y=[max(-cap, min(cap, v)) for v in z],
+            mode="markers",
+            name=f"flagged ({rows.height})",
+            marker={"color": ANOMALY_COLOR, "size": 9, "opacity": 0.85},
+            text=[
+                f"{p}<br>K/D {kd:.2f}, baseline {m if m is None else round(m, 2)}"
+                f"<br>z {'inf (flat baseline)' if math.isinf(v) else f'{v:.2f}'}"
+                for p, kd, m, v in zip(
+                    rows.get_column(PLAYER).to_list(),
+                    rows.get_column(KD).to_list(),
+                    _column(rows, "baseline_mean"),
+                    z,
+                    strict=True,
+                )
+            ],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
     for y in (k, -k):
         fig.add_hline(y=y, line_dash="dot", line_color=ANOMALY_COLOR, opacity=0.6)
     fig.update_layout(xaxis_title="window start (UTC)", yaxis_title="z (std from own baseline)")

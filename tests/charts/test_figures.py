@@ -71,21 +71,25 @@ def test_histogram_anomaly_heatmap_streak_and_team_figures_carry_the_data() -> N
     assert list(hist.data[0].y) == dist["count"].to_list()
     assert list(hist.data[0].x)[:2] == [0.5, 1.5]  # bin centres
 
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     flags = pl.DataFrame(
         {
-            "player_id": ["a", "a", "b"],
-            "window_start": [dt.datetime(2024, 1, 1, tzinfo=dt.UTC)] * 3,
-            "kd": [1.0, 9.0, 2.0],
-            "baseline_mean": [1.0, 1.0, 2.0],
-            "z": [0.5, math.inf, None],
-            "flagged": [False, True, False],
+            "player_id": ["a", "b", "c", "d", "e"],
+            "window_start": [t0] * 5,
+            "kd": [1.0, 2.0, 3.0, 9.0, 0.5],
+            "baseline_mean": [1.0, 2.0, 3.0, 1.0, 0.5],
+            "z": [0.0, 1.0, 2.0, math.inf, None],
+            "flagged": [False, False, False, True, False],
         }
     )
     fig = charts.anomaly_figure(flags, k=3.0)
-    normal, flagged = fig.data
-    assert normal.name == "normal (1)" and flagged.name == "flagged (1)"
+    low, high, median, flagged = fig.data
+    # the band and median over the finite z-scores 0, 1, 2 (linear quantiles)
+    assert list(low.y) == [pytest.approx(0.1)] and list(high.y) == [pytest.approx(1.9)]
+    assert list(median.y) == [1.0]
+    assert flagged.name == "flagged (1)"
     assert list(flagged.y) == [pytest.approx(3.0 * 1.15)]  # inf drawn just past max(|z|, k)
-    assert "inf (flat baseline)" in flagged.text[0]
+    assert "inf (flat baseline)" in flagged.text[0] and "d" in flagged.text[0]
 
     ev = pl.DataFrame(
         {
