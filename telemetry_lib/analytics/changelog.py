@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Literal
 
 import polars as pl
@@ -138,8 +137,6 @@ def normalize_ksql_frame(frame: pl.DataFrame) -> pl.DataFrame:
                 casts.append(pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("ms"))
         elif isinstance(dtype, pl.Decimal):
             casts.append(pl.col(name).cast(pl.Float64))
-        elif dtype == pl.Object:
-            casts.append(_object_decimals(out.get_column(name)))
     return out.with_columns(casts) if casts else out
 
 
@@ -231,9 +228,3 @@ def _decode_values(values: pl.Series) -> pl.DataFrame:
         )
     frame = structs.struct.unnest()
     return frame.rename({c: c.lower() for c in frame.columns})
-
-
-def _object_decimals(series: pl.Series) -> pl.Expr:
-    """An Object column holding Decimals (or None) as Float64."""
-    floats = [float(v) if isinstance(v, Decimal | int | float) else None for v in series]
-    return pl.lit(pl.Series(series.name, floats, dtype=pl.Float64))

@@ -136,6 +136,20 @@ def test_kd_table_from_client_frame_equals_from_raw_records() -> None:
     assert from_raw["kd"].to_list() == pytest.approx([2 / 9, 3.0])
 
 
+def test_kd_table_from_push_rows_without_window_end_uses_the_window_size() -> None:
+    # rows of a push query in arrival order (no partition/offset): the later row wins
+    frame = pl.DataFrame(
+        {
+            "PLAYER_ID": ["P1", "P1"],
+            "WINDOWSTART": [T0, T0],
+            "KILL_COUNT": [1, 2],
+            "DEATH_COUNT": [1, 1],
+        }
+    )
+    table = a.kd_table(frame, window_size_ms=60_000)
+    assert table.rows() == [("P1", utc(T0), utc(T0 + 60_000), 2, 1, 2.0)]
+
+
 def test_normalize_ksql_frame_epoch_windows_and_decimals() -> None:
     frame = pl.DataFrame(
         {
