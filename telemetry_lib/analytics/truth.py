@@ -202,7 +202,7 @@ def _terminates(kills: int, deaths: int, scale: int | None) -> bool:
     """Whether kills/deaths is exact in ``scale`` decimal digits (None: in any number)."""
     q = Fraction(kills, deaths)
     if scale is not None:
-        return (q * 10**scale).denominator == 1
+        return (q * Fraction(10) ** scale).denominator == 1
     den = q.denominator
     for p in (2, 5):
         while den % p == 0:
