@@ -29,7 +29,12 @@ import polars as pl
 
 from telemetry_lib.ksql.analyzer.query import OutputColumn, analyze_query
 from telemetry_lib.ksql.catalog import Catalog, Column, ColumnRole, DataSource, SourceType
-from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, KsqlStatementError
+from telemetry_lib.ksql.errors import (
+    AnalysisError,
+    KsqlEngineError,
+    KsqlStatementError,
+    UnsupportedError,
+)
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator, Pipeline
 from telemetry_lib.ksql.exec.physical_planner import plan_physical
@@ -238,6 +243,9 @@ def plan_transient(
             hidden |= added
     if analysis is None:
         analysis = analyze_query(query, catalog, None, sink_name=query_id, config=config)
+    if analysis.join is not None:
+        # The push loop polls one topic; a join reads several (persistent joins run).
+        raise UnsupportedError("JOIN in a push query (use CREATE STREAM/TABLE AS SELECT)")
     src = analysis.source
     if query.is_pull:
         _check_pull_source(source, relation_name)
