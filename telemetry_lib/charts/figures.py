@@ -358,7 +358,11 @@ def death_heatmap_figure(
         )
     )
     fig.update_layout(xaxis_title="x", yaxis_title="y")
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    # one map unit is as long on both axes; the plot area shrinks instead of padding the range
+    x_range = [float(bins.get_column("x_start").min()), float(bins.get_column("x_end").max())]  # type: ignore[arg-type]
+    y_range = [float(bins.get_column("y_start").min()), float(bins.get_column("y_end").max())]  # type: ignore[arg-type]
+    fig.update_xaxes(range=x_range, constrain="domain")
+    fig.update_yaxes(range=y_range, scaleanchor="x", scaleratio=1, constrain="domain")
     return apply_theme(fig, title=title)
 
 
