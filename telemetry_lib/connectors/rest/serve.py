@@ -4,6 +4,7 @@ a daemon thread (tests)."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 
@@ -20,6 +21,8 @@ _SHUTDOWN_TIMEOUT_S = 10.0
 # Connect clients (curl, ksqlDB, notebooks) send one request at a time; keep connections a while.
 _KEEP_ALIVE_S = 30
 _HOST = "127.0.0.1"
+# How often the main thread checks that the server thread is still alive while serving.
+_SIGNAL_POLL_S = 0.5
 
 
 def _config(app: ASGIApp, port: int) -> uvicorn.Config:
@@ -28,9 +31,26 @@ def _config(app: ASGIApp, port: int) -> uvicorn.Config:
 
 
 def serve_forever(app: ASGIApp, *, port: int) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn installs the handlers)."""
-    logger.info("Connect REST API on http://%s:%d", _HOST, port)
-    uvicorn.Server(_config(app, port)).run()
+    """Serve until SIGINT/SIGTERM, then return (so the caller can stop its tasks cleanly).
+
+    uvicorn is run in a thread: run in the main thread it re-raises the signal after its own
+    shutdown, which would kill the process before the worker commits its tasks' offsets.
+    """
+    stop = threading.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
+    server = ServerThread(app, port=port).start()
+    logger.info("Connect REST API on %s", server.url)
+    try:
+        while not stop.wait(_SIGNAL_POLL_S):
+            if not server.alive:
+                logger.error("the REST server thread ended unexpectedly")
+                break
+    finally:
+        logger.info("stopping the Connect REST API")
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class ServerThread:
@@ -57,6 +77,10 @@ class ServerThread:
                 )
             time.sleep(0.01)
         return self
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self) -> None:
         self._server.should_exit = True
