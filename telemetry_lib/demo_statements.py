@@ -21,7 +21,7 @@ Names (upper case, as ksqlDB stores them): :data:`STREAM`, :data:`TABLE`, :data:
 :data:`ENRICHED`, :data:`TEAM_TABLE`; :data:`WINDOW_MS` is the tumbling window size.
 
 Semantics the truth reproduces: the join is a stream–table LEFT JOIN on ``player_id``, which is
-a value column of the stream, so ksqlDB re-keys the stream by it (a ``-Join-left-repartition``
+a value column of the stream, so ksqlDB re-keys the stream by it (a ``-Join-repartition``
 topic on Kafka); an event whose player has no profile keeps null profile columns and its null
 TEAM is dropped by the GROUP BY (ksqlDB drops null grouping keys). Windows are on ROWTIME, which
 the demo's records carry as the event time. ``KD_RATIO`` is a DOUBLE division with

@@ -141,6 +141,10 @@ def test_enrichment_on_kafka_equals_the_polars_batch_join_across_a_restart(
         runners = first.runtime.runners
         join_query = next(q for q in runners if q.startswith(f"CSAS_{ds.ENRICHED}_{tag.upper()}"))
         assert set(runners[join_query].source_topics) == {events_topic, players_topic}
+        # The stream side is re-keyed by player_id (a value column) through ksqlDB's topic
+        # (a stream-table join names it -Join-repartition).
+        app = f"_confluent-ksql-{service_id}query_{join_query}"
+        assert runners[join_query].internal_topics == (f"{app}-Join-repartition",)
         _wait(lambda: all(r.records_processed > 0 for r in runners.values()), "both queries ran")
     finally:
         first.close()

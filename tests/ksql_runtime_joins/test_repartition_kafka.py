@@ -91,7 +91,7 @@ def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
             docs += chunk
             time.sleep(0.3)
     runner = first.runtime.runners[query_id]
-    assert runner.topology is not None and runner.topology.topic == repartition
+    assert runner.topology is not None and runner.topology.topics == (repartition,)
     _wait(lambda: runner.status == "failed", "the simulated crash")
     assert isinstance(runner.error, SimulatedCrash)
     first.close()

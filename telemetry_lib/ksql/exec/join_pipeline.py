@@ -57,6 +57,10 @@ class JoinPipeline(Pipeline):
         #: topic -> entry callables, filled by _build_chain.
         self.entries: dict[str, list[Emit]] = {}
         self._topic_backlog: list[tuple[str | None, pl.DataFrame]] | None = None
+        #: Kafka runtime (J3): re-keyed sides go out through ``_through(suffix)`` and come back
+        #: through the entries in ``_resume`` (see :meth:`cut_repartitions`).
+        self._through: Callable[[str], Emit] | None = None
+        self._resume: dict[str, Emit] = {}
         operators = _collect(root) + downstream
         super().__init__(operators)
 
@@ -85,12 +89,27 @@ class JoinPipeline(Pipeline):
             ("left", join.left, join.left_child, join.left_topic),
             ("right", join.right, join.right_child, join.right_topic),
         ):
-            entry = _chain(ops, self, side_emit(side))  # type: ignore[arg-type]
+            last = ops[-1] if ops else None
+            suffix = getattr(last, "topic_suffix", None)
+            if self._through is not None and suffix:  # re-keyed through a Kafka topic
+                self._resume[suffix] = side_emit(side)  # type: ignore[arg-type]
+                entry = _chain(ops, self, self._through(suffix))
+            else:
+                entry = _chain(ops, self, side_emit(side))  # type: ignore[arg-type]
             if child is not None:
                 self._wire(child, entry)
             else:
                 assert topic is not None
                 self.entries.setdefault(topic, []).append(entry)
+
+    def cut_repartitions(self, through: Callable[[str], Emit]) -> dict[str, Emit]:
+        """Kafka runtime: re-wire each re-keyed side (a Repartition key step) so its rows go to
+        ``through(suffix)`` (which writes them to ``<appId>-<suffix>``, e.g.
+        ``-Join-left-repartition``) instead of into its join; returns suffix -> the entry that
+        continues that side at its join with the rows read back from the topic."""
+        self._through, self._resume = through, {}
+        self._build_chain()
+        return dict(self._resume)
 
     def push(self, batch: pl.DataFrame, *, topic: str | None = None) -> None:
         if self._ctx is None:

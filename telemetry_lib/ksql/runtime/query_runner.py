@@ -70,13 +70,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from telemetry_lib.kafka import KafkaError, TransactionalProducer, end_offsets, read_records
 from telemetry_lib.kafka.assigned import AssignedConsumer
-from telemetry_lib.ksql.exec.operator import Pipeline
 from telemetry_lib.ksql.runtime.checkpoint import (
     Intent,
     Snapshot,
@@ -92,12 +91,10 @@ from telemetry_lib.ksql.runtime.checkpoint import (
 )
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicSpec
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
-from telemetry_lib.ksql.runtime.repartition import (
-    REPARTITION_CONFIG,
-    Topology,
-    find_cut,
-    repartition_topic,
-)
+from telemetry_lib.ksql.runtime.repartition import REPARTITION_CONFIG, Topology
+
+if TYPE_CHECKING:
+    from telemetry_lib.ksql.exec.operator import Pipeline
 
 __all__ = ["DEFAULT_COMMIT_INTERVAL_MS", "Feed", "QueryRunner", "RunnerStatus", "interleave"]
 
@@ -163,19 +160,21 @@ class QueryRunner:
         self.source_topics = source_topics
         self.sink_topics = sink_topics
         self.pipeline = pipeline
-        #: The repartition cut, when the plan needs one and it runs through Kafka.
+        #: The repartition cuts, when the plan re-keys and that runs through Kafka.
         self.topology: Topology | None = None
-        cut = find_cut(pipeline) if _flag(pipeline.ctx.config, REPARTITION_CONFIG) else None
-        linear = type(pipeline) is Pipeline  # not a join graph (several chains)
-        if cut is not None and feed is None and linear and len(source_topics) == 1:
-            topic = repartition_topic(service_id, query_id, cut.operator)
-            self.topology = Topology(pipeline, cut, topic)
+        if _flag(pipeline.ctx.config, REPARTITION_CONFIG):
+            self.topology = Topology.build(pipeline, service_id=service_id, query_id=query_id)
         self._feed: Feed = feed or self._feed_pipeline
+        if self.topology is not None:
+            self._feed = self.topology.feed_source
         #: Internal topics this query created (deleted with it, like its checkpoint topic).
         self.internal_topics: tuple[str, ...] = (
-            (self.topology.topic,) if self.topology is not None else ()
+            self.topology.topics if self.topology is not None else ()
         )
         self.input_topics = source_topics + self.internal_topics
+        # Ties in the time merge: later sources first (a stream-table join's table is its right
+        # side: a profile and an event of the same millisecond join), re-keyed rows last.
+        self._merge_order = tuple(reversed(source_topics)) + self.internal_topics
         self.io = io
         self.conf = io.conf
         self.service_id = service_id
@@ -209,7 +208,7 @@ class QueryRunner:
         self._start_ends: dict[str, dict[int, int]] | None = None
         #: Multi-source queries: source partitions with data at the start not yet fetched.
         self._catch_up: dict[tuple[str, int], int] = {}
-        self._schema_written = False
+        self._schemas_written: set[str] = set()
 
     @property
     def source_topic(self) -> str:
@@ -308,9 +307,10 @@ class QueryRunner:
     def _recover(self) -> None:
         self.io.create_topic(TopicSpec(self.checkpoint_topic, 1))
         if self.topology is not None:
-            source = self.io.describe_topic(self.source_topic)
-            partitions = source.partitions if source is not None else 1
-            self.io.create_topic(TopicSpec(self.topology.topic, partitions))
+            specs = [self.io.describe_topic(t) for t in self.source_topics]
+            partitions = max([s.partitions for s in specs if s is not None], default=1)
+            for topic in self.topology.topics:
+                self.io.create_topic(TopicSpec(topic, partitions))
         self._consumer = AssignedConsumer(self.conf, self.app_id)
         # Recovery 1. fence older instances; their open transaction ends.
         self._producer = TransactionalProducer(self.conf, self.app_id)
@@ -319,9 +319,9 @@ class QueryRunner:
         checkpoints = read_records(self.conf, self.checkpoint_topic)
         snapshot, intents = decode_checkpoints(checkpoints)
         if self.topology is not None:  # what the records written before this start look like
-            schema = decode_schemas(checkpoints).get(self.topology.topic)
-            if schema is not None:
-                self.topology.codec.schema = schema
+            for topic, schema in decode_schemas(checkpoints).items():
+                if topic in self.topology.codecs:
+                    self.topology.codecs[topic].schema = schema
         if snapshot is None:
             self.positions = self._initial_positions()
             self.epoch, self.batch = 0, 0
@@ -496,12 +496,12 @@ class QueryRunner:
         # 3. run the pipeline, capturing its outputs.
         with self._engine_lock(), self.io.capture() as captured:
             self._run_pipeline(records)
-            if self.topology is not None and not self._schema_written:
-                schema = self.topology.codec.schema
-                if schema is not None:  # how to read the re-keyed rows after a restart
-                    key, value = encode_schema(self.topology.topic, schema)
-                    producer.produce(self.checkpoint_topic, value, key=key, partition=0)
-                    self._schema_written = True
+            if self.topology is not None:  # how to read the re-keyed rows after a restart
+                for topic, codec in self.topology.codecs.items():
+                    if codec.schema is not None and topic not in self._schemas_written:
+                        key, value = encode_schema(topic, codec.schema)
+                        producer.produce(self.checkpoint_topic, value, key=key, partition=0)
+                        self._schemas_written.add(topic)
         t1 = time.perf_counter()
         if intent is not None:
             producer.flush()  # 2. (cont.) the intent is on the broker before any output
@@ -542,29 +542,32 @@ class QueryRunner:
                 op.on_commit(self.pipeline.ctx)
 
     def _run_pipeline(self, records: pl.DataFrame) -> None:
-        """Feed one batch's records (a ``topic`` column plus RECORD_SCHEMA) to the pipeline:
-        source records in :func:`interleave` order, then the re-keyed records read back from
-        the repartition topic (the two sub-topologies are independent)."""
+        """Feed one batch's records (a ``topic`` column plus RECORD_SCHEMA) to the pipeline.
+
+        One source (with or without a GROUP BY cut): its records in (partition, offset) order,
+        then the re-keyed rows read back (the two sub-topologies are independent). Several
+        inputs feeding joins: every input topic, repartition topics included, merged by time
+        (:func:`interleave`) and fed in runs of one topic."""
         columns = list(RECORD_SCHEMA)
-        repartitioned = None
-        if self.topology is not None:
-            mine = pl.col("topic") == self.topology.topic
-            repartitioned = records.filter(mine)
-            records = records.filter(~mine)
-        if len(self.source_topics) == 1:
-            if records.height:
-                self._feed(self.source_topic, records.select(columns))
-        else:
-            for topic, run in _runs(interleave(records, self.source_topics)):
+        internal = self.internal_topics
+        if len(self.source_topics) == 1 and (self.topology is None or self.topology.linear):
+            mine = pl.col("topic").is_in(list(internal)) if internal else pl.lit(False)
+            sources = records.filter(~mine) if internal else records
+            if sources.height:
+                self._feed(self.source_topic, sources.select(columns))
+            for topic in internal:
+                rows = records.filter(pl.col("topic") == topic)
+                if rows.height and self.topology is not None:
+                    self.topology.feed_repartition(topic, rows.select(columns))
+            return
+        for topic, run in _runs(interleave(records, self._merge_order)):
+            if topic in internal and self.topology is not None:
+                self.topology.feed_repartition(topic, run.select(columns))
+            else:
                 self._feed(topic, run.select(columns))
-        if self.topology is not None and repartitioned is not None and repartitioned.height:
-            self.topology.feed_repartition(repartitioned.select(columns))
 
     def _feed_pipeline(self, topic: str, batch: pl.DataFrame) -> None:
-        if self.topology is not None:
-            self.topology.feed_source(batch)
-        else:
-            self.pipeline.push(batch)
+        self.pipeline.push(batch)
 
     def _produce(self, topic: str, out: pl.DataFrame, ids: list[int]) -> None:
         partitions = out["partition"]

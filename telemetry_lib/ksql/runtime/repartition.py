@@ -29,9 +29,13 @@ headers), timestamp = ROWTIME. Types JSON cannot carry exactly travel as text or
 from the batch schema, so sub-topology 2 sees exactly the frame sub-topology 1 made. ksqlDB
 writes the value in the query's value format; ours is only ever read by this runtime.
 
-Known limits: only GROUP BY cuts are found in a linear pipeline today (joins add theirs through
-``RepartitionNode`` once their operators run as a graph; until then a re-keyed join side stays
-in-process); the repartition topic has the partition count of the query's first source.
+Cuts: a linear pipeline (no join) is cut before a re-keying GROUP BY; a join graph
+(``JoinPipeline.cut_repartitions``) is cut after every re-keyed side (J1's ``RepartitionNode``),
+its records keyed by the side's join key. Known limits: a GROUP BY on top of a join stays
+in-process (only the join sides go through topics); a repartition topic gets the largest
+partition count of the query's sources (Kafka Streams gives a join's repartition topic the
+co-partitioned table's count; they differ only when the sources' counts differ, which matters
+only once several instances share the query).
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ logger = logging.getLogger(__name__)
 REPARTITION_CONFIG = "telemetry.kafka.repartition.topics"
 # Field names inside the key object (one per key expression, in order).
 _KEY_FIELD = "K{}"
+# Join key fields of a join side's frame (``plan.join.join_key_field``): a re-keyed side's key.
+_JOIN_KEY_PREFIX = "__ksql_jk_"
 
 
 @dataclass(frozen=True)
@@ -165,30 +171,78 @@ class RowCodec:
 
 
 class Topology:
-    """The two sub-topologies of a cut pipeline: ``feed_source`` runs operators before the cut
-    and produces the re-keyed rows into ``topic``; ``feed_repartition`` decodes records read
-    back from ``topic`` and runs the operators from the cut on. Errors stop the pipeline as
-    :meth:`Pipeline.push` does (the query goes to ERROR)."""
+    """The sub-topologies of a pipeline cut at its re-keyings: :meth:`feed_source` runs a source
+    topic's records up to the cut(s), whose re-keyed rows are produced into the repartition
+    topics (:attr:`topics`); :meth:`feed_repartition` decodes records read back from one of them
+    and continues from its cut. Errors stop the pipeline as :meth:`Pipeline.push` does (the
+    query goes to ERROR). Build one with :meth:`build`."""
 
-    def __init__(self, pipeline: Pipeline, cut: Cut, topic: str) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        self.cut = cut
-        self.topic = topic
-        self.codec = RowCodec()
-        self._key = cut.key()
+        #: Repartition topic -> its codec and the entry continuing after the cut.
+        self.codecs: dict[str, RowCodec] = {}
+        self._resume: dict[str, Emit] = {}
+        self._first: Emit | None = None  # linear pipelines: the chain up to the cut
+
+    @classmethod
+    def build(cls, pipeline: Pipeline, *, service_id: str, query_id: str) -> Topology | None:
+        """The cut topology of ``pipeline``, or None when it needs no repartition topic.
+
+        Linear pipelines are cut before a GROUP BY that re-keys (:func:`find_cut`); a join graph
+        (a pipeline with ``cut_repartitions``) is cut after each re-keyed join side (topic
+        ``<appId>-Join-left-repartition``...), keyed by the side's join key."""
+        topology = cls(pipeline)
+        cut_sides = getattr(pipeline, "cut_repartitions", None)
+        if cut_sides is not None:
+
+            def through(suffix: str) -> Emit:
+                topic = f"{app_id(service_id, query_id)}-{suffix}"
+                return topology._writer(topic, None)
+
+            resume = cut_sides(through)
+            if not resume:
+                return None
+            for suffix, entry in resume.items():
+                topology._resume[f"{app_id(service_id, query_id)}-{suffix}"] = entry
+            return topology
+        cut = find_cut(pipeline)
+        if cut is None:
+            return None
+        topic = repartition_topic(service_id, query_id, cut.operator)
         ops = pipeline.operators
-        self._first = _chain(pipeline, ops[: cut.index], self._write)
-        self._second = _chain(pipeline, ops[cut.index :], _discard)
+        topology._first = _chain(pipeline, ops[: cut.index], topology._writer(topic, cut.key()))
+        topology._resume[topic] = _chain(pipeline, ops[cut.index :], _discard)
+        return topology
 
-    def feed_source(self, batch: pl.DataFrame) -> None:
-        self._guarded(self._first, batch)
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(self._resume)
 
-    def feed_repartition(self, records: pl.DataFrame) -> None:
+    @property
+    def linear(self) -> bool:
+        """A linear pipeline cut before its GROUP BY (not a join graph)."""
+        return self._first is not None
+
+    def feed_source(self, topic: str, batch: pl.DataFrame) -> None:
+        if self._first is None:
+            self.pipeline.push(batch, topic=topic)  # type: ignore[call-arg]
+        else:
+            self._guarded(self._first, batch)
+
+    def feed_repartition(self, topic: str, records: pl.DataFrame) -> None:
         if records.height:
-            self._guarded(self._second, self.codec.decode(records))
+            self._guarded(self._resume[topic], self.codecs[topic].decode(records))
 
-    def _write(self, frame: pl.DataFrame) -> None:
-        self.pipeline.ctx.io.produce(self.topic, self.codec.encode(frame, self._key))
+    def _writer(self, topic: str, key: list[pl.Expr] | None) -> Emit:
+        codec = self.codecs.setdefault(topic, RowCodec())
+
+        def write(frame: pl.DataFrame) -> None:
+            keys = key
+            if keys is None:  # a join side: keyed by its join key fields
+                keys = [pl.col(c) for c in frame.columns if c.startswith(_JOIN_KEY_PREFIX)]
+            self.pipeline.ctx.io.produce(topic, codec.encode(frame, keys))
+
+        return write
 
     def _guarded(self, emit: Emit, batch: pl.DataFrame) -> None:
         if batch.height == 0 or self.pipeline.error is not None:
