@@ -129,3 +129,33 @@ def test_inner_foreign_key_join_retracts_with_tombstones(driver: InMemoryDriver)
         (_long(3), None, 12),
         (_long(3), None, 13),
     ]
+
+
+def _windowed(key: int, start: int, end: int, *, session: bool) -> bytes:
+    # Kafka Streams' windowed keys: time windows append the start; sessions the end, then start
+    bounds = struct.pack(">qq", end, start) if session else struct.pack(">q", start)
+    return json.dumps(key).encode() + bounds
+
+
+@pytest.mark.parametrize("session", [False, True])
+def test_windowed_sources_join_on_key_and_window(driver: InMemoryDriver, session: bool) -> None:
+    kind = "WINDOW_TYPE='SESSION'" if session else "WINDOW_TYPE='TUMBLING', WINDOW_SIZE='1 SECOND'"
+    driver.execute(
+        f"CREATE STREAM w1 (id INT KEY, v BIGINT) WITH (KAFKA_TOPIC='w1', KEY_FORMAT='JSON', "
+        f"VALUE_FORMAT='JSON', PARTITIONS=1, {kind});"
+        f"CREATE STREAM w2 (id INT KEY, v BIGINT) WITH (KAFKA_TOPIC='w2', KEY_FORMAT='JSON', "
+        f"VALUE_FORMAT='JSON', PARTITIONS=1, {kind});"
+        "CREATE STREAM wj AS SELECT w1.id, w1.v AS v1, w2.v AS v2 "
+        "FROM w1 JOIN w2 WITHIN 1 MINUTE ON w1.id = w2.id;"
+    )
+    driver.pipe("w1", key=_windowed(1, 0, 1000, session=session), value=b'{"V":1}', timestamp=900)
+    # same key, window starting at 0: a tumbling window is the same window (its key holds only
+    # the start); a session [0, 500] is another session than [0, 1000]
+    driver.pipe("w2", key=_windowed(1, 0, 500, session=session), value=b'{"V":2}', timestamp=500)
+    driver.pipe("w2", key=_windowed(1, 0, 1000, session=session), value=b'{"V":3}', timestamp=950)
+    driver.pipe(
+        "w2", key=_windowed(1, 1000, 2000, session=session), value=b'{"V":4}', timestamp=990
+    )
+    values = [json.loads(r.value) for r in driver.read("WJ")]
+    expected = [{"V1": 1, "V2": 3}] if session else [{"V1": 1, "V2": 2}, {"V1": 1, "V2": 3}]
+    assert values == expected

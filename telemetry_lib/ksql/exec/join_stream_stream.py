@@ -11,7 +11,8 @@ Semantics (Kafka Streams' ``KStreamKStreamJoin`` as ksqlDB drives it, one task, 
   ``right.leftJoin(left)`` with the same windows, so the right stream plays Kafka Streams' left
   side (its records match left records in ``[t - before, t + after]``).
 - A record of Kafka Streams' left side at time ``t`` matches the other side's records with the
-  same key (and the same window start for windowed sources) and a time in
+  same key (and the same window start — and end, for session windows — for windowed sources)
+  and a time in
   ``[max(0, t - before), max(0, t + after)]``; a record of the right side uses
   ``[t - after, t + before]``. Every match is emitted at once, in the order of the partner's time
   (then arrival), with ``ROWTIME = max`` of the two times.
@@ -49,12 +50,15 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from telemetry_lib.ksql.catalog import DataSource
 from telemetry_lib.ksql.errors import InternalError
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.join_base import JoinOperator, null_fields, output_columns
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext
-from telemetry_lib.ksql.plan.join import JoinNode, Side, join_key_field
+from telemetry_lib.ksql.plan.join import JoinNode, JoinSideNode, Side, join_key_field
+from telemetry_lib.ksql.plan.logical import LogicalNode
 from telemetry_lib.ksql.state.join_windows import RECORD_SEQ, RECORD_TIME, StreamJoinState
+from telemetry_lib.ksql.windows import WindowType
 
 __all__ = ["DEFAULT_GRACE_BASE_MS", "StreamStreamJoinOperator"]
 
@@ -136,6 +140,10 @@ class StreamStreamJoinOperator(JoinOperator):
         #: Pending outer records are only held with GRACE PERIOD (and an outer side).
         self.holds_outer = self.spurious_fix and bool(outer)
         self.join_keys = tuple(join_key_field(i) for i in range(len(node.left_key)))
+        leaf = _leaf_source(node)
+        self.session_keys = (
+            leaf is not None and leaf.window is not None and leaf.window.type is WindowType.SESSION
+        )
         self.state = StreamJoinState()
 
     # ------------------------------------------------------------------------- snapshots
@@ -211,9 +219,13 @@ class StreamStreamJoinOperator(JoinOperator):
 
     # ------------------------------------------------------------------------- pieces
     def _match_keys(self, batch: pl.DataFrame) -> list[str]:
+        """The join key, plus the window of a windowed key (its start; a session window's end
+        too, as Kafka Streams' windowed key serdes write them)."""
         keys = list(self.join_keys)
         if B.WINDOWSTART in batch.columns:
             keys.append(B.WINDOWSTART)
+            if self.session_keys and B.WINDOWEND in batch.columns:
+                keys.append(B.WINDOWEND)
         return keys
 
     def _valid_rows(self, batch: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -225,7 +237,7 @@ class StreamStreamJoinOperator(JoinOperator):
 
     def _store_columns(self, spec: _SideSpec, keys: list[str], frame: pl.DataFrame) -> list[str]:
         cols = list(spec.fields) + keys
-        if B.WINDOWEND in frame.columns:
+        if B.WINDOWEND in frame.columns and B.WINDOWEND not in keys:
             cols.append(B.WINDOWEND)
         return cols
 
@@ -236,7 +248,7 @@ class StreamStreamJoinOperator(JoinOperator):
             return pl.DataFrame()
         visible_after = self.state.store_time[spec.other] - self.retention_ms
         partners = other.rename({RECORD_TIME: _OTS, RECORD_SEQ: _OSEQ})
-        if B.WINDOWEND in partners.columns:
+        if B.WINDOWEND in partners.columns and B.WINDOWEND not in keys:
             partners = partners.drop(B.WINDOWEND)
         t = pl.col(RECORD_TIME)
         low = (t - spec.before).clip(lower_bound=0)
@@ -393,3 +405,14 @@ class StreamStreamJoinOperator(JoinOperator):
         previous = state.store_time.get(spec.side)
         state.store_time[spec.side] = top if previous is None else max(previous, top)
         state.evict(spec.side, self.retention_ms)
+
+
+def _leaf_source(node: LogicalNode) -> DataSource | None:
+    """The source at the far left of ``node``'s inputs (whose key the join key follows)."""
+    current: LogicalNode = node
+    while not isinstance(current, JoinSideNode):
+        children = current.children()
+        if not children:
+            return None
+        current = children[0]
+    return current.source
