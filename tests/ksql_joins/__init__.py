@@ -1,0 +1,1 @@
+"""Tests of join analysis, planning and the stream-table / table-table operators (J1)."""

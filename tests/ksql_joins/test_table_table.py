@@ -1,0 +1,140 @@
+"""Primary-key table-table joins on the in-memory driver. Expected rows derived by hand from
+Kafka Streams' KTable-KTable join semantics that ksqlDB documents (join-streams-and-tables.md):
+every change of either side is joined with the other side's current row; INNER emits when both
+exist and a tombstone when a side is deleted while the other exists; an outer side's change
+always emits; the inner side's change emits only when the outer side exists; FULL OUTER emits a
+tombstone once both sides are gone. The result time is the max of the two rows' times.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ksql_joins.support import driver_with, enc, outputs
+
+DDL = (
+    "CREATE TABLE P (ID STRING PRIMARY KEY, TEAM STRING) "
+    "WITH (KAFKA_TOPIC='p', VALUE_FORMAT='JSON', PARTITIONS=1);"
+    "CREATE TABLE Q (ID STRING PRIMARY KEY, REGION STRING) "
+    "WITH (KAFKA_TOPIC='q', VALUE_FORMAT='JSON', PARTITIONS=1);"
+)
+Input = tuple[str, str, dict[str, object] | None, int]
+
+
+def _run(join: str, inputs: list[Input], key: str = "P.ID") -> list[tuple[object, object, int]]:
+    driver = driver_with(
+        DDL + f"CREATE TABLE OUT AS SELECT {key}, TEAM, REGION FROM P {join} Q ON P.ID = Q.ID;"
+    )
+    for topic, k, value, ts in inputs:
+        driver.pipe(topic, key=k.encode(), value=enc(value), timestamp=ts)
+    return outputs(driver, "OUT")
+
+
+def test_inner_join() -> None:
+    rows = _run(
+        "JOIN",
+        [
+            ("p", "a", {"TEAM": "red"}, 1),
+            ("q", "a", {"REGION": "eu"}, 5),
+            ("p", "a", {"TEAM": "blue"}, 3),
+            ("q", "b", {"REGION": "us"}, 6),
+            ("p", "a", None, 7),
+            ("q", "a", None, 8),
+        ],
+    )
+    assert rows == [
+        ("a", {"TEAM": "red", "REGION": "eu"}, 5),
+        ("a", {"TEAM": "blue", "REGION": "eu"}, 5),
+        ("a", None, 7),
+    ]
+
+
+def test_left_join() -> None:
+    rows = _run(
+        "LEFT JOIN",
+        [
+            ("p", "a", {"TEAM": "red"}, 1),
+            ("q", "a", {"REGION": "eu"}, 5),
+            ("p", "a", {"TEAM": "blue"}, 3),
+            ("q", "b", {"REGION": "us"}, 6),
+            ("q", "a", None, 7),
+            ("p", "a", None, 8),
+        ],
+    )
+    assert rows == [
+        ("a", {"TEAM": "red", "REGION": None}, 1),
+        ("a", {"TEAM": "red", "REGION": "eu"}, 5),
+        ("a", {"TEAM": "blue", "REGION": "eu"}, 5),
+        ("a", {"TEAM": "blue", "REGION": None}, 7),
+        ("a", None, 8),
+    ]
+
+
+def test_right_join_mirrors_left() -> None:
+    rows = _run(
+        "RIGHT JOIN",
+        [
+            ("q", "a", {"REGION": "eu"}, 1),
+            ("p", "a", {"TEAM": "red"}, 5),
+            ("p", "b", {"TEAM": "blue"}, 6),
+            ("p", "a", None, 7),
+            ("q", "a", None, 8),
+        ],
+        key="Q.ID",
+    )
+    assert rows == [
+        ("a", {"TEAM": None, "REGION": "eu"}, 1),
+        ("a", {"TEAM": "red", "REGION": "eu"}, 5),
+        ("a", {"TEAM": None, "REGION": "eu"}, 7),
+        ("a", None, 8),
+    ]
+
+
+def test_full_outer_join() -> None:
+    rows = _run(
+        "FULL OUTER JOIN",
+        [
+            ("p", "a", {"TEAM": "red"}, 1),
+            ("q", "b", {"REGION": "us"}, 2),
+            ("p", "b", {"TEAM": "blue"}, 3),
+            ("p", "b", None, 4),
+            ("q", "b", None, 5),
+        ],
+        key="ROWKEY",
+    )
+    assert rows == [
+        ("a", {"TEAM": "red", "REGION": None}, 1),
+        ("b", {"TEAM": None, "REGION": "us"}, 2),
+        ("b", {"TEAM": "blue", "REGION": "us"}, 3),
+        ("b", {"TEAM": None, "REGION": "us"}, 4),
+        ("b", None, 5),
+    ]
+
+
+@pytest.mark.parametrize("join", ["JOIN", "LEFT JOIN", "FULL OUTER JOIN"])
+def test_a_batch_of_changes_equals_the_same_changes_one_by_one(join: str) -> None:
+    """Within a batch the other side is fixed: several changes of one key in one batch give
+    the outputs of the same changes piped one at a time."""
+    import polars as pl
+
+    key = "ROWKEY" if join.startswith("FULL") else "P.ID"
+    sql = DDL + f"CREATE TABLE OUT AS SELECT {key}, TEAM, REGION FROM P {join} Q ON P.ID = Q.ID;"
+    changes = [("a", {"TEAM": "t1"}), ("b", {"TEAM": "t2"}), ("a", None), ("a", {"TEAM": "t3"})]
+    one_by_one = driver_with(sql)
+    batched = driver_with(sql)
+    for d in (one_by_one, batched):
+        d.pipe("q", key=b"a", value=enc({"REGION": "eu"}), timestamp=0)
+    for i, (k, v) in enumerate(changes):
+        one_by_one.pipe("p", key=k.encode(), value=enc(v), timestamp=10 + i)
+    batched.pipe_batch(
+        "p",
+        pl.DataFrame(
+            {
+                "key": [k.encode() for k, _ in changes],
+                "value": [enc(v) for _, v in changes],
+                "timestamp": [10 + i for i in range(len(changes))],
+            },
+            schema_overrides={"key": pl.Binary, "value": pl.Binary},
+        ),
+    )
+    assert outputs(batched, "OUT") == outputs(one_by_one, "OUT")
