@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from telemetry_lib.ksql.errors import KsqlEngineError
-
 from tests.ksql_joins.support import driver_with
 
 SOURCES = (

@@ -16,7 +16,6 @@ import pytest
 
 from telemetry_lib.ksql.driver import InMemoryDriver
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
-
 from tests.ksql_joins.support import driver_with, enc, outputs
 
 DDL = (
@@ -138,9 +137,7 @@ def test_n_way_stream_table_table_join() -> None:
 def test_grouped_join_matches_a_polars_batch_join() -> None:
     rng = random.Random(7)
     players = {f"p{i}": rng.choice(["red", "blue", "green"]) for i in range(30)}
-    events = [
-        {"PLAYER": f"p{rng.randrange(40)}", "KILLS": rng.randrange(5)} for _ in range(2_000)
-    ]
+    events = [{"PLAYER": f"p{rng.randrange(40)}", "KILLS": rng.randrange(5)} for _ in range(2_000)]
     driver = driver_with(
         DDL + "CREATE TABLE OUT AS SELECT TEAM, SUM(KILLS) AS K, COUNT(*) AS N FROM EV "
         "JOIN PL ON EV.PLAYER = PL.ID GROUP BY TEAM;"
