@@ -13,10 +13,14 @@ from tests.connectors.helpers import WorkerProcess
 
 
 @pytest.fixture(scope="module")
-def worker(embedded_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+def worker(
+    embedded_stack: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
     """One worker for a test module (its connectors use unique names per test)."""
     tmp = tmp_path_factory.mktemp("connect")
-    proc = WorkerProcess(embedded_stack.bootstrap_servers, tmp / "state", tmp / "worker.log").start()
+    proc = WorkerProcess(
+        embedded_stack.bootstrap_servers, tmp / "state", tmp / "worker.log"
+    ).start()
     try:
         yield proc
     finally:

@@ -27,12 +27,16 @@ _CURL = re.compile(
 
 def _examples() -> list[tuple[str, str, str | None]]:
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Kafka Connect"):]
-    block = section[section.index("```bash") + 7: section.index("```", section.index("```bash") + 7)]
+    section = readme[readme.index("## Kafka Connect") :]
+    block = section[
+        section.index("```bash") + 7 : section.index("```", section.index("```bash") + 7)
+    ]
     return [(m["method"] or "GET", m["url"], m["body"]) for m in _CURL.finditer(block)]
 
 
-def test_readme_curl_examples_work(embedded_stack: Settings, worker: WorkerProcess, tmp_path: Path) -> None:
+def test_readme_curl_examples_work(
+    embedded_stack: Settings, worker: WorkerProcess, tmp_path: Path
+) -> None:
     examples = _examples()
     assert len(examples) == 8, examples  # the README's examples are all found
     uid = uuid.uuid4().hex[:6]
@@ -42,11 +46,15 @@ def test_readme_curl_examples_work(embedded_stack: Settings, worker: WorkerProce
         text = text.replace("http://127.0.0.1:8083", worker.url)
         text = text.replace("127.0.0.1:27017", f"127.0.0.1:{embedded_stack.mongo_port}")
         text = text.replace('"game"', f'"{database}"').replace("mongo.game.", f"mongo.{database}.")
-        return re.sub(r"(mongo-telemetry-source|events-copy-sink|events_copy_dlq)", rf"\1-{uid}", text)
+        return re.sub(
+            r"(mongo-telemetry-source|events-copy-sink|events_copy_dlq)", rf"\1-{uid}", text
+        )
 
     mongo = pymongo.MongoClient(embedded_stack.mongo_uri.reveal())
     try:
-        mongo[database].telemetry_events.insert_many([{"player_id": f"p{i}", "kills": i} for i in range(25)])
+        mongo[database].telemetry_events.insert_many(
+            [{"player_id": f"p{i}", "kills": i} for i in range(25)]
+        )
         answers = []
         for method, url, body in examples:
             response = httpx.request(method, adapt(url), content=adapt(body).encode() if body else None,

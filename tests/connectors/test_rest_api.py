@@ -64,11 +64,18 @@ def test_create_read_and_delete(client: ConnectClient, worker: WorkerProcess) ->
     assert client.get(name)["tasks"] == [{"connector": name, "task": 0}]
     assert client.config(name) == {**_counter(f"{name}-out"), "name": name}
     tasks = client.tasks(name)
-    assert tasks[0]["id"] == {"connector": name, "task": 0} and tasks[0]["config"]["topic"] == f"{name}-out"
+    assert (
+        tasks[0]["id"] == {"connector": name, "task": 0}
+        and tasks[0]["config"]["topic"] == f"{name}-out"
+    )
     status = client.status(name)
     assert status["name"] == name and status["type"] == "source"
     assert status["connector"]["worker_id"] == f"127.0.0.1:{worker.port}"
-    assert status["tasks"][0] == {"id": 0, "state": "RUNNING", "worker_id": f"127.0.0.1:{worker.port}"}
+    assert status["tasks"][0] == {
+        "id": 0,
+        "state": "RUNNING",
+        "worker_id": f"127.0.0.1:{worker.port}",
+    }
     task = httpx.get(f"{worker.url}/connectors/{name}/tasks/0/status").json()
     assert task["state"] == "RUNNING"
     expanded = client.list(expand="status")
@@ -144,11 +151,15 @@ def test_bad_config_is_400_naming_the_property(
     assert body["message"].endswith("`/connector-plugins/{connectorType}/config/validate`")
 
 
-def test_unknown_class_and_name_mismatch_are_400(client: ConnectClient, worker: WorkerProcess) -> None:
+def test_unknown_class_and_name_mismatch_are_400(
+    client: ConnectClient, worker: WorkerProcess
+) -> None:
     with pytest.raises(BadRequestError) as info:
         client.create(_name("cls"), {"connector.class": "com.example.Missing"})
     assert "connector.class" in info.value.message and "com.example.Missing" in info.value.message
-    response = httpx.put(f"{worker.url}/connectors/a-name/config", json={**_counter("t"), "name": "other"})
+    response = httpx.put(
+        f"{worker.url}/connectors/a-name/config", json={**_counter("t"), "name": "other"}
+    )
     assert response.status_code == 400
     assert response.json()["message"] == (
         "Connector name configuration (other) doesn't match connector name in the URL (a-name)"
@@ -215,7 +226,9 @@ def test_restart_variants(client: ConnectClient, worker: WorkerProcess) -> None:
     client.wait_until_running(name)
     plain = httpx.post(f"{worker.url}/connectors/{name}/restart")
     assert plain.status_code == 204 and plain.content == b""
-    nothing_failed = httpx.post(f"{worker.url}/connectors/{name}/restart?includeTasks=true&onlyFailed=true")
+    nothing_failed = httpx.post(
+        f"{worker.url}/connectors/{name}/restart?includeTasks=true&onlyFailed=true"
+    )
     assert nothing_failed.status_code == 202
     assert _states(nothing_failed.json()) == ("RUNNING", ["RUNNING"])
     everything = httpx.post(f"{worker.url}/connectors/{name}/restart?includeTasks=true")
