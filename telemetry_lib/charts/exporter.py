@@ -21,7 +21,9 @@ runs ``kaleido.Kaleido`` itself rather than ``kaleido.start_sync_server``, whose
 forever when the browser failed to start.
 
 Lifecycle: STOPPED --start--> RUNNING --stop--> STOPPED (start when RUNNING does nothing;
-a failed start leaves STOPPED).
+a failed start leaves STOPPED). A render that finds the browser dead (killed, crashed) drops it
+and is retried once with a new browser (:data:`RENDER_RETRIES`); a render that times out drops
+the browser and fails (the next call starts a new one).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "ChartExportError",
     "ExportFormat",
     "export",
+    "export_browser_pid",
     "export_server_running",
     "find_browser",
     "start_export_server",
@@ -71,6 +74,8 @@ START_TIMEOUT_S = 60.0
 #: One image renders in well under a second; a figure with ~1M points may take tens of
 #: seconds. Past this the browser is presumed stuck.
 RENDER_TIMEOUT_S = 120.0
+#: A render that fails because the browser died is retried once with a new browser.
+RENDER_RETRIES = 1
 #: Closing the browser takes well under a second; do not hold interpreter exit longer.
 STOP_TIMEOUT_S = 15.0
 _INSTALL_HINT = (
@@ -226,6 +231,13 @@ def export_server_running() -> bool:
     return _renderer is not None
 
 
+def export_browser_pid() -> int | None:
+    """The process id of the running export browser (None when stopped) — for diagnostics."""
+    renderer = _renderer
+    process = getattr(renderer._kaleido, "subprocess", None) if renderer is not None else None
+    return int(process.pid) if process is not None else None
+
+
 def to_image(
     fig: go.Figure,
     fmt: Literal["png", "svg"],
@@ -240,7 +252,6 @@ def to_image(
     has ``width * scale`` x ``height * scale`` pixels."""
     if fmt not in ("png", "svg"):
         raise ChartExportError(f"unknown image format {fmt!r}", hint="use 'png' or 'svg'")
-    start_export_server()
     opts: dict[str, Any] = {"format": fmt, "scale": scale}
     layout = fig.layout
     w = width if width is not None else layout.width
@@ -249,20 +260,52 @@ def to_image(
         opts["width"] = int(w)
     if h is not None:
         opts["height"] = int(h)
-    renderer = _renderer
-    if renderer is None:  # stopped by another thread in between
-        raise ChartExportError("the export browser was stopped while exporting")
+    for attempt in range(1 + RENDER_RETRIES):
+        start_export_server()
+        renderer = _renderer
+        if renderer is None:  # stopped by another thread in between
+            raise ChartExportError("the export browser was stopped while exporting")
+        try:
+            return renderer.render(fig, opts)
+        except TimeoutError as exc:
+            _discard(renderer)
+            raise ChartExportError(
+                f"rendering a {fmt} took longer than {RENDER_TIMEOUT_S} s",
+                hint="make the figure smaller (fewer points); the browser was restarted",
+            ) from exc
+        except Exception as exc:
+            if not _browser_broken(exc):
+                raise ChartExportError(
+                    f"rendering a {fmt} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            # the browser died: drop it; the next attempt (or call) starts a new one
+            _discard(renderer)
+            if attempt == RENDER_RETRIES:
+                raise ChartExportError(
+                    f"rendering a {fmt} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            logger.warning("chart export failed (%s); restarting the browser", exc)
+    raise AssertionError("unreachable")
+
+
+def _browser_broken(exc: BaseException) -> bool:
+    """Whether ``exc`` says the browser or its pipe is gone (choreographer's errors)."""
+    return type(exc).__module__.startswith("choreographer") or isinstance(
+        exc, BrokenPipeError | ConnectionError | EOFError
+    )
+
+
+def _discard(renderer: _Renderer) -> None:
+    """Stop ``renderer`` if it is still the process's export browser."""
+    global _renderer
+    with _lock:
+        if _renderer is not renderer:
+            return
+        _renderer = None
     try:
-        return renderer.render(fig, opts)
-    except TimeoutError as exc:
-        raise ChartExportError(
-            f"rendering a {fmt} took longer than {RENDER_TIMEOUT_S} s",
-            hint="make the figure smaller, or call stop_export_server() and retry",
-        ) from exc
-    except ChartExportError:
-        raise
+        renderer.close()
     except Exception as exc:
-        raise ChartExportError(f"rendering a {fmt} failed: {type(exc).__name__}: {exc}") from exc
+        logger.debug("closing a failed export browser: %s", exc)
 
 
 def export(

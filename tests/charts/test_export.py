@@ -8,7 +8,9 @@ HTML: plotly.js embedded (no external script) and the figure's data in the page.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import struct
 import time
 import xml.etree.ElementTree as ET
@@ -178,3 +180,14 @@ def test_missing_browser_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(charts.ChartExportError) as info:
         charts.find_browser()
     assert "no Chromium found" in str(info.value) and "make install" in str(info.value)
+
+
+def test_a_dead_browser_is_replaced_on_the_next_image(export_server: dict[str, float]) -> None:
+    fig = go.Figure(go.Bar(y=[1, 2]))
+    charts.to_image(fig, "png", width=100, height=80)
+    pid = charts.export_browser_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # the browser this test process started
+    # the render finds the pipe closed, starts a new browser and retries once
+    assert png_size(charts.to_image(fig, "png", width=100, height=80)) == (100, 80)
+    assert charts.export_browser_pid() not in (None, pid)
