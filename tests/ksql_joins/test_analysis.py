@@ -153,7 +153,13 @@ def test_missing_join_columns_are_listed() -> None:
         ),
         (
             "CREATE STREAM OUT AS SELECT S.ID, TEAM FROM S RIGHT JOIN P ON S.ID = P.ID;",
-            "is not supported for stream-table joins",
+            "Invalid join type: right-outer join not supported for stream-table join. "
+            "Got S RIGHT [OUTER] JOIN P.",
+        ),
+        (
+            "CREATE STREAM OUT AS SELECT S.ID, TEAM FROM S FULL OUTER JOIN P ON S.ID = P.ID;",
+            "Invalid join type: full-outer join not supported for stream-table join. "
+            "Got S [FULL] OUTER JOIN P.",
         ),
         (
             "CREATE STREAM OUT AS SELECT a.ID FROM S a JOIN S b WITHIN 1 SECOND ON a.ID = b.ID;",

@@ -480,10 +480,10 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
             "execute your Table-Table join again."
         )
     if kind == "stream-table" and join_type not in ("INNER", "LEFT"):
+        word = "full-outer" if join_type == "FULL" else "right-outer"
         raise KsqlStatementError(
-            f"Invalid join type: {join_type_text(join_type)} is not supported for stream-table "
-            f"joins; only [INNER] JOIN and LEFT [OUTER] JOIN are. Got {left_name} "
-            f"{join_type_text(join_type)} {right.alias}."
+            f"Invalid join type: {word} join not supported for stream-table join. Got "
+            f"{left_name} {join_type_text(join_type)} {right.alias}."
         )
     left_repartition = kind != "table-table-fk" and not left_keyed
     right_repartition = not right_keyed

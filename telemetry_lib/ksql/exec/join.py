@@ -126,7 +126,7 @@ class TableTableJoinOperator(_StoredJoin):
         }
 
     def _stores(self) -> dict[str, TableStore]:
-        return dict(self.stores)
+        return {"left": self.stores["left"], "right": self.stores["right"]}
 
     def process_side(self, side: Side, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
         other: Side = "right" if side == "left" else "left"
