@@ -1,0 +1,126 @@
+"""A join query on Kafka (two source topics, its stream side re-keyed through the
+``-Join-repartition`` topic) crashes after a batch's outputs reached the broker but before its
+transaction committed; a second server instance recovers. Every event must be in the enriched
+output exactly once (each ``ksql-eos`` id once, one output per input event), joined with the
+profile it had, and the repartition topic must hold each re-keyed event exactly once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import polars as pl
+import pytest
+
+from telemetry_lib.config import Settings
+from telemetry_lib.kafka import JsonProducer, TransactionalProducer, create_topic, read_records
+from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
+from telemetry_lib.ksql.server import KsqlServer
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 90.0
+BASE_TS = 1_700_000_000_000
+SQL = """
+CREATE STREAM ev_{tag} (player_id STRING, kind STRING, ts BIGINT)
+  WITH (KAFKA_TOPIC='{events}', VALUE_FORMAT='JSON', TIMESTAMP='ts');
+CREATE TABLE pl_{tag} (player_id STRING PRIMARY KEY, team STRING)
+  WITH (KAFKA_TOPIC='{players}', VALUE_FORMAT='JSON');
+CREATE STREAM en_{tag} AS SELECT e.player_id AS player_id, e.kind AS kind, e.ts AS ts, p.team AS team
+  FROM ev_{tag} e JOIN pl_{tag} p ON e.player_id = p.player_id EMIT CHANGES;
+"""
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+def _wait(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _eos_ids(frame: pl.DataFrame) -> list[tuple[bytes, bytes]]:
+    headers = frame.select(pl.col("headers").explode()).unnest("headers")
+    values = headers.filter(pl.col("key") == EOS_HEADER)["value"].to_list()
+    return [tuple(v.rsplit(b":", 3)[2:]) for v in values]  # type: ignore[misc]
+
+
+def test_join_query_recovers_exactly_once_after_a_crash(
+    embedded_stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = embedded_stack.kafka_config()
+    tag = uuid.uuid4().hex[:8]
+    events, players, service_id = f"jc_ev_{tag}", f"jc_pl_{tag}", f"jc{tag}_"
+    sink = f"EN_{tag.upper()}"
+    create_topic(conf, events, 3)
+    create_topic(conf, players, 2)
+    teams = {f"p{i}": f"team{i % 3}" for i in range(9)}
+    docs = [{"player_id": f"p{i % 9}", "kind": "kill" if i % 3 else "death", "ts": BASE_TS + 10 + i}
+            for i in range(3000)]  # fmt: skip
+    with JsonProducer(conf) as producer:  # profiles older than every event
+        producer.produce_values(
+            players, [msgspec.json.encode({"team": t}) for t in teams.values()],
+            keys=[p.encode() for p in teams], timestamps=[BASE_TS] * len(teams),
+        )  # fmt: skip
+    real_commit = TransactionalProducer.commit
+    calls = {"n": 0}
+    crashed_query: dict[str, str] = {}
+
+    def crashing_commit(self: TransactionalProducer) -> None:
+        if f"query_CSAS_{sink}_" in self.transactional_id:
+            calls["n"] += 1
+            if calls["n"] == 5:
+                self.flush()  # outputs and re-keyed rows on the broker, no commit
+                crashed_query["id"] = self.transactional_id
+                raise SimulatedCrash("simulated crash before commit")
+        real_commit(self)
+
+    monkeypatch.setattr(TransactionalProducer, "commit", crashing_commit)
+    first = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
+    first.start()
+    first.execute(SQL.format(tag=tag, events=events, players=players),
+                  properties={"auto.offset.reset": "earliest"})  # fmt: skip
+    query_id = next(q for q in first.runtime.runners if q.startswith(f"CSAS_{sink}_"))
+    runner = first.runtime.runners[query_id]
+    repartition = f"_confluent-ksql-{service_id}query_{query_id}-Join-repartition"
+    assert runner.internal_topics == (repartition,)
+    with JsonProducer(conf) as producer:
+        for lo in range(0, len(docs), 500):  # separate chunks: several batches
+            producer.produce_json(events, docs[lo : lo + 500], timestamp_field="ts")
+            time.sleep(0.2)
+    _wait(lambda: runner.status == "failed", "the simulated crash")
+    assert isinstance(runner.error, SimulatedCrash)
+    first.close()
+    monkeypatch.setattr(TransactionalProducer, "commit", real_commit)
+
+    second = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
+    second.start()
+    try:
+        _wait(lambda: read_records(conf, sink).height >= len(docs), "every event joined")
+        time.sleep(1.0)  # nothing more may arrive
+        out = read_records(conf, sink)
+        ids = _eos_ids(out)
+        assert len(ids) == len(set(ids)) == out.height == len(docs)
+        rows = pl.DataFrame([msgspec.json.decode(v) for v in out["value"].to_list()])
+        got = rows.select("TS", "KIND", "TEAM").sort("TS")
+        want = pl.DataFrame(
+            {
+                "TS": [d["ts"] for d in docs],
+                "KIND": [d["kind"] for d in docs],
+                "TEAM": [teams[d["player_id"]] for d in docs],
+            }  # fmt: skip
+        ).sort("TS")
+        assert got.equals(want)
+        # Output keys are the join key (player id); each re-keyed event once in the topic.
+        assert set(out["key"].to_list()) == {p.encode() for p in teams}
+        rekeyed = read_records(conf, repartition)
+        assert rekeyed.height == len(docs) and len(set(_eos_ids(rekeyed))) == len(docs)
+        assert second.runtime.runners[query_id].replay_skipped > 0
+    finally:
+        second.close()
