@@ -33,6 +33,7 @@ from telemetry_lib.analytics.changelog import (
     TOMBSTONE,
     collapse_changelog,
     decode_windowed_records,
+    empty_kd_table,
     kd_table,
     normalize_ksql_frame,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "compare_kd",
     "death_heatmap",
     "decode_windowed_records",
+    "empty_kd_table",
     "has_positions",
     "kd_distribution",
     "kd_expr",

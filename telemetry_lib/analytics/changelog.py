@@ -51,6 +51,7 @@ __all__ = [
     "TOMBSTONE",
     "collapse_changelog",
     "decode_windowed_records",
+    "empty_kd_table",
     "kd_table",
     "normalize_ksql_frame",
 ]
@@ -195,6 +196,9 @@ def kd_table(
             rows = rows.with_columns(
                 (pl.col(WINDOW_START) + pl.duration(milliseconds=window_size_ms)).alias(WINDOW_END)
             )
+    deleted = TOMBSTONE in rows.columns and bool(rows.get_column(TOMBSTONE).all())
+    if rows.height == 0 or deleted:  # an empty topic, or only tombstones: an empty table
+        return empty_kd_table()
     require_columns(rows, (key_column, WINDOW_START, WINDOW_END, KILLS, DEATHS), what="kd_table")
     rows = rows.rename({key_column: PLAYER}) if key_column != PLAYER else rows
     table = collapse_changelog(rows)
@@ -211,6 +215,21 @@ def kd_table(
         .with_columns(kd_expr(zero_deaths=zero_deaths))
         .sort([WINDOW_START, PLAYER])
         .select([*keep, KD])
+    )
+
+
+def empty_kd_table() -> pl.DataFrame:
+    """A K/D table without rows (the columns and dtypes of :func:`kd_table`'s result)."""
+    return pl.DataFrame(
+        schema={
+            PLAYER: pl.String,
+            WINDOW_START: TIME_DTYPE,
+            WINDOW_END: TIME_DTYPE,
+            KILLS: pl.Int64,
+            DEATHS: pl.Int64,
+            RATIO: pl.Float64,
+            KD: pl.Float64,
+        }
     )
 
 

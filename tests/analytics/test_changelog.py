@@ -150,6 +150,13 @@ def test_kd_table_from_push_rows_without_window_end_uses_the_window_size() -> No
     assert table.rows() == [("P1", utc(T0), utc(T0 + 60_000), 2, 1, 2.0)]
 
 
+def test_kd_table_of_an_empty_topic_or_only_tombstones_is_empty() -> None:
+    empty = a.kd_table(records([]))
+    assert empty.height == 0 and empty.columns == a.empty_kd_table().columns
+    deleted = a.kd_table(records([(wkey("P1", T0), None, 0, 0)]))
+    assert deleted.height == 0 and deleted.schema == a.empty_kd_table().schema
+
+
 def test_normalize_ksql_frame_epoch_windows_and_decimals() -> None:
     frame = pl.DataFrame(
         {
