@@ -118,3 +118,29 @@ def test_histogram_anomaly_heatmap_streak_and_team_figures_carry_the_data() -> N
     assert list(overall.data[0].x) == ["T2", "T1"]  # 21/5 = 4.2 before 20/7
     best = charts.team_kd_figure(analytics.team_kd(KD, players), max_teams=1)
     assert [t.name for t in best.data] == ["T2 (NA)"]
+
+
+def test_builders_accept_empty_frames() -> None:
+    empty = analytics.empty_kd_table()
+    no_events = pl.DataFrame(
+        schema={
+            "player_id": pl.String,
+            "event_type": pl.String,
+            "timestamp": pl.Int64,
+            "x": pl.Float64,
+            "y": pl.Float64,
+        }
+    )
+    players = pl.DataFrame(schema={"player_id": pl.String, "team": pl.String, "region": pl.String})
+    figs = [
+        charts.kd_trend_figure(analytics.kd_trends(empty)),
+        charts.leaderboard_figure(analytics.leaderboard(empty)),
+        charts.kd_histogram_figure(empty),
+        charts.streaks_figure(analytics.streak_summary(no_events)),
+        charts.anomaly_figure(analytics.anomaly_flags(empty)),
+        charts.death_heatmap_figure(analytics.death_heatmap(no_events, bins=2)),
+        charts.team_kd_figure(analytics.team_kd(empty, players)),
+    ]
+    assert all(f.layout.template.layout.colorway for f in figs)
+    heat = figs[5].data[0]
+    assert [list(r) for r in heat.z] == [[0, 0], [0, 0]]
