@@ -396,12 +396,11 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
     right_is_table = right.source.is_table
     left_name = left_sources[0].alias
     join_type: JoinType = joined.join_type
-    if left_is_table and not right_is_table:
-        raise KsqlStatementError(
-            "Invalid join order: table-stream joins are not supported; only stream-table joins. "
-            f"Got {left_name} {join_type_text(join_type)} {right.alias}."
-        )
-    # Windowed sources join only windowed sources.
+    # ksqlDB names the sources each side of the criteria references (JoinInfo) in its errors.
+    (left_ref,) = tuple(_sources_of(left_ast))
+    left_source = next(s for s in left_sources if s.alias == left_ref).source.name
+    got = f"{left_source} {join_type_text(join_type)} {right.source.name}"
+    # Windowed sources join only windowed sources (checked by ksqlDB's analyzer, first).
     right_windowed = right.source.window is not None
     if left_windowed != right_windowed:
         windowed, plain = (left_sources[0], right) if left_windowed else (right, left_sources[0])
@@ -412,6 +411,55 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
             f"`{windowed.alias}` is {window.type.value} windowed\n"
             f"`{plain.alias}` is not windowed"
         )
+
+    # Is each side's expression already its key?
+    if index == 0:
+        left_keyed = _is_source_key(left_expr, left_sources[0])
+    else:
+        left_keyed = left_expr in equivalents
+    right_keyed = _is_source_key(right_expr, right)
+    within = _within(joined)
+    kind: JoinKind
+    # ksqlDB's LogicalPlanner.verifyJoin, in its order.
+    if not left_is_table and right_is_table:
+        kind = "stream-table"
+        if join_type in ("FULL", "RIGHT"):
+            word = "full-outer" if join_type == "FULL" else "right-outer"
+            raise KsqlStatementError(
+                f"Invalid join type: {word} join not supported for stream-table join. Got {got}."
+            )
+        if not right_keyed:
+            raise KsqlStatementError(
+                "Invalid join condition: stream-table joins require to join on the table's "
+                f"primary key. Got {written}."
+            )
+    elif not left_is_table:
+        kind = "stream-stream"
+    else:
+        if not right_is_table:
+            raise KsqlStatementError(
+                "Invalid join order: table-stream joins are not supported; only stream-table "
+                f"joins. Got {got}."
+            )
+        if not right_keyed:
+            raise KsqlStatementError(
+                "Invalid join condition: table-table joins require to join on the primary key of "
+                f"the right input table. Got {written}."
+            )
+        kind = "table-table" if left_keyed else "table-table-fk"
+    if kind == "table-table-fk":
+        if join_type == "FULL":
+            raise KsqlStatementError(
+                "Invalid join type: full-outer join not supported for foreign-key table-table "
+                f"join. Got {got}."
+            )
+        if join_type == "RIGHT":
+            raise KsqlStatementError("RIGHT OUTER JOIN on a foreign key is not supported")
+        if index > 0:
+            raise KsqlStatementError(
+                "Invalid join condition: foreign-key table-table joins are not supported as part "
+                f"of n-way joins. Got {written}."
+            )
     if left_expr.type != right_expr.type:
         lt, rt = left_expr.type, right_expr.type
         first, second = (right_ast, left_ast) if flipped else (left_ast, right_ast)
@@ -422,44 +470,10 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
         )
     key_type = left_expr.type
     assert key_type is not None
-
-    # Is each side's expression already its key?
-    if index == 0:
-        left_keyed = _is_source_key(left_expr, left_sources[0])
-    else:
-        left_keyed = left_expr in equivalents
-    right_keyed = _is_source_key(right_expr, right)
-    within = _within(joined)
-    if right_is_table and not right_keyed:
-        if left_is_table:
-            raise KsqlStatementError(
-                "Invalid join condition: table-table joins require to join on the primary key of "
-                f"the right input table. Got {written}."
-            )
+    if kind == "table-table-fk" and (left_windowed or right_windowed):
         raise KsqlStatementError(
-            "Invalid join condition: stream-table joins require to join on the table's primary "
-            f"key. Got {written}."
+            "Foreign-key table-table joins are not supported on windowed tables."
         )
-    kind: JoinKind
-    if left_is_table and right_is_table:
-        kind = "table-table" if left_keyed else "table-table-fk"
-    elif right_is_table:
-        kind = "stream-table"
-    else:
-        kind = "stream-stream"
-    if kind == "table-table-fk":
-        if left_windowed or right_windowed:
-            raise KsqlStatementError(
-                "Foreign-key table-table joins are not supported on windowed tables."
-            )
-        if index > 0:
-            raise KsqlStatementError(
-                "Invalid join condition: foreign-key table-table joins are not supported as part "
-                f"of n-way joins. Got {written}."
-            )
-        if join_type in ("RIGHT", "FULL"):
-            word = "RIGHT" if join_type == "RIGHT" else "FULL"
-            raise KsqlStatementError(f"{word} OUTER JOIN on a foreign key is not supported")
     if kind == "stream-stream" and within is None:
         raise KsqlStatementError(
             "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn "
@@ -478,12 +492,6 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
             "A window definition was provided for a Table-Table join. These joins are not "
             "windowed. Please drop the window definition (i.e. the WITHIN clause) and try to "
             "execute your Table-Table join again."
-        )
-    if kind == "stream-table" and join_type not in ("INNER", "LEFT"):
-        word = "full-outer" if join_type == "FULL" else "right-outer"
-        raise KsqlStatementError(
-            f"Invalid join type: {word} join not supported for stream-table join. Got "
-            f"{left_name} {join_type_text(join_type)} {right.alias}."
         )
     left_repartition = kind != "table-table-fk" and not left_keyed
     right_repartition = not right_keyed
