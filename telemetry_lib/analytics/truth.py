@@ -6,8 +6,9 @@ generator's events — what the notebooks compare ksqlDB's output with) and :fun
 ``kill_ratio`` is NULL where it is).
 
 Windows follow ksqlDB's TUMBLING windows: ``start = timestamp - timestamp mod size`` (epoch
-ms, aligned to the epoch), ``end = start + size``. Without ``grace_ms`` every event counts
-(ksqlDB's default grace period is far longer than the generator's disorder). With it, an event
+ms, aligned to the epoch), ``end = start + size``. Without ``grace_ms`` every event counts:
+ksqlDB's default grace (EMIT CHANGES, no GRACE PERIOD) is 24 h minus the window size, far
+longer than the generator's disorder (a test checks both against the engine). With it, an event
 is dropped as ksqlDB drops a late record: when its window's end + grace is at or before the
 stream time, the largest timestamp seen so far on its partition — which needs the events in
 delivery order (and their ``partition`` column when the topic has several).
