@@ -265,8 +265,6 @@ class Herder:
             target = existing.target
             self._stop_all(existing)
             self.storage.put_connector_config(name, clean)
-            with self._lock:
-                del self._connectors[name]
             self._launch(name, clean, target, None)
             self._save_disk()
             return False, self.connector_info(name)
@@ -290,8 +288,6 @@ class Herder:
             conn = self._get(name)
             self.storage.put_target_state(name, "STARTED")
             if conn.target == "STOPPED":
-                with self._lock:
-                    del self._connectors[name]
                 self._launch(name, conn.config, "STARTED", None)
             else:
                 with self._lock:
@@ -532,8 +528,6 @@ class Herder:
             except Exception as exc:
                 logger.warning("connector %s: stop failed: %s", name, exc)
         if conn.info is None or conn.target == "STOPPED":
-            with self._lock:
-                del self._connectors[name]
             self._launch(name, conn.config, conn.target, list(conn.task_configs))
             return
         if self._start_connector(conn):

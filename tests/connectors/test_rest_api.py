@@ -3,6 +3,7 @@ every endpoint, Connect's bodies and status codes, its error shapes."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from telemetry_lib.config import Settings
 from telemetry_lib.connectors.client import ConnectClient
 from telemetry_lib.connectors.errors import BadRequestError, ConflictError, NotFoundError
+from telemetry_lib.kafka import read_records
 from tests.connectors.helpers import WorkerProcess, wait_for
 
 STRING = "org.apache.kafka.connect.storage.StringConverter"
@@ -274,3 +277,33 @@ def test_offsets_endpoint_and_reset(client: ConnectClient, worker: WorkerProcess
     client.delete(name)
     with pytest.raises(NotFoundError):
         client.status(name)
+
+
+def test_storage_topics_use_connects_layout(
+    client: ConnectClient, worker: WorkerProcess, embedded_stack: Settings
+) -> None:
+    name = _name("layout")
+    client.create(name, _counter(f"{name}-out"))
+    wait_for(lambda: client.offsets(name), what="source offsets")
+    client.pause(name)
+    conf = embedded_stack.kafka_config()
+
+    def records(topic: str) -> list[tuple[str, Any]]:
+        frame = read_records(conf, topic, isolation_level="read_uncommitted")
+        return [(k.decode(), None if v is None else json.loads(v))
+                for k, v in zip(frame["key"].to_list(), frame["value"].to_list(), strict=True)]  # fmt: skip
+
+    configs = dict(records(f"{worker.prefix}-configs"))
+    assert configs[f"connector-{name}"] == {"properties": client.config(name)}
+    assert configs[f"task-{name}-0"]["properties"]["topic"] == f"{name}-out"
+    assert configs[f"commit-{name}"] == {"tasks": 1}
+    assert configs[f"target-state-{name}"] == {"state": "PAUSED"}
+    offsets = [(json.loads(k), v) for k, v in records(f"{worker.prefix}-offsets")
+               if json.loads(k)[0] == name]  # fmt: skip
+    assert offsets[-1] == ([name, {"counter": name}], {"n": 20})
+    statuses = dict(records(f"{worker.prefix}-status"))
+    assert statuses[f"status-connector-{name}"]["state"] == "PAUSED"
+    assert statuses[f"status-task-{name}-0"]["worker_id"] == f"127.0.0.1:{worker.port}"
+    client.delete(name)
+    after = records(f"{worker.prefix}-configs")
+    assert (f"connector-{name}", None) in after and (f"target-state-{name}", None) in after
