@@ -75,7 +75,7 @@ def test_join_query_recovers_exactly_once_after_a_crash(
     def crashing_commit(self: TransactionalProducer) -> None:
         if f"query_CSAS_{sink}_" in self.transactional_id:
             calls["n"] += 1
-            if calls["n"] == 5:
+            if calls["n"] == 3:  # 1: the first snapshot; 2, 3: the first two batches
                 self.flush()  # outputs and re-keyed rows on the broker, no commit
                 crashed_query["id"] = self.transactional_id
                 raise SimulatedCrash("simulated crash before commit")
@@ -93,7 +93,7 @@ def test_join_query_recovers_exactly_once_after_a_crash(
     with JsonProducer(conf) as producer:
         for lo in range(0, len(docs), 500):  # separate chunks: several batches
             producer.produce_json(events, docs[lo : lo + 500], timestamp_field="ts")
-            time.sleep(0.2)
+            time.sleep(0.5)
     _wait(lambda: runner.status == "failed", "the simulated crash")
     assert isinstance(runner.error, SimulatedCrash)
     first.close()

@@ -72,7 +72,7 @@ def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
     def crashing_commit(self: TransactionalProducer) -> None:
         if self.transactional_id.endswith(f"query_{query_id}"):
             calls["n"] += 1
-            if calls["n"] == 4:
+            if calls["n"] == 3:  # 1: the first snapshot; 2, 3: the first two batches
                 self.flush()  # outputs (sink and repartition records) on the broker, no commit
                 raise SimulatedCrash("simulated crash before commit")
         real_commit(self)
@@ -89,7 +89,7 @@ def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
             chunk = events(lo, 500)
             producer.produce_json(topic, chunk, timestamp_field="ts")
             docs += chunk
-            time.sleep(0.3)
+            time.sleep(0.5)
     runner = first.runtime.runners[query_id]
     assert runner.topology is not None and runner.topology.topics == (repartition,)
     _wait(lambda: runner.status == "failed", "the simulated crash")

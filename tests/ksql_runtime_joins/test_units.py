@@ -40,7 +40,14 @@ def test_interleave_merges_by_head_timestamp_keeping_partition_order() -> None:
     out = interleave(records, ("u", "t", "s"))
     # by hand: heads s10 t7 u20 -> t7; s10 t20 u20 -> s10, then s's head is 5 -> s5;
     # s30 t20 u20 -> tie at 20: u listed before t -> u20, t20; then s30.
-    assert out["value"].cast(pl.String).to_list() == ["t0@0", "s0@0", "s0@1", "u0@0", "t0@1", "s0@2"]
+    assert out["value"].cast(pl.String).to_list() == [
+        "t0@0",
+        "s0@0",
+        "s0@1",
+        "u0@0",
+        "t0@1",
+        "s0@2",
+    ]
 
 
 def test_interleave_keeps_each_partitions_offset_order() -> None:
