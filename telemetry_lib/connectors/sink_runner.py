@@ -90,6 +90,7 @@ class SinkTaskRunner(TaskRunner):
         self._dlq_ready = False
         self._last_commit = time.monotonic()
         self._committed: dict[TopicPartition, int] = {}
+        self._admin: KafkaAdmin | None = None
         self._unput = False  # a batch was polled but not (surely) put: never commit past it
         topics = env.connector_config.get("topics") or []
         self._topics: list[str] = [t for t in topics if t]
@@ -126,7 +127,8 @@ class SinkTaskRunner(TaskRunner):
         while not self.stopping:
             if self.wait_if_paused(lambda: self._commit(task)):
                 continue
-            if time.monotonic() >= next_refresh:
+            complete = self._regex is None and subscribed == self._topics
+            if not complete and time.monotonic() >= next_refresh:
                 next_refresh = time.monotonic() + TOPIC_REFRESH_S
                 wanted = self._resolve_topics()
                 if wanted != subscribed:
@@ -153,7 +155,9 @@ class SinkTaskRunner(TaskRunner):
 
     # ------------------------------------------------------------------ topics and group
     def _resolve_topics(self) -> list[str]:
-        existing = set(KafkaAdmin(self.env.conf).list_topics(include_internal=True))
+        if self._admin is None:
+            self._admin = KafkaAdmin(self.env.conf)
+        existing = set(self._admin.list_topics(include_internal=True))
         if self._regex is not None:
             dlq = self.env.errors.dlq_topic
             return sorted(t for t in existing if self._regex.fullmatch(t) and t != dlq)

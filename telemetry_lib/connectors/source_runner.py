@@ -82,6 +82,7 @@ class SourceTaskRunner(TaskRunner):
         self._last_flush = time.monotonic()
         self._task: SourceTask | None = None
         self._producer: JsonProducer | None = None
+        self._admin: KafkaAdmin | None = None
         partitions = int(env.connector_config.get("topic.creation.default.partitions", 1))
         self._partitions = partitions if partitions > 0 else 1
         self.records_sent = 0
@@ -174,7 +175,9 @@ class SourceTaskRunner(TaskRunner):
         missing = [t for t in topics if t not in self._known_topics]
         if not missing:
             return
-        admin = KafkaAdmin(self.env.conf)
+        if self._admin is None:
+            self._admin = KafkaAdmin(self.env.conf)
+        admin = self._admin
         existing = set(admin.list_topics(include_internal=True))
         for topic in missing:
             if topic not in existing:

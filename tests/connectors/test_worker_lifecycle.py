@@ -11,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from telemetry_lib.config import Settings
 from telemetry_lib.connectors.client import ConnectClient
 from telemetry_lib.kafka import create_topic, produce_json, read_records
@@ -228,3 +230,28 @@ def test_fresh_broker_restores_connectors_and_recopies(tmp_path: Path) -> None:
             assert client.config(name)["count"] == "30"
         finally:
             worker.stop()
+
+
+def test_topics_regex_picks_up_new_topics_with_two_tasks(
+    embedded_stack: Settings, tmp_path: Path, worker: WorkerProcess
+) -> None:
+    conf = embedded_stack.kafka_config()
+    name = _name("regex")
+    sink_file = tmp_path / "sink.jsonl"
+    create_topic(conf, f"{name}-a", 2)
+    produce_json(conf, f"{name}-a", [{"n": n} for n in range(1, 21)], key=lambda d: str(d["n"]))
+    client = ConnectClient(worker.url)
+    client.create(name, {"connector.class": "test.FileSink", "topics.regex": f"{name}-.*",
+                         "tasks.max": "2", "file": str(sink_file), **PLAIN_JSON})  # fmt: skip
+    client.wait_until_running(name, tasks=2)
+    wait_for(lambda: len(_file_rows(sink_file)) >= 20, timeout=PIPELINE_TIMEOUT_S,
+             what="the first topic's records")  # fmt: skip
+    create_topic(conf, f"{name}-b", 1)  # created after the connector: found by the regex
+    produce_json(conf, f"{name}-b", [{"n": n} for n in range(21, 31)])
+    wait_for(lambda: sorted(set(_file_numbers(sink_file))) == list(range(1, 31)),
+             timeout=PIPELINE_TIMEOUT_S, what="both topics' records")  # fmt: skip
+    assert {row["topic"] for row in _file_rows(sink_file)} == {f"{name}-a", f"{name}-b"}
+    url = f"{worker.url}/connectors/{name}/topics"
+    wait_for(lambda: httpx.get(url).json()[name]["topics"] == [f"{name}-a", f"{name}-b"],
+             what="both topics active")  # fmt: skip
+    client.delete(name)
