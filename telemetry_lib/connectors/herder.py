@@ -660,6 +660,13 @@ class Herder:
 
 
 def _as_string(value: Any) -> str:
+    """A config value as Connect's ``Map<String,String>`` holds it (JSON scalars are
+    stringified as Jackson does; arrays and objects are rejected)."""
+    if isinstance(value, dict | list):
+        raise BadRequestError(
+            f"Connector config values must be strings, found a JSON {type(value).__name__}: "
+            f"{str(value)[:80]} (write it as a JSON string, e.g. a pipeline as '[...]')"
+        )
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

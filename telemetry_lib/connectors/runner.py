@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from telemetry_lib.connectors.api import PluginInfo
 from telemetry_lib.connectors.connector_config import ErrorHandling
 from telemetry_lib.connectors.converters import Converter
-from telemetry_lib.connectors.errors import RetriableError
+from telemetry_lib.connectors.errors import RetriableError, TaskStateError
 from telemetry_lib.connectors.storage import ConnectStorage, canonical_partition
 from telemetry_lib.kafka.config import ConfLike
 
@@ -140,6 +140,9 @@ class TaskRunner(abc.ABC):
 
     # ------------------------------------------------------------------ control (herder)
     def start(self) -> None:
+        if self._thread.ident is not None:
+            raise TaskStateError(f"task {self.label} was already started (state {self.state})",
+                                 hint="restarting a task creates a new runner")  # fmt: skip
         self._thread.start()
 
     def pause(self) -> None:

@@ -160,6 +160,11 @@ def test_unknown_class_and_name_mismatch_are_400(
     with pytest.raises(BadRequestError) as info:
         client.create(_name("cls"), {"connector.class": "com.example.Missing"})
     assert "connector.class" in info.value.message and "com.example.Missing" in info.value.message
+    array = httpx.post(
+        worker.url + "/connectors",
+        json={"name": _name("arr"), "config": {**_counter("t"), "count": [1]}},
+    )
+    assert array.status_code == 400 and "must be strings" in array.json()["message"]
     response = httpx.put(
         f"{worker.url}/connectors/a-name/config", json={**_counter("t"), "name": "other"}
     )
