@@ -141,14 +141,16 @@ class SinkTaskRunner(TaskRunner):
                                                     timeout=POLL_TIMEOUT_S)  # fmt: skip
             self._track_assignment(task)
             if messages:
+                # From here until put returned, an error or a stop must not commit these offsets
+                # (the consumer already counts them as delivered).
+                self._unput = True
                 records = [r for r in (self._convert(m) for m in messages) if r is not None]
                 if records:
-                    self._unput = True
                     self.retry_forever("put", _bind_put(task, records))
                     if self.stopping:
                         return  # maybe not put: leave these offsets uncommitted
-                    self._unput = False
                     self.records_put += len(records)
+                self._unput = False
             due = time.monotonic() - self._last_commit >= self.env.offset_flush_interval_s
             if due or self.commit_requested:
                 self._commit(task)

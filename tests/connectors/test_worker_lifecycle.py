@@ -167,6 +167,7 @@ def test_error_without_tolerance_fails_the_task_with_its_trace(
                       what="FAILED task")  # fmt: skip
     assert 'requires "schema" and "payload" fields' in status["tasks"][0]["trace"]
     assert not (tmp_path / "never.jsonl").exists()
+    assert client.offsets(name) == []  # nothing committed past the record it could not convert
     client.delete(name)
 
 
