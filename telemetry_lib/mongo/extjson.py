@@ -62,6 +62,8 @@ def encode_document(value: Mapping[str, Any], formatter: JsonFormatter) -> str:
 
 def resume_token_to_json(token: Mapping[str, Any]) -> str:
     """A change-stream resume token as canonical Extended JSON text (the source offset)."""
+    if all(type(v) is str for v in token.values()):  # {"_data": "<hex>"}: plain JSON already
+        return _encoder.encode(token).decode()
     return json_util.dumps(token, json_options=json_util.CANONICAL_JSON_OPTIONS)
 
 

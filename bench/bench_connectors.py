@@ -1,0 +1,284 @@
+"""MongoDB connector throughput through the real Connect worker, against plain pymongo baselines
+measured in the same run (issue 6; target ratio >= 0.5 for each).
+
+- ``source_vs_find``: the source connector copying a collection (``startup.mode=copy_existing``)
+  into a Kafka topic — from the connector's creation until the topic holds every document —
+  vs one plain pymongo ``find`` reading the same collection into a list.
+- ``source_stream_vs_find``: the source connector publishing a change-stream backlog (the
+  connector is paused while the documents are inserted, then resumed; timed from the resume
+  until the topic holds every change) vs ``find`` of the same documents.
+- ``sink_vs_bulk_write``: the sink connector upserting windowed ksqlDB records (ReplaceOne by a
+  string ``_id``, one bulk_write per put) into NX-27017 — timed from producing the records
+  until the collection holds them all, with the connector already running — vs plain pymongo
+  ``bulk_write`` of the same ReplaceOne upserts (batches of 2,000) into an empty collection.
+
+Everything runs on a private embedded stack (Tansu, NX-27017, the Connect worker) on free ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pymongo
+
+from bench.harness import BenchResult, alternate
+from telemetry_lib.config import Settings, load_settings
+from telemetry_lib.connectors.client import ConnectClient
+from telemetry_lib.generator import GeneratorConfig, TelemetryGenerator, mongo_documents
+from telemetry_lib.kafka import JsonProducer, KafkaAdmin, end_offsets
+from telemetry_lib.services import Stack, free_port
+
+__all__ = ["bench_sink_vs_bulk_write", "bench_source_stream_vs_find", "bench_source_vs_find"]
+
+logger = logging.getLogger(__name__)
+
+#: Documents per source run: NX-27017 finds ~100k docs/s, so the baseline takes ~0.3 s and the
+#: connector a few seconds; large enough that the connector's start-up is a small part.
+SOURCE_DOCS = 30_000
+#: Records per sink run: NX-27017 upserts ~13k new documents/s, ~1.5 s per run.
+SINK_RECORDS = 20_000
+#: Runs per side: each run is seconds long; three keep a benchmark within about a minute.
+RUNS = 3
+#: How often completion is checked (end offsets / document count): short against a run.
+POLL_S = 0.05
+#: A run that does not finish within this is a failure, not a slow result.
+RUN_TIMEOUT_S = 180.0
+#: Baseline bulk_write batch size: the project's upsert helper uses 2,000 (one command each).
+BULK_BATCH = 2_000
+SOURCE = "com.mongodb.kafka.connect.MongoSourceConnector"
+SINK = "com.mongodb.kafka.connect.MongoSinkConnector"
+STRING = "org.apache.kafka.connect.storage.StringConverter"
+SIMPLIFIED = "com.mongodb.kafka.connect.source.json.formatter.SimplifiedJson"
+WINDOW_MS = 300_000
+
+
+def bench_source_vs_find() -> BenchResult:
+    with _stack() as settings, _clients(settings) as (connect, mongo):
+        docs = _event_documents(SOURCE_DOCS)
+        mongo.bench.events.insert_many(docs)
+        admin = KafkaAdmin(settings)
+
+        def subject() -> float:
+            name = f"copy-{uuid.uuid4().hex[:8]}"
+            topic = f"{name}.bench.events"
+            admin.create_topic(topic, 1)
+            began = time.perf_counter()
+            connect.create(name, _source_config(settings, name, "events", "copy_existing"))
+            _until(lambda: sum(end_offsets(settings, topic).values()) >= SOURCE_DOCS)
+            seconds = time.perf_counter() - began
+            connect.delete(name)
+            admin.delete_topic(topic)
+            return SOURCE_DOCS / seconds
+
+        comparison = alternate(subject, _find_rate(mongo, "events"), runs=RUNS)
+    return comparison.result(
+        "source_vs_find", "docs/s", "one pymongo find of the same collection into a list",
+        notes=f"{SOURCE_DOCS} generator events copied (startup.mode=copy_existing, "
+        "publish.full.document.only, SimplifiedJson, StringConverter) through the worker into "
+        "a 1-partition topic, timed from POST /connectors until the topic's end offset; "
+        "NX-27017 + Tansu; target ratio >= 0.5",
+    )  # fmt: skip
+
+
+def bench_source_stream_vs_find() -> BenchResult:
+    with _stack() as settings, _clients(settings) as (connect, mongo):
+        admin = KafkaAdmin(settings)
+        docs = _event_documents(SOURCE_DOCS)
+        collections: list[str] = []
+
+        def subject() -> float:
+            name = f"cs-{uuid.uuid4().hex[:8]}"
+            collection = name.replace("-", "_")
+            topic = f"{name}.bench.{collection}"
+            admin.create_topic(topic, 1)
+            connect.create(name, _source_config(settings, name, collection, "latest"))
+            connect.wait_until_running(name)
+            # the task opens its change stream on its first poll: insert until one is published
+            warm = 0
+
+            def published() -> int:
+                return sum(end_offsets(settings, topic).values())
+
+            def warm_up() -> bool:
+                nonlocal warm
+                warm += 1
+                mongo.bench[collection].insert_one({"_id": f"warm-up-{warm}"})
+                time.sleep(0.3)
+                return published() >= 1
+
+            _until(warm_up)
+            connect.pause(name)
+            _until(lambda: connect.status(name)["tasks"][0]["state"] == "PAUSED")
+            before = published()
+            mongo.bench[collection].insert_many([dict(d) for d in docs])
+            collections.append(collection)
+            began = time.perf_counter()
+            connect.resume(name)
+            _until(lambda: published() >= before + SOURCE_DOCS)
+            seconds = time.perf_counter() - began
+            connect.delete(name)
+            admin.delete_topic(topic)
+            return SOURCE_DOCS / seconds
+
+        def baseline() -> float:
+            # the collection the last subject run streamed (same documents, + the warm-up one)
+            if not collections:
+                mongo.bench.stream_baseline.insert_many([dict(d) for d in docs])
+                collections.append("stream_baseline")
+            return _find_rate(mongo, collections[-1])()
+
+        comparison = alternate(subject, baseline, runs=RUNS)
+    return comparison.result(
+        "source_stream_vs_find", "docs/s", "one pymongo find of the same collection into a list",
+        notes=f"{SOURCE_DOCS} inserts published from the change stream (backlog built while the "
+        "connector was paused; timed from PUT .../resume until the topic's end offset; "
+        "publish.full.document.only, SimplifiedJson); NX-27017 + Tansu; target ratio >= 0.5",
+    )  # fmt: skip
+
+
+def bench_sink_vs_bulk_write() -> BenchResult:
+    with _stack() as settings, _clients(settings) as (connect, mongo):
+        admin = KafkaAdmin(settings)
+        producer = JsonProducer(settings)
+        keys, values, docs = _windowed_records(SINK_RECORDS)
+
+        def subject() -> float:
+            name = f"sink-{uuid.uuid4().hex[:8]}"
+            topic, collection = name, name.replace("-", "_")
+            admin.create_topic(topic, 1)
+            connect.create(name, _sink_config(settings, topic, collection))
+            producer.produce_values(topic, [b'{"warm": 1}'], keys=[_key("warm-up", 0)])
+            _until(lambda: mongo.bench[collection].estimated_document_count() >= 1)  # group joined
+            began = time.perf_counter()
+            producer.produce_values(topic, values, keys=keys)
+            _until(lambda: mongo.bench[collection].estimated_document_count() >= SINK_RECORDS + 1)
+            seconds = time.perf_counter() - began
+            connect.delete(name)
+            mongo.bench.drop_collection(collection)
+            admin.delete_topic(topic)
+            return SINK_RECORDS / seconds
+
+        def baseline() -> float:
+            collection = mongo.bench[f"bulk_{uuid.uuid4().hex[:8]}"]
+            ops = [pymongo.ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs]
+            began = time.perf_counter()
+            for start in range(0, len(ops), BULK_BATCH):
+                collection.bulk_write(ops[start : start + BULK_BATCH], ordered=True)
+            seconds = time.perf_counter() - began
+            mongo.bench.drop_collection(collection.name)
+            return SINK_RECORDS / seconds
+
+        comparison = alternate(subject, baseline, runs=RUNS)
+    return comparison.result(
+        "sink_vs_bulk_write", "upserts/s",
+        f"pymongo bulk_write of the same ReplaceOne upserts in batches of {BULK_BATCH}",
+        notes=f"{SINK_RECORDS} windowed ksqlDB records (KAFKA key + window start, JSON value) "
+        "upserted by the sink (ProvidedInKeyStrategy, ksql.key.* -> string _id + fields, "
+        "ReplaceOneDefault) through the worker, connector already running, timed from "
+        "producing the records until the collection holds them all; NX-27017; "
+        "target ratio >= 0.5",
+    )  # fmt: skip
+
+
+def _event_documents(count: int) -> list[dict[str, Any]]:
+    gen = TelemetryGenerator(GeneratorConfig(seed=6, players=1_000, events=count))
+    return [d for batch in gen.batches() for d in mongo_documents(batch, gen.columns)]
+
+
+def _key(player: str, window: int) -> bytes:
+    return player.encode() + struct.pack(">q", window)
+
+
+def _windowed_records(
+    count: int,
+) -> tuple[list[bytes | None], list[bytes | None], list[dict[str, Any]]]:
+    keys: list[bytes | None] = []
+    values: list[bytes | None] = []
+    docs: list[dict[str, Any]] = []
+    for i in range(count):
+        player, window = f"P{i % 1000}", (i // 1000) * WINDOW_MS
+        kills, deaths = i % 17, i % 5
+        keys.append(_key(player, window))
+        values.append(b'{"KILL_COUNT":%d,"DEATH_COUNT":%d,"KILL_RATIO":null}' % (kills, deaths))
+        docs.append({"_id": f"{player}|{window}|{window + WINDOW_MS}", "KILL_COUNT": kills,
+                     "DEATH_COUNT": deaths, "KILL_RATIO": None, "PLAYER_ID": player,
+                     "WINDOWSTART": window, "WINDOWEND": window + WINDOW_MS})  # fmt: skip
+    return keys, values, docs
+
+
+def _source_config(settings: Settings, name: str, collection: str, mode: str) -> dict[str, str]:
+    return {
+        "connector.class": SOURCE, "connection.uri": settings.mongo_uri.reveal(),
+        "database": "bench", "collection": collection, "topic.prefix": name,
+        "startup.mode": mode, "publish.full.document.only": "true",
+        "output.json.formatter": SIMPLIFIED, "key.converter": STRING, "value.converter": STRING,
+    }  # fmt: skip
+
+
+def _sink_config(settings: Settings, topic: str, collection: str) -> dict[str, str]:
+    return {
+        "connector.class": SINK, "connection.uri": settings.mongo_uri.reveal(),
+        "database": "bench", "collection": collection, "topics": topic,
+        "key.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+        "document.id.strategy":
+            "com.mongodb.kafka.connect.sink.processor.id.strategy.ProvidedInKeyStrategy",
+        "ksql.key.columns": "PLAYER_ID STRING", "ksql.window.type": "TUMBLING",
+        "ksql.window.size": "5 MINUTES",
+    }  # fmt: skip
+
+
+def _find_rate(mongo: pymongo.MongoClient[dict[str, Any]], collection: str) -> Callable[[], float]:
+    def baseline() -> float:
+        began = time.perf_counter()
+        docs = list(mongo.bench[collection].find({}, batch_size=10_000))
+        return len(docs) / (time.perf_counter() - began)
+
+    return baseline
+
+
+def _until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while True:
+        try:
+            if done():
+                return
+        except Exception:  # noqa: BLE001 - e.g. the topic's metadata not there yet
+            logger.debug("completion check failed", exc_info=True)
+        if time.monotonic() > deadline:
+            raise TimeoutError("the connector run did not complete in time")
+        time.sleep(POLL_S)
+
+
+@contextmanager
+def _stack() -> Iterator[Settings]:
+    """A private embedded stack (Kafka, MongoDB, the Connect worker) on free ports."""
+    with tempfile.TemporaryDirectory(prefix="bench-connect-") as tmp:
+        settings = load_settings(
+            config_file=False, environ={}, workdir=Path(tmp), kafka_port=free_port(),
+            mongo_port=free_port(), connect_port=free_port(), ksqldb_port=free_port(),
+        )  # fmt: skip
+        with Stack(settings, services=["kafka", "mongo", "connect"]):
+            yield settings
+
+
+@contextmanager
+def _clients(
+    settings: Settings,
+) -> Iterator[tuple[ConnectClient, pymongo.MongoClient[dict[str, Any]]]]:
+    connect = ConnectClient(settings.connect_url)
+    mongo: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(settings.mongo_uri.reveal())
+    try:
+        yield connect, mongo
+    finally:
+        mongo.close()
+        connect.close()
