@@ -150,7 +150,12 @@ class Herder:
     def close(self) -> None:
         self.ready = False
         with self._ops:
-            for conn in list(self._connectors.values()):
+            with self._lock:
+                everything = list(self._connectors.values())
+                runners = [r for conn in everything for r in conn.runners.values()]
+            for runner in runners:  # every task stops in parallel, each commits on its way out
+                runner.request_stop()
+            for conn in everything:
                 self._stop_all(conn)
         for thread in self._threads:
             thread.join(10)

@@ -157,10 +157,14 @@ class TaskRunner(abc.ABC):
         if self.state is TaskState.PAUSED:
             self._set_state(TaskState.RUNNING)
 
-    def stop(self, *, timeout: float = TASK_SHUTDOWN_TIMEOUT_S) -> bool:
-        """Ask the loop to end; True when the thread finished within ``timeout``."""
+    def request_stop(self) -> None:
+        """Ask the loop to end without waiting (stop several runners, then join each)."""
         self._stopping.set()
         self._resumed.set()
+
+    def stop(self, *, timeout: float = TASK_SHUTDOWN_TIMEOUT_S) -> bool:
+        """Ask the loop to end; True when the thread finished within ``timeout``."""
+        self.request_stop()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         if self._thread.is_alive():
