@@ -42,7 +42,8 @@ def test_defaults_follow_the_official_connector() -> None:
     s = _settings()
     assert s.startup_mode == "latest"
     assert s.formatter == "DefaultJson"
-    assert s.full_document == "updateLookup"
+    assert s.full_document == "default"
+    assert _settings(**{"publish.full.document.only": "true"}).full_document == "updateLookup"
     assert s.document_key_as_key and not s.full_document_only
     assert s.max_batch == 1000 and s.poll_await_ms == 5000
     assert s.source_partition == {"ns": "game.events"}

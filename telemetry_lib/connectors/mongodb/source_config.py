@@ -19,6 +19,9 @@ Differences, each rejected or documented rather than silently ignored:
   ``JsonConverter`` with ``schemas.enable=false``); ``bson`` is rejected.
 - ``pipeline`` applies to the change stream; copied documents are filtered by
   ``startup.mode.copy.existing.pipeline`` only.
+- The official default formatter, DefaultJson, writes 64-bit integers as
+  ``{"$numberLong": "..."}``; a ksqlDB stream reading a BIGINT (the demo's ``timestamp``) needs
+  ``output.json.formatter=...SimplifiedJson`` (plain numbers).
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ SOURCE_CONFIG = (
             validator=_pipeline_validator)
     .define("change.stream.full.document", "STRING", default="", group="Change stream",
             validator=ValidString(("", "default", "updateLookup", "whenAvailable", "required")),
-            documentation="fullDocument option of the change stream (updateLookup when unset).")
+            documentation="fullDocument option of the change stream (when unset: updateLookup "
+                          "with publish.full.document.only, else the server's default).")
     .define("change.stream.document.key.as.key", "BOOLEAN", default=True, group="Change stream",
             documentation="Use the document key ({\"_id\": ...}) as the record key; false: the "
                           "resume token.")
@@ -203,7 +207,9 @@ def parse_source_settings(props: Mapping[str, Any]) -> SourceSettings:
         database=c["database"],
         collection=c["collection"],
         pipeline=tuple(parse_pipeline("pipeline", c["pipeline"])),
-        full_document=c["change.stream.full.document"] or "updateLookup",
+        # as the official connector: updateLookup when only full documents are published
+        full_document=c["change.stream.full.document"]
+        or ("updateLookup" if c["publish.full.document.only"] else "default"),
         document_key_as_key=c["change.stream.document.key.as.key"],
         full_document_only=c["publish.full.document.only"],
         tombstone_on_delete=c["publish.full.document.only.tombstone.on.delete"],
