@@ -28,12 +28,26 @@ the result of the last step is a table. No polars here.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
 
+from telemetry_lib.ksql.analyzer.join_rewrite import (
+    field_scope,
+    qualify,
+    rewrite_query,
+    sources_of,
+    text_of,
+    to_fields,
+)
+from telemetry_lib.ksql.analyzer.join_types import (
+    JoinKeyColumn,
+    JoinKind,
+    JoinType,
+    JoinWindow,
+    join_key_field,
+    side_field,
+)
 from telemetry_lib.ksql.analyzer.scope import Scope, ScopeColumn
 from telemetry_lib.ksql.analyzer.typed import TColumn, TypedExpression
 from telemetry_lib.ksql.catalog import (
@@ -49,16 +63,12 @@ from telemetry_lib.ksql.catalog import (
 from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, KsqlStatementError
 from telemetry_lib.ksql.parser.ast import (
     AliasedRelation,
-    AllColumns,
-    ColumnRef,
     Comparison,
     Expression,
     JoinedSource,
     JoinRelation,
     LogicalBinary,
-    Node,
     Query,
-    SingleColumn,
 )
 from telemetry_lib.ksql.types import BIGINT, INTEGER, SqlType
 
@@ -71,7 +81,7 @@ __all__ = [
     "JoinType",
     "JoinWindow",
     "analyze_join",
-    "check_partitions",
+    "column_of",
     "join_key_field",
     "join_type_text",
     "side_field",
@@ -89,50 +99,8 @@ _PSEUDO_TYPES: dict[str, SqlType] = {
 # ksqlDB's synthetic join key column name (ColumnNames.generateSyntheticJoinKey).
 _SYNTHETIC_KEY = "ROWKEY"
 _MAP_KEY_ISSUE = "https://github.com/confluentinc/ksql/issues/6621"
-_KEY_MISSING = "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
 
 TypeFn = Callable[[Expression, Scope, str], TypedExpression]
-
-JoinKind = Literal["stream-stream", "stream-table", "table-table", "table-table-fk"]
-JoinType = Literal["INNER", "LEFT", "RIGHT", "FULL"]
-
-# Prefix of the join-key fields: double underscore like every internal field, so no user column
-# (whose join field is always ``<ALIAS>_<COL>``) can take the name.
-_JOIN_KEY_PREFIX = "__ksql_jk_"
-
-
-def side_field(alias: str, column: str) -> str:
-    """The join field of ``alias.column`` (ksqlDB's joined-schema name, e.g. ``L_A``)."""
-    return f"{alias}_{column}"
-
-
-def join_key_field(index: int) -> str:
-    """Field holding join key ``index`` (input sides) or output key ``index`` (join output)."""
-    return f"{_JOIN_KEY_PREFIX}{index}"
-
-
-@dataclass(frozen=True)
-class JoinWindow:
-    """``WITHIN (before, after) [GRACE PERIOD g]`` in milliseconds; ``grace_ms`` None: none given
-    (ksqlDB's old semantics: 24 h retention, outer results emitted eagerly)."""
-
-    before_ms: int
-    after_ms: int
-    grace_ms: int | None = None
-
-    def describe(self) -> str:
-        grace = f", grace={self.grace_ms}ms" if self.grace_ms is not None else ""
-        return f"within=({self.before_ms}ms, {self.after_ms}ms){grace}"
-
-
-@dataclass(frozen=True)
-class JoinKeyColumn:
-    """An output key column of a join: its SQL name (``L_A``, ``ROWKEY``...) and type; the value
-    is in :func:`join_key_field` ``(index)`` of the join's output."""
-
-    name: str
-    type: SqlType
-    synthetic: bool = False
 
 
 @dataclass(frozen=True)
@@ -273,7 +241,7 @@ def analyze_join(query: Query, catalog: Catalog, type_fn: TypeFn) -> tuple[JoinA
         synthetic=synthetic,
         foreign_key=foreign_key,
     )
-    return analysis, _rewrite_query(query, analysis)
+    return analysis, rewrite_query(query, analysis)
 
 
 def _resolve(relation: AliasedRelation, catalog: Catalog) -> JoinSource:
@@ -333,24 +301,24 @@ def _criteria(
     """The qualified criteria of a JOIN clause and its (left, right) sides, flipped when written
     right-first; ksqlDB's errors for criteria that are not one equality between two sources."""
     criteria = joined.criteria
-    qualified = _qualify(criteria, scope)
+    qualified = qualify(criteria, scope)
     if isinstance(criteria, LogicalBinary):
         raise KsqlStatementError(
             "Invalid join condition: joins on multiple conditions are not yet supported. "
-            f"Got {_text(qualified)}."
+            f"Got {text_of(qualified)}."
         )
     if not isinstance(criteria, Comparison) or criteria.op != "=":
         raise KsqlStatementError(
             "Unsupported join expression: only equality conditions (a = b) are supported. "
-            f"Got {_text(qualified)}."
+            f"Got {text_of(qualified)}."
         )
     assert isinstance(qualified, Comparison)
-    left_refs = _sources_of(qualified.left)
-    right_refs = _sources_of(qualified.right)
+    left_refs = sources_of(qualified.left)
+    right_refs = sources_of(qualified.right)
     for side_refs, side in ((left_refs, qualified.left), (right_refs, qualified.right)):
         if len(side_refs) != 1:
             raise KsqlStatementError(
-                f"Invalid comparison expression '{_text(side)}' in join '{_text(qualified)}'. "
+                f"Invalid comparison expression '{text_of(side)}' in join '{text_of(qualified)}'. "
                 "Each side of the join comparision must contain references from exactly one "
                 "source."
             )
@@ -389,15 +357,15 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
     sources: list[JoinSource],
 ) -> tuple[JoinStep, list[TypedExpression], list[tuple[str, str]], bool]:
     qualified, left_ast, right_ast, flipped = _criteria(joined, right, scope)
-    left_expr = type_fn(_to_fields(left_ast, scope), _field_scope(scope), "JOIN ON")
-    right_expr = type_fn(_to_fields(right_ast, scope), _field_scope(scope), "JOIN ON")
-    written = f"{_text(qualified.left)} = {_text(qualified.right)}"
+    left_expr = type_fn(to_fields(left_ast, scope), field_scope(scope), "JOIN ON")
+    right_expr = type_fn(to_fields(right_ast, scope), field_scope(scope), "JOIN ON")
+    written = f"{text_of(qualified.left)} = {text_of(qualified.right)}"
 
     right_is_table = right.source.is_table
     left_name = left_sources[0].alias
     join_type: JoinType = joined.join_type
     # ksqlDB names the sources each side of the criteria references (JoinInfo) in its errors.
-    (left_ref,) = tuple(_sources_of(left_ast))
+    (left_ref,) = tuple(sources_of(left_ast))
     left_source = next(s for s in left_sources if s.alias == left_ref).source.name
     got = f"{left_source} {join_type_text(join_type)} {right.source.name}"
     # Windowed sources join only windowed sources (checked by ksqlDB's analyzer, first).
@@ -465,8 +433,8 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
         first, second = (right_ast, left_ast) if flipped else (left_ast, right_ast)
         ft, st = (rt, lt) if flipped else (lt, rt)
         raise KsqlStatementError(
-            f"Invalid join condition: types don't match. Got {_text(first)}{{{_sql(ft)}}} = "
-            f"{_text(second)}{{{_sql(st)}}}."
+            f"Invalid join condition: types don't match. Got {text_of(first)}{{{_sql(ft)}}} = "
+            f"{text_of(second)}{{{_sql(st)}}}."
         )
     key_type = left_expr.type
     assert key_type is not None
@@ -540,7 +508,7 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
             for expr in (left_expr, right_expr):
                 if isinstance(expr, TColumn) and all(f != expr.field_name for f, _ in new_viable):
                     owner = _field_owner(sources, expr.field_name)
-                    col = _column_of(owner, expr.field_name) if owner else expr.field_name
+                    col = column_of(owner, expr.field_name) if owner else expr.field_name
                     text = f"{owner.alias}.{col}" if owner else expr.field_name
                     new_viable.append((expr.field_name, text))
         synthetic = not new_viable
@@ -563,7 +531,7 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
     return step, new_equivalents, new_viable, synthetic
 
 
-def _column_of(owner: JoinSource, fld: str) -> str:
+def column_of(owner: JoinSource, fld: str) -> str:
     return next(c for c, f in owner.fields if f == fld)
 
 
@@ -625,269 +593,3 @@ def _joined_source(sources: list[JoinSource], last: JoinStep, *, is_table: bool)
         value_format=left.value_format,
         window=left.window,
     )
-
-
-# ---------------------------------------------------------------------- AST rewriting
-def _map_ast(node: Any, fn: Callable[[Node], Node | None]) -> Any:
-    """``node`` with every sub-node rewritten by ``fn`` (None: keep and recurse)."""
-    if isinstance(node, tuple):
-        return tuple(_map_ast(n, fn) for n in node)
-    if not isinstance(node, Node):
-        return node
-    replaced = fn(node)
-    if replaced is not None:
-        return replaced
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(node):
-        if f.name == "loc":
-            continue
-        value = getattr(node, f.name)
-        new = _map_ast(value, fn)
-        if new is not value:
-            changes[f.name] = new
-    return dataclasses.replace(node, **changes) if changes else node
-
-
-def _resolve_ref(ref: ColumnRef, scope: Scope, context: str) -> ScopeColumn:
-    """The column ``ref`` names, with ksqlDB's errors (location-prefixed)."""
-    prefix = f"Line: {ref.loc.line}, Col: {ref.loc.column}: " if ref.loc is not None else ""
-    matches = scope.find(ref.name, ref.source)
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        if ref.source is not None and not any(c.source == ref.source for c in scope.columns):
-            raise AnalysisError(
-                f"Failed to prepare statement: '{ref.source}' is not a valid stream/table name "
-                "or alias.",
-                hint="use the name or alias given in the FROM clause",
-            )
-        shown = f"{ref.source}.{ref.name}" if ref.source is not None else ref.name
-        raise AnalysisError(f"{prefix}{context} column '{shown}' cannot be resolved.")
-    candidates = [f"{c.source}.{c.name}" for c in matches]
-    listed = (
-        candidates[0]
-        if len(candidates) == 1
-        else ", ".join(candidates[:-1]) + " or " + candidates[-1]
-    )
-    raise AnalysisError(
-        f"Exception while preparing statement: {prefix}Column '{ref.name}' is ambiguous. "
-        f"Could be {listed}.",
-        hint="qualify the column with its source name or alias",
-    )
-
-
-def _qualify(expr: Expression, scope: Scope) -> Expression:
-    """``expr`` with every column reference qualified by its source alias."""
-
-    def fn(n: Node) -> Node | None:
-        if isinstance(n, ColumnRef):
-            col = _resolve_ref(n, scope, "JOIN ON")
-            return ColumnRef(col.name, col.source, loc=n.loc)
-        return None
-
-    result: Expression = _map_ast(expr, fn)
-    return result
-
-
-def _sources_of(expr: Expression) -> set[str]:
-    return {n.source for n in expr.walk() if isinstance(n, ColumnRef) and n.source is not None}
-
-
-def _text(expr: Expression) -> str:
-    from telemetry_lib.ksql.analyzer.expressions_text import expression_text
-
-    return expression_text(expr)
-
-
-def _field_scope(scope: Scope) -> Scope:
-    """The scope as seen after rewriting: each column only by its (unqualified) field name."""
-    return Scope(
-        tuple(ScopeColumn(None, c.field_name, c.type, c.field_name) for c in scope.columns)
-    )
-
-
-def _to_fields(expr: Expression, scope: Scope, context: str = "JOIN ON") -> Expression:
-    """``expr`` with column references replaced by their batch fields (unqualified)."""
-
-    def fn(n: Node) -> Node | None:
-        if isinstance(n, ColumnRef):
-            col = _resolve_ref(n, scope, context)
-            return ColumnRef(col.field_name, None, loc=n.loc)
-        return None
-
-    result: Expression = _map_ast(expr, fn)
-    return result
-
-
-def _display_name(col: ScopeColumn, scope: Scope) -> str:
-    """ksqlDB's name of an unaliased column reference in a join: the column name when no other
-    source has a column of that name, else ``<ALIAS>_<COL>``."""
-    if col.source is None:
-        return col.name
-    owners = {c.source for c in scope.columns if c.name == col.name and c.source is not None}
-    return col.name if len(owners) == 1 else col.field_name
-
-
-def _rewrite_query(query: Query, analysis: JoinAnalysis) -> Query:
-    scope = analysis.scope
-    items: list[Any] = []
-    for item in query.select:
-        if isinstance(item, AllColumns):
-            items += _expand_star(item, analysis)
-        elif isinstance(item, SingleColumn):
-            expr = item.expression
-            alias = item.alias
-            if alias is None and isinstance(expr, ColumnRef):
-                alias = _display_name(_resolve_ref(expr, scope, "SELECT"), scope)
-            items.append(SingleColumn(_to_fields(expr, scope, "SELECT"), alias, loc=item.loc))
-        else:
-            items.append(_map_ast(item, lambda n: _field_ref(n, scope, "SELECT")))
-
-    def clause(expr: Expression | None, context: str) -> Expression | None:
-        return None if expr is None else _to_fields(expr, scope, context)
-
-    def clauses(
-        exprs: tuple[Expression, ...] | None, context: str
-    ) -> tuple[Expression, ...] | None:
-        if exprs is None:
-            return None
-        return tuple(_to_fields(e, scope, context) for e in exprs)
-
-    return dataclasses.replace(
-        query,
-        select=tuple(items),
-        from_=AliasedRelation(analysis.joined.name, None),
-        where=clause(query.where, "WHERE"),
-        group_by=clauses(query.group_by, "GROUP BY"),
-        partition_by=clauses(query.partition_by, "PARTITION BY"),
-        having=clause(query.having, "HAVING"),
-    )
-
-
-def _field_ref(n: Node, scope: Scope, context: str) -> Node | None:
-    if isinstance(n, ColumnRef):
-        col = _resolve_ref(n, scope, context)
-        return ColumnRef(col.field_name, None, loc=n.loc)
-    return None
-
-
-def _expand_star(item: AllColumns, analysis: JoinAnalysis) -> list[SingleColumn]:
-    out: list[SingleColumn] = []
-    if item.source is None and analysis.synthetic:
-        key = analysis.steps[-1].keys[0]
-        out.append(SingleColumn(ColumnRef(join_key_field(0)), key.name))
-    for s in analysis.sources:
-        if item.source is not None and item.source != s.alias:
-            continue
-        for fld, _ in s.star_fields():
-            out.append(SingleColumn(ColumnRef(fld), fld))
-    if item.source is not None and not out:
-        raise AnalysisError(f"'{item.source}' is not a valid stream/table name or alias.")
-    return out
-
-
-# ------------------------------------------------------------------------------ key columns
-def pick_keys(
-    items: list[tuple[str, TypedExpression]], join: JoinAnalysis, sink_name: str
-) -> list[tuple[int, TypedExpression]]:
-    """Which projection items are the result's key columns, with the expression each takes.
-
-    Primary-key joins: the first viable key column (in viable order) the projection selects,
-    re-pointed at the join key field (its value is the join key, even where the column itself
-    is null in an outer join); the synthetic key when there is no viable column. Foreign-key
-    joins: every primary key column of the left table. ksqlDB's errors when missing or repeated.
-    """
-    if join.foreign_key:
-        return _pick_fk_keys(items, join)
-    last = join.steps[-1]
-    key = last.keys[0]
-    kf = join_key_field(0)
-    candidates = [kf] if join.synthetic else [f for f, _ in join.viable]
-    positions: dict[str, list[int]] = {f: [] for f in candidates}
-    for pos, (_, expr) in enumerate(items):
-        if isinstance(expr, TColumn) and expr.field_name in positions:
-            positions[expr.field_name].append(pos)
-    for fld, found in positions.items():
-        if len(found) > 1:
-            shown = key.name if fld == kf else fld
-            _repeated_key(shown, sorted(items[p][0] for p in found))
-    chosen = next((f for f in candidates if positions[f]), None)
-    if chosen is None:
-        if join.synthetic:
-            name = key.name
-            raise KsqlStatementError(
-                f"{_KEY_MISSING}The query used to build {quote_identifier(sink_name)} must "
-                f"include the join expression {name} in its projection (eg, SELECT {name}...).\n"
-                f"{name} was added as a synthetic key column because the join criteria did not "
-                "match any source column. This expression must be included in the projection "
-                "and may be aliased."
-            )
-        texts = [t for _, t in join.viable]
-        plural = "s" if len(texts) > 1 else ""
-        listed = texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " or " + texts[-1]
-        raise KsqlStatementError(
-            f"{_KEY_MISSING}The query used to build {quote_identifier(sink_name)} must include "
-            f"the join expression{plural} {listed} in its projection (eg, SELECT {texts[0]}...)."
-        )
-    pos = positions[chosen][0]
-    text = items[pos][1].text
-    return [(pos, TColumn(kf, type=key.type, text=text))]
-
-
-def _pick_fk_keys(
-    items: list[tuple[str, TypedExpression]], join: JoinAnalysis
-) -> list[tuple[int, TypedExpression]]:
-    step = join.steps[-1]
-    left = join.sources[0]
-    picked: list[tuple[int, TypedExpression]] = []
-    missing: list[str] = []
-    for fld, key in zip(step.left_primary_key, step.keys, strict=True):
-        found = [
-            p for p, (_, e) in enumerate(items) if isinstance(e, TColumn) and e.field_name == fld
-        ]
-        if len(found) > 1:
-            _repeated_key(fld, sorted(items[p][0] for p in found))
-        if not found:
-            missing.append(_column_of(left, fld))
-            continue
-        picked.append((found[0], TColumn(fld, type=key.type, text=items[found[0]][1].text)))
-    if missing:
-        word = "column" if len(missing) == 1 else "columns"
-        raise KsqlStatementError(
-            f"Primary key {word} missing in projection. For foreign-key table-table joins, the "
-            "projection must include all primary key columns from the left input table "
-            f"(`{left.source.name}`). Missing {word}: " + ", ".join(f"`{m}`" for m in missing) + "."
-        )
-    return picked
-
-
-def _repeated_key(shown: str, names: list[str]) -> None:
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    raise KsqlStatementError(
-        f"The projection contains a key column ({quote_identifier(shown)}) more than once, "
-        f"aliased as: {listed}.\n"
-        "Each key column must only be in the projection once. If you intended to copy the key "
-        "into the value, then consider using the AS_VALUE function to indicate which key "
-        "reference should be copied."
-    )
-
-
-# ------------------------------------------------------------------------- co-partitioning
-def check_partitions(join: JoinAnalysis, partitions_of: Callable[[str], int | None]) -> None:
-    """ksqlDB's co-partitioning rule (JoinNode.ensureMatchingPartitionCounts): the two inputs
-    of a primary-key join step that is not repartitioned must have as many partitions. A
-    nested join counts as its last (right) source; unknown topics are not checked."""
-    for step in join.steps:
-        if step.kind == "table-table-fk" or step.left_repartition or step.right_repartition:
-            continue
-        left = join.sources[step.index]  # the nested join's right-most source
-        left_n = partitions_of(left.source.topic)
-        right_n = partitions_of(step.right.source.topic)
-        if left_n is None or right_n is None or left_n == right_n:
-            continue
-        left_alias = join.sources[0].alias
-        raise KsqlStatementError(
-            f"Can't join {left_alias} with {step.right.alias} since the number of partitions "
-            f"don't match. {left_alias} partitions = {left_n}; {step.right.alias} partitions = "
-            f"{right_n}. Please repartition either one so that the number of partitions match."
-        )

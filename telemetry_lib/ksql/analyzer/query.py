@@ -270,8 +270,8 @@ def analyze_query(
 def _assign_join_keys(
     items: list[_Item], join: Any, sink_name: str
 ) -> tuple[list[OutputColumn], list[OutputColumn]]:
-    """Key columns of a join result (see :func:`telemetry_lib.ksql.analyzer.joins.pick_keys`)."""
-    from telemetry_lib.ksql.analyzer.joins import pick_keys
+    """Key columns of a join result (see :func:`telemetry_lib.ksql.analyzer.join_keys.pick_keys`)."""
+    from telemetry_lib.ksql.analyzer.join_keys import pick_keys
 
     picked = pick_keys([(i.name, i.expression) for i in items], join, sink_name)
     keys = [_out(items[pos].name, expr, True, None) for pos, expr in picked]

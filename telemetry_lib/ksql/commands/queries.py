@@ -190,7 +190,7 @@ def create_as_select(stmt: CreateAsSelect, ctx: StatementContext) -> StatementRe
     # JoinNode.getPartitions).
     inherit_from = source.topic
     if analysis.join is not None:
-        from telemetry_lib.ksql.analyzer.joins import check_partitions
+        from telemetry_lib.ksql.analyzer.join_keys import check_partitions
 
         check_partitions(
             analysis.join, lambda t: getattr(ctx.io.describe_topic(t), "partitions", None)
