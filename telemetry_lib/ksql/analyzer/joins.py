@@ -20,6 +20,10 @@ statement so the single-source analyzer can finish the job over the joined schem
 - ``*`` and ``A.*`` expand to the sources' columns with prefixed names (``L_A``, ``R_B``...),
   led by the synthetic key for ``*``.
 
+Helpers live next door: :mod:`~telemetry_lib.ksql.analyzer.join_types` (kinds, WITHIN windows,
+key columns, field names), :mod:`~telemetry_lib.ksql.analyzer.join_rewrite` (the AST rewriting)
+and :mod:`~telemetry_lib.ksql.analyzer.join_keys` (key columns of the result, co-partitioning).
+
 The joined schema is presented as a virtual :class:`~telemetry_lib.ksql.catalog.DataSource`
 (:attr:`JoinAnalysis.joined`): key column ``__ksql_jk_0`` (or the left table's primary key
 fields for a foreign-key join), then every side field as a value column. It is a TABLE when

@@ -5,7 +5,7 @@ side, an optional WITHIN window), :class:`RepartitionNode` (re-key one side by i
 expression before the join), :class:`JoinSideNode` (give a leaf source's columns their join
 field names), :class:`JoinWindow`, :class:`JoinKeyColumn`, the field-name helpers
 :func:`side_field` / :func:`join_key_field` (the last four defined in
-:mod:`telemetry_lib.ksql.analyzer.joins`, re-exported here), :func:`build_join_tree` and
+:mod:`telemetry_lib.ksql.analyzer.join_types`, re-exported here), :func:`build_join_tree` and
 :func:`source_plan`. No polars here.
 
 Plan shape of ``SELECT ... FROM a JOIN b ON ... JOIN c ON ... [WHERE] [GROUP BY|PARTITION BY]``::
