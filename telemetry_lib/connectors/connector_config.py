@@ -142,6 +142,10 @@ COMMON_CONFIG = (
 
 SINK_CONFIG = (
     ConfigDef()
+    .define("consumer.override.max.poll.records", "INT", default=500, validator=Range(at_least=1),
+            importance="LOW", group=_GROUP_COMMON, order=5, width="SHORT",
+            display_name="Max poll records",
+            documentation="Records handed to one put() (Connect's consumer max.poll.records).")
     .define("topics", "LIST", default="", importance="HIGH", group=_GROUP_COMMON, order=4,
             width="LONG", display_name="Topics",
             documentation="List of topics to consume, separated by commas")

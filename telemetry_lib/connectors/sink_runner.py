@@ -39,7 +39,8 @@ __all__ = ["SinkTaskRunner", "sink_group_id"]
 
 logger = logging.getLogger(__name__)
 
-# Connect's consumer default max.poll.records.
+# Connect's consumer default max.poll.records (records per put(); a connector overrides it with
+# consumer.override.max.poll.records, as on Kafka Connect).
 MAX_POLL_RECORDS = 500
 # One consume() wait when no records are there (keeps stop/pause responsive).
 POLL_TIMEOUT_S = 0.5
@@ -91,6 +92,8 @@ class SinkTaskRunner(TaskRunner):
         self._last_commit = time.monotonic()
         self._committed: dict[TopicPartition, int] = {}
         self._admin: KafkaAdmin | None = None
+        batch = env.connector_config.get("consumer.override.max.poll.records", MAX_POLL_RECORDS)
+        self._max_poll_records = int(batch)  # validated (>= 1) with the connector config
         self._unput = False  # a batch was polled but not (surely) put: never commit past it
         topics = env.connector_config.get("topics") or []
         self._topics: list[str] = [t for t in topics if t]
@@ -137,7 +140,7 @@ class SinkTaskRunner(TaskRunner):
             if self._consumer is None:
                 self.sleep(POLL_TIMEOUT_S)
                 continue
-            messages = self._consumer.poll_messages(max_records=MAX_POLL_RECORDS,
+            messages = self._consumer.poll_messages(max_records=self._max_poll_records,
                                                     timeout=POLL_TIMEOUT_S)  # fmt: skip
             self._track_assignment(task)
             if messages:
@@ -178,6 +181,7 @@ class SinkTaskRunner(TaskRunner):
             return
         extra: dict[str, object] = {"max.poll.interval.ms": MAX_POLL_INTERVAL_MS}
         extra.update(self.env.consumer_overrides)
+        extra.pop("max.poll.records", None)  # a Java consumer setting: the batch size of put()
         reset = str(extra.pop("auto.offset.reset", "earliest"))
         isolation = str(extra.pop("isolation.level", "read_uncommitted"))
         self._consumer = GroupConsumer(

@@ -9,9 +9,10 @@
   ``poison.at=N``: the value at N holds an object no converter can encode (a DataError at the
   VALUE_CONVERTER stage).
 - ``test.FileSink``: appends one JSON line per record to ``file``:
-  ``{"topic", "partition", "offset", "key", "value"}``; ``retriable.puts=N`` makes the first N
-  put() calls raise RetriableError; a value ``{"poison": true}`` is reported to the worker's
-  errant record reporter; ``fail.on.value=X`` raises a plain error when a value equals X.
+  ``{"topic", "partition", "offset", "key", "value", "batch"}`` (batch: the size of its put);
+  ``retriable.puts=N`` makes the first N put() calls raise RetriableError; a value
+  ``{"poison": true}`` is reported to the worker's errant record reporter;
+  ``fail.on.value=X`` raises a plain error when a value equals X.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ class FileTask(SinkTask):
             if self.config["fail.on.value"] and json.dumps(r.value) == self.config["fail.on.value"]:
                 raise ValueError(f"cannot write value {r.value!r}")
             self.buffer.append(json.dumps({"topic": r.topic, "partition": r.partition,
-                                           "offset": r.offset, "key": r.key, "value": r.value}))  # fmt: skip
+                                           "offset": r.offset, "key": r.key, "value": r.value,
+                                           "batch": len(records)}))  # fmt: skip
 
     def flush(self, offsets: Mapping[tuple[str, int], int]) -> None:
         if self.buffer:

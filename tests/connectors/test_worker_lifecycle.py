@@ -182,10 +182,12 @@ def test_retriable_put_is_retried_until_it_succeeds(
     client = ConnectClient(worker.url)
     client.create(name, {"connector.class": "test.FileSink", "topics": topic,
                          "file": str(sink_file), "retriable.puts": "3",
-                         "errors.retry.delay.max.ms": "400", **PLAIN_JSON})  # fmt: skip
+                         "errors.retry.delay.max.ms": "400",
+                         "consumer.override.max.poll.records": "7", **PLAIN_JSON})  # fmt: skip
     wait_for(lambda: len(_file_rows(sink_file)) >= 50, timeout=PIPELINE_TIMEOUT_S,
              what="all records after the retries")  # fmt: skip
     assert sorted(_file_numbers(sink_file)) == list(range(1, 51))
+    assert max(row["batch"] for row in _file_rows(sink_file)) <= 7  # max.poll.records
     assert client.status(name)["tasks"][0]["state"] == "RUNNING"
     committed = {(e["partition"]["kafka_partition"], e["offset"]["kafka_offset"])
                  for e in client.offsets(name)}  # fmt: skip
