@@ -8,6 +8,11 @@ the connector plugin API the MongoDB connectors implement.
   errors.*, topics) and error handling / dead letter queue headers.
 - ``converters``: JsonConverter, StringConverter, ByteArrayConverter (Connect's wire formats).
 - ``errors``: the Connect error tree (RetriableError, DataError, REST 400/404/409/500).
+- ``storage``: configs / offsets / statuses in Connect's three topics + the local-disk copy.
+- ``runner``, ``source_runner``, ``sink_runner``: one thread per task (the delivery loops).
+- ``herder``: connectors' lifecycle and every operation of the REST API.
+- ``rest``: Kafka Connect's REST API (starlette + uvicorn); ``server``: the worker process
+  (``python -m telemetry_lib.connectors.server``); ``client``: :class:`ConnectClient`.
 - ``mongodb``: the MongoDB source and sink connectors (official property names).
 
 Only the plugin API is re-exported here; the worker, REST app and client are imported from
