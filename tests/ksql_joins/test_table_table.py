@@ -138,3 +138,27 @@ def test_a_batch_of_changes_equals_the_same_changes_one_by_one(join: str) -> Non
         ),
     )
     assert outputs(batched, "OUT") == outputs(one_by_one, "OUT")
+
+
+def test_windowed_tables_join_within_the_same_window() -> None:
+    import struct
+
+    driver = driver_with(
+        "CREATE TABLE A (K STRING PRIMARY KEY, X INT) WITH (KAFKA_TOPIC='a', VALUE_FORMAT='JSON', "
+        "PARTITIONS=1, WINDOW_TYPE='TUMBLING', WINDOW_SIZE='1 SECOND');"
+        "CREATE TABLE B (K STRING PRIMARY KEY, Y INT) WITH (KAFKA_TOPIC='b', VALUE_FORMAT='JSON', "
+        "PARTITIONS=1, WINDOW_TYPE='TUMBLING', WINDOW_SIZE='1 SECOND');"
+        "CREATE TABLE OUT AS SELECT A.K, X, Y FROM A JOIN B ON A.K = B.K;"
+    )
+
+    def key(k: str, start: int) -> bytes:
+        return k.encode() + struct.pack(">q", start)
+
+    driver.pipe("a", key=key("k", 0), value=enc({"X": 1}), timestamp=10)
+    driver.pipe("b", key=key("k", 1000), value=enc({"Y": 2}), timestamp=1010)  # other window
+    driver.pipe("b", key=key("k", 0), value=enc({"Y": 3}), timestamp=20)
+    rows = [(r.key, r.value, r.timestamp, r.window) for r in driver.read("OUT")]
+    assert len(rows) == 1
+    out_key, value, ts, window = rows[0]
+    assert (out_key, value, ts) == (key("k", 0), b'{"X":1,"Y":3}', 20)
+    assert window is not None and (window.start, window.end) == (0, 1000)

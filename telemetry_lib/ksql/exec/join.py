@@ -39,6 +39,11 @@ __all__ = ["StreamTableJoinOperator", "TableTableJoinOperator"]
 
 logger = logging.getLogger(__name__)
 
+# Store key columns holding the record's window bounds (0 for non-windowed sources), so rows of
+# windowed sources join only rows of the same window.
+_WS = "__ksql_win_start"
+_WE = "__ksql_win_end"
+
 
 class _StoredJoin(JoinOperator):
     """Shared helpers: typed nulls, output assembly, store snapshots."""
@@ -47,6 +52,21 @@ class _StoredJoin(JoinOperator):
         super().__init__(node)
         self.dtypes: dict[str, pl.DataType] = {name: to_polars(t) for name, t in node.field_types}
         self.key = join_key_field(0)
+        self.store_keys = (self.key, _WS, _WE)
+
+    @staticmethod
+    def _keyed(batch: pl.DataFrame) -> pl.DataFrame:
+        """``batch`` with the store's window key columns."""
+        return batch.with_columns(
+            *[
+                (pl.col(src) if src in batch.columns else pl.lit(0)).cast(pl.Int64).alias(dst)
+                for src, dst in ((B.WINDOWSTART, _WS), (B.WINDOWEND, _WE))
+            ]
+        )
+
+    @staticmethod
+    def _window(batch: pl.DataFrame) -> list[pl.Expr]:
+        return [pl.col(w) for w in (B.WINDOWSTART, B.WINDOWEND) if w in batch.columns]
 
     def _typed(self, frame: pl.DataFrame, fields: tuple[str, ...]) -> list[pl.Expr]:
         exprs: list[pl.Expr] = []
@@ -78,21 +98,23 @@ class StreamTableJoinOperator(_StoredJoin):
 
     def __init__(self, node: JoinNode) -> None:
         super().__init__(node)
-        self.table = TableStore((self.key,), node.right_fields)
+        self.table = TableStore(self.store_keys, node.right_fields)
 
     def _stores(self) -> dict[str, TableStore]:
         return {"right": self.table}
 
     def process_side(self, side: Side, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
         if side == "right":
-            self.table.apply(batch, tombstone=pl.col(B.NULL_VALUE), timestamp=pl.col(B.ROWTIME))
+            self.table.apply(
+                self._keyed(batch), tombstone=pl.col(B.NULL_VALUE), timestamp=pl.col(B.ROWTIME)
+            )
             return
         stream = batch.filter(~pl.col(B.NULL_VALUE))
         if self.node.join_type == "INNER":
             stream = stream.filter(pl.col(self.key).is_not_null())
         if stream.height == 0:
             return
-        found = self.table.lookup(stream.select(self.key))
+        found = self.table.lookup(self._keyed(stream).select(self.store_keys))
         node = self.node
         result = pl.concat(
             [
@@ -104,6 +126,7 @@ class StreamTableJoinOperator(_StoredJoin):
                     pl.lit(False).alias(B.NULL_VALUE),
                     pl.lit(False).alias(B.NULL_KEY),
                     pl.col(B.HEADERS),
+                    *self._window(stream),
                 ),
                 found.select(pl.col(PRESENT)),
             ],
@@ -121,8 +144,8 @@ class TableTableJoinOperator(_StoredJoin):
     def __init__(self, node: JoinNode) -> None:
         super().__init__(node)
         self.stores: dict[Side, TableStore] = {
-            "left": TableStore((self.key,), node.left_fields),
-            "right": TableStore((self.key,), node.right_fields),
+            "left": TableStore(self.store_keys, node.left_fields),
+            "right": TableStore(self.store_keys, node.right_fields),
         }
 
     def _stores(self) -> dict[str, TableStore]:
@@ -130,10 +153,10 @@ class TableTableJoinOperator(_StoredJoin):
 
     def process_side(self, side: Side, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
         other: Side = "right" if side == "left" else "left"
-        batch = batch.filter(pl.col(self.key).is_not_null())
+        batch = self._keyed(batch.filter(pl.col(self.key).is_not_null()))
         if batch.height == 0:
             return
-        found = self.stores[other].lookup(batch.select(self.key))
+        found = self.stores[other].lookup(batch.select(self.store_keys))
         this_present = ~batch.get_column(B.NULL_VALUE)
         other_present = found.get_column(PRESENT)
         jt = self.node.join_type
@@ -179,7 +202,7 @@ class TableTableJoinOperator(_StoredJoin):
                         "__emit": emit,
                     }
                 ),
-                batch.select(pl.col(B.HEADERS)),
+                batch.select(pl.col(B.HEADERS), *self._window(batch)),
             ],
             how="horizontal",
         ).filter(pl.col("__emit"))
