@@ -309,7 +309,7 @@ class EngineBackend:
         earliest = str(config.get("auto.offset.reset", "latest")).lower() == "earliest"
         start = {} if earliest else self.reader.end_offsets(topic)
         self._queries[query.query_id] = query
-        return self._push(query, topic, start)
+        return self._push(query, topic, start, earliest=earliest)
 
     def _print(self, stmt: PrintTopic, sql: str) -> PrintStream:
         """PRINT topic [FROM BEGINNING] [INTERVAL n] [LIMIT n]: its records as text lines."""
@@ -413,19 +413,35 @@ class EngineBackend:
             table.tail(self.reader.read(topic, table.positions))
         return table.rows()
 
-    def _push(self, query: TransientQuery, topic: str, start: dict[int, int]) -> QueryStream:
-        position = dict(start)
+    def _push(
+        self, query: TransientQuery, topic: str, start: dict[int, int], *, earliest: bool = True
+    ) -> QueryStream:
+        # A join reads several topics (each from the same offset reset as the first).
+        topics = query.topics or (topic,)
+        positions = {
+            t: dict(start) if t == topic else ({} if earliest else self.reader.end_offsets(t))
+            for t in topics
+        }
         state: dict[str, str | None] = {"final": None}
 
         def poll() -> list[ResultRow]:
-            records = self.reader.read(topic, position)
-            if records.height == 0:
+            batches = []
+            for t in topics:
+                position = positions[t]
+                records = self.reader.read(t, position)
+                if records.height == 0:
+                    continue
+                for part, last in (
+                    records.group_by("partition").agg(pl.col("offset").max()).iter_rows()
+                ):
+                    position[int(part)] = int(last) + 1
+                batches.append((t, _stream_time_order(records)))
+            if not batches:
                 return []
-            for part, last in records.group_by("partition").agg(pl.col("offset").max()).iter_rows():
-                position[int(part)] = int(last) + 1
-            records = _stream_time_order(records)
             with self.lock:
-                return query.push(records)
+                if len(topics) > 1:
+                    return query.push_topics(batches)
+                return query.push(batches[0][1])
 
         async def iterate() -> AsyncIterator[ResultRow]:
             try:

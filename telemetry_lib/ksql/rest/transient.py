@@ -29,13 +29,9 @@ import polars as pl
 
 from telemetry_lib.ksql.analyzer.query import OutputColumn, analyze_query
 from telemetry_lib.ksql.catalog import Catalog, Column, ColumnRole, DataSource, SourceType
-from telemetry_lib.ksql.errors import (
-    AnalysisError,
-    KsqlEngineError,
-    KsqlStatementError,
-    UnsupportedError,
-)
+from telemetry_lib.ksql.errors import AnalysisError, KsqlEngineError, KsqlStatementError
 from telemetry_lib.ksql.exec import batch as B
+from telemetry_lib.ksql.exec.join_pipeline import JoinPipeline
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator, Pipeline
 from telemetry_lib.ksql.exec.physical_planner import plan_physical
 from telemetry_lib.ksql.exec.processing_log import ProcessingLog
@@ -141,7 +137,10 @@ class TransientQuery:
         is_pull: bool,
         limit: int | None,
         aggregation: object | None = None,
+        topics: tuple[str, ...] = (),
     ) -> None:
+        #: Every topic a join query reads (empty: just ``source.topic``).
+        self.topics = topics
         self.query_id = query_id
         self.statement_text = statement_text
         self.source = source
@@ -176,6 +175,32 @@ class TransientQuery:
         if records.height == 0 or self.limit_reached:
             return []
         self.pipeline.push(records)
+        return self._collect()
+
+    def push_topics(self, batches: list[tuple[str, pl.DataFrame]]) -> list[ResultRow]:
+        """A join query's new records of several topics: processed in timestamp order (ties:
+        the given topic order), in runs of one topic, as one task interleaves its inputs."""
+        if self.limit_reached or not batches:
+            return []
+        merged = pl.concat(
+            [
+                b.with_columns(pl.lit(i, dtype=pl.Int32).alias("__topic"))
+                for i, (_, b) in enumerate(batches)
+            ],
+            how="vertical_relaxed",
+        ).sort(["timestamp", "__topic"], maintain_order=True)
+        runs = merged.with_columns(
+            (pl.col("__topic") != pl.col("__topic").shift(1))
+            .fill_null(True)
+            .cum_sum()
+            .alias("__run")
+        )
+        for run in runs.partition_by("__run", maintain_order=True):
+            topic = batches[int(run.get_column("__topic")[0])][0]
+            self.pipeline.push(run.drop("__topic", "__run"), topic=topic)
+        return self._collect()
+
+    def _collect(self) -> list[ResultRow]:
         rows, self.collector.rows = self.collector.rows, []
         if not self.source.is_table and self.aggregation is None:
             # a stream record with a null value is no row (ksqlDB drops it)
@@ -243,9 +268,6 @@ def plan_transient(
             hidden |= added
     if analysis is None:
         analysis = analyze_query(query, catalog, None, sink_name=query_id, config=config)
-    if analysis.join is not None:
-        # The push loop polls one topic; a join reads several (persistent joins run).
-        raise UnsupportedError("JOIN in a push query (use CREATE STREAM/TABLE AS SELECT)")
     src = analysis.source
     if query.is_pull:
         _check_pull_source(source, relation_name)
@@ -277,7 +299,11 @@ def plan_transient(
         query, source, [i for i, c in enumerate(columns) if c.name not in hidden], columns
     )
     collector = CollectOperator(columns, visible=visible)
-    pipeline = Pipeline([*physical.operators[:-1], collector])
+    pipeline: Pipeline
+    if isinstance(physical, JoinPipeline):  # a join: one input chain per source topic
+        pipeline = JoinPipeline(physical.root, [*physical.downstream[:-1], collector])
+    else:
+        pipeline = Pipeline([*physical.operators[:-1], collector])
     pipeline.start(
         ExecContext(query_id=query_id, io=io, processing_log=processing_log, config=dict(config))
     )
@@ -291,6 +317,7 @@ def plan_transient(
         is_pull=query.is_pull,
         limit=limit,
         aggregation=analysis.aggregation,
+        topics=analysis.join.topics if analysis.join is not None else (),
     )
 
 
