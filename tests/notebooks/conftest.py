@@ -1,8 +1,8 @@
 """Fixtures of the notebook tests: the embedded stack with ksqlDB, and one suite run.
 
 ``notebook_stack`` reuses the session's ``embedded_stack`` (Tansu + NX-27017 on free ports)
-and starts the ksqlDB server on its free port (stopped afterwards). ``suite`` runs the notebook
-suite once per session with SMALL parameters into a temporary report folder; the tests then
+and starts the ksqlDB server and the Connect worker on their free ports (stopped afterwards).
+``suite`` runs the notebook suite once per session with SMALL parameters into a temporary report folder; the tests then
 check what the notebooks wrote against truth computed here, independently of the library
 code the notebooks call.
 """
@@ -10,8 +10,8 @@ code the notebooks call.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
+import polars as pl
 import pytest
 
 from telemetry_lib.config import Settings
@@ -34,31 +34,25 @@ TOPIC = f"{PARAMS['database']}.telemetry_events"
 
 @pytest.fixture(scope="session")
 def notebook_stack(embedded_stack: Settings) -> Iterator[Settings]:
-    with Stack(embedded_stack, services=("ksqldb",)):
+    """The session's Kafka + MongoDB, plus ksqlDB and the Connect worker on their free ports."""
+    with Stack(embedded_stack, services=("ksqldb", "connect")):
         yield embedded_stack
 
 
 @pytest.fixture(scope="session")
 def suite(notebook_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
-    folder = tmp_path_factory.mktemp("report")
-    run_report(notebook_stack, parameters=PARAMS, notebooks=("01_seed_mongo",), folder=folder,
-               progress=False, html=False)  # fmt: skip
-    # Until the Connect worker lands, the events reach Kafka the "game server" way.
-    gen = TelemetryGenerator(seed=PARAMS["seed"], players=PARAMS["players"], events=PARAMS["events"])
-    gen.to_kafka(TOPIC, settings=notebook_stack, partitions=2, progress=False)
+    """Notebooks 01-06 in order, small parameters; 06 keeps the pipeline (``skip_teardown``)
+    so later tests (JupyterLab, teardown) find it."""
     return run_report(
         notebook_stack,
-        parameters=PARAMS,
-        notebooks=("03_ksql_pipeline", "04_ratio_to_polars", "05_player_trends"),
-        folder=folder,
+        parameters={**PARAMS, "skip_teardown": True},
+        folder=tmp_path_factory.mktemp("report"),
         progress=False,
     )
 
 
-def truth_events() -> object:
+def truth_events() -> pl.DataFrame:
     return TelemetryGenerator(
         seed=int(PARAMS["seed"]), players=int(PARAMS["players"]), events=int(PARAMS["events"])
     ).events()
 
-
-__all__ = ["PARAMS", "Path"]

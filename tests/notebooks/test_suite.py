@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import httpx
 import polars as pl
+import pymongo
 import pytest
 
-from telemetry_lib.workbench import ReportResult
+from telemetry_lib.config import Settings
+from telemetry_lib.kafka import list_topics, read_topic
+from telemetry_lib.ksql.client import KsqlClient
+from telemetry_lib.workbench import ReportResult, run_report
 from tests.notebooks.conftest import PARAMS, TOPIC, truth_events
 from tests.notebooks.png import png_info
 
@@ -43,6 +49,22 @@ def test_01_seeds_mongo(suite: ReportResult) -> None:
     assert s["players"] == s["mongo_players"] == PARAMS["players"]
     assert s["kills"] == (events["event_type"] == "kill").sum()
     assert s["first_event_ms"] == events["timestamp"].min()
+
+
+def test_02_source_connector_copied_every_event(
+    suite: ReportResult, notebook_stack: Settings
+) -> None:
+    s = _summary(suite, "02_source_connector")
+    events = truth_events()
+    assert s["topic"] == TOPIC and s["records"] == events.height
+    check = s["check"]
+    assert check["missing"] == 0 and check["same_checksum"] is True  # type: ignore[index]
+    assert check["distinct_event_ids"] == events.height  # type: ignore[index]
+    assert s["config"]["connector.class"] == "com.mongodb.kafka.connect.MongoSourceConnector"  # type: ignore[index]
+    # Independently: the topic holds each generated event once.
+    topic = read_topic(notebook_stack.kafka_config(), TOPIC)
+    assert topic.height == events.height
+    assert sorted(topic["event_id"].to_list()) == sorted(events["event_id"].to_list())
 
 
 def test_03_pipeline_counts_every_event(suite: ReportResult) -> None:
@@ -138,3 +160,43 @@ def test_html_report_embeds_the_charts(suite: ReportResult) -> None:
     for kind in ("scatter", "bar", "heatmap", "sankey"):
         assert f'"type":"{kind}"' in page, kind
     assert "plotly.js v" in page  # the library is embedded: the figures render offline
+
+
+def test_06_sink_wrote_one_readable_document_per_window(
+    suite: ReportResult, notebook_stack: Settings
+) -> None:
+    s = _summary(suite, "06_sink_and_teardown")
+    truth = _truth()
+    assert s["check"]["ok"] is True and s["check"]["documents"] == truth.height  # type: ignore[index]
+    assert s["teardown"] == [] and s["skip_teardown"] is True
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        notebook_stack.mongo_uri.reveal()
+    )
+    try:
+        coll = client[str(PARAMS["database"])]["player_kill_ratio"]
+        assert coll.count_documents({}) == truth.height
+        row = truth.sort("player_id", "start").row(0, named=True)
+        doc = coll.find_one({"_id": f"{row['player_id']}|{row['start']}|{row['start'] + WINDOW_MS}"})
+    finally:
+        client.close()
+    assert doc is not None
+    assert (doc["KILL_COUNT"], doc["DEATH_COUNT"]) == (row["kills"], row["deaths"])
+    assert doc["PLAYER_ID"] == row["player_id"] and doc["WINDOWSTART"] == row["start"]
+
+
+def test_zz_06_teardown_removes_the_pipeline(
+    suite: ReportResult, notebook_stack: Settings, tmp_path: Path
+) -> None:
+    """Last (it removes what the other tests read): notebook 06 again, with teardown."""
+    result = run_report(notebook_stack, parameters=PARAMS, notebooks=("06_sink_and_teardown",),
+                        folder=tmp_path, progress=False, html=False)  # fmt: skip
+    done = result.runs[0].summary["teardown"]  # type: ignore[index]
+    assert "DELETE connector mongo-telemetry-source" in done
+    assert "DELETE connector mongo-kill-ratio-sink" in done
+    assert f"delete topic {TOPIC}" in done
+    with KsqlClient(notebook_stack.ksqldb_url) as ksql:
+        assert [t["name"] for t in ksql.list_tables()] == []
+        assert "TELEMETRY_STREAM" not in [t["name"] for t in ksql.list_streams()]
+    topics = list_topics(notebook_stack.kafka_config())
+    assert TOPIC not in topics and "PLAYER_KILL_RATIO" not in topics
+    assert httpx.get(f"{notebook_stack.connect_url}/connectors", timeout=10).json() == []
