@@ -2,8 +2,8 @@
 
 Owns: :class:`KsqlServer` and the entry point
 ``python -m telemetry_lib.ksql.server --port 8088 --bootstrap 127.0.0.1:9092 --state-dir DIR
-[--connect-url http://127.0.0.1:8083]`` (``ksql.connect.url``: where CREATE/DROP/SHOW/DESCRIBE
-CONNECTOR are forwarded).
+[--connect-url http://127.0.0.1:8083] [--http-server hypercorn|uvicorn]`` (``ksql.connect.url``:
+where CREATE/DROP/SHOW/DESCRIBE CONNECTOR are forwarded; hypercorn serves HTTP/1.1 and HTTP/2).
 It wires the pieces no lower layer may know about together:
 
 1. :class:`~telemetry_lib.ksql.runtime.kafka_io.KafkaTopicIO` and a
@@ -36,6 +36,7 @@ from telemetry_lib.ksql.errors import KsqlEngineError
 from telemetry_lib.ksql.exec.processing_log import processing_log_topic
 from telemetry_lib.ksql.rest import BasicAuthConfig, EngineBackend, RestSettings, create_app
 from telemetry_lib.ksql.rest.materialized import Materializations
+from telemetry_lib.ksql.rest.serve import DEFAULT_HTTP_SERVER, serve_forever
 from telemetry_lib.ksql.runtime.command_log import Command, CommandLog, recordable_statements
 from telemetry_lib.ksql.runtime.io import TopicSpec
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
@@ -87,16 +88,17 @@ class KsqlServer:
         self.commands = CommandLog(self.io, service_id=service_id, state_dir=state_dir)
         self.reader = KafkaRecordReader(dict(conf))
         self.service_id = service_id
+        materializations = Materializations(fed=True)
         self.backend = EngineBackend(
             engine=self.engine,
             reader=self.reader,
             executor=self,
             lock=self.lock,
             service_id=service_id,
-            materializations=Materializations(fed=True),
+            materializations=materializations,
         )
         # Pull queries read the tables' current rows from memory, fed with every batch's outputs.
-        self.io.on_captured = self.backend.materializations.feed
+        self.io.on_captured = materializations.feed
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -176,9 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_CONNECT_URL,
         help="Kafka Connect REST URL for CREATE/DROP/SHOW CONNECTOR (ksql.connect.url); '' = none",
     )
+    parser.add_argument(
+        "--http-server",
+        choices=("hypercorn", "uvicorn"),
+        default=DEFAULT_HTTP_SERVER,
+        help="hypercorn: HTTP/1.1 + HTTP/2 (h2c) on one port; uvicorn: HTTP/1.1 only",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from telemetry_lib.ksql.rest.serve import serve_forever
 
     user, password = os.environ.get(_AUTH_USER_ENV), os.environ.get(_AUTH_PASSWORD_ENV)
     auth = BasicAuthConfig(users={user: password}) if user and password else None
@@ -191,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         server.start()
-        serve_forever(server.app(auth=auth), port=args.port)
+        serve_forever(server.app(auth=auth), port=args.port, server=args.http_server)
     finally:
         server.close()
     return 0

@@ -14,15 +14,16 @@ tombstone row of a windowed table carries null window bounds in the legacy ``/qu
 SHOW QUERIES lists persistent queries only (not running push queries); ``commandSequenceNumber``
 in requests is accepted and ignored (statements run synchronously).
 
-Framework choice: **starlette + uvicorn** (both already pinned). Starlette is a thin ASGI
-toolkit: streaming responses are plain async generators (chunked HTTP/1.1), a client
-disconnect cancels the generator (so closing the connection ends its push queries), and
-pure-ASGI middleware lets Basic auth run without buffering streams. A full framework (FastAPI)
-would add validation layers that fight ksqlDB's exact error bodies; aiohttp would be a second
-HTTP stack next to httpx/uvicorn. Limitation: **uvicorn does not speak HTTP/2**, so
-``/query-stream`` and ``/inserts-stream`` are served over HTTP/1.1 chunked only (ksqlDB's
-``/inserts-stream`` is HTTP/2-only; here it accepts HTTP/1.1 and reads the request body whole
-before acknowledging rows, so it is not a bidirectional stream).
+Framework choice: **starlette** (ASGI) served by **hypercorn** by default, uvicorn selectable
+(``serve.py``). Starlette is a thin ASGI toolkit: streaming responses are plain async
+generators, a client disconnect (or an HTTP/2 stream reset) cancels the generator (so closing
+the connection ends its push queries), and pure-ASGI middleware lets Basic auth run without
+buffering streams. A full framework (FastAPI) would add validation layers that fight ksqlDB's
+exact error bodies; aiohttp would be a second HTTP stack next to httpx. Hypercorn serves
+HTTP/1.1 and HTTP/2 (h2c: prior knowledge or Upgrade) on the same port, so ``/query-stream``
+and ``/inserts-stream`` work for ksqlDB's Java client (HTTP/2) and for curl/httpx (HTTP/1.1
+chunked); ``/inserts-stream`` acknowledges each row as it arrives. uvicorn (HTTP/1.1 only,
+C parser) remains available with ``--http-server uvicorn``.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ optional Basic auth (auth.py); request-size limits and a statement timeout.
 
 Request bodies are parsed as JSON whatever their Content-Type, like ksqlDB. Every old-API
 endpoint answers ``Content-Type: application/json``. Streaming responses are written chunk by
-chunk (HTTP/1.1 chunked); when the client disconnects, starlette cancels the response and the
-push query it started is closed (the generator's ``finally``).
+chunk (HTTP/1.1 chunked, or HTTP/2 DATA frames); when the client disconnects or resets the
+stream, the response is cancelled and the push query it started is closed (the generator's
+``finally``). ``/inserts-stream`` reads rows and writes acks at the same time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from telemetry_lib.ksql.errors import KsqlEngineError
 from telemetry_lib.ksql.rest.auth import BasicAuthConfig, BasicAuthMiddleware
@@ -270,48 +272,107 @@ class _Api:
 
     # ------------------------------------------------------------------ inserts
     async def inserts_stream(self, request: Request) -> Response:
-        """Newline-delimited JSON: the args object, then one row per line. Served on HTTP/1.1
-        too (ksqlDB requires HTTP/2, which uvicorn does not speak): the body is read whole,
-        then each row is inserted and acknowledged in order."""
+        """Newline-delimited JSON: the args object, then one row per line, each inserted and
+        acknowledged in order as it arrives — over HTTP/2 a client streams rows and reads acks
+        at the same time, as ksqlDB's Java client does; over HTTP/1.1 the acks follow the body.
+        A row that fails ends the stream with its error ack. ``Accept: application/json``
+        answers one JSON array after the whole body."""
 
         async def run(request: Request) -> Response:
-            raw = b""
-            async for chunk in request.stream():
-                raw += chunk
-                if len(raw) > self.settings.max_body_bytes:
-                    raise _too_large(self.settings.max_body_bytes)
-            lines = [line for line in raw.split(b"\n") if line.strip()]
-            if not lines:
-                raise RestError(generic_error(40000, "Invalid JSON in request: no arguments"), 400)
+            chunks = request.stream().__aiter__()
+            first, rest = await self._args_line(chunks)
             try:
-                args = msgspec.json.decode(lines[0])
+                args = msgspec.json.decode(first)
             except msgspec.DecodeError as exc:
                 raise RestError(
                     generic_error(40000, f"Invalid JSON in request: {exc}"), 400
                 ) from None
             target = str(args.get("target", "")) if isinstance(args, dict) else ""
-            json_array = _negotiate(request.headers.get("accept"), default=_DELIMITED) == _JSON
-            acks: list[dict[str, Any]] = []
-            for seq, line in enumerate(lines[1:]):
+            acks = self._acks(target, rest, chunks)
+            if _negotiate(request.headers.get("accept"), default=_DELIMITED) == _JSON:
+                return _json([a async for a in acks])
+            return _AckStream(acks)
+
+        return await self._guard(run, request)
+
+    async def _args_line(self, chunks: AsyncIterator[bytes]) -> tuple[bytes, bytes]:
+        """The first non-blank line of an inserts stream, and what was read after it."""
+        buffer = b""
+        while True:
+            lines = buffer.split(b"\n", 1)
+            while len(lines) == 2 and not lines[0].strip():
+                buffer = lines[1]
+                lines = buffer.split(b"\n", 1)
+            if len(lines) == 2:
+                return lines[0], lines[1]
+            if len(buffer) > self.settings.max_body_bytes:
+                raise _too_large(self.settings.max_body_bytes)
+            try:
+                buffer += await chunks.__anext__()
+            except StopAsyncIteration:
+                if not buffer.strip():
+                    raise RestError(
+                        generic_error(40000, "Invalid JSON in request: no arguments"), 400
+                    ) from None
+                return buffer, b""
+
+    async def _acks(
+        self, target: str, buffer: bytes, chunks: AsyncIterator[bytes]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Insert each row line as it arrives; one ack per row, an error ack ends the stream."""
+        seq = 0
+        done = False
+        while True:
+            *complete, buffer = buffer.split(b"\n")
+            if done and buffer.strip():
+                complete.append(buffer)
+            for line in complete:
+                if not line.strip():
+                    continue
                 try:
                     row = msgspec.json.decode(line)
                     if not isinstance(row, dict):
                         raise msgspec.DecodeError("row is not a JSON object")
                 except msgspec.DecodeError:
-                    acks.append(_insert_error(seq, 40000, "Invalid JSON in inserts stream"))
-                    break
+                    yield _insert_error(seq, 40000, "Invalid JSON in inserts stream")
+                    return
                 try:
                     await asyncio.to_thread(self.backend.insert_rows, target, [row])
                 except KsqlEngineError as exc:
-                    acks.append(_insert_error(seq, 40000, exc.message))
-                    break
-                acks.append({"status": "ok", "seq": seq})
-            if json_array:
-                return _json(acks)
-            payload = b"".join(_ENCODER.encode(a) + b"\n" for a in acks)
-            return Response(payload, media_type=_DELIMITED)
+                    yield _insert_error(seq, 40000, exc.message)
+                    return
+                yield {"status": "ok", "seq": seq}
+                seq += 1
+            if done:
+                return
+            if len(buffer) > self.settings.max_body_bytes:
+                yield _insert_error(seq, 41300, "Row is larger than the server's request limit")
+                return
+            try:
+                buffer += await chunks.__anext__()
+            except StopAsyncIteration:
+                done = True
 
-        return await self._guard(run, request)
+
+class _AckStream(Response):
+    """The inserts acks as a delimited stream, written while the request body is still read.
+
+    A plain ASGI response (not starlette's StreamingResponse, whose disconnect listener would
+    consume the request body this stream is reading)."""
+
+    media_type = _DELIMITED
+
+    def __init__(self, acks: AsyncIterator[dict[str, Any]]) -> None:
+        super().__init__(media_type=_DELIMITED)
+        self.acks = acks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", _DELIMITED.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        async for ack in self.acks:
+            body = _ENCODER.encode(ack) + b"\n"
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 # ---------------------------------------------------------------------- response writers

@@ -181,8 +181,11 @@ class EngineBackend:
     lock: threading.RLock = field(default_factory=threading.RLock)
     service_id: str = "default_"
     cluster_id: str = _UNKNOWN_CLUSTER_ID
-    #: Tables pull queries read from memory (tailed unless the Kafka runtime feeds them).
-    materializations: Materializations = field(default_factory=lambda: Materializations(fed=False))
+    #: Tables pull queries read from memory (tailed unless the Kafka runtime feeds them);
+    #: None: every pull reads the topic.
+    materializations: Materializations | None = field(
+        default_factory=lambda: Materializations(fed=False)
+    )
     _queries: dict[str, TransientQuery] = field(default_factory=dict)
     _commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     _sequence: int = 0
@@ -398,18 +401,19 @@ class EngineBackend:
         """The table's current rows from its materialization, or None to scan the topic
         (see :mod:`telemetry_lib.ksql.rest.materialized` for when)."""
         source = query.source
-        if not source.is_table or source.created_by_query is None:
+        mats = self.materializations
+        if mats is None or not source.is_table or source.created_by_query is None:
             return None
         if B.ROWOFFSET in query.statement_text.upper():
             return None
         owner = self.engine.running_query(source.created_by_query)
         if owner is None:
             return None
-        table, needs_seed = self.materializations.table(topic, owner)
+        table, needs_seed = mats.table(topic, owner)
         if needs_seed:
             partitions = len(self.reader.end_offsets(topic))
             table.seed(self.reader.read(topic, {}), partitions=partitions)
-        elif not self.materializations.fed:
+        elif not mats.fed:
             table.tail(self.reader.read(topic, table.positions))
         return table.rows()
 
