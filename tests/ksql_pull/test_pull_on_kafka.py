@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,9 @@ def test_pulls_come_from_the_materialization(
     while not _as_frame(_pull(url, scan)).equals(expected):
         assert time.monotonic() < deadline, "the table did not catch up"
         time.sleep(0.3)
-    assert ksql.backend.materializations.topics() == [table]
+    materializations = ksql.backend.materializations
+    assert materializations is not None and materializations.fed
+    assert materializations.topics() == [table]
 
     # The materialization equals the topic scan (the fallback) row for row.
     records = latest_per_key(ksql.reader.read(table, {}))
@@ -93,11 +95,11 @@ def test_pulls_come_from_the_materialization(
     reads: list[str] = []
     real_read = ksql.reader.read
 
-    def counting_read(name: str, start: Any) -> pl.DataFrame:
+    def counting_read(name: str, start: Mapping[int, int]) -> pl.DataFrame:
         reads.append(name)
         return real_read(name, start)
 
-    ksql.reader.read = counting_read  # type: ignore[method-assign]
+    ksql.reader.read = counting_read  # type: ignore[method-assign, assignment]
     more = docs + events(3000, 1200)
     produce_json(conf, topic, events(3000, 1200), key="player_id", timestamp_field="ts")
     expected = truth(more)
