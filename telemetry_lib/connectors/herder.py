@@ -16,6 +16,11 @@ A connector (or task) raising from start/poll/put is FAILED with its Python trac
 ``trace``; it stays FAILED until restarted. Source offsets live in :class:`OffsetBook`
 (loaded from the offsets topic) and survive deletion, as in Connect: re-creating a connector
 with the same name resumes from them unless they were reset (``DELETE .../offsets``).
+
+Known limits: a sink connector's ``GET .../offsets`` lists what its running tasks committed in
+this worker's lifetime (not read back from the consumer group, so it is empty for a stopped
+sink), and ``DELETE .../offsets`` resets source offsets only; ``generation`` in the status
+records is always 1 (one worker, no rebalance protocol).
 """
 
 from __future__ import annotations
