@@ -500,10 +500,14 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
             for f, c in zip(left_primary_key, pk, strict=True)
         ]
     else:
+        # ksqlDB's join equivalence set: expressions equal to the key. An outer join's key
+        # is neither side's expression (either may be null), so its set is empty.
         new_equivalents = (equivalents if left_keyed and index > 0 else []) + [
             left_expr,
             right_expr,
         ]
+        if join_type == "FULL":
+            new_equivalents = []
         if join_type == "FULL":
             new_viable = []
         else:
