@@ -34,10 +34,12 @@ chromium:
 	fi; \
 	test -x "$(CHROMIUM)" || { echo "make install: $(CHROMIUM) is still missing after apt-get" >&2; exit 1; }
 
-## make run: embedded stack up, then the main job (end-to-end demo); prints where its output is.
+## make run: embedded stack up, then the notebook suite (01-06, papermill) into reports/<timestamp>/
+## (executed notebooks, report.html, charts/, summary.json); prints the folder. `telemetry demo`
+## (the round-trip check without notebooks) stays available as a command.
 run: install
 	$(VENV)/bin/telemetry up
-	$(VENV)/bin/telemetry demo
+	$(VENV)/bin/telemetry report
 
 ## make test: the whole pytest suite (unit, conformance ratchet, integration on real services).
 test: install
