@@ -81,6 +81,9 @@ _SIDE_BIT = "__ssj_side"  # pending entry: 1 for Kafka Streams' left side, 0 for
 _GONE = "__ssj_gone"  # pending entry: emitted or removed by this batch
 _EMIT = "__ssj_emit"  # pending entry: emitted by this batch
 _NO_INDEX = np.iinfo(np.int64).max
+# Below this many stored records a window store is not scanned for eviction more than once per
+# doubling: small stores cost nothing to keep, and tiny batches then skip the scan.
+_MIN_EVICT_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,9 @@ class StreamStreamJoinOperator(JoinOperator):
             leaf is not None and leaf.window is not None and leaf.window.type is WindowType.SESSION
         )
         self.state = StreamJoinState()
+        #: Store height at which the next eviction scan runs, per side (not state: a restored
+        #: operator simply scans at its first batch).
+        self._evict_at: dict[str, int] = {}
 
     # ------------------------------------------------------------------------- snapshots
     def snapshot(self) -> bytes:
@@ -301,6 +307,10 @@ class StreamStreamJoinOperator(JoinOperator):
         triggers = np.flatnonzero(ts == st)
         thresholds = st[triggers] - spec.after - self.grace_ms
         entries: list[pl.DataFrame] = []
+        if not self._pending_can_change(spec, matches, added, thresholds):
+            if added.height:  # only new entries: no pending entry is emitted or removed
+                self._add_pending(spec, keys, added)
+            return pl.DataFrame()
 
         # Entries added by this batch (the last of equal (key, time) wins, as a store put does).
         new = pl.DataFrame()
@@ -382,6 +392,37 @@ class StreamStreamJoinOperator(JoinOperator):
             pl.int_range(pl.len(), dtype=pl.Int64).alias(_SUB),
         )
 
+    def _pending_can_change(
+        self, spec: _SideSpec, matches: pl.DataFrame, added: pl.DataFrame, thresholds: np.ndarray
+    ) -> bool:
+        """Whether this batch may emit or remove a pending entry (cheap checks first: most
+        small batches neither close a window nor match a pending record)."""
+        state = self.state
+        top = int(thresholds[-1]) if len(thresholds) else None  # thresholds never decrease
+        if top is not None:
+            if added.height and int(added.get_column(RECORD_TIME).min()) < top:  # type: ignore[arg-type]
+                return True
+            for frame in state.pending.values():
+                if frame.height and int(frame.get_column(RECORD_TIME).min()) < top:  # type: ignore[arg-type]
+                    return True
+        other = state.pending.get(spec.other)
+        return bool(matches.height and other is not None and other.height)
+
+    def _add_pending(self, spec: _SideSpec, keys: list[str], added: pl.DataFrame) -> None:
+        """Put ``added`` into the side's outer-join store (equal key and time: the last wins)."""
+        state = self.state
+        new = added.select(self._store_columns(spec, keys, added) + [RECORD_TIME])
+        if new.height > 1:
+            new = new.unique(subset=keys + [RECORD_TIME], keep="last", maintain_order=True)
+        current = state.pending.get(spec.side)
+        if current is None or current.height == 0:
+            state.pending[spec.side] = new
+            return
+        current = current.join(
+            new.select(keys + [RECORD_TIME]), on=keys + [RECORD_TIME], how="anti"
+        )
+        state.pending[spec.side] = pl.concat([current, new], how="diagonal_relaxed")
+
     def _tag(self, frame: pl.DataFrame, side: Side) -> pl.DataFrame:
         return frame.with_columns(
             pl.lit(int(self.specs[side].ks_left), dtype=pl.Int8).alias(_SIDE_BIT)
@@ -404,7 +445,12 @@ class StreamStreamJoinOperator(JoinOperator):
         top = int(stored.get_column(RECORD_TIME).max())  # type: ignore[arg-type]
         previous = state.store_time.get(spec.side)
         state.store_time[spec.side] = top if previous is None else max(previous, top)
-        state.evict(spec.side, self.retention_ms)
+        # Evicting is a full scan: do it when the store doubled since the last one (look-ups
+        # filter on visibility anyway, so the timing of eviction changes no result).
+        height = state.records[spec.side].height
+        if height >= self._evict_at.get(spec.side, 0):
+            state.evict(spec.side, self.retention_ms)
+            self._evict_at[spec.side] = max(2 * state.records[spec.side].height, _MIN_EVICT_ROWS)
 
 
 def _leaf_source(node: LogicalNode) -> DataSource | None:
