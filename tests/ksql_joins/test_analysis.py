@@ -192,3 +192,11 @@ def test_repartitioned_side_appears_in_explain() -> None:
     assert "Join[stream-table INNER S x P ON S_PLAYER = P_ID; key=S_PLAYER]" in text
     assert "Repartition[S_PLAYER; topic=-Join-repartition]" in text
     assert running.source_topics == ("s", "p")
+
+
+def test_joinkey_names_the_synthetic_key() -> None:
+    schema = _schema(
+        "CREATE TABLE OUT AS SELECT JOINKEY(P.ID, Q.ID) AS ID, TEAM, REGION "
+        "FROM P FULL OUTER JOIN Q ON P.ID = Q.ID;"
+    )
+    assert schema == "ID STRING KEY, TEAM STRING, REGION STRING"

@@ -5,7 +5,8 @@ errors for unknown, unqualified-ambiguous and unknown-qualifier references), :fu
 (criteria with every reference qualified, for ksqlDB's error texts), :func:`to_fields`
 (references replaced by their batch fields), :func:`rewrite_query` (SELECT / WHERE / GROUP BY /
 PARTITION BY / HAVING over the fields; ``*`` and ``A.*`` expanded with prefixed names, led by a
-synthetic key; unaliased references keep their ksqlDB names). No polars here.
+synthetic key; unaliased references keep their ksqlDB names; ``JOINKEY(a, b)`` names the
+synthetic key). No polars here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from telemetry_lib.ksql.parser.ast import (
     AllColumns,
     ColumnRef,
     Expression,
+    FunctionCall,
     Node,
     Query,
     SingleColumn,
@@ -151,7 +153,7 @@ def rewrite_query(query: Query, analysis: JoinAnalysis) -> Query:
         if isinstance(item, AllColumns):
             items += _expand_star(item, analysis)
         elif isinstance(item, SingleColumn):
-            expr = item.expression
+            expr = _joinkey(item.expression, analysis)
             alias = item.alias
             if alias is None and isinstance(expr, ColumnRef):
                 alias = _display_name(resolve_ref(expr, scope, "SELECT"), scope)
@@ -178,6 +180,16 @@ def rewrite_query(query: Query, analysis: JoinAnalysis) -> Query:
         partition_by=clauses(query.partition_by, "PARTITION BY"),
         having=clause(query.having, "HAVING"),
     )
+
+
+def _joinkey(expr: Expression, analysis: JoinAnalysis) -> Expression:
+    """ksqlDB's JOINKEY(a, b) select item: the synthetic join key when the join has one,
+    else COALESCE(a, b)."""
+    if not isinstance(expr, FunctionCall) or expr.name != "JOINKEY":
+        return expr
+    if analysis.synthetic:
+        return ColumnRef(analysis.steps[-1].keys[0].name, loc=expr.loc)
+    return FunctionCall("COALESCE", expr.args, loc=expr.loc)
 
 
 def _field_ref(n: Node, scope: Scope, context: str) -> Node | None:
