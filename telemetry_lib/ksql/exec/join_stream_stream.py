@@ -12,8 +12,7 @@ Semantics (Kafka Streams' ``KStreamKStreamJoin`` as ksqlDB drives it, one task, 
   side (its records match left records in ``[t - before, t + after]``).
 - A record of Kafka Streams' left side at time ``t`` matches the other side's records with the
   same key (and the same window start — and end, for session windows — for windowed sources)
-  and a time in
-  ``[max(0, t - before), max(0, t + after)]``; a record of the right side uses
+  and a time in ``[max(0, t - before), max(0, t + after)]``; a record of the right side uses
   ``[t - after, t + before]``. Every match is emitted at once, in the order of the partner's time
   (then arrival), with ``ROWTIME = max`` of the two times.
 - Each side keeps its records in a window store with retention ``before + after + grace``
@@ -36,9 +35,19 @@ polars equi-join on the key, filtered on the time bounds; the outer-join store's
 batch's running stream time — no Python loop over records or state. Output rows are ordered by
 the triggering input record, then emissions / matches as Kafka Streams forwards them.
 
-Known differences: pending outer records with equal time and side are emitted in key-value
-order (Kafka Streams orders them by serialized key bytes); Kafka Streams' "minTime" shortcut,
-which with *asymmetric* windows can delay an emission, is not modelled.
+The pending-record close rule follows Kafka Streams 3.5 (the processing side's ``after``, scan
+stops at the first open entry). Known differences: pending outer records with equal time and
+side are emitted in key-value order (Kafka Streams orders them by serialized key bytes); Kafka
+Streams' "minTime" shortcut, which with *asymmetric* windows can delay an emission, is not
+modelled; null-key records are skipped as before KIP-962 (Kafka Streams >= 3.7 emits them
+unmatched in LEFT/OUTER joins).
+
+Cost: each call costs ~15-30 polars operations whatever its size, so throughput depends on
+batch length. The join pipeline hands it one run of one topic at a time; two topics that
+interleave in time (the normal case for a stream-stream join on Kafka) arrive as runs of one
+record, at about 5-10 ms per record on this 2-core machine (measured), while long runs reach
+~1M records/s. Feeding the join both sides of a batch at once would need a multi-side entry
+point in the join pipeline; not built.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ batches, as Kafka Streams keeps it for ``KStream#join/leftJoin/outerJoin``:
   A record of the store is visible to the other side's look-ups while ``time > store_time -
   retention`` (retention = before + after + grace, Kafka Streams' join store retention) and is
   evicted from the frame once it is not (:meth:`evict`): memory stays bounded by what the
-  window can still match.
+  window can still match (the operator runs the scan each time a store doubled).
 - ``stream_time``: the join's shared stream time (the largest time seen on either side).
 - ``pending[side]``: the *outer-join store* (only with ``GRACE PERIOD``): records of an outer
   side that have found no partner yet. They are emitted with nulls for the other side when the
