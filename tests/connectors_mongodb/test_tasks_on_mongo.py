@@ -110,7 +110,7 @@ def test_source_survives_a_mongo_restart(private_mongo: PrivateMongo) -> None:
     got = _drain(task, ctx)
     private_mongo.stop()
     with pytest.raises(RetriableError, match="MongoDB source"):
-        for _ in range(5):
+        for _ in range(30):  # a poll waits at most ~1 s; the failure shows within seconds
             task.poll()
     private_mongo.start()
     col.insert_many([{"_id": i} for i in range(50, 80)])

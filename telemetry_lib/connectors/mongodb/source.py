@@ -18,7 +18,8 @@ How a task moves through its work (numbered as in the code):
    neither loss nor duplicates; other events are published. The last record of that poll
    carries the stream position after the drain — the first resumable offset.
 4. Streaming: each poll returns up to ``poll.max.batch.size`` events, each record's offset its
-   event's resume token. The worker stores an offset only after Kafka acknowledged the record
+   event's resume token; a thread reads them ahead while the worker produces the previous
+   batch (``source_prefetch``). The worker stores an offset only after Kafka acknowledged the record
    (``SourceTask.commit_records``), so a restart resumes after the last acknowledged event.
 5. MongoDB unreachable: the poll raises RetriableError (the worker polls again after a backoff)
    and the next poll reopens the change stream after the last event handed out.
@@ -32,8 +33,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from telemetry_lib.connectors.api import (
@@ -50,6 +50,7 @@ from telemetry_lib.connectors.mongodb.source_config import (
     SourceSettings,
     parse_source_settings,
 )
+from telemetry_lib.connectors.mongodb.source_prefetch import StreamPrefetcher
 from telemetry_lib.connectors.mongodb.source_records import (
     change_event_document,
     copied_event,
@@ -59,6 +60,7 @@ from telemetry_lib.connectors.mongodb.source_records import (
 )
 from telemetry_lib.errors import MongoError
 from telemetry_lib.mongo import (
+    ChangeEvent,
     ChangeFeed,
     get_collection,
     iter_documents,
@@ -127,6 +129,7 @@ class MongoSourceTask(SourceTask):
         self._copy_token: dict[str, str] = {}
         self._copy_pending = False
         self._lookahead: dict[str, Any] | None = None
+        self._prefetch: StreamPrefetcher | None = None
 
     @property
     def settings(self) -> SourceSettings:
@@ -223,26 +226,26 @@ class MongoSourceTask(SourceTask):
         return records
 
     def _poll_stream(self) -> list[SourceRecord]:
+        # 4. batches read ahead by the prefetcher while the worker produced the previous one
         settings = self.settings
-        feed = self._feed or self._open_feed()
-        timeout = min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S)
-        deadline = time.monotonic() + timeout
-        records: list[SourceRecord] = []
-        while not records:
-            events = feed.next_batch(
-                max_events=settings.max_batch,
-                timeout=max(0.0, deadline - time.monotonic()),
-            )
-            if not events:
-                break
-            for event in events:
-                record = event_record(change_event_document(event),
-                                      token_offset(event.resume_token), settings)  # fmt: skip
-                if record is not None:
-                    records.append(record)
-            self._position = events[-1].resume_token
-            if time.monotonic() >= deadline:
-                break
+        if self._prefetch is None:
+            self._prefetch = StreamPrefetcher(self._open_feed(), self._stream_records,
+                                              max_events=settings.max_batch).start()  # fmt: skip
+        batch = self._prefetch.take(min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S))
+        if batch is None:
+            return []
+        records, token = batch
+        self._position = token
+        return records
+
+    def _stream_records(self, events: Sequence[ChangeEvent]) -> list[SourceRecord]:
+        settings = self.settings
+        records = []
+        for event in events:
+            record = event_record(change_event_document(event),
+                                  token_offset(event.resume_token), settings)  # fmt: skip
+            if record is not None:
+                records.append(record)
         return records
 
     def _open_feed(self) -> ChangeFeed:
@@ -262,6 +265,9 @@ class MongoSourceTask(SourceTask):
         return self._feed
 
     def _close_feed(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.close()
+            self._prefetch = None
         if self._feed is not None:
             try:
                 self._feed.close()
