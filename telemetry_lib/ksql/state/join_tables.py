@@ -69,8 +69,16 @@ class TableStore:
         if self.frame is None or self.frame.height == 0:
             self.frame = upserts
             return
-        kept = self.frame.join(last.select(keys), on=keys, how="anti", nulls_equal=False)
-        self.frame = pl.concat([kept, upserts.select(kept.columns)], how="vertical_relaxed")
+        # Rows of other keys stay; only rows whose first key column matches the batch are
+        # checked against the full key (a small anti join instead of one over the store).
+        first = keys[0]
+        touched = pl.col(first).is_in(last.get_column(first).implode())
+        stored = self.frame
+        kept = [stored.filter(~touched)]
+        if len(keys) > 1:
+            candidates = stored.filter(touched)
+            kept.append(candidates.join(last.select(keys), on=keys, how="anti", nulls_equal=False))
+        self.frame = pl.concat([*kept, upserts.select(stored.columns)], how="vertical_relaxed")
 
     def lookup(self, keys: pl.DataFrame) -> pl.DataFrame:
         """For each row of ``keys`` (columns = the key fields, in input order): the stored value
@@ -82,11 +90,16 @@ class TableStore:
                 pl.lit(None, dtype=pl.Int64).alias(_TS),
                 pl.lit(False).alias(PRESENT),
             )
-        stored = self.frame.with_columns(pl.lit(True).alias(PRESENT))
         probe = keys.select(key_cols)
         probe = probe.with_columns(
-            [pl.col(k).cast(stored.schema[k], strict=False) for k in key_cols]
+            [pl.col(k).cast(self.frame.schema[k], strict=False) for k in key_cols]
         )
+        # Narrow the store to the batch's keys first (a hash set of the small side), so the
+        # join's hash table is built over a handful of rows, not the whole store.
+        first = key_cols[0]
+        stored = self.frame.filter(
+            pl.col(first).is_in(probe.get_column(first).drop_nulls().implode())
+        ).with_columns(pl.lit(True).alias(PRESENT))
         joined = probe.join(stored, on=key_cols, how="left", maintain_order="left")
         return joined.with_columns(pl.col(PRESENT).fill_null(False))
 
