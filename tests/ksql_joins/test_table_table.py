@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from telemetry_lib.ksql.driver import InMemoryDriver
 from tests.ksql_joins.support import driver_with, enc, outputs
 
 DDL = (
@@ -162,3 +163,40 @@ def test_windowed_tables_join_within_the_same_window() -> None:
     out_key, value, ts, window = rows[0]
     assert (out_key, value, ts) == (key("k", 0), b'{"X":1,"Y":3}', 20)
     assert window is not None and (window.start, window.end) == (0, 1000)
+
+
+@pytest.mark.parametrize("split", [1, 2, 3, 4])
+def test_full_outer_join_restarted_from_a_snapshot(split: int) -> None:
+    sql = (
+        DDL
+        + "CREATE TABLE OUT AS SELECT ROWKEY, TEAM, REGION FROM P FULL OUTER JOIN Q ON P.ID = Q.ID;"
+    )
+    inputs: list[Input] = [
+        ("p", "a", {"TEAM": "red"}, 1),
+        ("q", "b", {"REGION": "us"}, 2),
+        ("p", "b", {"TEAM": "blue"}, 3),
+        ("p", "b", None, 4),
+        ("q", "b", None, 5),
+    ]
+
+    def feed(driver: InMemoryDriver, rows: list[Input]) -> None:
+        for topic, k, value, ts in rows:
+            driver.pipe(topic, key=k.encode(), value=enc(value), timestamp=ts)
+
+    straight = driver_with(sql)
+    feed(straight, inputs)
+    first = driver_with(sql)
+    feed(first, inputs[:split])
+    (qid,) = first.engine.running_queries()
+    running = first.engine.running_query(qid)
+    assert running is not None
+    blobs = [getattr(op, "snapshot", lambda: None)() for op in running.pipeline.operators]
+    second = driver_with(sql)
+    (qid,) = second.engine.running_queries()
+    restarted = second.engine.running_query(qid)
+    assert restarted is not None
+    for op, blob in zip(restarted.pipeline.operators, blobs, strict=True):
+        if blob is not None:
+            op.restore(blob)  # type: ignore[attr-defined]
+    feed(second, inputs[split:])
+    assert outputs(first, "OUT") + outputs(second, "OUT") == outputs(straight, "OUT")
