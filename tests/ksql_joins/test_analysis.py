@@ -172,6 +172,11 @@ def test_missing_join_columns_are_listed() -> None:
             "partitions match.",
         ),
         (
+            "CREATE TABLE OUT AS SELECT ROWKEY, TEAM, X FROM P FULL OUTER JOIN Q ON P.ID = Q.ID "
+            "JOIN WIDE ON P.ID = WIDE.ID;",
+            "Cannot repartition a TABLE source.",
+        ),
+        (
             "CREATE STREAM OUT AS SELECT S.ID, TEAM FROM S JOIN P ON ID = P.ID;",
             "Column 'ID' is ambiguous. Could be S.ID or P.ID.",
         ),

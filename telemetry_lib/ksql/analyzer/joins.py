@@ -418,7 +418,18 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
                 "Invalid join condition: table-table joins require to join on the primary key of "
                 f"the right input table. Got {written}."
             )
-        kind = "table-table" if left_keyed else "table-table-fk"
+        # ksqlDB decides primary vs foreign key by the column's own source: a nested join's
+        # left expression naming a source's primary key is a primary-key join even when the
+        # nested result is keyed otherwise (an outer join's synthetic key) - and a table result
+        # cannot be re-keyed.
+        source_key = left_keyed or any(_is_source_key(left_expr, s) for s in left_sources)
+        kind = "table-table" if source_key else "table-table-fk"
+        if source_key and not left_keyed:
+            previous = equivalents[0].text if equivalents else "ROWKEY"
+            raise KsqlStatementError(
+                "Cannot repartition a TABLE source. If this is a join, make sure that the "
+                f"criteria uses the TABLE's key column {previous} instead of {left_expr.text}"
+            )
     if kind == "table-table-fk":
         if join_type == "FULL":
             raise KsqlStatementError(
