@@ -143,6 +143,10 @@ def test_missing_join_columns_are_listed() -> None:
             "Got ((S.ID = P.ID) AND (S.ID = P.ID)).",
         ),
         (
+            "CREATE STREAM OUT AS SELECT S.ID, TEAM FROM S JOIN P ON S.ID > P.ID;",
+            "Only equality join criteria is supported.",
+        ),
+        (
             "CREATE STREAM OUT AS SELECT S.ID, TEAM FROM S JOIN P ON S.KILLS = P.ID;",
             "Invalid join condition: types don't match. Got S.KILLS{INTEGER} = P.ID{STRING}.",
         ),

@@ -311,11 +311,10 @@ def _criteria(
             "Invalid join condition: joins on multiple conditions are not yet supported. "
             f"Got {text_of(qualified)}."
         )
-    if not isinstance(criteria, Comparison) or criteria.op != "=":
-        raise KsqlStatementError(
-            "Unsupported join expression: only equality conditions (a = b) are supported. "
-            f"Got {text_of(qualified)}."
-        )
+    if not isinstance(criteria, Comparison):
+        raise KsqlStatementError(f"Unsupported join expression: {text_of(qualified)}")
+    if criteria.op != "=":
+        raise KsqlStatementError("Only equality join criteria is supported.")
     assert isinstance(qualified, Comparison)
     left_refs = sources_of(qualified.left)
     right_refs = sources_of(qualified.right)
