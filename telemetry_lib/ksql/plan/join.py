@@ -20,9 +20,10 @@ Plan shape of ``SELECT ... FROM a JOIN b ON ... JOIN c ON ... [WHERE] [GROUP BY|
 A :class:`RepartitionNode` sits on a side whose join expression is not its key (only streams can
 be repartitioned; the analyzer rejects tables with ksqlDB's error). In memory it changes nothing
 but the key; on Kafka the runtime writes the side through the internal topic
-``<appId>-<context>-repartition`` (``context`` is :attr:`RepartitionNode.context`, e.g.
-``Join-left`` / ``Join-right``; N-way steps after the first use ``KafkaTopic_Left``... as ksqlDB
-names them — reference §4.8) and reads it back before the join.
+``<appId>-<context>-repartition`` (``context`` is :attr:`RepartitionNode.context`:
+``Join-left`` / ``Join-right`` for stream-stream sides, ``Join`` for the stream of a stream-table
+join, with one ``L_`` prefix per level a nested join sits below the last one, as ksqlDB names
+them — reference §4.8) and reads it back before the join.
 
 Operator contract (what the physical planner builds and every join operator must keep)
 ==========================================================================================
