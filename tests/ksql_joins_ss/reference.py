@@ -56,16 +56,20 @@ class StreamStreamReference:
         return (key, left, right, ts, False)
 
     def process(self, side: str, key: Any, values: tuple[Any, ...] | None, ts: int) -> list[Row]:
-        if key is None or values is None:
+        # Kafka Streams 3.7: stream time first; null values skipped; null keys (KIP-962) emitted
+        # unmatched at once on an outer side
+        self.stream_time = ts if self.stream_time is None else max(self.stream_time, ts)
+        st = self.stream_time
+        if values is None:
             return []
+        if key is None:
+            return [self._row(side, None, values, None, ts)] if side in self.outer else []
         out: list[Row] = []
         other = "right" if side == "left" else "left"
         before, after = self.window[side]
         self.stores[side].append((key, ts, self.seq, values))
         self.seq += 1
         self.store_time[side] = max(self.store_time.get(side, ts), ts)
-        self.stream_time = ts if self.stream_time is None else max(self.stream_time, ts)
-        st = self.stream_time
         if self.holds and ts == st:
             for entry in sorted(self.pending, key=lambda e: (e[0], e[1], e[2])):
                 e_ts, _, e_key = entry

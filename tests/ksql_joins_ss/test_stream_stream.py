@@ -159,16 +159,29 @@ def test_store_retention_hides_expired_partners_from_late_records() -> None:
     assert join.state.evict("right", join.retention_ms) == 1  # the record at 100 can go
 
 
-def test_null_keys_and_null_values_are_skipped() -> None:
-    join = op("FULL", 10, 10)
-    out = run(join, [L((None, ("no key", 1), 5), (1, None, 6)), R((1, ("r", 1), 6))])
-    assert out == [(1, NONE2, ("r", 1), 6, False)]
-    assert join.state.stream_time == 6
+def test_null_values_are_skipped_and_null_keys_are_emitted_unmatched_on_outer_sides() -> None:
+    join = op("LEFT", 10, 10)
+    out = run(
+        join,
+        [
+            L((None, ("no key", 1), 5), (1, None, 30)),  # both advance stream time to 30
+            R((None, ("no key", 2), 6)),  # inner side: dropped
+            R((1, ("r", 1), 7)),
+            L((1, ("l", 2), 8)),
+        ],
+    )
+    assert out == [(None, ("no key", 1), NONE2, 5, False), (1, ("l", 2), ("r", 1), 8, False)]
+    assert join.state.stream_time == 30
+    # with GRACE: the null-value record at 30 closed nothing (it does not scan the store); the
+    # next record at stream time does
+    join = op("LEFT", 10, 10, 0)
+    out = run(join, [L((1, ("a", 1), 10)), L((2, None, 30)), R((3, ("x", 0), 30))])
+    assert out == [(1, ("a", 1), NONE2, 10, False)]
 
 
 def _random_steps(
     rng: random.Random, n: int
-) -> list[tuple[str, list[tuple[int, tuple[str, int], int]]]]:
+) -> list[tuple[str, list[tuple[int | None, tuple[str, int] | None, int]]]]:
     steps = []
     t = 1000
     for i in range(n):
@@ -178,7 +191,9 @@ def _random_steps(
         for _ in range(run_len):
             t += rng.randint(0, 12)
             ts = t - (rng.randint(0, 120) if rng.random() < 0.3 else 0)
-            rows.append((rng.randint(0, 2), (f"{side[0]}{i}", i), max(ts, 0)))
+            key = None if rng.random() < 0.04 else rng.randint(0, 2)
+            values = None if rng.random() < 0.04 else (f"{side[0]}{i}", i)
+            rows.append((key, values, max(ts, 0)))
         steps.append((side, rows))
     return steps
 

@@ -27,7 +27,10 @@ Semantics (Kafka Streams' ``KStreamKStreamJoin`` as ksqlDB drives it, one task, 
   record whose time is the stream time and for which ``t + after(processing side) + grace <
   stream time``. Such emissions come before that record's own join results, ordered by
   (time, right side first, key), and carry that record's headers, as Kafka Streams forwards them.
-- Records with a null key or a null value are skipped (they don't advance stream time).
+- Every record advances stream time. A record with a null value is then skipped; a record with
+  a null key joins nothing: on an outer side it is emitted at once with nulls for the other
+  side, else skipped (Kafka Streams 3.7, KIP-962 — the version ksqlDB 7.7 runs). Neither is
+  stored nor scans the outer-join store.
 
 Vectorised: a batch (one side, in input order) is joined to the other side's store with one
 polars equi-join on the key, filtered on the time bounds; the outer-join store's bookkeeping
@@ -35,12 +38,11 @@ polars equi-join on the key, filtered on the time bounds; the outer-join store's
 batch's running stream time — no Python loop over records or state. Output rows are ordered by
 the triggering input record, then emissions / matches as Kafka Streams forwards them.
 
-The pending-record close rule follows Kafka Streams 3.5 (the processing side's ``after``, scan
+The pending-record close rule follows Kafka Streams 3.7 (the processing side's ``after``, scan
 stops at the first open entry). Known differences: pending outer records with equal time and
 side are emitted in key-value order (Kafka Streams orders them by serialized key bytes); Kafka
 Streams' "minTime" shortcut, which with *asymmetric* windows can delay an emission, is not
-modelled; null-key records are skipped as before KIP-962 (Kafka Streams >= 3.7 emits them
-unmatched in LEFT/OUTER joins).
+modelled.
 
 Cost: each call costs ~15-30 polars operations whatever its size, so throughput depends on
 batch length. The join pipeline hands it one run of one topic at a time; two topics that
@@ -185,26 +187,39 @@ class StreamStreamJoinOperator(JoinOperator):
 
     def join_batch(self, side: Side, batch: pl.DataFrame) -> pl.DataFrame:
         """Process one batch of ``side`` (input order) and return the output rows in order."""
+        if batch.height == 0:
+            return pl.DataFrame()
         spec = self.specs[side]
         keys = self._match_keys(batch)
-        rows = self._valid_rows(batch, keys)
-        if rows.height == 0:
-            return pl.DataFrame()
         state = self.state
-        ts = rows.get_column(B.ROWTIME).cast(pl.Int64).to_numpy()
+        # Every record advances stream time, even one the join then skips (Kafka Streams 3.7).
+        ts = batch.get_column(B.ROWTIME).cast(pl.Int64).fill_null(0).to_numpy()
         st = np.maximum.accumulate(ts)
         if state.stream_time is not None:
             st = np.maximum(st, state.stream_time)
-        n = rows.height
-        rows = rows.with_columns(
-            pl.Series(_I, np.arange(n, dtype=np.int64)),
+        state.stream_time = int(st[-1])
+        has_value = ~pl.col(B.NULL_VALUE).fill_null(False)
+        has_key = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
+        flags = batch.select(has_value.alias("v"), has_key.alias("k"))
+        valid = (flags.get_column("v") & flags.get_column("k")).to_numpy()
+        framed = batch.with_columns(
+            pl.Series(_I, np.arange(batch.height, dtype=np.int64)),
             pl.Series(_ST, st),
             pl.col(B.ROWTIME).cast(pl.Int64).alias(RECORD_TIME),
         )
+        rows = framed.filter(pl.Series(valid)) if not valid.all() else framed
+        pieces: list[pl.DataFrame] = []
+        if spec.outer and not valid.all():
+            # KIP-962: an outer side's record without a key joins nothing and is emitted at once
+            keyless = framed.filter(pl.Series(~valid) & flags.get_column("v"))
+            if keyless.height:
+                pieces.append(self._unmatched_output(spec, keyless))
+        if rows.height == 0:
+            return self._result(pieces)
 
         matches = self._matches(spec, rows, keys)
-        pieces = [self._match_output(spec, matches)] if matches.height else []
-
+        if matches.height:
+            pieces.append(self._match_output(spec, matches))
         eager = pl.DataFrame()
         added = pl.DataFrame()
         if spec.outer:
@@ -221,12 +236,15 @@ class StreamStreamJoinOperator(JoinOperator):
         if eager.height:
             pieces.append(self._unmatched_output(spec, eager))
         if self.holds_outer:
-            emitted = self._settle_pending(spec, rows, keys, matches, added, ts, st)
+            # only a joinable record whose time is the stream time scans the outer-join store
+            triggers = np.flatnonzero(valid & (ts == st))
+            emitted = self._settle_pending(spec, rows, keys, matches, added, triggers, st)
             if emitted.height:
                 pieces.append(emitted)
-
         self._store(spec, rows, keys)
-        state.stream_time = int(st[-1])
+        return self._result(pieces)
+
+    def _result(self, pieces: list[pl.DataFrame]) -> pl.DataFrame:
         if not pieces:
             return pl.DataFrame()
         result = pl.concat(pieces, how="diagonal_relaxed").sort([_AT, _PHASE, _SUB])
@@ -242,13 +260,6 @@ class StreamStreamJoinOperator(JoinOperator):
             if self.session_keys and B.WINDOWEND in batch.columns:
                 keys.append(B.WINDOWEND)
         return keys
-
-    def _valid_rows(self, batch: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-        """Records that take part: a value and a complete key (Kafka Streams skips the rest)."""
-        keep = ~pl.col(B.NULL_VALUE).fill_null(False)
-        for k in keys:
-            keep = keep & pl.col(k).is_not_null()
-        return batch.filter(keep)
 
     def _store_columns(self, spec: _SideSpec, keys: list[str], frame: pl.DataFrame) -> list[str]:
         cols = list(spec.fields) + keys
@@ -302,7 +313,7 @@ class StreamStreamJoinOperator(JoinOperator):
         keys: list[str],
         matches: pl.DataFrame,
         added: pl.DataFrame,
-        ts: np.ndarray,
+        triggers: np.ndarray,
         st: np.ndarray,
     ) -> pl.DataFrame:
         """Update the outer-join store for this batch and return the rows it emits.
@@ -313,7 +324,6 @@ class StreamStreamJoinOperator(JoinOperator):
         scan runs before its own matches, so ``d == j`` still emits)."""
         state = self.state
         own, other = spec.side, spec.other
-        triggers = np.flatnonzero(ts == st)
         thresholds = st[triggers] - spec.after - self.grace_ms
         entries: list[pl.DataFrame] = []
         if not self._pending_can_change(spec, matches, added, thresholds):
