@@ -71,10 +71,12 @@ class StreamStreamReference:
         self.seq += 1
         self.store_time[side] = max(self.store_time.get(side, ts), ts)
         if self.holds and ts == st:
+            other_ks = "right" if self.ks_left == "left" else "left"
             for entry in sorted(self.pending, key=lambda e: (e[0], e[1], e[2])):
-                e_ts, _, e_key = entry
-                if e_ts + after + self.grace >= st:
-                    break
+                e_ts, bit, e_key = entry
+                lookback = self.window[self.ks_left if bit else other_ks][1]
+                if e_ts + lookback + self.grace >= st:
+                    continue  # this side's window is still open
                 e_side, e_values = self.pending.pop(entry)
                 out.append(self._row(e_side, e_key, e_values, None, e_ts))
         low, high = max(0, ts - before), max(0, ts + after)

@@ -24,9 +24,10 @@ Semantics (Kafka Streams' ``KStreamKStreamJoin`` as ksqlDB drives it, one task, 
 - With GRACE PERIOD (the KAFKA-10847 fix): such a record is held in the outer-join store unless
   its window already closed (``t + after < stream time``: emitted at once). A partner arriving
   later removes it; otherwise it is emitted, with nulls and its own time, by the first later
-  record whose time is the stream time and for which ``t + after(processing side) + grace <
-  stream time``. Such emissions come before that record's own join results, ordered by
-  (time, right side first, key), and carry that record's headers, as Kafka Streams forwards them.
+  record whose time is the stream time and for which ``t + look-back + grace < stream time``
+  (look-back: the window's ``after`` for Kafka Streams' left side, ``before`` for its right).
+  Such emissions come before that record's own join results, ordered by (time, right side
+  first, key), and carry that record's headers, as Kafka Streams forwards them.
 - Every record advances stream time. A record with a null value is then skipped; a record with
   a null key joins nothing: on an outer side it is emitted at once with nulls for the other
   side, else skipped (Kafka Streams 3.7, KIP-962 — the version ksqlDB 7.7 runs). Neither is
@@ -38,11 +39,12 @@ polars equi-join on the key, filtered on the time bounds; the outer-join store's
 batch's running stream time — no Python loop over records or state. Output rows are ordered by
 the triggering input record, then emissions / matches as Kafka Streams forwards them.
 
-The pending-record close rule follows Kafka Streams 3.7 (the processing side's ``after``, scan
-stops at the first open entry). Known differences: pending outer records with equal time and
-side are emitted in key-value order (Kafka Streams orders them by serialized key bytes); Kafka
-Streams' "minTime" shortcut, which with *asymmetric* windows can delay an emission, is not
-modelled.
+The pending-record close rule follows Kafka Streams 3.7 (KAFKA-15417: each entry's own side's
+look-back; before it, the processing side's ``after`` applied to all). Known differences:
+pending outer records with equal time and side are emitted in key-value order (Kafka Streams
+orders them by serialized key bytes); Kafka Streams' "minTime" shortcut (it skips the scan when
+the oldest pending time cannot have closed) is not modelled; with asymmetric windows it can
+delay an emission.
 
 Cost: each call costs ~15-30 polars operations whatever its size, so throughput depends on
 batch length. The join pipeline hands it one run of one topic at a time; two topics that
@@ -151,6 +153,9 @@ class StreamStreamJoinOperator(JoinOperator):
                 outer=side in outer,
                 ks_left=side == ks_left,
             )
+        #: Look-back of pending records of Kafka Streams' left / right side (the window's
+        #: after / before) before their window closes.
+        self.ks_after, self.ks_before = after, before
         #: Pending outer records are only held with GRACE PERIOD (and an outer side).
         self.holds_outer = self.spurious_fix and bool(outer)
         self.join_keys = tuple(join_key_field(i) for i in range(len(node.left_key)))
@@ -324,9 +329,9 @@ class StreamStreamJoinOperator(JoinOperator):
         scan runs before its own matches, so ``d == j`` still emits)."""
         state = self.state
         own, other = spec.side, spec.other
-        thresholds = st[triggers] - spec.after - self.grace_ms
+        trigger_times = st[triggers]  # never decreasing
         entries: list[pl.DataFrame] = []
-        if not self._pending_can_change(spec, matches, added, thresholds):
+        if not self._pending_can_change(spec, matches, added, trigger_times):
             if added.height:  # only new entries: no pending entry is emitted or removed
                 self._add_pending(spec, keys, added)
             return pl.DataFrame()
@@ -362,10 +367,15 @@ class StreamStreamJoinOperator(JoinOperator):
             frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(_DEL))
 
         since = frame.get_column(_I).to_numpy()
-        times = frame.get_column(RECORD_TIME).to_numpy()
+        # an entry's window closes when stream time passes its time + its side's look-back
+        # (Kafka Streams' left side: after; its right side: before) + grace
+        lookback = np.where(
+            frame.get_column(_SIDE_BIT).to_numpy() == 1, self.ks_after, self.ks_before
+        )
+        closes = frame.get_column(RECORD_TIME).to_numpy() + lookback + self.grace_ms
         pos = np.maximum(
             np.searchsorted(triggers, since, side="right"),
-            np.searchsorted(thresholds, times, side="right"),
+            np.searchsorted(trigger_times, closes, side="right"),
         )
         padded = np.append(triggers, _NO_INDEX)  # past the last trigger: not emitted
         at = padded[pos]
@@ -412,17 +422,23 @@ class StreamStreamJoinOperator(JoinOperator):
         )
 
     def _pending_can_change(
-        self, spec: _SideSpec, matches: pl.DataFrame, added: pl.DataFrame, thresholds: np.ndarray
+        self,
+        spec: _SideSpec,
+        matches: pl.DataFrame,
+        added: pl.DataFrame,
+        trigger_times: np.ndarray,
     ) -> bool:
         """Whether this batch may emit or remove a pending entry (cheap checks first: most
         small batches neither close a window nor match a pending record)."""
         state = self.state
-        top = int(thresholds[-1]) if len(thresholds) else None  # thresholds never decrease
-        if top is not None:
-            if added.height and int(added.get_column(RECORD_TIME).min()) < top:  # type: ignore[arg-type]
-                return True
-            for frame in state.pending.values():
-                if frame.height and int(frame.get_column(RECORD_TIME).min()) < top:  # type: ignore[arg-type]
+        if len(trigger_times):
+            top = int(trigger_times[-1])
+            frames = [(spec.side, added)] + list(state.pending.items())
+            for side, frame in frames:
+                if not frame.height:
+                    continue
+                oldest = int(frame.get_column(RECORD_TIME).min())  # type: ignore[arg-type]
+                if oldest + self.specs[side].after + self.grace_ms < top:  # type: ignore[index]
                     return True
         other = state.pending.get(spec.other)
         return bool(matches.height and other is not None and other.height)
