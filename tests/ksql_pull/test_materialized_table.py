@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from telemetry_lib.ksql.driver import kafka_partition
-from telemetry_lib.ksql.rest.materialized import Materializations, MaterializedTable
+from telemetry_lib.ksql.driver import InMemoryDriver, kafka_partition
+from telemetry_lib.ksql.parser import parse_script
+from telemetry_lib.ksql.parser.ast import Expression, Query
+from telemetry_lib.ksql.rest.materialized import (
+    Materializations,
+    MaterializedTable,
+    key_prefilter,
+    required_keys,
+)
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
 
 
@@ -76,3 +83,46 @@ def test_tailing_reads_on_from_the_last_offsets() -> None:
     table.tail(_records([(b"c", b"1")], partition=0, first_offset=0))
     assert table.positions == {0: 1, 1: 3}
     assert _current(table) == {b"a": b"2", b"b": b"1", b"c": b"1"}
+
+
+def _where(sql: str) -> Expression | None:
+    [stmt], _ = parse_script(f"SELECT * FROM T WHERE {sql};")
+    assert isinstance(stmt, Query)
+    return stmt.where
+
+
+def test_required_keys_only_when_every_matching_row_has_one_of_them() -> None:
+    assert required_keys(_where("ID = 'a'"), "ID") == ["a"]
+    assert required_keys(_where("'a' = ID AND V > 3"), "ID") == ["a"]
+    assert required_keys(_where("ID IN ('a', 'b') OR ID = 'c'"), "ID") == ["a", "b", "c"]
+    assert required_keys(_where("ID IN ('a', 'b') AND ID = 'b'"), "ID") == ["b"]
+    assert required_keys(_where("ID = 'a' OR V > 3"), "ID") is None
+    assert required_keys(_where("ID > 'a'"), "ID") is None
+    assert required_keys(_where("V = 1"), "ID") is None
+    assert required_keys(None, "ID") is None
+
+
+def test_key_prefilter_keeps_the_looked_up_keys_of_a_windowed_table() -> None:
+    driver = InMemoryDriver()
+    driver.execute(
+        "CREATE STREAM E (ID STRING KEY, V INT) WITH (KAFKA_TOPIC='e', VALUE_FORMAT='JSON', "
+        "PARTITIONS=1);"
+        "CREATE TABLE T AS SELECT ID, COUNT(*) AS C FROM E WINDOW TUMBLING (SIZE 1 SECOND) "
+        "GROUP BY ID;"
+    )
+    for i in range(30):
+        driver.pipe("e", key=f"k{i % 5}".encode(), value=b'{"V":1}', timestamp=i * 400)
+    source = driver.engine.catalog.get_source("T")
+    assert source is not None
+    table = driver.read_frame("T")
+    narrowed = key_prefilter(table, source, _where("ID IN ('k1', 'k3') AND WINDOWSTART > 0"))
+    assert set(narrowed.get_column("key").bin.slice(0, 2).to_list()) == {b"k1", b"k3"}
+    assert (
+        narrowed.height
+        == table.filter(
+            pl.col("key").bin.starts_with(b"k1") | pl.col("key").bin.starts_with(b"k3")
+        ).height
+    )
+    # Literals of another type than the key's, or no key look-up: every row is kept.
+    assert key_prefilter(table, source, _where("ID = 1")).height == table.height
+    assert key_prefilter(table, source, _where("C > 1")).height == table.height

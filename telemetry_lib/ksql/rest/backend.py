@@ -41,7 +41,7 @@ from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.parser import parse
 from telemetry_lib.ksql.parser.ast import PrintTopic, Query, TerminateQuery
 from telemetry_lib.ksql.rest.errors import WrongEndpointError
-from telemetry_lib.ksql.rest.materialized import Materializations
+from telemetry_lib.ksql.rest.materialized import Materializations, key_prefilter
 from telemetry_lib.ksql.rest.print_topic import PrintStream, format_record, guess_formats
 from telemetry_lib.ksql.rest.transient import (
     ResultRow,
@@ -371,11 +371,11 @@ class EngineBackend:
 
     def _pull(self, query: TransientQuery, topic: str, where: Any) -> QueryStream:
         current = self._materialized_rows(query, topic)
+        if current is None and query.source.is_table:
+            current = latest_per_key(self.reader.read(topic, {}))
         if current is not None:
-            records = pull_order(current, query, where)
-        elif query.source.is_table:
-            # a state store's scan order: partition by partition, keys in byte order
-            records = pull_order(latest_per_key(self.reader.read(topic, {})), query, where)
+            # a state store's order: looked-up keys as written; scans by partition, key bytes
+            records = pull_order(key_prefilter(current, query.source, where), query, where)
         else:
             records = self.reader.read(topic, {}).sort(["partition", "offset"])
         with self.lock:

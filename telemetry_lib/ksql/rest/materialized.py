@@ -22,7 +22,11 @@ aside and applied after it, so a key's newest value always wins: every output is
 can be in the topic, so anything the seed read also came later through the feed.
 
 Batches are appended in O(1) and merged into the current rows only when a pull needs them, so
-the runtime's hot path pays one list append per batch.
+the runtime's hot path pays one list append per batch. A key lookup (``WHERE K = v``,
+``K IN (...)``, ORs of those, ANDed with anything) first keeps only the rows of the looked-up
+keys (:func:`key_prefilter`, vectorised on the decoded key column), so the query's pipeline —
+whose table filter turns every non-matching row into a tombstone it still projects — sees a
+handful of rows instead of the whole table.
 
 A pull query falls back to reading the topic (:func:`~telemetry_lib.ksql.rest.transient.
 latest_per_key`) when the table is not materialized here: a source table, a table whose query
@@ -37,13 +41,29 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
+from telemetry_lib.ksql.catalog import DataSource
 from telemetry_lib.ksql.driver import kafka_partition
+from telemetry_lib.ksql.exec.serde_bridge import decode_key
+from telemetry_lib.ksql.parser.ast import (
+    ColumnRef,
+    Comparison,
+    DecimalLiteral,
+    DoubleLiteral,
+    Expression,
+    InList,
+    IntegerLiteral,
+    LogicalBinary,
+    LongLiteral,
+    StringLiteral,
+)
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, empty_records
 
-__all__ = ["MaterializedTable", "Materializations"]
+__all__ = ["MaterializedTable", "Materializations", "key_prefilter", "required_keys"]
 
 logger = logging.getLogger(__name__)
 
@@ -180,3 +200,72 @@ class Materializations:
     def topics(self) -> list[str]:
         with self._lock:
             return sorted(self._tables)
+
+
+# ---------------------------------------------------------------------- key look-ups
+def required_keys(where: Expression | None, key: str) -> list[Any] | None:
+    """Literal values the key column ``key`` must take for a row to pass ``where``; None when
+    the clause does not pin the key (a scan, a range, a non-literal comparison...)."""
+    if where is None:
+        return None
+    if isinstance(where, LogicalBinary):
+        left, right = required_keys(where.left, key), required_keys(where.right, key)
+        if where.op == "AND":
+            if left is not None and right is not None:
+                return [v for v in left if any(_same(v, w) for w in right)]
+            return left if left is not None else right
+        return left + right if left is not None and right is not None else None
+    if isinstance(where, Comparison) and where.op == "=":
+        for col, lit in ((where.left, where.right), (where.right, where.left)):
+            if isinstance(col, ColumnRef) and col.name == key:
+                value = _literal(lit)
+                return [value] if value is not _NOT_LITERAL else None
+        return None
+    if isinstance(where, InList) and isinstance(where.value, ColumnRef):
+        if where.value.name != key:
+            return None
+        values = [_literal(item) for item in where.items]
+        return None if any(v is _NOT_LITERAL for v in values) else values
+    return None
+
+
+def key_prefilter(
+    records: pl.DataFrame, source: DataSource, where: Expression | None
+) -> pl.DataFrame:
+    """``records`` (a table's current rows) narrowed to the keys ``where`` looks up; all of
+    them when it looks up none or the literals' types do not match the key's."""
+    keys = source.key_columns
+    if len(keys) != 1 or records.height == 0:
+        return records
+    wanted = required_keys(where, keys[0].name)
+    if wanted is None:
+        return records
+    column = decode_key(records.get_column("key"), source).columns.get_column(keys[0].name)
+    if column.dtype == pl.String and all(isinstance(v, str) for v in wanted):
+        mask = column.is_in(list(wanted))
+    elif column.dtype.is_numeric() and all(_numeric(v) for v in wanted):
+        mask = column.cast(pl.Float64).is_in([float(v) for v in wanted])
+    else:
+        return records
+    return records.filter(mask.fill_null(False))
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(expr: Expression) -> Any:
+    if isinstance(expr, (StringLiteral, IntegerLiteral, LongLiteral, DoubleLiteral)):
+        return expr.value
+    if isinstance(expr, DecimalLiteral):
+        return Decimal(expr.text)
+    return _NOT_LITERAL
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _same(a: object, b: object) -> bool:
+    if _numeric(a) and _numeric(b):
+        return float(a) == float(b)  # type: ignore[arg-type]
+    return a == b
