@@ -209,3 +209,22 @@ def test_joinkey_names_the_synthetic_key() -> None:
         "FROM P FULL OUTER JOIN Q ON P.ID = Q.ID;"
     )
     assert schema == "ID STRING KEY, TEAM STRING, REGION STRING"
+
+
+def test_n_way_join_plan_names_nested_repartitions_with_l_prefixes() -> None:
+    driver = driver_with(
+        SOURCES + "CREATE STREAM OUT AS SELECT S.PLAYER, TEAM, REGION FROM S "
+        "JOIN P ON S.PLAYER = P.ID LEFT JOIN Q ON S.PLAYER = Q.ID;"
+    )
+    (query_id,) = driver.engine.running_queries()
+    running = driver.engine.running_query(query_id)
+    assert running is not None
+    lines = running.explain_text.splitlines()
+    # the second join keeps the first one's key (S.PLAYER): only the stream is re-keyed, once
+    assert [line.strip() for line in lines if "Repartition[" in line] == [
+        "[5] Repartition[S_PLAYER; topic=-L_Join-repartition]"
+    ]
+    assert "[3] Join[stream-table LEFT S x Q ON S_PLAYER = Q_ID; key=S_PLAYER]" in [
+        line.strip() for line in lines
+    ]
+    assert running.source_topics == ("s", "p", "q")
