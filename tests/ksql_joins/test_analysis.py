@@ -222,9 +222,9 @@ def test_n_way_join_plan_names_nested_repartitions_with_l_prefixes() -> None:
     lines = running.explain_text.splitlines()
     # the second join keeps the first one's key (S.PLAYER): only the stream is re-keyed, once
     assert [line.strip() for line in lines if "Repartition[" in line] == [
-        "[5] Repartition[S_PLAYER; topic=-L_Join-repartition]"
+        "[4] Repartition[S_PLAYER; topic=-L_Join-repartition]"
     ]
-    assert "[3] Join[stream-table LEFT S x Q ON S_PLAYER = Q_ID; key=S_PLAYER]" in [
+    assert "[2] Join[stream-table LEFT S x Q ON S_PLAYER = Q_ID; key=S_PLAYER]" in [
         line.strip() for line in lines
     ]
     assert running.source_topics == ("s", "p", "q")
