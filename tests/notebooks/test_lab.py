@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import nbformat
 import papermill
 import pytest
 
@@ -147,3 +148,31 @@ def test_notebook_04_runs_in_jupyterlab(
         except subprocess.TimeoutExpired:
             lab.kill()
             lab.wait(timeout=10)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make install)")
+def test_html_report_renders_every_figure_offline(suite: ReportResult, tmp_path: Path) -> None:
+    """The report opened from disk (no server; the sandbox has no network) draws each plotly
+    figure: plotly.js is embedded, so every figure gets its SVG layers."""
+    assert suite.html is not None
+    browser = Browser(tmp_path / "chromium-profile")
+    try:
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=suite.html.resolve().as_uri())
+        expected = sum(
+            "application/vnd.plotly.v1+json" in output.get("data", {})
+            for run in suite.runs
+            for cell in nbformat.read(str(run.path), as_version=4).cells
+            for output in cell.get("outputs", [])
+        )
+        assert expected >= 8  # the lineage (03) and the seven charts of 05
+        figures = browser.wait_for(
+            "(() => { const f = [...document.querySelectorAll('.js-plotly-plot')];"
+            f" return f.length >= {expected} && f.every(p => p.querySelector('.main-svg'))"
+            " ? f.length : 0; })()",
+            RUN_TIMEOUT_S,
+        )
+        assert figures == expected
+        assert browser.evaluate("typeof window.Plotly") == "object"
+    finally:
+        browser.stop()
