@@ -112,19 +112,22 @@ class ForeignKeyReference:
 
     def left_change(self, pk: int, name: str | None, fk: int | None, ts: int) -> list[Row]:
         old = self.left.get(pk)
+        # INNER: a row is subscribed (may have a result) only with a foreign key
+        subscribed = old is not None and (self.left_join or old[1] is not None)
+        old_right = self.right.get(old[1]) if old is not None and old[1] is not None else None
+        old_time = max(ts, old_right[1]) if old_right else ts
         if name is None:
             self.left.pop(pk, None)
-            if old is None:
-                return []
-            r = self.right.get(old[1]) if old[1] is not None else None
-            return [(pk, (), (), max(ts, r[1]) if r else ts, True)]
+            return [(pk, (), (), old_time, True)] if subscribed else []
         self.left[pk] = (name, fk, ts)
         r = self.right.get(fk) if fk is not None else None
         if r is not None:
             return [(pk, (pk, name, fk), (fk, r[0]), max(ts, r[1]), False)]
         if self.left_join:
             return [(pk, (pk, name, fk), (None, None), ts, False)]
-        return [(pk, (), (), ts, True)] if old is not None else []
+        if not subscribed:
+            return []
+        return [(pk, (), (), old_time if fk is None else ts, True)]
 
     def right_change(self, rk: int, name: str | None, ts: int) -> list[Row]:
         out: list[Row] = []

@@ -116,6 +116,23 @@ def test_right_changes_fan_out_to_every_subscriber_in_key_order(join_type: str) 
         ]
 
 
+def test_inner_join_rows_without_a_foreign_key_have_no_result() -> None:
+    join = op("INNER")
+    out = norm(
+        run(
+            join,
+            [
+                Rc((10, "red", 100)),
+                Lc((5, "n", None, 10)),  # no foreign key: subscribed to nothing, no output
+                Lc((5, "n", 10, 20)),  # now an insert into team 10: joined at max(20, 100)
+                Lc((5, "n", None, 30)),  # loses its key: retracted, at the old right row's time
+                Lc((5, None, None, 40)),  # delete of a row without a result: nothing
+            ],
+        )
+    )
+    assert out == [(5, (5, "n", 10), (10, "red"), 100, False), tomb(5, 100)]
+
+
 def test_left_delete_takes_the_old_right_rows_time() -> None:
     join = op("INNER")
     out = norm(run(join, [Rc((10, "red", 500)), Lc((1, "p1", 10, 100)), Lc((1, None, None, 200))]))

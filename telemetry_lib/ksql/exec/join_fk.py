@@ -14,13 +14,16 @@ foreign key):
 - left update (the key was present): the row is re-joined with the right row of its (possibly
   new) foreign key; when there is none, INNER retracts the old result with a tombstone and LEFT
   emits the left row with null right fields. A changed foreign key thus retracts or replaces the
-  result joined through the old one (one output, never a tombstone and then a row).
-- left delete: a tombstone when the key was present (nothing otherwise).
+  result joined through the old one (one output, never a tombstone and then a row). For INNER,
+  a row whose old foreign key was null was subscribed to nothing: its update is an insert.
+- left delete: a tombstone when the key was present (INNER: and had a foreign key; nothing
+  otherwise).
 - right change (insert, update or delete): re-emits every left row currently pointing at that
   key, in left-key order: joined with the new right row, or — for a delete — a tombstone
   (INNER) / the left row with null right fields (LEFT).
 - timestamps: a left-triggered result takes ``max(left time, right row's time)`` (the left time
-  when there is no right row; for a left delete the right row of the OLD foreign key counts);
+  when there is no right row; for a left delete — and an INNER row losing its foreign key — the
+  right row of the OLD foreign key counts);
   a right-triggered result takes the right record's time. Headers are the triggering record's.
 - a null foreign key matches nothing (Kafka Streams >= 3.7, KIP-962: a LEFT join emits the left
   row with null right fields; older Kafka Streams skipped such rows entirely).
@@ -138,16 +141,22 @@ class ForeignKeyJoinOperator(JoinOperator):
         hit = pl.col(_HIT).fill_null(False) & ~pl.col(_DEL)
         had = pl.col(_HAD)
         deleted = pl.col(_DEL)
+        ts = pl.col(B.ROWTIME)
+        old_time = pl.max_horizontal(ts, pl.col(_OLD_RTS))
         if self.left_join:
             emit = (deleted & had) | ~deleted
             tomb = deleted
+            retract = deleted
         else:
-            emit = (deleted & had) | hit | (~deleted & had)
+            # an INNER result exists only for a row subscribed to a foreign key
+            subscribed = had & pl.col(_OLD_FK).is_not_null()
+            emit = (deleted & subscribed) | hit | (~deleted & subscribed)
             tomb = deleted | ~hit
-        ts = pl.col(B.ROWTIME)
+            # unsubscribing (delete, or no foreign key any more) answers from the old key
+            retract = subscribed & (deleted | pl.col(FK).is_null())
         time = (
-            pl.when(deleted)
-            .then(pl.max_horizontal(ts, pl.col(_OLD_RTS)))
+            pl.when(retract)
+            .then(old_time)
             .otherwise(pl.max_horizontal(ts, pl.when(hit).then(pl.col(_RTS))))
         )
         rows = rows.with_columns(emit.alias(_EMIT), tomb.alias(_TOMB), time.alias("__fkj_time"))
