@@ -200,3 +200,31 @@ def test_full_outer_join_restarted_from_a_snapshot(split: int) -> None:
             op.restore(blob)  # type: ignore[attr-defined]
     feed(second, inputs[split:])
     assert outputs(first, "OUT") + outputs(second, "OUT") == outputs(straight, "OUT")
+
+
+@pytest.mark.parametrize(
+    ("join", "key", "expected"),
+    [
+        # Kafka Streams' outer KTable joins drop a delete of a key the side never had when the
+        # other side has none either; with the other side present a LEFT join still emits
+        # the delete (its result row had only ever been the outer side's)
+        ("LEFT JOIN", "P.ID", [("b", None, 3)]),
+        ("FULL OUTER JOIN", "ROWKEY", [("b", {"TEAM": None, "REGION": "us"}, 3)]),
+        ("JOIN", "P.ID", [("b", None, 3)]),
+    ],
+)
+def test_deletes_of_keys_a_side_never_had(
+    join: str, key: str, expected: list[tuple[object, object, int]]
+) -> None:
+    rows = _run(
+        join,
+        [
+            ("p", "a", None, 1),  # never existed, nothing on the other side
+            ("q", "b", {"REGION": "us"}, 2),
+            ("p", "b", None, 3),  # never existed, the other side has b
+        ],
+        key=key,
+    )
+    kept = [r for r in rows if r[0] == "b" and r[2] == 3]
+    assert [r for r in rows if r[0] == "a"] == []
+    assert kept == expected

@@ -151,6 +151,18 @@ class TableTableJoinOperator(_StoredJoin):
     def _stores(self) -> dict[str, TableStore]:
         return {"left": self.stores["left"], "right": self.stores["right"]}
 
+    def _had_row(self, side: Side, batch: pl.DataFrame, present: pl.Series) -> pl.Series:
+        """Per row: did ``side`` hold a row for the key just before this change (the previous
+        change of the key in this batch, else the store)?"""
+        stored = self.stores[side].lookup(batch.select(self.store_keys)).get_column(PRESENT)
+        frame = batch.select(self.store_keys).with_columns(
+            present.alias("__now"), stored.alias("__stored")
+        )
+        before = pl.col("__now").shift(1).over(list(self.store_keys))
+        return frame.select(
+            pl.when(before.is_null()).then(pl.col("__stored")).otherwise(before)
+        ).to_series()
+
     def process_side(self, side: Side, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
         other: Side = "right" if side == "left" else "left"
         batch = self._keyed(batch.filter(pl.col(self.key).is_not_null()))
@@ -164,7 +176,10 @@ class TableTableJoinOperator(_StoredJoin):
         outer_this = jt == "FULL" or outer_side == side
         outer_other = jt == "FULL" or outer_side == other
         if outer_this:
-            emit = pl.Series([True] * batch.height)
+            # Kafka Streams' left/outer KTable join drops a delete of a key this side never
+            # had while the other side has none either (nothing to retract).
+            old_present = self._had_row(side, batch, this_present)
+            emit = this_present | old_present | other_present
             tombstone = ~this_present & ~other_present if outer_other else ~this_present
         elif outer_other:  # the inner side of a LEFT/RIGHT join changed
             emit = other_present
