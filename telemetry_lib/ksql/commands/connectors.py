@@ -40,6 +40,11 @@ Connect that cannot be reached gives a 400 naming the URL and the cause (ksqlDB'
 ``Connect to <url> failed: Connection refused`` / ``Could not connect to the server.``).
 Requests are retried like ksqlDB's client (3 attempts on connection errors, 5xx and 409).
 
+Why not :class:`telemetry_lib.connectors.client.ConnectClient`: ksqlDB passes Connect's raw
+error body through in its messages and retries like its own DefaultConnectClient, and asks for
+``/connectors/{name}/topics``; the library client raises typed errors instead, so the few calls
+ksqlDB makes are written here (:class:`ConnectRest`).
+
 Deviation: ksqlDB lists a connector's topics and sources only for connector classes it knows
 (the JDBC source); we ask Connect for every connector's topics, which is what its REST API
 offers.
