@@ -10,8 +10,9 @@ Owns:
 - :class:`TableTableJoinOperator` (INNER, LEFT, RIGHT, FULL) on the primary key, with Kafka
   Streams' KTable-KTable join semantics per change of either side, cache off: the change is
   joined with the other side's current row; INNER emits when the other side exists (a tombstone
-  when the change is a delete), an outer side's change always emits (a tombstone when it is a
-  delete and — FULL — the other side is gone too), the inner side's change emits only when the
+  when the change is a delete), an outer side's change emits (a tombstone when it is a delete
+  and — FULL — the other side is gone too; nothing for a delete of a key that side never had
+  while the other side has none), the inner side's change emits only when the
   outer side exists (its delete then emits the outer row with null fields). The result time is
   ``max`` of the two rows' ROWTIMEs.
 

@@ -88,7 +88,8 @@ Semantics per kind (ksqlDB / Kafka Streams, cache off: one output per triggering
 - table-table (primary key): a change on one side joins the other side's current value;
   INNER emits a result when both sides exist after the change and a tombstone when the changed
   side was deleted (or its row no longer matches) while the other side exists; LEFT/RIGHT keep
-  the outer side's rows; FULL emits whenever either side exists, a tombstone when both are gone.
+  the outer side's rows; FULL emits whenever either side exists, a tombstone when both are gone;
+  an outer side's delete of a key it never had, with the other side absent, emits nothing.
 - stream-stream: see ``exec.join_stream_stream`` (J2): WITHIN (before, after), GRACE.
 - table-table-fk: see ``exec.join_fk`` (J2).
 """
