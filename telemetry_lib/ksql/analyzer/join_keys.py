@@ -68,7 +68,8 @@ def pick_keys(
             f"the join expression{plural} {listed} in its projection (eg, SELECT {texts[0]}...)."
         )
     pos = positions[chosen][0]
-    text = items[pos][1].text
+    # EXPLAIN shows the key by its SQL name: the synthetic key's, else the column as written.
+    text = key.name if join.synthetic else dict(join.viable)[chosen]
     return [(pos, TColumn(kf, type=key.type, text=text))]
 
 
