@@ -36,7 +36,7 @@ from telemetry_lib.generator import GeneratorConfig, TelemetryGenerator, event_c
 from telemetry_lib.kafka import delete_topic, end_offsets, list_topics, read_records, read_topic
 from telemetry_lib.ksql.client import KsqlClient
 from telemetry_lib.mongo import get_collection, read_collection
-from telemetry_lib.workbench import connect, pipeline
+from telemetry_lib.workbench import connect, enrichment, pipeline
 from telemetry_lib.workbench.connect import ConnectRest
 from telemetry_lib.workbench.lineage import Lineage, build_lineage
 from telemetry_lib.workbench.live import LiveFeed
@@ -436,7 +436,43 @@ class Workbench:
         return pipeline.pipeline_sql(self.names, window_minutes)
 
     def drop_pipeline(self) -> list[str]:
-        return pipeline.drop_pipeline(self.ksql, self.names)
+        """Drop the enrichment (if any), then the table and the stream (module docstring)."""
+        done = enrichment.drop_enrichment(self.ksql, self.settings, self.players_topic)
+        return done + pipeline.drop_pipeline(self.ksql, self.names)
+
+    @property
+    def players_topic(self) -> str:
+        """Where notebook 03 publishes the profiles: ``<database>.<players collection>``."""
+        return connect.source_topic(self.database, self.players_collection)
+
+    def create_enrichment(self, window_minutes: int) -> enrichment.EnrichmentResult:
+        """Publish the MongoDB profiles to the players topic and create the players table,
+        the enriched stream and the per-team K/D table (both queries RUNNING)."""
+        events = self._collection(self.events_collection)
+        first = events.find_one({}, sort=[("timestamp", 1)], projection={"timestamp": 1})
+        if first is None:
+            raise TelemetryError(
+                f"{self.database}.{self.events_collection} is empty",
+                hint="run notebook 01 first",
+            )
+        return enrichment.create_enrichment(
+            self.ksql,
+            self.settings,
+            self.names,
+            self.mongo_players(),
+            players_topic=self.players_topic,
+            first_event_ms=int(first["timestamp"]),
+            window_minutes=window_minutes,
+        )
+
+    def wait_team_caught_up(self, expected_events: int) -> pl.DataFrame:
+        """The pulled TEAM_KILL_RATIO once it has counted ``expected_events``."""
+        return enrichment.wait_team_caught_up(self.ksql, expected_events)
+
+    def compare_teams(self, table: pl.DataFrame, window_minutes: int) -> dict[str, Any]:
+        """The team table against a polars batch join + aggregation of the MongoDB data."""
+        truth = enrichment.team_truth(self.mongo_events(), self.mongo_players(), window_minutes)
+        return enrichment.compare_teams(table, truth)
 
     def create_pipeline(self, window_minutes: int) -> str:
         """Create the stream and windowed table; the RUNNING query's id."""

@@ -13,6 +13,7 @@ import pymongo
 import pytest
 
 from telemetry_lib.config import Settings
+from telemetry_lib.generator import TelemetryGenerator
 from telemetry_lib.kafka import list_topics, read_topic
 from telemetry_lib.ksql.client import KsqlClient
 from telemetry_lib.workbench import ReportResult, run_report
@@ -78,6 +79,20 @@ def test_03_pipeline_counts_every_event(suite: ReportResult) -> None:
     lines = s["lineage"]["edges"]  # type: ignore[index]
     assert [f"topic:{TOPIC}", "stream:TELEMETRY_STREAM"] in lines
     assert ["table:PLAYER_KILL_RATIO", "topic:PLAYER_KILL_RATIO"] in lines
+
+
+def test_03_enrichment_per_team_matches_a_polars_join(suite: ReportResult) -> None:
+    s = _summary(suite, "03_ksql_pipeline")["enrichment"]
+    gen = TelemetryGenerator(seed=int(PARAMS["seed"]), players=int(PARAMS["players"]),
+                             events=int(PARAMS["events"]))  # fmt: skip
+    joined = gen.events().join(gen.players().select("player_id", "team"), on="player_id")
+    teams = joined.group_by("team", pl.col("timestamp") // WINDOW_MS).agg(
+        kills=(pl.col("event_type") == "kill").sum()
+    )
+    assert s["players_published"] == PARAMS["players"]  # type: ignore[index]
+    assert s["team_rows"] == teams.height and s["team_kills"] == teams["kills"].sum()  # type: ignore[index]
+    assert s["check"]["ok"] is True  # type: ignore[index]
+    assert s["queries"][0].startswith("CSAS_TELEMETRY_ENRICHED")  # type: ignore[index]
 
 
 def test_04_ratio_table_matches_truth(suite: ReportResult) -> None:
