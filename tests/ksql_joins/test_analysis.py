@@ -228,3 +228,30 @@ def test_n_way_join_plan_names_nested_repartitions_with_l_prefixes() -> None:
         line.strip() for line in lines
     ]
     assert running.source_topics == ("s", "p", "q")
+
+
+def test_session_windowed_sources_join_only_session_windowed_sources() -> None:
+    with pytest.raises(KsqlEngineError) as info:
+        driver_with(
+            "CREATE STREAM W1 (K STRING KEY, V INT) WITH (KAFKA_TOPIC='w1', VALUE_FORMAT='JSON', "
+            "PARTITIONS=1, WINDOW_TYPE='SESSION');"
+            "CREATE STREAM W2 (K STRING KEY, V INT) WITH (KAFKA_TOPIC='w2', VALUE_FORMAT='JSON', "
+            "PARTITIONS=1, WINDOW_TYPE='TUMBLING', WINDOW_SIZE='1 SECOND');"
+            "CREATE STREAM OUT AS SELECT W1.K, W2.V FROM W1 JOIN W2 WITHIN 1 MINUTE "
+            "ON W1.K = W2.K;"
+        )
+    message = str(info.value.message)
+    assert message.startswith("Incompatible windowed sources.\nLeft source: SESSION\n")
+    assert "Right source: TUMBLING" in message
+
+
+def test_windowed_with_plain_source_names_both_sides_in_criteria_order() -> None:
+    message = _error(
+        "CREATE STREAM W (ID STRING KEY, V INT) WITH (KAFKA_TOPIC='w', VALUE_FORMAT='JSON', "
+        "PARTITIONS=1, WINDOW_TYPE='HOPPING', WINDOW_SIZE='2 SECONDS');"
+        "CREATE STREAM OUT AS SELECT S.ID, V FROM S JOIN W WITHIN 1 MINUTE ON W.ID = S.ID;"
+    )
+    assert message == (
+        "Can not join windowed source to non-windowed source.\n"
+        "`W` is HOPPING windowed\n`S` is not windowed"
+    )

@@ -194,15 +194,16 @@ def analyze_join(query: Query, catalog: Catalog, type_fn: TypeFn) -> tuple[JoinA
     for joined in relation.joins:
         sources.append(_resolve(joined.relation, catalog))
     _check_duplicates(sources)
-    kafka = [s.source.name for s in sources if s.source.value_format.name == "KAFKA"]
+    base = _base_scope(sources)
+    by_alias = {s.alias: s for s in sources}
+    for index, joined in enumerate(relation.joins):  # ksqlDB checks every criteria first
+        _criteria(joined, sources[index + 1], base, by_alias)
+    kafka = [s.alias for s in sources if s.source.value_format.name == "KAFKA"]
     if kafka:
         raise KsqlStatementError(
             f"Source(s) {', '.join(kafka)} are using the 'KAFKA' value format. This format does "
             "not yet support JOIN."
         )
-    base = _base_scope(sources)
-    for index, joined in enumerate(relation.joins):  # ksqlDB checks every criteria first
-        _criteria(joined, sources[index + 1], base)
     steps: list[JoinStep] = []
     # Expressions equal to the current join key (typed), and viable key columns (field, text).
     equivalents: list[TypedExpression] = []
@@ -277,7 +278,7 @@ def _check_duplicates(sources: list[JoinSource]) -> None:
                 )
             raise KsqlStatementError(
                 f"N-way joins do not support multiple occurrences of the same source. "
-                f"Source: '{name}'"
+                f"Source: '{name}'."
             )
         seen.add(name)
 
@@ -300,7 +301,10 @@ def _field_owner(sources: list[JoinSource], fld: str) -> JoinSource | None:
 
 
 def _criteria(
-    joined: JoinedSource, right: JoinSource, scope: Scope
+    joined: JoinedSource,
+    right: JoinSource,
+    scope: Scope,
+    by_alias: dict[str, JoinSource] | None = None,
 ) -> tuple[Comparison, Expression, Expression, bool]:
     """The qualified criteria of a JOIN clause and its (left, right) sides, flipped when written
     right-first; ksqlDB's errors for criteria that are not one equality between two sources."""
@@ -331,6 +335,8 @@ def _criteria(
             "Each side of the join must reference exactly one source and not the same source. "
             f"Left side references `{left_ref}` and right references `{right_ref}`"
         )
+    if by_alias is not None:
+        _check_windowing(by_alias[left_ref], by_alias[right_ref])
     flipped = False
     if right.alias not in (left_ref, right_ref):
         raise KsqlEngineError(
@@ -343,6 +349,34 @@ def _criteria(
         flipped = True
         left_ast, right_ast = right_ast, left_ast
     return qualified, left_ast, right_ast, flipped
+
+
+def _check_windowing(left: JoinSource, right: JoinSource) -> None:
+    """ksqlDB's analyzer: windowed sources join only windowed sources of a compatible kind
+    (sessions with sessions; tumbling and hopping with each other)."""
+    lw, rw = left.source.window, right.source.window
+    if (lw is None) != (rw is None):
+        left_kind = lw.type.value if lw is not None else "not"
+        right_kind = rw.type.value if rw is not None else "not"
+        raise KsqlStatementError(
+            "Can not join windowed source to non-windowed source.\n"
+            f"`{left.alias}` is {left_kind} windowed\n"
+            f"`{right.alias}` is {right_kind} windowed"
+        )
+    if lw is None or rw is None:
+        return
+    left_session = lw.type.value == "SESSION"
+    if left_session != (rw.type.value == "SESSION"):
+        raise KsqlStatementError(
+            "Incompatible windowed sources.\n"
+            f"Left source: {lw.type.value}\n"
+            f"Right source: {rw.type.value}\n"
+            "Session windowed sources can only be joined to other session windowed sources, and "
+            "may still not result in expected behaviour as session bounds must be an exact match "
+            "for the join to work\n"
+            "Hopping and tumbling windowed sources can only be joined to other hopping and "
+            "tumbling windowed sources"
+        )
 
 
 def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB rule, in its order
@@ -371,17 +405,7 @@ def _analyze_step(  # noqa: C901, PLR0912, PLR0915 - one validation per ksqlDB r
     (left_ref,) = tuple(sources_of(left_ast))
     left_source = next(s for s in left_sources if s.alias == left_ref).source.name
     got = f"{left_source} {join_type_text(join_type)} {right.source.name}"
-    # Windowed sources join only windowed sources (checked by ksqlDB's analyzer, first).
     right_windowed = right.source.window is not None
-    if left_windowed != right_windowed:
-        windowed, plain = (left_sources[0], right) if left_windowed else (right, left_sources[0])
-        window = windowed.source.window
-        assert window is not None
-        raise KsqlStatementError(
-            "Can not join windowed source to non-windowed source.\n"
-            f"`{windowed.alias}` is {window.type.value} windowed\n"
-            f"`{plain.alias}` is not windowed"
-        )
 
     # Is each side's expression already its key?
     if index == 0:
