@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import polars as pl
 
 from telemetry_lib.ksql.driver import InMemoryDriver, kafka_partition
 from telemetry_lib.ksql.parser import parse_script
 from telemetry_lib.ksql.parser.ast import Expression, Query
+from telemetry_lib.ksql.rest import QueryStream, in_memory_backend
 from telemetry_lib.ksql.rest.materialized import (
     Materializations,
     MaterializedTable,
@@ -126,3 +129,38 @@ def test_key_prefilter_keeps_the_looked_up_keys_of_a_windowed_table() -> None:
     # Literals of another type than the key's, or no key look-up: every row is kept.
     assert key_prefilter(table, source, _where("ID = 1")).height == table.height
     assert key_prefilter(table, source, _where("C > 1")).height == table.height
+
+
+def test_tables_of_stopped_writers_are_dropped() -> None:
+    mats = Materializations(fed=True)
+    first, second = object(), object()
+    mats.table("A", owner=first)
+    mats.table("B", owner=second)
+    mats.retain([second])
+    assert mats.topics() == ["B"]
+
+
+def test_a_recreated_table_is_not_answered_from_the_old_rows() -> None:
+    backend = in_memory_backend(config={"auto.offset.reset": "earliest"})
+
+    def run(sql: str) -> None:
+        backend.execute(sql, properties={}, variables={})
+
+    async def pull(sql: str) -> list[list[object]]:
+        query = backend.start_query(sql, properties={}, variables={})
+        assert isinstance(query, QueryStream)
+        return [row.columns async for row in query.rows]
+
+    run("CREATE STREAM E (ID STRING KEY, V INT) WITH (KAFKA_TOPIC='e', VALUE_FORMAT='JSON', "
+        "PARTITIONS=1);")  # fmt: skip
+    run("CREATE TABLE T AS SELECT ID, SUM(V) AS S FROM E GROUP BY ID;")
+    run("INSERT INTO E (ID, V) VALUES ('a', 1); INSERT INTO E (ID, V) VALUES ('a', 2);")
+    assert asyncio.run(pull("SELECT * FROM T WHERE ID = 'a';")) == [["a", 3]]
+    assert backend.materializations is not None
+    assert backend.materializations.topics() == ["T"]
+    run("INSERT INTO E (ID, V) VALUES ('a', 4);")
+    assert asyncio.run(pull("SELECT * FROM T;")) == [["a", 7]]
+    [query_id] = backend.engine.running_queries()
+    run(f"TERMINATE {query_id}; DROP TABLE T DELETE TOPIC;")
+    run("CREATE TABLE T AS SELECT ID, COUNT(*) AS S FROM E GROUP BY ID;")
+    assert asyncio.run(pull("SELECT * FROM T WHERE ID = 'a';")) == [["a", 3]]

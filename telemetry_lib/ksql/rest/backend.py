@@ -406,6 +406,8 @@ class EngineBackend:
             return None
         if B.ROWOFFSET in query.statement_text.upper():
             return None
+        running = [self.engine.running_query(q) for q in self.engine.running_queries()]
+        mats.retain(running)
         owner = self.engine.running_query(source.created_by_query)
         if owner is None:
             return None

@@ -197,6 +197,14 @@ class Materializations:
         with self._lock:
             self._tables.pop(topic, None)
 
+    def retain(self, owners: Sequence[object]) -> None:
+        """Drop the tables whose writer is not among ``owners`` (the running queries): a
+        terminated query's rows are not kept in memory."""
+        alive = {id(owner) for owner in owners}
+        with self._lock:
+            for topic in [t for t, table in self._tables.items() if id(table.owner) not in alive]:
+                del self._tables[topic]
+
     def topics(self) -> list[str]:
         with self._lock:
             return sorted(self._tables)
