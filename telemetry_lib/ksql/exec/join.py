@@ -184,7 +184,7 @@ class TableTableJoinOperator(_StoredJoin):
             tombstone = ~this_present & ~other_present if outer_other else ~this_present
         elif outer_other:  # the inner side of a LEFT/RIGHT join changed
             emit = other_present
-            tombstone = pl.Series([False] * batch.height)
+            tombstone = pl.repeat(False, batch.height, eager=True)
         else:  # INNER
             emit = other_present
             tombstone = ~this_present
@@ -214,7 +214,7 @@ class TableTableJoinOperator(_StoredJoin):
                     {
                         B.ROWTIME: ts,
                         B.NULL_VALUE: tombstone,
-                        B.NULL_KEY: pl.Series([False] * batch.height),
+                        B.NULL_KEY: pl.repeat(False, batch.height, eager=True),
                         "__emit": emit,
                     }
                 ),
