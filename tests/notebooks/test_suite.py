@@ -79,6 +79,13 @@ def test_03_pipeline_counts_every_event(suite: ReportResult) -> None:
     lines = s["lineage"]["edges"]  # type: ignore[index]
     assert [f"topic:{TOPIC}", "stream:TELEMETRY_STREAM"] in lines
     assert ["table:PLAYER_KILL_RATIO", "topic:PLAYER_KILL_RATIO"] in lines
+    # The whole flow, as one path: collection -> source connector -> topic -> stream -> query
+    # -> table -> topic (the sink connector is created later, in 06).
+    db = PARAMS["database"]
+    path = [f"collection:{db}.telemetry_events", "connector:mongo-telemetry-source",
+            f"topic:{TOPIC}", "stream:TELEMETRY_STREAM", f"query:{s['query_id']}",
+            "table:PLAYER_KILL_RATIO", "topic:PLAYER_KILL_RATIO"]  # fmt: skip
+    assert path in s["lineage_paths"]  # type: ignore[operator]
 
 
 def test_03_enrichment_per_team_matches_a_polars_join(suite: ReportResult) -> None:
