@@ -236,18 +236,23 @@ def produce_many(
                     except BufferError:
                         _produce_when_queue_frees(producer, topic, value, key, -1, ts or 0)
             else:
+                # Headers / explicit partitions (the ksql runtime's exactly-once outputs): the
+                # same positional call inline; a helper call per record cost ~1.5 us of 4.5.
                 for i in range(lo, hi):
                     ts = timestamps[i] if timestamps is not None else None
                     part = partitions[i] if partitions is not None else None
-                    _produce_when_queue_frees(
-                        producer,
-                        topic,
-                        values[i],
-                        chunk_keys[i - lo],
-                        -1 if part is None else part,
-                        0 if ts is None else ts,
-                        headers[i] if headers is not None else None,
-                    )
+                    record_headers = headers[i] if headers is not None else None
+                    hdrs = list(record_headers) if record_headers else None
+                    part = -1 if part is None else part
+                    ts = 0 if ts is None else ts
+                    try:
+                        # (list invariance: the stubs want str | bytes | None header values)
+                        produce(topic, values[i], chunk_keys[i - lo], part, None, None, ts,
+                                hdrs)  # type: ignore[arg-type]  # fmt: skip
+                    except BufferError:
+                        _produce_when_queue_frees(
+                            producer, topic, values[i], chunk_keys[i - lo], part, ts, hdrs
+                        )
         except KafkaException as exc:
             raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
         producer.poll(0)  # serve delivery reports (failures only) between chunks
