@@ -565,18 +565,23 @@ class InMemoryDriver:
             if query_id in self._known_queries:
                 continue
             self._known_queries.add(query_id)
-            for topic in sources:
+            running = self.engine.running_query(query_id)
+            ordered = tuple(getattr(running, "source_topics", None) or sorted(sources))
+            backlog: list[tuple[str, pl.DataFrame]] = []
+            for topic in ordered:
                 held = self.topics.records(topic)
                 # Records produced during this execute() are delivered by _flush_loose.
                 loose = sum(b.height for t, b in self._loose if t == topic)
                 if held.height > loose:
-                    self._pending.append([])
-                    try:
-                        self._process(topic, held.head(held.height - loose), query_id=query_id)
-                    finally:
-                        produced = self._pending.pop()
-                    for out_topic, out_batch in produced:
-                        self._deliver(out_topic, out_batch)
+                    backlog.append((topic, held.head(held.height - loose)))
+            for topic, batch in _merge_by_time(backlog):
+                self._pending.append([])
+                try:
+                    self._process(topic, batch, query_id=query_id)
+                finally:
+                    produced = self._pending.pop()
+                for out_topic, out_batch in produced:
+                    self._deliver(out_topic, out_batch)
 
     # -- engine adapter ------------------------------------------------------------------------
 
@@ -608,6 +613,34 @@ class InMemoryDriver:
         if decoder is None or frame.height == 0:
             return None
         return [decoder(k) for k in frame.get_column("key").to_list()]
+
+
+def _merge_by_time(batches: list[tuple[str, pl.DataFrame]]) -> list[tuple[str, pl.DataFrame]]:
+    """A query reading several topics catches up as one Kafka Streams task would: the topic
+    whose next record has the lowest timestamp goes first (each topic keeps its own order;
+    ties: the later source first, so a table row is there for a same-time stream record),
+    as runs of one topic."""
+    if len(batches) <= 1:
+        return batches
+    merged = pl.concat(
+        [
+            b.with_columns(
+                pl.lit(i, dtype=pl.Int32).alias("__src"),
+                pl.int_range(0, b.height, dtype=pl.Int64).alias("__pos"),
+                pl.col("timestamp").cum_max().alias("__head"),
+            )
+            for i, (_, b) in enumerate(batches)
+        ],
+        how="vertical_relaxed",
+    ).sort(["__head", "__src", "__pos"], descending=[False, True, False])
+    runs = merged.with_columns(
+        (pl.col("__src") != pl.col("__src").shift(1)).fill_null(True).cum_sum().alias("__run")
+    )
+    out: list[tuple[str, pl.DataFrame]] = []
+    for run in runs.partition_by("__run", maintain_order=True):
+        topic = batches[int(run.get_column("__src")[0])][0]
+        out.append((topic, run.drop("__src", "__pos", "__head", "__run")))
+    return out
 
 
 def _window_decoder(

@@ -167,3 +167,26 @@ def test_grouped_join_matches_a_polars_batch_join() -> None:
     assert final == {
         row["TEAM"]: {"K": row["K"], "N": row["N"]} for row in truth.iter_rows(named=True)
     }
+
+
+def test_query_started_after_the_data_reads_both_topics_in_time_order() -> None:
+    """Records already in both topics when the join starts are read as one task reads them:
+    by timestamp across the topics (a same-time table row first), not topic after topic."""
+    driver = InMemoryDriver(partitioner="single")
+    driver.execute(DDL)
+    _feed(
+        driver,
+        [
+            ("ev", "x1", {"PLAYER": "a", "KILLS": 1}, 5),  # before a has a team
+            ("ev", "x2", {"PLAYER": "a", "KILLS": 2}, 20),
+            ("ev", "x3", {"PLAYER": "b", "KILLS": 3}, 30),
+            ("pl", "a", {"TEAM": "red"}, 10),
+            ("pl", "b", {"TEAM": "blue"}, 30),  # same time as x3: the table row goes first
+        ],
+    )
+    driver.execute(_query("LEFT JOIN"))
+    assert outputs(driver, "OUT") == [
+        ("a", {"KILLS": 1, "TEAM": None}, 5),
+        ("a", {"KILLS": 2, "TEAM": "red"}, 20),
+        ("b", {"KILLS": 3, "TEAM": "blue"}, 30),
+    ]
