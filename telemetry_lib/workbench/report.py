@@ -14,8 +14,9 @@
    still renders in JupyterLab;
 4. each notebook has a tqdm progress bar (cells done); an executed notebook is saved even when
    a cell fails, then :class:`NotebookFailed` names the notebook, the cell and the error;
-5. the executed notebooks are concatenated into one ``report.html`` (nbconvert, lab template),
-   and ``summary.json`` gathers every notebook's summary and timing.
+5. the executed notebooks are concatenated into one ``report.html`` (nbconvert, lab template;
+   plotly.js kept once, not once per notebook), and ``summary.json`` gathers every notebook's
+   summary and timing.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ KERNEL_START_TIMEOUT_S = 60
 #: One cell may wait for a ksqlDB table to catch up (bounded at 180 s in the library); a cell
 #: running longer than this is stuck.
 CELL_TIMEOUT_S = 600
+#: How the plotly.js library announces itself, and the size below which an output cannot be it.
+_LIBRARY_MARK = "plotly.js v"
+_LIBRARY_MIN_CHARS = 1_000_000
 #: Non-secret settings handed to the kernels (secrets are never copied anywhere).
 _KERNEL_SETTINGS = ("profile", "workdir", "kafka_port", "mongo_port", "ksqldb_port", "connect_port")
 _REMOTE_ENDPOINTS = ("bootstrap_servers", "ksqldb_url", "connect_url")
@@ -217,6 +221,7 @@ def build_html_report(executed: Sequence[Path], target: Path) -> Path:
     from nbconvert import HTMLExporter  # noqa: PLC0415
 
     combined = nbformat.v4.new_notebook()
+    library_seen = False
     for path in executed:
         if not path.is_file():
             continue
@@ -226,6 +231,8 @@ def build_html_report(executed: Sequence[Path], target: Path) -> Path:
         ))
         for cell in notebook.cells:
             cell["id"] = f"{path.stem[:20]}-{cell.get('id', len(combined.cells))}"[:64]
+            if cell.cell_type == "code":
+                library_seen = _drop_repeated_library(cell, library_seen)
             combined.cells.append(cell)
         if not combined.metadata:
             combined.metadata = notebook.metadata
@@ -236,6 +243,22 @@ def build_html_report(executed: Sequence[Path], target: Path) -> Path:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _drop_repeated_library(cell: Any, seen: bool) -> bool:
+    """Keep only the first copy of plotly.js: each kernel's first figure embeds the whole
+    library (~4.8 MB) in an HTML output; one copy serves every figure of the page."""
+    kept = []
+    for output in cell.get("outputs", []):
+        html = output.get("data", {}).get("text/html", "")
+        text = "".join(html) if isinstance(html, list) else str(html)
+        if len(text) > _LIBRARY_MIN_CHARS and _LIBRARY_MARK in text:
+            if seen:
+                continue
+            seen = True
+        kept.append(output)
+    cell["outputs"] = kept
+    return seen
 
 
 def _new_folder(reports_dir: Path) -> Path:
