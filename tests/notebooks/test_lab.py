@@ -24,7 +24,9 @@ from tests.notebooks.cdp import CHROMIUM, Browser
 from tests.notebooks.conftest import PARAMS
 from tests.notebooks.png import png_info
 
-pytestmark = pytest.mark.integration
+# The session's notebook suite (set up by the first test needing it) takes 1-3 minutes on a
+# busy 2-core machine: more than the default per-test timeout leaves room for.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "artifacts"
 #: JupyterLab answers /api/status within ~5 s here; 60 s tolerates a loaded machine.

@@ -12,7 +12,9 @@ from telemetry_lib.config import Settings
 from telemetry_lib.generator import TelemetryGenerator
 from telemetry_lib.workbench import run_report
 
-pytestmark = pytest.mark.integration
+# The session's notebook suite (set up by the first test needing it) takes 1-3 minutes on a
+# busy 2-core machine: more than the default per-test timeout leaves room for.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 LIVE = {"players": 20, "rate": 150.0, "duration_s": 6.0, "seed": 5, "window_minutes": 1}
 

@@ -22,6 +22,7 @@ def test_parameters_are_json_when_they_parse_else_strings() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(900)  # may be the first test to start the session's ksqlDB + Connect
 def test_report_command_runs_a_notebook_with_parameters(
     notebook_stack: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

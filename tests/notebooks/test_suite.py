@@ -20,7 +20,9 @@ from telemetry_lib.workbench import ReportResult, run_report
 from tests.notebooks.conftest import PARAMS, TOPIC, truth_events
 from tests.notebooks.png import png_info
 
-pytestmark = pytest.mark.integration
+# The session's notebook suite (set up by the first test needing it) takes 1-3 minutes on a
+# busy 2-core machine: more than the default per-test timeout leaves room for.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 WINDOW_MS = int(PARAMS["window_minutes"]) * 60_000  # type: ignore[call-overload]
 
