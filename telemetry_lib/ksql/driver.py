@@ -21,7 +21,8 @@ appended to the topic's log and given to every running persistent query that rea
 delivered to those queries too, after the current batch, depth-first in production order —
 like piping between TopologyTestDrivers. A query started after records already sit in its
 source topics first reads them from the earliest offset (``auto.offset.reset=earliest``, the
-QTT base config). With record caching off (the driver's default config) every input that
+QTT base config); a join's topics are then merged by record time, as one task reads them.
+With record caching off (the driver's default config) every input that
 changes a result gives exactly one output. :meth:`InMemoryDriver.pipe_per_query` instead
 feeds inputs the way ksqlDB's QTT runner does (one query after another, each pulling its own
 sources; the conformance runner uses it).
