@@ -178,17 +178,21 @@ class TransientQuery:
         return self._collect()
 
     def push_topics(self, batches: list[tuple[str, pl.DataFrame]]) -> list[ResultRow]:
-        """A join query's new records of several topics: processed in timestamp order (ties:
-        the given topic order), in runs of one topic, as one task interleaves its inputs."""
+        """A join query's new records of several topics, interleaved as one task does: the
+        topic whose next record has the lowest timestamp first (each topic keeps its order;
+        ties: the given topic order), processed in runs of one topic."""
         if self.limit_reached or not batches:
             return []
         merged = pl.concat(
             [
-                b.with_columns(pl.lit(i, dtype=pl.Int32).alias("__topic"))
+                b.with_columns(
+                    pl.lit(i, dtype=pl.Int32).alias("__topic"),
+                    pl.col("timestamp").cum_max().alias("__head"),
+                )
                 for i, (_, b) in enumerate(batches)
             ],
             how="vertical_relaxed",
-        ).sort(["timestamp", "__topic"], maintain_order=True)
+        ).sort(["__head", "__topic"], maintain_order=True)
         runs = merged.with_columns(
             (pl.col("__topic") != pl.col("__topic").shift(1))
             .fill_null(True)
@@ -197,7 +201,7 @@ class TransientQuery:
         )
         for run in runs.partition_by("__run", maintain_order=True):
             topic = batches[int(run.get_column("__topic")[0])][0]
-            self.pipeline.push(run.drop("__topic", "__run"), topic=topic)
+            self.pipeline.push(run.drop("__topic", "__head", "__run"), topic=topic)
         return self._collect()
 
     def _collect(self) -> list[ResultRow]:
