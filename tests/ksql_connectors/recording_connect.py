@@ -33,6 +33,8 @@ class RecordingConnect:
     fail: dict[str, int] = field(default_factory=dict)
     #: task states reported by /status.
     task_state: str = "RUNNING"
+    #: the Authorization header of each request (None when absent).
+    authorization: list[str | None] = field(default_factory=list)
 
     def app(self) -> Starlette:
         return Starlette(
@@ -51,6 +53,7 @@ class RecordingConnect:
     async def _record(self, request: Request) -> Response | None:
         body = await request.body()
         self.requests.append((request.method, request.url.path, json.loads(body) if body else None))
+        self.authorization.append(request.headers.get("authorization"))
         status = self.fail.get(request.url.path)
         if status is not None:
             return _error(status, "forced failure")

@@ -6,6 +6,7 @@ error shapes; the real worker is exercised in ``test_against_worker.py``.
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,8 +35,8 @@ class Stack:
         return self.http.post("/ksql", json={"ksql": sql, "streamsProperties": {}})
 
 
-def _serve(connect_url: str) -> Iterator[tuple[httpx.Client, KsqlClient]]:
-    backend = in_memory_backend(config={"ksql.connect.url": connect_url})
+def _serve(connect_url: str, **config: object) -> Iterator[tuple[httpx.Client, KsqlClient]]:
+    backend = in_memory_backend(config={"ksql.connect.url": connect_url, **config})
     with ServerThread(create_app(backend)) as ksql:
         http = httpx.Client(base_url=ksql.url, timeout=30)
         client = KsqlClient(ksql.url)
@@ -273,3 +274,20 @@ def test_ksql_shell_prints_connector_statements(stack: Stack) -> None:
     assert [SINK, "SINK", "1.11.0"] in cells
     assert ' Dropped connector "snk"' in lines
     assert err.getvalue() == ""
+
+
+def test_basic_auth_credentials_for_connect_are_sent() -> None:
+    connect = RecordingConnect()
+    auth = {
+        "ksql.connect.basic.auth.credentials.source": "USER_INFO",
+        "ksql.connect.basic.auth.user.info": "connect-user:s3cret",
+    }
+    with ServerThread(connect.app()) as server:
+        for _http, client in _serve(server.url, **auth):
+            assert client.list_connectors() == []
+            shown = {
+                p["name"]: p["value"] for p in client.execute("SHOW PROPERTIES;")[0]["properties"]
+            }
+            assert shown["ksql.connect.basic.auth.user.info"] == "[hidden]"
+    expected = "Basic " + base64.b64encode(b"connect-user:s3cret").decode()
+    assert connect.authorization == [expected]

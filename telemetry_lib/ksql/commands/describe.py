@@ -234,7 +234,7 @@ def list_properties(stmt: ListProperties, ctx: StatementContext) -> StatementRes
         {
             "name": name,
             "scope": "KSQL" if name.startswith("ksql.") else "STREAMS",
-            "value": None if value is None else str(value),
+            "value": None if value is None else _shown(name, value),
             "editable": True,
             "level": "QUERY" if name in ctx.properties else "SERVER",
         }
@@ -249,6 +249,15 @@ def list_properties(stmt: ListProperties, ctx: StatementContext) -> StatementRes
             "defaultProperties": sorted(k for k in config if k not in ctx.properties),
         },
     )
+
+
+#: Config names whose values are credentials (e.g. ksql.connect.basic.auth.user.info): never
+#: shown by SHOW PROPERTIES.
+_SECRET_MARKERS = ("password", "secret", "user.info", "sasl.jaas.config")
+
+
+def _shown(name: str, value: object) -> str:
+    return "[hidden]" if any(m in name.lower() for m in _SECRET_MARKERS) else str(value)
 
 
 def list_functions(stmt: ListFunctions, ctx: StatementContext) -> StatementResult:
