@@ -90,8 +90,21 @@ def _headers_column(messages: Sequence[Message]) -> pl.Series:
     if not any(raw):
         # Building nested values row by row is slow: most records carry no headers.
         return pl.repeat([], len(messages), dtype=dtype, eager=True).alias("headers")
-    rows = [[{"key": k, "value": v} for k, v in h] if h else [] for h in raw]  # type: ignore[str-unpack]
-    return pl.Series("headers", rows, dtype=dtype)
+    # Built column-wise (flat keys/values, then one list per record): a Series of nested dicts
+    # costs ~100 us per record, which made reading 10k records with headers take a second.
+    lengths = [len(h) if h else 0 for h in raw]
+    flat = pl.DataFrame(
+        {
+            "row": pl.Series([i for i, n in enumerate(lengths) for _ in range(n)], dtype=pl.Int64),
+            "key": pl.Series([k for h in raw if h for k, _v in h], dtype=pl.String),  # type: ignore[str-unpack]
+            "value": pl.Series([v for h in raw if h for _k, v in h], dtype=pl.Binary),  # type: ignore[str-unpack]
+        }
+    )
+    lists = flat.group_by("row").agg(pl.struct("key", "value").alias("headers"))
+    rows = pl.DataFrame({"row": pl.int_range(len(raw), eager=True, dtype=pl.Int64)})
+    joined = rows.join(lists, on="row", how="left").sort("row")
+    empty = pl.lit([], dtype=dtype)
+    return joined.select(pl.col("headers").cast(dtype).fill_null(empty)).to_series()
 
 
 def next_offsets(messages: Iterable[Message]) -> dict[tuple[str, int], int]:

@@ -311,6 +311,7 @@ class QueryRunner:
             partitions = max([s.partitions for s in specs if s is not None], default=1)
             for topic in self.topology.topics:
                 self.io.create_topic(TopicSpec(topic, partitions))
+                self.topology.codecs[topic].partitions = partitions
         self._consumer = AssignedConsumer(self.conf, self.app_id)
         # Recovery 1. fence older instances; their open transaction ends.
         self._producer = TransactionalProducer(self.conf, self.app_id)
