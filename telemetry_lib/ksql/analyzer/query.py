@@ -165,7 +165,10 @@ def _check_unsupported(expr: Expression, clause: str) -> None:
     for node in expr.walk():
         if isinstance(node, FunctionCall):
             if node.name in AGGREGATE_NAMES:
-                raise UnsupportedError(f"aggregate function {node.name} (GROUP BY, engine II)")
+                raise UnsupportedError(
+                    f"aggregate function {node.name} in the {clause} clause of a query "
+                    "without GROUP BY"
+                )
             if node.name in TABLE_FUNCTIONS:
                 raise UnsupportedError(f"table function {node.name}")
 
