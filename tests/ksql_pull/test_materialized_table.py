@@ -164,3 +164,26 @@ def test_a_recreated_table_is_not_answered_from_the_old_rows() -> None:
     run(f"TERMINATE {query_id}; DROP TABLE T DELETE TOPIC;")
     run("CREATE TABLE T AS SELECT ID, COUNT(*) AS S FROM E GROUP BY ID;")
     assert asyncio.run(pull("SELECT * FROM T WHERE ID = 'a';")) == [["a", 3]]
+
+
+def test_a_pull_scans_limit_counts_matching_rows_only() -> None:
+    backend = in_memory_backend(config={"auto.offset.reset": "earliest"})
+    backend.execute(
+        "CREATE STREAM E (ID STRING KEY, V INT) WITH (KAFKA_TOPIC='e', VALUE_FORMAT='JSON', "
+        "PARTITIONS=1); CREATE TABLE T AS SELECT ID, SUM(V) AS S FROM E GROUP BY ID;",
+        properties={},
+        variables={},
+    )
+    for i in range(10):
+        backend.execute(f"INSERT INTO E (ID, V) VALUES ('k{i}', {i});", properties={},
+                        variables={})  # fmt: skip
+
+    async def pull(sql: str) -> list[list[object]]:
+        query = backend.start_query(sql, properties={}, variables={})
+        assert isinstance(query, QueryStream)
+        return [row.columns async for row in query.rows]
+
+    rows = asyncio.run(pull("SELECT * FROM T WHERE S >= 7 LIMIT 2;"))
+    assert len(rows) == 2
+    assert all(isinstance(r[1], int) and r[1] >= 7 for r in rows)
+    assert len(asyncio.run(pull("SELECT * FROM T WHERE S >= 7;"))) == 3

@@ -93,16 +93,24 @@ class CollectOperator(Operator):
     step = "Collect"
 
     def __init__(
-        self, columns: tuple[OutputColumn, ...], *, visible: tuple[int, ...] | None = None
+        self,
+        columns: tuple[OutputColumn, ...],
+        *,
+        visible: tuple[int, ...] | None = None,
+        keep_tombstones: bool = True,
     ) -> None:
         self.columns = columns
         self.visible = visible if visible is not None else tuple(range(len(columns)))
+        #: A pull query drops tombstones (rows its table filter rejected) before converting.
+        self.keep_tombstones = keep_tombstones
         self.rows: list[ResultRow] = []
 
     def describe(self) -> str:
         return f"Collect[{', '.join(c.name for c in self.columns)}]"
 
     def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        if not self.keep_tombstones and B.NULL_VALUE in batch.columns:
+            batch = batch.filter(~pl.col(B.NULL_VALUE).fill_null(False))
         # Window bounds come from the record's windowed key, so a tombstone keeps them too.
         fields = [
             pl.col(self.columns[i].name)
@@ -302,7 +310,7 @@ def plan_transient(
     visible = _select_order(
         query, source, [i for i, c in enumerate(columns) if c.name not in hidden], columns
     )
-    collector = CollectOperator(columns, visible=visible)
+    collector = CollectOperator(columns, visible=visible, keep_tombstones=not query.is_pull)
     pipeline: Pipeline
     if isinstance(physical, JoinPipeline):  # a join: one input chain per source topic
         pipeline = JoinPipeline(physical.root, [*physical.downstream[:-1], collector])
