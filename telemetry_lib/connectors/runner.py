@@ -199,9 +199,11 @@ class TaskRunner(abc.ABC):
         """Sleep, waking early on stop."""
         self._stopping.wait(seconds)
 
-    def retry_forever(self, what: str, action: Callable[[], _T]) -> _T | None:
+    def retry_forever(self, what: str, action: Callable[[], _T], *,
+                      wait: Callable[[float], None] | None = None) -> _T | None:  # fmt: skip
         """Run ``action``; on RetriableError back off (300 ms doubling, capped by
-        errors.retry.delay.max.ms) and try again until it succeeds or the task stops."""
+        errors.retry.delay.max.ms) and try again until it succeeds or the task stops.
+        ``wait(seconds)`` replaces the plain sleep (a sink keeps its group membership alive)."""
         attempt = 0
         while True:
             try:
@@ -211,7 +213,7 @@ class TaskRunner(abc.ABC):
                 delay = max(self.env.errors.backoff_ms(attempt), 100) / 1000
                 logger.warning("task %s: %s failed (attempt %d, retrying in %.1f s): %s",
                                self.label, what, attempt, delay, exc)  # fmt: skip
-                self.sleep(delay)
+                (wait or self.sleep)(delay)
                 if self.stopping:
                     return None
 

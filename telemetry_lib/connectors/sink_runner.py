@@ -17,8 +17,11 @@ One iteration, in order (consumer offsets are committed only after the task flus
 
 Records the task reports via ``context.report(record, error)`` go to the DLQ the same way
 (tolerance=all) or fail the task (none, Connect's "Tolerance exceeded in error handler").
-The consumer's ``max.poll.interval.ms`` is set very high so a long retry of one batch does not
-make the group evict the task (heartbeats continue on librdkafka's thread).
+While a batch is retried the consumer keeps polling with its partitions paused, so the group
+does not evict the task (``max.poll.interval.ms``). Each task joins with a static
+``group.instance.id`` (``connect-<name>-<task>``): on Tansu a member that leaves while its join
+is in flight wedges the group for every later member (measured: no assignment in 150 s); a
+member with the same instance id takes its place (about 6 s on Tansu).
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ MAX_POLL_RECORDS = 500
 POLL_TIMEOUT_S = 0.5
 # How often to look for new topics matching topics.regex, and for missing ``topics``.
 TOPIC_REFRESH_S = 5.0
-# librdkafka's maximum (24 h): a batch being retried must not get the member evicted.
-MAX_POLL_INTERVAL_MS = 86_400_000
+# Kafka's default (5 min). It is also the group's rebalance timeout, so it must not be huge; a
+# batch retried for longer keeps the membership alive by polling with its partitions paused.
+MAX_POLL_INTERVAL_MS = 300_000
 
 
 def sink_group_id(connector: str) -> str:
@@ -92,6 +96,7 @@ class SinkTaskRunner(TaskRunner):
         self._last_commit = time.monotonic()
         self._committed: dict[TopicPartition, int] = {}
         self._admin: KafkaAdmin | None = None
+        self._paused = False  # partitions paused while a batch is retried
         batch = env.connector_config.get("consumer.override.max.poll.records", MAX_POLL_RECORDS)
         self._max_poll_records = int(batch)  # validated (>= 1) with the connector config
         self._unput = False  # a batch was polled but not (surely) put: never commit past it
@@ -149,7 +154,8 @@ class SinkTaskRunner(TaskRunner):
                 self._unput = True
                 records = [r for r in (self._convert(m) for m in messages) if r is not None]
                 if records:
-                    self.retry_forever("put", _bind_put(task, records))
+                    self.retry_forever("put", _bind_put(task, records), wait=self._keepalive)
+                    self._resume_all()
                     if self.stopping:
                         return  # maybe not put: leave these offsets uncommitted
                     self.records_put += len(records)
@@ -179,7 +185,13 @@ class SinkTaskRunner(TaskRunner):
             logger.info("task %s: waiting for topics %s", self.label,
                         self._regex.pattern if self._regex else self._topics)  # fmt: skip
             return
-        extra: dict[str, object] = {"max.poll.interval.ms": MAX_POLL_INTERVAL_MS}
+        extra: dict[str, object] = {
+            "max.poll.interval.ms": MAX_POLL_INTERVAL_MS,
+            # Static membership, one id per task: Tansu never completes a rebalance after a
+            # member left while its join was in flight (a worker stopped or killed within
+            # seconds of starting a sink) - a new member with the same instance id takes over.
+            "group.instance.id": f"{sink_group_id(self.env.connector)}-{self.env.task_id}",
+        }
         extra.update(self.env.consumer_overrides)
         extra.pop("max.poll.records", None)  # a Java consumer setting: the batch size of put()
         reset = str(extra.pop("auto.offset.reset", "earliest"))
@@ -202,10 +214,38 @@ class SinkTaskRunner(TaskRunner):
         gone = sorted(self.assigned - now)
         new = sorted(now - self.assigned)
         if gone:
+            logger.info("task %s: partitions revoked %s", self.label, gone)
             task.close(gone)
         self.assigned = now
         if new:
+            logger.info("task %s: partitions assigned %s", self.label, new)
             task.open(new)
+
+    def _keepalive(self, seconds: float) -> None:
+        """Wait ``seconds`` while polling with every partition paused: the member stays in the
+        group (max.poll.interval.ms) and nothing new is delivered. A record that arrives anyway
+        is given back (seek to it), so it is delivered again after the retried batch."""
+        consumer = self._consumer
+        if consumer is None:
+            self.sleep(seconds)
+            return
+        consumer.pause(sorted(self.assigned))
+        self._paused = True
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
+            extra = consumer.poll_messages(
+                max_records=MAX_POLL_RECORDS, timeout=min(left, POLL_TIMEOUT_S)
+            )
+            first: dict[TopicPartition, int] = {}
+            for m in extra:
+                first.setdefault((str(m.topic()), int(m.partition() or 0)), int(m.offset() or 0))
+            for (topic, partition), offset in first.items():
+                consumer.seek(topic, partition, offset)
+
+    def _resume_all(self) -> None:
+        if self._paused and self._consumer is not None:
+            self._consumer.resume(sorted(self.assigned))
+        self._paused = False
 
     # ------------------------------------------------------------------ records
     def _convert(self, message: Any) -> SinkRecord | None:

@@ -58,8 +58,9 @@ def _pipeline(
     client = ConnectClient(worker.url)
     client.create(f"{name}-sink", {"connector.class": "test.FileSink", "topics": topic,
                                    "file": str(sink_file), **PLAIN_JSON})  # fmt: skip
-    wait_for(lambda: f"consuming ['{topic}']" in worker.tail(100_000), timeout=PIPELINE_TIMEOUT_S,
-             what="the sink subscribing")  # fmt: skip
+    assigned = f"{name}-sink-0: partitions assigned [('{topic}', 0)]"
+    wait_for(lambda: assigned in worker.tail(100_000), timeout=PIPELINE_TIMEOUT_S,
+             what="the sink's partition assignment")  # fmt: skip
     client.create(f"{name}-src", {"connector.class": "test.CounterSource", "topic": topic,
                                   "count": str(count), "batch": "10", "delay.ms": "20",
                                   **PLAIN_JSON})  # fmt: skip
@@ -258,3 +259,27 @@ def test_topics_regex_picks_up_new_topics_with_two_tasks(
     wait_for(lambda: httpx.get(url).json()[name]["topics"] == [f"{name}-a", f"{name}-b"],
              what="both topics active")  # fmt: skip
     client.delete(name)
+
+
+def test_sink_stopped_during_its_group_join_resumes_after_restart(
+    embedded_stack: Settings, tmp_path: Path
+) -> None:
+    """Tansu gap: a member leaving while its join is in flight wedges the group for every
+    later plain member; the sink's static group.instance.id lets the restarted task take over."""
+    conf = embedded_stack.kafka_config()
+    worker = WorkerProcess(embedded_stack.bootstrap_servers, tmp_path / "state", tmp_path / "w.log")
+    worker.start()
+    try:
+        name = _name("midjoin")
+        topic, sink_file = f"{name}-in", tmp_path / "sink.jsonl"
+        create_topic(conf, topic, 1)
+        produce_json(conf, topic, [{"n": n} for n in range(1, 41)])
+        ConnectClient(worker.url).create(name, {"connector.class": "test.FileSink", "topics": topic,
+                                                "file": str(sink_file), **PLAIN_JSON})  # fmt: skip
+        wait_for(lambda: "consuming" in worker.tail(100_000), what="the sink subscribing")
+        assert "partitions assigned" not in worker.tail(100_000)  # stopped mid-join
+        worker.restarted()
+        wait_for(lambda: sorted(_file_numbers(sink_file)) == list(range(1, 41)),
+                 timeout=PIPELINE_TIMEOUT_S, what="the restarted sink writing every record")  # fmt: skip
+    finally:
+        worker.stop()
