@@ -122,6 +122,10 @@ def test_mongo_to_ksqldb_to_mongo_with_a_worker_restart_mid_stream(
             "ksql.key.columns": "PLAYER_ID STRING", "ksql.window.type": "TUMBLING",
             "ksql.window.size": "5 MINUTES", "delete.on.null.values": "true",
         })  # fmt: skip
+        sink = mongo[database].player_kill_ratio
+        # the sink's group is joined once it wrote; a worker stopped while a join is in flight
+        # can wedge Tansu's group (see telemetry_lib/connectors/sink_runner.py)
+        _wait("the sink's first documents", lambda: sink.estimated_document_count() > 0, worker)
         # the change-stream part, with a graceful worker restart in the middle
         for start in range(1500, 3000, 300):
             batch = _events(start, 300)
@@ -131,7 +135,6 @@ def test_mongo_to_ksqldb_to_mongo_with_a_worker_restart_mid_stream(
                 worker.stop()
                 worker.start()
         truth = _truth(docs)
-        sink = mongo[database].player_kill_ratio
 
         def settled() -> bool:
             rows = list(sink.find())
@@ -141,7 +144,16 @@ def test_mongo_to_ksqldb_to_mongo_with_a_worker_restart_mid_stream(
                 got[row["PLAYER_ID"]] = (k + row["KILL_COUNT"], d + row["DEATH_COUNT"])
             return got == truth
 
-        _wait("the sink collection to match the truth", settled, worker)
+        try:
+            _wait("the sink collection to match the truth", settled, worker)
+        except AssertionError as exc:
+            ids = _topic_ids(embedded_stack, topic)
+            rows = list(sink.find())
+            raise AssertionError(
+                f"{exc}\ntopic: {len(ids)} records, {len(set(ids))} distinct of {len(docs)}; "
+                f"table topic: {read_records(embedded_stack, table).height} records; "
+                f"sink: {len(rows)} documents; truth {truth}"
+            ) from None
     finally:
         ksql.stop()
     ids = _topic_ids(embedded_stack, topic)

@@ -45,7 +45,7 @@ def _drain(task: MongoSourceTask, ctx: TaskContext, *, polls: int = 40) -> list[
         _acknowledge(ctx, records)
         out.extend(records)
         empty = 0 if records else empty + 1
-        if empty >= 2:
+        if empty >= 3:  # a poll waits up to ~1 s: three empty ones mean nothing is left
             break
     return out
 

@@ -50,7 +50,7 @@ from telemetry_lib.connectors.mongodb.source_config import (
     SourceSettings,
     parse_source_settings,
 )
-from telemetry_lib.connectors.mongodb.source_prefetch import StreamPrefetcher
+from telemetry_lib.connectors.mongodb.source_prefetch import READ_WAIT_S, Prefetcher
 from telemetry_lib.connectors.mongodb.source_records import (
     change_event_document,
     copied_event,
@@ -129,7 +129,10 @@ class MongoSourceTask(SourceTask):
         self._copy_token: dict[str, str] = {}
         self._copy_pending = False
         self._lookahead: dict[str, Any] | None = None
-        self._prefetch: StreamPrefetcher | None = None
+        self._prefetch: Prefetcher[tuple[list[SourceRecord], Mapping[str, Any] | None]] | None = (
+            None
+        )
+        self._copy_prefetch: Prefetcher[tuple[list[SourceRecord], bool]] | None = None
 
     @property
     def settings(self) -> SourceSettings:
@@ -180,22 +183,17 @@ class MongoSourceTask(SourceTask):
 
     def _poll_copy(self) -> list[SourceRecord]:
         settings = self.settings
-        assert self._copy is not None
-        records: list[SourceRecord] = []
-        documents = self._copy
-        if self._lookahead is not None:
-            documents = itertools.chain([self._lookahead], self._copy)
-            self._lookahead = None
-        for document in documents:
-            if len(records) >= settings.max_batch:
-                # a full batch and more to come: keep this document for the next poll (looking
-                # ahead means the poll that copies the last document also crosses the boundary)
-                self._lookahead = document
-                return records
-            self._copied.add(id_key(document.get("_id")))
-            record = event_record(copied_event(document, settings), self._copy_token, settings)
-            if record is not None:
-                records.append(record)
+        if self._copy_prefetch is None:
+            self._copy_prefetch = Prefetcher(self._read_copy_batch,
+                                             last=lambda batch: batch[1]).start()  # fmt: skip
+        batch = self._copy_prefetch.take(MAX_POLL_WAIT_S)
+        if batch is None:
+            return []
+        records, is_last = batch
+        if not is_last:
+            return records
+        self._copy_prefetch.close()
+        self._copy_prefetch = None
         # 3. the copy is complete: drain the stream to now, dropping inserts already copied
         self._copy = None
         feed = self._open_feed()
@@ -217,20 +215,46 @@ class MongoSourceTask(SourceTask):
         logger.info("%s: copy done (%d records in the last batch); streaming changes",
                     self._name, len(records))  # fmt: skip
         if records and self._position is not None:
-            last = records[-1]
+            final = records[-1]
             records[-1] = SourceRecord(
-                topic=last.topic, value=last.value, key=last.key,
-                source_partition=last.source_partition,
+                topic=final.topic, value=final.value, key=final.key,
+                source_partition=final.source_partition,
                 source_offset=token_offset(self._position),
             )  # fmt: skip
         return records
+
+    def _read_copy_batch(self) -> tuple[list[SourceRecord], bool]:
+        """(records, this is the last batch) — on the prefetch thread."""
+        settings = self.settings
+        assert self._copy is not None
+        records: list[SourceRecord] = []
+        documents: Iterator[dict[str, Any]] = self._copy
+        if self._lookahead is not None:
+            documents = itertools.chain([self._lookahead], self._copy)
+            self._lookahead = None
+        for document in documents:
+            if len(records) >= settings.max_batch:
+                # a full batch and more to come: keep this document for the next batch (looking
+                # ahead means the poll that copies the last document also crosses the boundary)
+                self._lookahead = document
+                return records, False
+            self._copied.add(id_key(document.get("_id")))
+            record = event_record(copied_event(document, settings), self._copy_token, settings)
+            if record is not None:
+                records.append(record)
+        return records, True
 
     def _poll_stream(self) -> list[SourceRecord]:
         # 4. batches read ahead by the prefetcher while the worker produced the previous one
         settings = self.settings
         if self._prefetch is None:
-            self._prefetch = StreamPrefetcher(self._open_feed(), self._stream_records,
-                                              max_events=settings.max_batch).start()  # fmt: skip
+            feed = self._open_feed()
+
+            def read() -> tuple[list[SourceRecord], Mapping[str, Any] | None] | None:
+                events = feed.next_batch(max_events=settings.max_batch, timeout=READ_WAIT_S)
+                return (self._stream_records(events), events[-1].resume_token) if events else None
+
+            self._prefetch = Prefetcher(read).start()
         batch = self._prefetch.take(min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S))
         if batch is None:
             return []
@@ -265,6 +289,9 @@ class MongoSourceTask(SourceTask):
         return self._feed
 
     def _close_feed(self) -> None:
+        if self._copy_prefetch is not None:
+            self._copy_prefetch.close()
+            self._copy_prefetch = None
         if self._prefetch is not None:
             self._prefetch.close()
             self._prefetch = None

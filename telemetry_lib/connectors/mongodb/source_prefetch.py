@@ -1,16 +1,17 @@
-"""Reading the change stream ahead of ``poll`` on a thread of the task's own.
+"""Reading MongoDB ahead of ``poll`` on a thread of the task's own (the copy and the change
+stream).
 
 The worker's source loop is sequential: poll, then produce and wait for Kafka's
 acknowledgements, then poll again. Without read-ahead MongoDB sits idle while Kafka
-acknowledges and the other way round. :class:`StreamPrefetcher` keeps reading the change stream
-(and converting the events into records) while the worker produces, holding at most
+acknowledges and the other way round. :class:`Prefetcher` keeps reading (and converting
+documents or events into records) while the worker produces, holding at most
 ``PREFETCH_DEPTH`` batches. Offsets are unaffected: a batch carries its own offsets and only
 records handed out by ``poll`` and acknowledged by Kafka are ever committed; batches still
 queued when the task stops are dropped and read again after the committed offset.
 
-The ChangeFeed belongs to the prefetcher's thread from :meth:`StreamPrefetcher.start` until
-:meth:`StreamPrefetcher.close` returns; a failure there (MongoDB unreachable) ends the thread and
-is raised by the next :meth:`take`.
+The cursor being read belongs to the prefetcher's thread from :meth:`Prefetcher.start` until
+:meth:`Prefetcher.close` returns; a failure there (MongoDB unreachable) ends the thread and is
+raised by the next :meth:`Prefetcher.take`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
-from telemetry_lib.connectors.api import SourceRecord
-from telemetry_lib.mongo import ChangeEvent, ChangeFeed
-
-__all__ = ["StreamPrefetcher"]
+__all__ = ["READ_WAIT_S", "Prefetcher"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,34 +36,33 @@ PUT_WAIT_S = 0.1
 # close() waits this long for the thread (one read plus one hand-over attempt, with slack).
 JOIN_TIMEOUT_S = 10.0
 
-Batch = tuple[list[SourceRecord], Mapping[str, Any] | None]
+T = TypeVar("T")
 
 
-class StreamPrefetcher:
-    """Reads ``feed`` on its own thread; :meth:`take` hands out converted batches in order."""
+class Prefetcher(Generic[T]):
+    """Calls ``read`` on its own thread and queues what it returns (None: nothing yet, read
+    again; ``last(item)`` true: the final item, the thread ends after it); :meth:`take` hands
+    the items out in order."""
 
     def __init__(
         self,
-        feed: ChangeFeed,
-        convert: Callable[[Sequence[ChangeEvent]], list[SourceRecord]],
+        read: Callable[[], T | None],
         *,
-        max_events: int,
+        last: Callable[[T], bool] = lambda item: False,
         name: str = "mongo-source-prefetch",
     ) -> None:
-        self._feed = feed
-        self._convert = convert
-        self._max_events = max_events
-        self._queue: queue.Queue[Batch | BaseException] = queue.Queue(maxsize=PREFETCH_DEPTH)
+        self._read = read
+        self._last = last
+        self._queue: queue.Queue[T | BaseException] = queue.Queue(maxsize=PREFETCH_DEPTH)
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> StreamPrefetcher:
+    def start(self) -> Prefetcher[T]:
         self._thread.start()
         return self
 
-    def take(self, timeout: float) -> Batch | None:
-        """The next batch (records, token after its last event), or None after ``timeout``;
-        raises what ended the reading thread."""
+    def take(self, timeout: float) -> T | None:
+        """The next item, or None after ``timeout``; raises what ended the reading thread."""
         try:
             item = self._queue.get(timeout=timeout)
         except queue.Empty:
@@ -75,7 +72,7 @@ class StreamPrefetcher:
         return item
 
     def close(self) -> None:
-        """Stop reading and wait for the thread (the feed is then the caller's again)."""
+        """Stop reading and wait for the thread (what it read from is then the caller's)."""
         self._closing.set()
         if self._thread.is_alive():
             self._thread.join(JOIN_TIMEOUT_S)
@@ -85,13 +82,15 @@ class StreamPrefetcher:
     def _run(self) -> None:
         try:
             while not self._closing.is_set():
-                events = self._feed.next_batch(max_events=self._max_events, timeout=READ_WAIT_S)
-                if events:
-                    self._hand_over((self._convert(events), events[-1].resume_token))
+                item = self._read()
+                if item is not None:
+                    self._hand_over(item)
+                    if self._last(item):
+                        return
         except BaseException as exc:  # noqa: BLE001 - handed to take(), which raises it
             self._hand_over(exc)
 
-    def _hand_over(self, item: Batch | BaseException) -> None:
+    def _hand_over(self, item: T | BaseException) -> None:
         while not self._closing.is_set():
             try:
                 self._queue.put(item, timeout=PUT_WAIT_S)
