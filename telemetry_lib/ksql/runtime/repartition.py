@@ -44,6 +44,7 @@ only once several instances share the query).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import zlib
@@ -80,6 +81,9 @@ REPARTITION_CONFIG = "telemetry.kafka.repartition.topics"
 CHUNK_BYTES = 512 * 1024
 # Field names inside the key object (one per key expression, in order).
 _KEY_FIELD = "K{}"
+# Internal fields an aggregate reads besides its expressions' columns (event time, tombstones,
+# the task partition, window bounds of a windowed source).
+_ALWAYS_CARRIED = ("ROWTIME", "ROWPARTITION", "__ksql_null_value", "WINDOWSTART", "WINDOWEND")
 # Join key fields of a join side's frame (``plan.join.join_key_field``): a re-keyed side's key.
 _JOIN_KEY_PREFIX = "__ksql_jk_"
 
@@ -93,6 +97,8 @@ class Cut:
     index: int
     operator: str
     key: Callable[[], list[pl.Expr]]
+    #: Batch fields sub-topology 2 reads (the others are not written to the topic).
+    columns: frozenset[str] = frozenset()
 
 
 def repartition_topic(service_id: str, query_id: str, operator: str) -> str:
@@ -121,8 +127,24 @@ def find_cut(pipeline: Pipeline) -> Cut | None:
         def key(group: Sequence[object] = group) -> list[pl.Expr]:
             return [compile_typed(g).value for g in group]  # type: ignore[arg-type]
 
-        return Cut(index, "Aggregate-GroupBy", key)
+        used: set[str] = set(_ALWAYS_CARRIED) | set(agg.source_key_fields)
+        _columns_of((agg.group_by, [c.args for c in agg.calls], agg.having), used)
+        return Cut(index, "Aggregate-GroupBy", key, frozenset(used))
     return None
+
+
+def _columns_of(node: object, out: set[str]) -> None:
+    """Every batch field a typed expression tree reads (its TColumn leaves)."""
+    from telemetry_lib.ksql.analyzer.typed import TColumn
+
+    if isinstance(node, TColumn):
+        out.add(node.field_name)
+    if isinstance(node, list | tuple):
+        for item in node:
+            _columns_of(item, out)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            _columns_of(getattr(node, f.name), out)
 
 
 class RowCodec:
@@ -139,8 +161,11 @@ class RowCodec:
         self.schema = schema
         self.partitions = partitions
 
-    def encode(self, frame: pl.DataFrame, key: list[pl.Expr]) -> pl.DataFrame:
-        """Records holding ``frame``'s rows, grouped by the partition of their new key."""
+    def encode(
+        self, frame: pl.DataFrame, key: list[pl.Expr], *, source: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
+        """Records holding ``frame``'s rows, grouped by the partition of their new key
+        (``key`` evaluated over ``source``, the same rows with every column, when given)."""
         if self.schema is None:
             self.schema = frame.schema
         lines = frame.select(
@@ -148,7 +173,7 @@ class RowCodec:
             .struct.json_encode()
             .alias("line")
         ).to_series()
-        parts = self._partitions(frame, key)
+        parts = self._partitions(frame if source is None else source, key)
         ts = (
             frame["ROWTIME"].cast(pl.Int64) if "ROWTIME" in frame.columns
             else _constant(None, pl.Int64(), frame.height)
@@ -245,7 +270,8 @@ class Topology:
             return None
         topic = repartition_topic(service_id, query_id, cut.operator)
         ops = pipeline.operators
-        topology._first = _chain(pipeline, ops[: cut.index], topology._writer(topic, cut.key()))
+        writer = topology._writer(topic, cut.key(), cut.columns)
+        topology._first = _chain(pipeline, ops[: cut.index], writer)
         topology._resume[topic] = _chain(pipeline, ops[cut.index :], _discard)
         return topology
 
@@ -268,14 +294,18 @@ class Topology:
         if records.height:
             self._guarded(self._resume[topic], self.codecs[topic].decode(records))
 
-    def _writer(self, topic: str, key: list[pl.Expr] | None) -> Emit:
+    def _writer(
+        self, topic: str, key: list[pl.Expr] | None, columns: frozenset[str] = frozenset()
+    ) -> Emit:
         codec = self.codecs.setdefault(topic, RowCodec())
 
         def write(frame: pl.DataFrame) -> None:
             keys = key
             if keys is None:  # a join side: keyed by its join key fields
                 keys = [pl.col(c) for c in frame.columns if c.startswith(_JOIN_KEY_PREFIX)]
-            self.pipeline.ctx.io.produce(topic, codec.encode(frame, keys))
+            # Only the columns sub-topology 2 reads are written (the key is computed first).
+            rows = frame.select([c for c in frame.columns if c in columns]) if columns else frame
+            self.pipeline.ctx.io.produce(topic, codec.encode(rows, keys, source=frame))
 
         return write
 
