@@ -21,12 +21,24 @@ from pathlib import Path
 from typing import Any
 
 from telemetry_lib.config import Settings
-from telemetry_lib.errors import ConfigError
+from telemetry_lib.errors import ConfigError, ServiceError
+from telemetry_lib.services import Stack
 from telemetry_lib.workbench.report import DEFAULT_REPORTS_DIR, NOTEBOOKS, run_report
 
 __all__ = ["add_report_arguments", "parse_parameters", "run_report_command"]
 
 logger = logging.getLogger(__name__)
+
+#: The services each notebook talks to (checked before anything runs).
+NEEDS: dict[str, tuple[str, ...]] = {
+    "01_seed_mongo": ("mongo",),
+    "02_source_connector": ("kafka", "mongo", "connect"),
+    "03_ksql_pipeline": ("kafka", "mongo", "ksqldb"),
+    "04_ratio_to_polars": ("kafka", "mongo", "ksqldb"),
+    "05_player_trends": ("kafka", "mongo", "ksqldb"),
+    "06_sink_and_teardown": ("kafka", "mongo", "ksqldb", "connect"),
+    "live_dashboard": ("kafka", "ksqldb"),
+}
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +91,7 @@ def run_report_command(args: argparse.Namespace, settings: Settings) -> int:
             f"unknown notebook(s): {', '.join(unknown)}",
             hint=f"choose from {', '.join((*NOTEBOOKS, 'live_dashboard'))}",
         )
+    _preflight(settings, notebooks)
     config = getattr(args, "config", None)
     if config is not None:
         os.environ["TELEMETRY_CONFIG"] = str(Path(config).resolve())
@@ -96,3 +109,15 @@ def run_report_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"report: {result.html}")
     print(f"notebook suite done in {result.seconds:.1f} s: {result.folder}")
     return 0
+
+
+def _preflight(settings: Settings, notebooks: list[str]) -> None:
+    """Fail before the first kernel starts when a service the notebooks need is down."""
+    needed = {service for name in notebooks for service in NEEDS.get(name, ())}
+    rows = [r for r in Stack(settings).status() if r.service in needed]
+    down = [f"{r.service} ({r.health})" for r in rows if not r.healthy]
+    if down:
+        raise ServiceError(
+            f"the notebooks need {', '.join(sorted(needed))}; not answering: {', '.join(down)}",
+            hint="start the stack with `telemetry up` (make run does), or check the profile",
+        )

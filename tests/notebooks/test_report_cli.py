@@ -11,6 +11,7 @@ import pytest
 from telemetry_lib.cli import main
 from telemetry_lib.config import Settings
 from telemetry_lib.errors import ConfigError
+from telemetry_lib.services import free_port
 from telemetry_lib.workbench.command import parse_parameters
 
 
@@ -46,3 +47,17 @@ def test_report_command_runs_a_notebook_with_parameters(
     assert "injected-parameters" in executed and "clitest" in executed
     report = json.loads((folders[0] / "summary.json").read_text())
     assert report["parameters"] == {"players": 12, "events": 200, "database": "clitest"}
+
+
+def test_report_command_says_which_services_are_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--workdir", str(tmp_path / "wd")]
+    for name in ("kafka_port", "mongo_port", "ksqldb_port", "connect_port"):
+        flags += ["--" + name.replace("_", "-"), str(free_port())]
+    code = main(["report", *flags, "--notebooks", "01_seed_mongo,04_ratio_to_polars",
+                 "--reports-dir", str(tmp_path / "reports")])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "need kafka, ksqldb, mongo" in err and "telemetry up" in err
+    assert not (tmp_path / "reports").exists()  # nothing ran
