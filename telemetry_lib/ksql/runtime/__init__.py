@@ -6,6 +6,8 @@
 - ``query_runner``: one persistent query's exactly-once consume-process-commit loop (the
   protocol is written out as numbered steps in its docstring);
 - ``checkpoint``: checkpoint records (intents, snapshots) and the ``ksql-eos`` output header;
+- ``repartition``: a query's pipeline cut at its re-keyings (GROUP BY, re-keyed join sides), the
+  rows going through ksqlDB-named ``-repartition`` topics and read back by the same runner;
 - ``kafka_runtime``: :class:`~telemetry_lib.ksql.runtime.kafka_runtime.KafkaRuntime`, one
   runner per running query, kept in step with the engine;
 - ``command_log``: the command topic + local-disk command log (catalog persistence);
