@@ -17,16 +17,16 @@ A connector (or task) raising from start/poll/put is FAILED with its Python trac
 (loaded from the offsets topic) and survive deletion, as in Connect: re-creating a connector
 with the same name resumes from them unless they were reset (``DELETE .../offsets``).
 
-Known limits: a sink connector's ``GET .../offsets`` lists what its running tasks committed in
-this worker's lifetime (not read back from the consumer group, so it is empty for a stopped
-sink), and ``DELETE .../offsets`` resets source offsets only; ``generation`` in the status
-records is always 1 (one worker, no rebalance protocol).
+A sink connector's ``GET .../offsets`` reads its consumer group's committed offsets from the
+broker. Known limits: ``DELETE .../offsets`` resets source offsets only; ``generation`` in the
+status records is always 1 (one worker, no rebalance protocol).
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import re
 import threading
 import traceback
 from collections.abc import Callable, Mapping
@@ -55,7 +55,9 @@ from telemetry_lib.connectors.runner import OffsetBook, TaskEnv, TaskRunner, Tas
 from telemetry_lib.connectors.sink_runner import SinkTaskRunner, sink_group_id
 from telemetry_lib.connectors.source_runner import SourceTaskRunner
 from telemetry_lib.connectors.storage import ConnectStorage, StoredConnector, TargetState
+from telemetry_lib.kafka import KafkaAdmin
 from telemetry_lib.kafka.config import ConfLike
+from telemetry_lib.kafka.consumer import committed_offsets
 
 __all__ = ["ConnectorState", "Herder", "WorkerConfig"]
 
@@ -628,12 +630,23 @@ class Herder:
         ]
 
     def _committed_sink_offsets(self, name: str) -> dict[tuple[str, int], int]:
+        """The consumer group's committed offsets for the topics the sink reads (OffsetFetch,
+        no group join), as Connect reads them."""
         conn = self._get(name)
-        found: dict[tuple[str, int], int] = {}
-        for runner in list(conn.runners.values()):
-            if isinstance(runner, SinkTaskRunner):
-                found.update(runner.committed_offsets())
-        return found
+        admin = KafkaAdmin(self.conf)
+        existing = admin.list_topics(include_internal=True)
+        regex = str(conn.parsed.get("topics.regex") or "")
+        if regex:
+            pattern = re.compile(regex)
+            topics = [t for t in existing if pattern.fullmatch(t)]
+        else:
+            wanted = [t for t in conn.parsed.get("topics") or [] if t]
+            topics = [t for t in wanted if t in existing]
+        partitions = [(t, p) for t in topics for p in range(admin.describe_topic(t).partitions)]
+        if not partitions:
+            return {}
+        found = committed_offsets(self.conf, sink_group_id(name), partitions)
+        return {tp: o for tp, o in found.items() if o is not None}
 
     def _write_connector_status(self, conn: _Connector) -> None:
         value: dict[str, Any] = {"state": conn.state.value, "trace": conn.trace,

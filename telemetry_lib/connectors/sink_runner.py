@@ -105,10 +105,6 @@ class SinkTaskRunner(TaskRunner):
         regex = str(env.connector_config.get("topics.regex") or "")
         self._regex = re.compile(regex) if regex else None
 
-    def committed_offsets(self) -> dict[TopicPartition, int]:
-        """Offsets this task committed to its consumer group (next offset to read)."""
-        return dict(self._committed)
-
     def _run(self) -> None:
         task = self.env.plugin.factory().task_class()()
         self._task = task

@@ -24,7 +24,7 @@ from telemetry_lib.kafka.records import PartitionOffsets, messages_to_frame
 if TYPE_CHECKING:
     from confluent_kafka import Message
 
-__all__ = ["GroupConsumer", "partition_count", "raise_for_message_errors"]
+__all__ = ["GroupConsumer", "committed_offsets", "partition_count", "raise_for_message_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +250,23 @@ class GroupConsumer:
         for tp in partitions:
             self._assigned.discard((tp.topic, tp.partition))
             self._next.pop((tp.topic, tp.partition), None)
+
+
+def committed_offsets(
+    conf: ConfLike, group_id: str, partitions: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], int | None]:
+    """``group_id``'s committed offsets for ``partitions`` (None where nothing is committed),
+    read with OffsetFetch without joining the group (its members are not disturbed)."""
+    consumer = Consumer(consumer_config(conf, group_id=group_id))
+    try:
+        result = consumer.committed(
+            [TopicPartition(t, p) for t, p in partitions], timeout=REQUEST_TIMEOUT_S
+        )
+    except KafkaException as exc:
+        raise wrap_kafka_exception(f"committed offsets of group {group_id!r}", exc) from exc
+    finally:
+        consumer.close()
+    return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in result}
 
 
 def raise_for_message_errors(messages: list[Message]) -> list[Message]:

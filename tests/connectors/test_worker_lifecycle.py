@@ -194,6 +194,11 @@ def test_retriable_put_is_retried_until_it_succeeds(
                  for e in client.offsets(name)}  # fmt: skip
     wait_for(lambda: sum(e["offset"]["kafka_offset"] for e in client.offsets(name)) == 50,
              what=f"committed offsets covering 50 records (had {committed})")  # fmt: skip
+    client.stop(name)  # the offsets come from the consumer group: still there when stopped
+    assert sorted((e["partition"]["kafka_partition"], e["offset"]["kafka_offset"])
+                  for e in client.offsets(name)) == sorted(  # fmt: skip
+        (p, n) for p, n in Counter(row["partition"] for row in _file_rows(sink_file)).items()
+    )
     client.delete(name)
 
 
