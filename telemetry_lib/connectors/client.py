@@ -142,7 +142,8 @@ class ConnectClient:
                     t.get("trace") for t in status["tasks"]
                 ]
                 trace = next((t for t in traces if t), "")
-                raise ConnectError(f"connector {name} failed: {trace.strip().splitlines()[-1:] }",
+                last = trace.strip().splitlines()[-1] if trace.strip() else "(no trace)"
+                raise ConnectError(f"connector {name} failed: {last}",
                                    hint=f"GET {self.url}/connectors/{name}/status has the trace")  # fmt: skip
             wanted = tasks if tasks is not None else 1
             if all(s == "RUNNING" for s in states) and len(status["tasks"]) >= wanted:

@@ -13,7 +13,12 @@ import pytest
 
 from telemetry_lib.config import Settings
 from telemetry_lib.connectors.client import ConnectClient
-from telemetry_lib.connectors.errors import BadRequestError, ConflictError, NotFoundError
+from telemetry_lib.connectors.errors import (
+    BadRequestError,
+    ConflictError,
+    ConnectError,
+    NotFoundError,
+)
 from telemetry_lib.kafka import read_records
 from tests.connectors.helpers import WorkerProcess, wait_for
 
@@ -312,3 +317,19 @@ def test_storage_topics_use_connects_layout(
     client.delete(name)
     after = records(f"{worker.prefix}-configs")
     assert (f"connector-{name}", None) in after and (f"target-state-{name}", None) in after
+
+
+def test_client_wait_until_running_reports_a_failure(client: ConnectClient, work: Path) -> None:
+    name = _name("waitfail")
+    client.create(name, _counter(f"{name}-out", **{"fail.at": "1", "fail.always": "true"}))
+    wait_for(lambda: _states(client.status(name))[1] == ["FAILED"], what="the task failing")
+    with pytest.raises(ConnectError) as info:
+        client.wait_until_running(name, timeout=60)
+    assert (
+        info.value.message == f"connector {name} failed: RuntimeError: counter asked to fail at 1"
+    )
+    client.delete(name)
+    assert client.delete(name, missing_ok=True) is False
+    with pytest.raises(NotFoundError) as missing:
+        client.delete(name)
+    assert missing.value.error_code == 404
