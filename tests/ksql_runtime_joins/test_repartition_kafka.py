@@ -133,3 +133,30 @@ def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
               "the repartition topic to be deleted")  # fmt: skip
     finally:
         second.close()
+
+
+def test_repartition_topics_can_be_turned_off_per_query(
+    embedded_stack: Settings, tmp_path: Path
+) -> None:
+    conf = embedded_stack.kafka_config()
+    tag = uuid.uuid4().hex[:8]
+    topic, service_id = f"rp_off_{tag}", f"rpoff{tag}_"
+    create_topic(conf, topic, 2)
+    docs = events(0, 1500)
+    with JsonProducer(conf) as producer:
+        producer.produce_json(topic, docs, timestamp_field="ts")
+    server = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
+    server.start()
+    try:
+        server.execute("SET 'telemetry.kafka.repartition.topics'='false';\n"
+                       + SQL.format(topic=topic, tag=tag),
+                       properties={"auto.offset.reset": "earliest"})  # fmt: skip
+        runner = server.runtime.runners[f"CTAS_KD_{tag.upper()}_0"]
+        assert runner.topology is None and runner.internal_topics == ()
+        expected = truth(docs)
+        _wait(lambda: latest(decode_windowed(read_records(conf, f"KD_{tag.upper()}"))).equals(expected),
+              "the table to equal the batch truth")  # fmt: skip
+        assert not [t for t in KafkaAdmin(conf).list_topics(include_internal=True)
+                    if t.startswith(f"_confluent-ksql-{service_id}") and t.endswith("-repartition")]  # fmt: skip
+    finally:
+        server.close()

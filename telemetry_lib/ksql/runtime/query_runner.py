@@ -349,7 +349,9 @@ class QueryRunner:
                 "already published skipped)",
                 self.query_id, self.batch, self.epoch, len(intents), self.replay_skipped,
             )  # fmt: skip
-        # Recovery 6. continue from the positions reached.
+        # Recovery 6. continue from the positions reached (input partitions the checkpoint does
+        # not know, e.g. a repartition topic added since it was written, from their start).
+        self._add_unknown_inputs()
         self._consumer_or_fail().assign(self.positions)
         if len(self.source_topics) > 1:
             self._catch_up = self._lagging_sources()
@@ -370,6 +372,14 @@ class QueryRunner:
                 low, _high = consumer.watermarks(topic, p)
                 positions[(topic, p)] = ends.get(p, low) if latest else low
         return positions
+
+    def _add_unknown_inputs(self) -> None:
+        consumer = self._consumer_or_fail()
+        for topic in self.input_topics:
+            for p in range(consumer.partitions(topic) or 0):
+                if (topic, p) not in self.positions:
+                    self.positions[(topic, p)] = consumer.watermarks(topic, p)[0]
+                    logger.info("query %s reads %s[%d] from its start", self.query_id, topic, p)
 
     def _lagging_sources(self) -> dict[tuple[str, int], int]:
         """Source partitions whose end is past the position reached (data waiting)."""
