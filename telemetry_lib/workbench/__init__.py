@@ -6,9 +6,10 @@ Modules:
   topic, the ksqlDB pipeline, ratios into polars, connectors, lineage, summaries);
 - ``pipeline.py`` — the demo's statements with the window size as a parameter, create/drop,
   wait until RUNNING and caught up;
+- ``enrichment.py`` — notebook 03's players table, enriched stream and per-team K/D table;
 - ``lineage.py`` — the stream lineage graph from the ksqlDB catalog and the connectors;
-- ``connect.py`` — the official MongoDB source/sink connector configs and a Kafka Connect REST
-  client;
+- ``connect.py`` — the official MongoDB source/sink connector configs (sent with the
+  connectors package's ConnectClient);
 - ``live.py`` — the live dashboard's push query feeding a plotly FigureWidget;
 - ``report.py`` — papermill runs of notebooks 01-06 into ``reports/<timestamp>/`` and one
   HTML report (``make run``, ``telemetry report``);

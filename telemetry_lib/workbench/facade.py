@@ -31,13 +31,13 @@ from telemetry_lib.analytics.changelog import kd_table
 from telemetry_lib.analytics.truth import KdComparison, compare_kd, kd_truth
 from telemetry_lib.charts import ExportFormat
 from telemetry_lib.config import Settings, load_settings
-from telemetry_lib.errors import ConnectError, TelemetryError
+from telemetry_lib.connectors.client import ConnectClient
+from telemetry_lib.errors import ConnectError, ConnectionFailed, TelemetryError
 from telemetry_lib.generator import GeneratorConfig, TelemetryGenerator, event_checksum
 from telemetry_lib.kafka import delete_topic, end_offsets, list_topics, read_records, read_topic
 from telemetry_lib.ksql.client import KsqlClient
 from telemetry_lib.mongo import get_collection, read_collection
 from telemetry_lib.workbench import connect, enrichment, pipeline
-from telemetry_lib.workbench.connect import ConnectRest
 from telemetry_lib.workbench.lineage import Lineage, build_lineage
 from telemetry_lib.workbench.live import LiveFeed
 from telemetry_lib.workbench.pipeline import PipelineNames
@@ -148,7 +148,7 @@ class Workbench:
         self.players_collection = players_collection
         self.names = names or PipelineNames()
         self._ksql: KsqlClient | None = None
-        self._connect: ConnectRest | None = None
+        self._connect: ConnectClient | None = None
 
     @classmethod
     def open(
@@ -296,10 +296,10 @@ class Workbench:
     # --- connectors (02, 06) ----------------------------------------------------------------------
 
     @property
-    def connect(self) -> ConnectRest:
+    def connect(self) -> ConnectClient:
         """A Kafka Connect REST client for the profile's worker."""
         if self._connect is None:
-            self._connect = ConnectRest(self.settings.connect_url)
+            self._connect = ConnectClient(self.settings.connect_url)
         return self._connect
 
     def create_source_connector(self, name: str = SOURCE_CONNECTOR) -> dict[str, Any]:
@@ -309,7 +309,7 @@ class Workbench:
             self.settings, database=self.database, collection=self.events_collection
         )
         self.connect.put_config(name, config)
-        self.connect.wait_running(name)
+        self.connect.wait_until_running(name)
         return connect.masked(config)
 
     def create_sink_connector(
@@ -329,7 +329,7 @@ class Workbench:
             window_minutes=window_minutes,
         )
         self.connect.put_config(name, config)
-        self.connect.wait_running(name)
+        self.connect.wait_until_running(name)
         return connect.masked(config)
 
     def wait_documents(
@@ -424,7 +424,9 @@ class Workbench:
     def teardown(self, connectors: tuple[str, ...] = (SOURCE_CONNECTOR, SINK_CONNECTOR)) -> list[str]:
         """Delete the connectors, drop the table (and its topic) and the stream, delete the
         events topic; returns what was done, in order."""
-        done = [f"DELETE connector {n}" for n in connectors if self.connect.delete(n)]
+        done = [
+            f"DELETE connector {n}" for n in connectors if self.connect.delete(n, missing_ok=True)
+        ]
         done += self.drop_pipeline()
         if delete_topic(self.settings.kafka_config(), self.names.topic):
             done.append(f"delete topic {self.names.topic}")
@@ -542,8 +544,8 @@ class Workbench:
         """Every connector's config (Kafka Connect REST); empty, with a warning, when no
         worker answers (the lineage is then drawn without connectors)."""
         try:
-            return self.connect.configs()
-        except ConnectError as exc:
+            return {str(n): dict(self.connect.config(n)) for n in self.connect.list()}
+        except (ConnectError, ConnectionFailed) as exc:
             logger.warning("lineage without connectors: %s", exc.message)
             return {}
 
