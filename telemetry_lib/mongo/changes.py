@@ -49,6 +49,11 @@ FullDocument = Literal["default", "updateLookup", "whenAvailable", "required"]
 MAX_AWAIT_MS = 200
 # Events per batch handed out by next_batch().
 CHANGE_BATCH = 1_000
+# GAP await-ignored: NX-27017 answers an empty getMore at once (maxAwaitTimeMS is ignored:
+# ~2,000 empty round trips/s measured), so an idle reader would busy-loop the one-command-at-a-
+# time server. next_batch() pauses this long between empty reads (MongoDB itself waits
+# max_await_ms server-side, so there the pause only follows a real wait).
+IDLE_READ_PAUSE_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ class ChangeFeed:
                     continue
                 if events or time.monotonic() >= deadline:
                     break
+                time.sleep(IDLE_READ_PAUSE_S)
         except PyMongoError as exc:
             raise wrap_mongo_error(f"reading the change stream of {self.name}", exc) from exc
         return events

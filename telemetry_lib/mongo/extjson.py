@@ -6,7 +6,8 @@ The formats are those of the official connector's ``output.json.formatter`` clas
 
 - ``DefaultJson``: the Java driver's legacy STRICT mode — ``{"$oid": "..."}``,
   ``{"$date": <epoch ms>}``, ``{"$numberLong": "<n>"}`` for 64-bit integers (32-bit ones and
-  doubles plain), ``{"$numberDecimal": "..."}``, ``{"$binary": "<base64>", "$type": "00"}``,
+  doubles plain; pymongo decodes every BSON int64 as ``Int64``, plain ``int`` is int32),
+  ``{"$numberDecimal": "..."}``, ``{"$binary": "<base64>", "$type": "00"}``,
   ``{"$timestamp": {"t": .., "i": ..}}``, ``{"$regex": .., "$options": ..}``.
 - ``ExtendedJson``: canonical Extended JSON v2 (``{"$numberInt": "1"}``,
   ``{"$date": {"$numberLong": ".."}}``...), written by ``bson.json_util`` (slow, exact).
@@ -56,8 +57,19 @@ def encode_document(value: Mapping[str, Any], formatter: JsonFormatter) -> str:
     """``value`` (a document as pymongo returns it) as JSON text in ``formatter``'s format."""
     if formatter == "ExtendedJson":
         return json_util.dumps(value, json_options=json_util.CANONICAL_JSON_OPTIONS)
-    convert = _simplified if formatter == "SimplifiedJson" else _strict
+    simplified = formatter == "SimplifiedJson"
+    if {type(v) for v in value.values()} <= _FLAT_TYPES:
+        # a flat document of common types (most events): msgspec writes it in one call, the
+        # hook converting Int64 / ObjectId / Decimal128 (datetimes and nesting take the walk)
+        encoder = _simplified_encoder if simplified else _strict_encoder
+        return encoder.encode(value).decode()
+    convert = _simplified if simplified else _strict
     return _encoder.encode(_walk(value, convert)).decode()
+
+
+_FLAT_TYPES = frozenset({str, int, float, bool, type(None), Int64, ObjectId, Decimal128})
+_simplified_encoder = msgspec.json.Encoder(enc_hook=lambda v: _simplified(v))
+_strict_encoder = msgspec.json.Encoder(enc_hook=lambda v: _strict(v))
 
 
 def resume_token_to_json(token: Mapping[str, Any]) -> str:

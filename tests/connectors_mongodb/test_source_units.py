@@ -173,3 +173,15 @@ def test_formatters() -> None:
     extended = json.loads(encode_document(doc, "ExtendedJson"))
     assert extended["i"] == {"$numberInt": "3"} and extended["f"] == {"$numberDouble": "1.5"}
     assert extended["t"] == {"$date": {"$numberLong": "1672534923123"}}
+
+
+def test_flat_documents_encode_as_the_general_walk_does() -> None:
+    oid = ObjectId("65f000000000000000000000")
+    flat = {"_id": oid, "n": Int64(5), "i": 3, "big": 2**40, "dec": Decimal128("1.5"),
+            "s": "x", "f": 1.5, "b": True, "z": None}  # fmt: skip
+    nested = {"wrap": flat}  # the walk path
+    for formatter in ("DefaultJson", "SimplifiedJson"):
+        assert json.loads(encode_document(nested, formatter))["wrap"] == json.loads(
+            encode_document(flat, formatter)
+        )
+    assert json.loads(encode_document(flat, "DefaultJson"))["n"] == {"$numberLong": "5"}
