@@ -61,6 +61,8 @@ class JoinPipeline(Pipeline):
         #: through the entries in ``_resume`` (see :meth:`cut_repartitions`).
         self._through: Callable[[str], Emit] | None = None
         self._resume: dict[str, Emit] = {}
+        #: (index in ``downstream``, topic suffix) of a downstream cut (a re-grouping GROUP BY).
+        self._downstream_cut: tuple[int, str] | None = None
         operators = _collect(root) + downstream
         super().__init__(operators)
 
@@ -71,6 +73,10 @@ class JoinPipeline(Pipeline):
     def _build_chain(self) -> list[Emit]:
         self.entries = {}
         terminal = _chain(self.downstream, self, lambda batch: None)
+        if self._through is not None and self._downstream_cut is not None:
+            index, suffix = self._downstream_cut
+            self._resume[suffix] = _chain(self.downstream[index:], self, lambda batch: None)
+            terminal = _chain(self.downstream[:index], self, self._through(suffix))
         self._wire(self.root, terminal)
         # The base class uses chain[0] only from its own push(), which this class overrides.
         return [terminal]
@@ -102,12 +108,20 @@ class JoinPipeline(Pipeline):
                 assert topic is not None
                 self.entries.setdefault(topic, []).append(entry)
 
-    def cut_repartitions(self, through: Callable[[str], Emit]) -> dict[str, Emit]:
+    def cut_repartitions(
+        self,
+        through: Callable[[str], Emit],
+        *,
+        downstream_cut: tuple[int, str] | None = None,
+    ) -> dict[str, Emit]:
         """Kafka runtime: re-wire each re-keyed side (a Repartition key step) so its rows go to
         ``through(suffix)`` (which writes them to ``<appId>-<suffix>``, e.g.
         ``-Join-left-repartition``) instead of into its join; returns suffix -> the entry that
-        continues that side at its join with the rows read back from the topic."""
+        continues that side at its join with the rows read back from the topic.
+        ``downstream_cut`` = (index, suffix) also cuts the chain above the joins before
+        ``downstream[index]`` (a GROUP BY that re-groups: ``Aggregate-GroupBy-repartition``)."""
         self._through, self._resume = through, {}
+        self._downstream_cut = downstream_cut
         self._build_chain()
         return dict(self._resume)
 
