@@ -6,15 +6,17 @@ its input topics, and makes every output appear exactly once to ``read_committed
 Kafka brokers that filter aborted transactions **and** on brokers that do not (the embedded
 Tansu broker; some managed Kafka-compatible services have no transactions at all).
 
-Inputs: the query's source topics (a join reads two or more) plus, when its plan needs a
-re-keying, its own repartition topic (:mod:`telemetry_lib.ksql.runtime.repartition`: the
-pipeline is cut in two sub-topologies; the first writes the re-keyed rows into the topic inside
-the batch's transaction, the second reads them back as one more input). One consumer is assigned
-every input partition; intents and snapshots already record positions per (topic, partition).
-Order within a batch: one source topic keeps (partition, offset) order; several source topics
-are merged by time the way Kafka Streams picks the partition whose head record has the smallest
-timestamp — a stable sort on the running maximum timestamp of each partition, which keeps every
-partition's own order (ties: the order the sources are listed, then partition, offset). On a
+Inputs: the query's source topics (a join reads two or more) plus, when its plan re-keys, its
+own repartition topics (:mod:`telemetry_lib.ksql.runtime.repartition`: the pipeline is cut in
+sub-topologies; one writes the re-keyed rows into a topic inside the batch's transaction, the
+next reads them back as one more input, in a later batch). One consumer is assigned every input
+partition; intents and snapshots record positions per (topic, partition). Order within a batch:
+one source topic with at most a GROUP BY cut keeps (partition, offset) order (then the re-keyed
+rows read back); a join's inputs — sources and repartition topics — are merged by time the way
+Kafka Streams picks the partition whose head record has the smallest timestamp: a stable sort on
+the running maximum timestamp of each partition, which keeps every partition's own order (ties:
+later-listed sources first — a stream-table join's table is its right side — then repartition
+topics, partition, offset) and fed in runs of one topic. On a
 start with several sources, a batch waits (bounded by :data:`CATCH_UP_WAIT_S`) for records of
 source partitions that had data at the start but none fetched yet, so a pre-loaded table side
 is not overtaken by the stream side (Kafka Streams' ``max.task.idle.ms`` idea).
@@ -33,8 +35,8 @@ The commit of batch ``b`` (numbered steps; the same numbers mark the code):
 2. Begin a transaction; write the **intent** (batch number + ranges) to the query's checkpoint
    topic and **flush** it before any output is produced (the flush overlaps with step 3, which
    only computes), so no output of batch ``b`` can be visible without its intent.
-3. Run the pipeline over the batch's records in (partition, offset) order, capturing what it
-   produces (sink records, processing-log entries).
+3. Run the pipeline over the batch's records in the order described above, capturing what it
+   produces (sink records, processing-log entries, re-keyed rows for repartition topics).
 4. Stamp each captured record with ``ksql-eos = <query>:<epoch>:<b>:<index>`` and produce it in
    the transaction (during a replay: only those whose (b, index) is not already published).
 5. Every snapshot interval (and after a replay): flush, measure the end offsets of the output
@@ -58,7 +60,7 @@ Recovery when a runner starts (also the first start):
 6. Assign the input partitions at the positions reached and continue with step 1.
 
 Known limits (documented, not hidden): partitions added to an input topic while the query runs
-are picked up only on restart; the checkpoint topic is never compacted (Tansu does not compact)
+are picked up only on restart (then from their start); the checkpoint topic is never compacted (Tansu does not compact)
 so a restart reads all of it; only the first batch after a start waits for lagging sources.
 """
 
