@@ -129,10 +129,8 @@ class MongoSourceTask(SourceTask):
         self._copy_token: dict[str, str] = {}
         self._copy_pending = False
         self._lookahead: dict[str, Any] | None = None
-        self._prefetch: Prefetcher[tuple[list[SourceRecord], Mapping[str, Any] | None]] | None = (
-            None
-        )
-        self._copy_prefetch: Prefetcher[tuple[list[SourceRecord], bool]] | None = None
+        self._prefetch: Prefetcher[list[ChangeEvent]] | None = None
+        self._copy_prefetch: Prefetcher[tuple[list[dict[str, Any]], bool]] | None = None
 
     @property
     def settings(self) -> SourceSettings:
@@ -189,7 +187,13 @@ class MongoSourceTask(SourceTask):
         batch = self._copy_prefetch.take(MAX_POLL_WAIT_S)
         if batch is None:
             return []
-        records, is_last = batch
+        documents, is_last = batch
+        records: list[SourceRecord] = []
+        for document in documents:  # converted here, while the thread reads the next batch
+            self._copied.add(id_key(document.get("_id")))
+            record = event_record(copied_event(document, settings), self._copy_token, settings)
+            if record is not None:
+                records.append(record)
         if not is_last:
             return records
         self._copy_prefetch.close()
@@ -223,26 +227,22 @@ class MongoSourceTask(SourceTask):
             )  # fmt: skip
         return records
 
-    def _read_copy_batch(self) -> tuple[list[SourceRecord], bool]:
-        """(records, this is the last batch) — on the prefetch thread."""
-        settings = self.settings
+    def _read_copy_batch(self) -> tuple[list[dict[str, Any]], bool]:
+        """(documents, this is the last batch) — on the prefetch thread."""
         assert self._copy is not None
-        records: list[SourceRecord] = []
+        batch: list[dict[str, Any]] = []
         documents: Iterator[dict[str, Any]] = self._copy
         if self._lookahead is not None:
             documents = itertools.chain([self._lookahead], self._copy)
             self._lookahead = None
         for document in documents:
-            if len(records) >= settings.max_batch:
+            if len(batch) >= self.settings.max_batch:
                 # a full batch and more to come: keep this document for the next batch (looking
                 # ahead means the poll that copies the last document also crosses the boundary)
                 self._lookahead = document
-                return records, False
-            self._copied.add(id_key(document.get("_id")))
-            record = event_record(copied_event(document, settings), self._copy_token, settings)
-            if record is not None:
-                records.append(record)
-        return records, True
+                return batch, False
+            batch.append(document)
+        return batch, True
 
     def _poll_stream(self) -> list[SourceRecord]:
         # 4. batches read ahead by the prefetcher while the worker produced the previous one
@@ -250,17 +250,16 @@ class MongoSourceTask(SourceTask):
         if self._prefetch is None:
             feed = self._open_feed()
 
-            def read() -> tuple[list[SourceRecord], Mapping[str, Any] | None] | None:
+            def read() -> list[ChangeEvent] | None:
                 events = feed.next_batch(max_events=settings.max_batch, timeout=READ_WAIT_S)
-                return (self._stream_records(events), events[-1].resume_token) if events else None
+                return events or None
 
             self._prefetch = Prefetcher(read).start()
         batch = self._prefetch.take(min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S))
         if batch is None:
             return []
-        records, token = batch
-        self._position = token
-        return records
+        self._position = batch[-1].resume_token
+        return self._stream_records(batch)  # converted here, while the thread reads on
 
     def _stream_records(self, events: Sequence[ChangeEvent]) -> list[SourceRecord]:
         settings = self.settings
