@@ -438,9 +438,13 @@ class QueryRunner:
         total = first.height
         began = time.monotonic()
         deadline = began + self.commit_interval_s
+        # Re-keyed rows read back already waited one batch: a batch holding some closes as soon
+        # as nothing more is queued, instead of a whole commit interval later.
+        rekeyed = self._has_internal(first)
         while total < MAX_BATCH_RECORDS:
+            wait = max(deadline - time.monotonic(), 0.0)
             try:
-                frame = fetched.get(timeout=max(deadline - time.monotonic(), 0.0))
+                frame = fetched.get(timeout=min(wait, FETCH_POLL_S) if rekeyed else wait)
             except queue.Empty:
                 if self._catch_up and time.monotonic() - began < CATCH_UP_WAIT_S:
                     if self._still_lagging(frames):
@@ -451,6 +455,7 @@ class QueryRunner:
                 raise frame
             frames.append(frame)
             total += frame.height
+            rekeyed = rekeyed or self._has_internal(frame)
         self._catch_up = {}  # only the first batch waits (Kafka Streams idles per fetch)
         records = pl.concat(frames, rechunk=False).sort("topic", "partition", "offset")
         start = dict(self.positions)
@@ -462,6 +467,11 @@ class QueryRunner:
         self._commit_batch(records, intent=intent, skip=None, ranges=ranges)
         self.positions.update(end)
         return total
+
+    def _has_internal(self, frame: pl.DataFrame) -> bool:
+        if not self.internal_topics:
+            return False
+        return bool(frame.select(pl.col("topic").is_in(list(self.internal_topics)).any()).item())
 
     def _still_lagging(self, frames: list[pl.DataFrame]) -> bool:
         """Whether a source partition with data at the start has no record in ``frames``."""
