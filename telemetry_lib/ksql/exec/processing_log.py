@@ -120,10 +120,13 @@ class ProcessingLog:
         query_id: str,
         step: str,
         *,
-        messages: Sequence[str],
+        messages: Sequence[str] | pl.Series,
         records: Sequence[str | None] | None = None,
     ) -> None:
-        """One RECORD_PROCESSING_ERROR per failure (e.g. an expression that could not be computed)."""
+        """One RECORD_PROCESSING_ERROR per failure (e.g. an expression that could not be computed).
+
+        ``messages`` may be a String Series (no nulls): an operator that finds thousands of
+        failures in a batch then never turns them into Python strings."""
         if records is None or not self.include_rows:
             # Without rows an entry depends on its message only: encode each distinct message
             # once (a batch often repeats one failure thousands of times).
@@ -135,6 +138,8 @@ class ProcessingLog:
                 _processing_entry,
             )
             return
+        if isinstance(messages, pl.Series):
+            messages = messages.to_list()
         entries = [
             {"errorMessage": message, "record": record, "cause": _causes(message)}
             for message, record in zip(messages, records, strict=True)
@@ -181,19 +186,32 @@ class ProcessingLog:
         query_id: str,
         step: str,
         kind: int,
-        messages: Sequence[str],
+        messages: Sequence[str] | pl.Series,
         entry_of: Callable[[str], Mapping[str, object]],
     ) -> None:
         """Like :meth:`_write` for entries that depend on their message only."""
-        if not messages:
+        if not len(messages):
             return
         now = self._clock()
         logger_name = f"processing.{query_id}.{step}"
-        encoded = {m: _encode(logger_name, kind, now, entry_of(m)) for m in set(messages)}
-        self._produce(query_id, logger_name, kind, now, [encoded[m] for m in messages])
+        if isinstance(messages, pl.Series):
+            distinct = messages.unique(maintain_order=True).to_list()
+            encoded = {m: _encode(logger_name, kind, now, entry_of(m)) for m in distinct}
+            values: list[bytes] | pl.Series = messages.replace_strict(
+                encoded, return_dtype=pl.Binary()
+            )
+        else:
+            encoded = {m: _encode(logger_name, kind, now, entry_of(m)) for m in set(messages)}
+            values = [encoded[m] for m in messages]
+        self._produce(query_id, logger_name, kind, now, values)
 
     def _produce(
-        self, query_id: str, logger_name: str, kind: int, now: int, values: list[bytes]
+        self,
+        query_id: str,
+        logger_name: str,
+        kind: int,
+        now: int,
+        values: list[bytes] | pl.Series,
     ) -> None:
         self.counts[query_id] += len(values)
         logger.debug("processing log: %d %s entries from %s", len(values), kind, logger_name)
@@ -202,7 +220,9 @@ class ProcessingLog:
         batch = pl.DataFrame(
             {
                 "key": pl.repeat(None, n, dtype=pl.Binary(), eager=True),
-                "value": pl.Series(values, dtype=pl.Binary()),
+                "value": values.alias("value")
+                if isinstance(values, pl.Series)
+                else pl.Series(values, dtype=pl.Binary()),
                 "timestamp": pl.repeat(now, n, dtype=pl.Int64(), eager=True),
                 "partition": pl.repeat(0, n, dtype=pl.Int32(), eager=True),
                 "offset": pl.repeat(None, n, dtype=pl.Int64(), eager=True),

@@ -68,21 +68,26 @@ class ProjectOperator(Operator):
         result = batch.select(exprs + carried)
         if errors:
             error_frame = batch.select([e.alias(f"__err_{i}") for i, e in errors])
-            messages: list[str] = []
+            # Messages stay a polars Series (a batch can fail thousands of times, e.g. a
+            # DECIMAL division that does not terminate): column by column, rows in order.
+            parts: list[pl.Series] = []
             records: list[str | None] = []
             include_rows = ctx.processing_log.include_rows
             for (index, _), name in zip(errors, error_frame.columns, strict=True):
                 col = self.columns[index]
                 column = error_frame.get_column(name)
                 failed = column.drop_nulls()
-                messages += [
+                if not failed.len():
+                    continue
+                prefix = (
                     f"Error computing expression {col.expression.text} for column {col.name} "
-                    f"with index {index}: {m}"
-                    for m in failed.to_list()
-                ]
-                if include_rows and failed.len():
+                    f"with index {index}: "
+                )
+                parts.append((prefix + failed).alias("message"))
+                if include_rows:
                     records += rows_as_json(batch, column.is_not_null())
-            if messages:
+            if parts:
+                messages = pl.concat(parts) if len(parts) > 1 else parts[0]
                 ctx.processing_log.record_processing_errors(
                     ctx.query_id,
                     _STEP,
