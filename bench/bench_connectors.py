@@ -13,6 +13,14 @@ measured in the same run (issue 6; target ratio >= 0.5 for each).
   ``bulk_write`` of the same ReplaceOne upserts (batches of 2,000) into an empty collection.
 
 Everything runs on a private embedded stack (Tansu, NX-27017, the Connect worker) on free ports.
+
+Measured 2026-11-28 (2 shared cores, load 3.6-6): sink 0.78 (7.9k vs 10.1k upserts/s);
+source copy 0.27 (14k vs 51k docs/s), change stream 0.15 (7.9k vs 54k; a plain pymongo change
+stream reads the same backlog at 25k/s = 0.47 of find, the ceiling on NX-27017). In-process the
+source task alone copies at 26-30k docs/s (0.53-0.6 of find); adding the worker's sequential
+produce + flush per poll (simulated: ~25-34 us per record) brings it to ~14-16k/s, so the
+source ratios are bounded by the worker's produce step, not by the connector. Under load
+(8-16) the ratios swing widely (copy 0.42-0.64, sink 0.2-1.2) because find is C-bound.
 """
 
 from __future__ import annotations
