@@ -214,3 +214,27 @@ def test_a_copy_ending_on_a_batch_boundary_still_commits_a_stream_position(
         assert _ids(_drain(task, ctx)) == [600]
     finally:
         task.stop()
+
+
+def test_pipeline_filters_the_stream_and_whole_change_events_are_published(
+    db: Database[Document], mongo_uri: str
+) -> None:
+    ctx = TaskContext()
+    task = _source(mongo_uri, db.name, ctx, **{
+        "publish.full.document.only": "false",
+        "pipeline": '[{"$match": {"operationType": {"$in": ["insert", "delete"]}}}]',
+    })  # fmt: skip
+    try:
+        task.poll()  # opens the stream
+        db.events.insert_one({"_id": "a", "v": 1})
+        db.events.update_one({"_id": "a"}, {"$set": {"v": 2}})
+        db.events.delete_one({"_id": "a"})
+        records = _drain(task, ctx)
+    finally:
+        task.stop()
+    events = [json.loads(r.value) for r in records]
+    assert [e["operationType"] for e in events] == ["insert", "delete"]
+    assert events[0]["fullDocument"] == {"_id": "a", "v": 1}
+    assert "fullDocument" not in events[1]  # as MongoDB sends deletes
+    assert [json.loads(r.key) for r in records] == [{"_id": "a"}, {"_id": "a"}]
+    assert events[0]["ns"] == {"db": db.name, "coll": "events"}
