@@ -6,7 +6,9 @@ value: a stream's null value or a table tombstone), sets the record timestamp (R
 sink's TIMESTAMP column — reference §5.1; a row whose timestamp is null or negative is skipped and
 logged), propagates headers, and produces through the TopicIO. The partition is left null so the
 I/O layer applies Kafka's default partitioner to the key bytes. Rows that fail to serialize go to
-the processing log (SERIALIZATION_ERROR) and are skipped.
+the processing log (SERIALIZATION_ERROR) and are skipped. Keys and values of a large batch are
+encoded at the same time (:mod:`~telemetry_lib.ksql.exec.parallel`); both are pure, so the
+records are those of sequential encoding.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from telemetry_lib.ksql.analyzer.query import OutputColumn
 from telemetry_lib.ksql.catalog import Column, ColumnRole, FormatSpec
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
+from telemetry_lib.ksql.exec.parallel import run_both
 from telemetry_lib.ksql.exec.serde_bridge import encode_key, encode_value
 from telemetry_lib.ksql.exec.timestamps import timestamp_expression
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
@@ -29,6 +32,9 @@ __all__ = ["SinkOperator"]
 logger = logging.getLogger(__name__)
 
 _STEP = "KsqlTopic.Sink"
+#: Batches with at least this many rows encode keys (on the engine's worker thread) and values
+#: at the same time; below it the hand-off costs more than the overlap saves.
+_PARALLEL_ENCODE_ROWS = 5_000
 
 
 class SinkOperator(Operator):
@@ -90,24 +96,36 @@ class SinkOperator(Operator):
         )
         window_start = batch.get_column(B.WINDOWSTART) if B.WINDOWSTART in batch.columns else None
         window_end = batch.get_column(B.WINDOWEND) if B.WINDOWEND in batch.columns else None
-        keys, key_errors = encode_key(
-            key_frame,
-            [c for _, c in self._key_cols],
-            self.key_format,
-            topic=self.topic,
-            window=self.window,
-            window_start=window_start,
-            window_end=window_end,
-            rows=batch.height,
-            null_key=batch.get_column(B.NULL_KEY) if B.NULL_KEY in batch.columns else None,
-        )
-        values, value_errors = encode_value(
-            value_frame,
-            [c for _, c in self._value_cols],
-            self.value_format,
-            topic=self.topic,
-            null_value=batch.get_column(B.NULL_VALUE),
-        )
+        null_key = batch.get_column(B.NULL_KEY) if B.NULL_KEY in batch.columns else None
+
+        def keys_of() -> tuple[pl.Series, pl.Series]:
+            return encode_key(
+                key_frame,
+                [c for _, c in self._key_cols],
+                self.key_format,
+                topic=self.topic,
+                window=self.window,
+                window_start=window_start,
+                window_end=window_end,
+                rows=batch.height,
+                null_key=null_key,
+            )
+
+        def values_of() -> tuple[pl.Series, pl.Series]:
+            return encode_value(
+                value_frame,
+                [c for _, c in self._value_cols],
+                self.value_format,
+                topic=self.topic,
+                null_value=batch.get_column(B.NULL_VALUE),
+            )
+
+        if batch.height >= _PARALLEL_ENCODE_ROWS and self._key_cols:
+            # Keys on the worker thread while values are encoded here (both pure).
+            (values, value_errors), (keys, key_errors) = run_both(values_of, keys_of)
+        else:
+            keys, key_errors = keys_of()
+            values, value_errors = values_of()
         failed = key_errors.is_not_null() | value_errors.is_not_null()
         if bool(failed.any()):
             for target, errors in (("key", key_errors), ("value", value_errors)):

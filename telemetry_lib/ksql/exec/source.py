@@ -10,19 +10,17 @@ header columns, and the null-value flag, (4) for tables, skips records with a nu
 vectorised); a record whose timestamp cannot be extracted or is negative is skipped and logged,
 or fails the query with ksqlDB's StreamsException when ``ksql.timestamp.throw.on.invalid`` is set.
 
-Decoding a large batch uses both cores: the batch's second half is decoded on a worker thread
-while the calling thread decodes the first (polars releases the GIL in its kernels and its
-NDJSON reader, so the decode's single-threaded steps — UTF-8 checks, line joins, type
-conversions — overlap). Decoding is a pure function of the records, and the halves are joined
-in record order before anything is logged or emitted, so results and processing-log order are
-those of a one-piece decode.
+Decoding a large batch uses both cores: the batch's second half is decoded on the engine's
+worker thread (:mod:`~telemetry_lib.ksql.exec.parallel`) while the calling thread decodes the
+first (polars releases the GIL in its kernels and its NDJSON reader, so the decode's
+single-threaded steps — UTF-8 checks, line joins, type conversions — overlap). Decoding is a
+pure function of the records, and the halves are joined in record order before anything is
+logged or emitted, so results and processing-log order are those of a one-piece decode.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -30,6 +28,7 @@ from telemetry_lib.ksql.catalog import ColumnRole, DataSource
 from telemetry_lib.ksql.errors import StreamsError
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
+from telemetry_lib.ksql.exec.parallel import run_both
 from telemetry_lib.ksql.exec.serde_bridge import DecodedColumns, decode_key, decode_value
 from telemetry_lib.ksql.exec.timestamps import timestamp_expression
 from telemetry_lib.ksql.types import BaseType
@@ -43,11 +42,6 @@ _STEP = "KsqlTopic.Source"
 #: hand-off to the worker thread (tens of microseconds) and the concatenation cost more than the
 #: overlap saves; a Kafka poll or a driver batch of the benchmark's size (100k) is far above it.
 _PARALLEL_DECODE_ROWS = 20_000
-#: One worker: the machine this runs on has two cores, and the calling thread is the other one.
-_DECODE_WORKERS = 1
-
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
 
 
 class SourceOperator(Operator):
@@ -196,16 +190,6 @@ class SourceOperator(Operator):
         return frame.filter(~invalid)
 
 
-def _decode_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=_DECODE_WORKERS, thread_name_prefix="ksql-source-decode"
-            )
-        return _pool
-
-
 def _decode_part(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumns, DecodedColumns]:
     return decode_key(batch.get_column("key"), source), decode_value(
         batch.get_column("value"), source
@@ -218,12 +202,10 @@ def _decode(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumns, De
     if n < _PARALLEL_DECODE_ROWS:
         return _decode_part(batch, source)
     half = n // 2
-    second = _decode_pool().submit(_decode_part, batch.slice(half), source)
-    try:
-        first = _decode_part(batch.slice(0, half), source)
-    finally:
-        # Wait even when the first half failed: no decode may outlive its batch.
-        tail = second.result()
+    first, tail = run_both(
+        lambda: _decode_part(batch.slice(0, half), source),
+        lambda: _decode_part(batch.slice(half), source),
+    )
     keys = _concat_decoded(first[0], tail[0])
     values = _concat_decoded(first[1], tail[1])
     if keys is None or values is None:

@@ -1,11 +1,12 @@
-"""The source operator's two-half decode of large batches gives what a one-piece decode gives.
+"""The source operator's two-half decode of large batches gives what a one-piece decode gives,
+and the sink's keys-beside-values encode what sequential encoding gives.
 
 Batches above ``_PARALLEL_DECODE_ROWS`` are decoded as two halves at once (the second on a
 worker thread). These tests feed batches holding the awkward rows of every decode path — bad
 JSON, null values, field names in other spellings (one seen only in the second half), numbers
 where text is expected, out-of-range INT values, windowed keys that are too short — and expect
 the same columns, errors, window bounds, outputs and processing-log entries as the one-piece
-decode (the threshold raised above the batch size).
+decode (the thresholds raised above the batch size).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import polars as pl
 import pytest
 
 from telemetry_lib.ksql.driver import InMemoryDriver
+from telemetry_lib.ksql.exec import sink as sink_mod
 from telemetry_lib.ksql.exec import source as source_mod
 
 ROWS = 2 * source_mod._PARALLEL_DECODE_ROWS + 7
@@ -111,8 +113,10 @@ def test_two_half_decode_equals_one_piece(ddl: str, topic: str, make: object) ->
     assert errors > 0
 
 
-def _run(monkeypatch: pytest.MonkeyPatch, threshold: int) -> tuple[pl.DataFrame, list[dict]]:
-    monkeypatch.setattr(source_mod, "_PARALLEL_DECODE_ROWS", threshold)
+def _run(monkeypatch: pytest.MonkeyPatch, *, parallel: bool) -> tuple[pl.DataFrame, list[dict]]:
+    if not parallel:
+        monkeypatch.setattr(source_mod, "_PARALLEL_DECODE_ROWS", ROWS + 1)
+        monkeypatch.setattr(sink_mod, "_PARALLEL_ENCODE_ROWS", ROWS + 1)
     driver = InMemoryDriver()
     driver.execute(
         STREAM + "CREATE STREAM OUT AS SELECT K, ID, NAME, AMOUNT * 2 AS A2, OK FROM S "
@@ -129,9 +133,9 @@ def _run(monkeypatch: pytest.MonkeyPatch, threshold: int) -> tuple[pl.DataFrame,
 
 
 def test_driver_outputs_and_processing_log_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
-    split_out, split_log = _run(monkeypatch, source_mod._PARALLEL_DECODE_ROWS)
-    one_out, one_log = _run(monkeypatch, ROWS + 1)
-    assert split_out.height > ROWS // 2
+    split_out, split_log = _run(monkeypatch, parallel=True)
+    one_out, one_log = _run(monkeypatch, parallel=False)
+    assert split_out.height > max(ROWS // 2, sink_mod._PARALLEL_ENCODE_ROWS)
     assert split_out.equals(one_out, null_equal=True)
     kinds = {e["message"]["type"] for e in one_log}
     assert 0 in kinds  # deserialization errors were logged, in the same order both ways
