@@ -133,9 +133,10 @@ def _run(monkeypatch: pytest.MonkeyPatch, *, parallel: bool) -> tuple[pl.DataFra
 
 
 def test_driver_outputs_and_processing_log_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    encode_rows = sink_mod._PARALLEL_ENCODE_ROWS
     split_out, split_log = _run(monkeypatch, parallel=True)
     one_out, one_log = _run(monkeypatch, parallel=False)
-    assert split_out.height > max(ROWS // 2, sink_mod._PARALLEL_ENCODE_ROWS)
+    assert split_out.height > max(ROWS // 2, encode_rows)
     assert split_out.equals(one_out, null_equal=True)
     kinds = {e["message"]["type"] for e in one_log}
     assert 0 in kinds  # deserialization errors were logged, in the same order both ways
