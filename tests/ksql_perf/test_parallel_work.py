@@ -152,3 +152,51 @@ def test_a_failing_half_fails_the_batch(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(Exception, match="Deserialization exception handler"):
         driver.pipe_batch("s", _batch(values, [b"k"] * ROWS))
     assert not driver.topics.has_topic("OUT") or driver.topics.records("OUT").height == 0
+
+
+def test_run_both_returns_both_and_waits_for_the_worker_when_the_caller_fails() -> None:
+    import threading
+
+    from telemetry_lib.ksql.exec.parallel import run_both
+
+    here, there = run_both(lambda: threading.current_thread().name, lambda: "there")
+    assert (here, there) == (threading.current_thread().name, "there")
+    go, finished = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        go.wait(30)  # runs on until the caller has failed
+        finished.set()
+
+    def fail() -> None:
+        go.set()
+        raise ValueError("caller failed")
+
+    with pytest.raises(ValueError, match="caller failed"):
+        run_both(fail, worker)
+    assert finished.is_set()  # the worker's half ended before run_both raised
+
+
+def test_run_both_in_a_forked_child_uses_a_fresh_worker() -> None:
+    import os
+    import threading
+
+    from telemetry_lib.ksql.exec.parallel import run_both
+
+    run_both(lambda: 1, lambda: 2)  # the parent's worker exists now
+    pid = os.fork()
+    if pid == 0:  # child: would hang forever on the parent's (absent) worker thread
+        try:
+            ok = run_both(lambda: 1, lambda: 2) == (1, 2)
+        finally:
+            os._exit(0 if ok else 1)
+    # Guard against the hang this test is about: give up (and kill the child) after a while.
+    for _ in range(3000):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        threading.Event().wait(0.01)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("run_both in a forked child never returned")
+    assert os.waitstatus_to_exitcode(status) == 0

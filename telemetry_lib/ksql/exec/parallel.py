@@ -8,12 +8,14 @@ batch, encoding keys beside values) and merge the results in record order themse
 they emit and log is exactly what sequential work would give.
 
 The worker never waits on the pool itself, so queries running on several threads at once can
-share it without deadlock (their second halves just queue).
+share it without deadlock (their second halves just queue). A process forked after the pool
+started gets a fresh pool on first use (the parent's worker thread does not exist there).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -31,6 +33,15 @@ B = TypeVar("B")
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:
+    """In a forked child the worker thread does not exist: start a new pool when needed."""
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _worker_pool() -> ThreadPoolExecutor:
