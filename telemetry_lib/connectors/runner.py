@@ -128,6 +128,9 @@ class TaskRunner(abc.ABC):
         self._stopping = threading.Event()
         self._resumed = threading.Event()
         self._pause_requested = paused
+        # pause()/resume() and the loop's own switch to PAUSED (after its on_pause work, which
+        # may take a while) decide together, so a resume during that work is never undone
+        self._pause_lock = threading.RLock()
         if not paused:
             self._resumed.set()
         self._thread = threading.Thread(
@@ -146,16 +149,18 @@ class TaskRunner(abc.ABC):
         self._thread.start()
 
     def pause(self) -> None:
-        self._pause_requested = True
-        self._resumed.clear()
-        if self.state is TaskState.RUNNING:
-            self._set_state(TaskState.PAUSED)
+        with self._pause_lock:
+            self._pause_requested = True
+            self._resumed.clear()
+            if self.state is TaskState.RUNNING:
+                self._set_state(TaskState.PAUSED)
 
     def resume(self) -> None:
-        self._pause_requested = False
-        self._resumed.set()
-        if self.state is TaskState.PAUSED:
-            self._set_state(TaskState.RUNNING)
+        with self._pause_lock:
+            self._pause_requested = False
+            self._resumed.set()
+            if self.state is TaskState.PAUSED:
+                self._set_state(TaskState.RUNNING)
 
     def request_stop(self) -> None:
         """Ask the loop to end without waiting (stop several runners, then join each)."""
@@ -188,8 +193,9 @@ class TaskRunner(abc.ABC):
         if not self._pause_requested:
             return False
         on_pause()
-        if self.state is TaskState.RUNNING:
-            self._set_state(TaskState.PAUSED)
+        with self._pause_lock:
+            if self._pause_requested and self.state is TaskState.RUNNING:
+                self._set_state(TaskState.PAUSED)
         while not self._resumed.wait(PAUSED_WAIT_S):
             if self.stopping:
                 break

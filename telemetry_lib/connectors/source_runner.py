@@ -19,8 +19,10 @@ One iteration, in order (offsets are written only for records Kafka acknowledged
        c. its latest offset per source partition becomes pending
        A batch is acknowledged only after every batch polled before it, so a pending offset
        never passes a record that is not in Kafka, whatever order the reports arrive in.
-    6. every offset.flush.interval.ms (and when pausing / stopping, after waiting for the batches
-       in flight): write the pending offsets to the offsets topic, then task.commit()
+    6. every offset.flush.interval.ms, when a poll finds nothing and nothing is in flight (the
+       source is idle: its offsets are made current at once, one write per burst), and when
+       pausing / stopping (after waiting for the batches in flight): write the pending offsets
+       to the offsets topic, then task.commit()
 
 Producers are recycled: librdkafka's idempotent producer asks for its producer id on a fixed
 500 ms timer when no broker connection is up yet, so a new one delivers nothing for 0.5-0.8 s
@@ -204,10 +206,16 @@ class SourceTaskRunner(TaskRunner):
         self._producer = _SPARES.take(spare_key) or JsonProducer(
             self.env.conf, report_successes=True, extra=extra
         )
+        # likewise the admin client connects while the task starts (step 3 asks it at once)
+        self._admin = KafkaAdmin(self.env.conf)
         task = self.env.plugin.factory().task_class()()
         self._task = task
         task.initialize(_Context(self.env))
-        task.start(dict(self.env.task_config))
+        try:
+            task.start(dict(self.env.task_config))
+        except BaseException:
+            self._producer = self._admin = None  # the task fails: free their connections now
+            raise
         self.mark_running()
         try:
             while not self.stopping:
@@ -222,6 +230,8 @@ class SourceTaskRunner(TaskRunner):
                     if self._in_flight:
                         self._wait_for_reports()
                     else:
+                        if self._pending:  # 6. idle with everything acknowledged: commit now
+                            self._commit_offsets()
                         self.sleep(IDLE_POLL_S)
                 # 5. acknowledge the batches Kafka has fully reported, oldest first
                 self._acknowledge(block=len(self._in_flight) >= MAX_IN_FLIGHT_BATCHES)
