@@ -2,14 +2,17 @@
 
 Owns: :class:`JoinOperator` — the pipeline hands it batches with ``process_side(side, batch, ctx,
 out)`` (``side`` is ``"left"`` or ``"right"``); ``process_batch`` is refused because a join batch
-without its side is meaningless. Also small polars helpers every join operator needs:
-:func:`null_fields` (all-null columns of the other side, typed like it) and
-:func:`output_frame` (select the output columns in the contract's order).
+without its side is meaningless — and :class:`StatefulJoinOperator`, the base of joins whose whole
+state is one object with ``snapshot()``/``restore()`` (stream-stream, foreign-key). Also small
+polars helpers every join operator needs: :func:`null_fields` (all-null columns of the other
+side, typed like it) and :func:`output_columns` (the output columns in the contract's order).
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
+from typing import Any
 
 import polars as pl
 
@@ -18,7 +21,13 @@ from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
 from telemetry_lib.ksql.plan.join import JoinNode, Side, join_key_field
 
-__all__ = ["CARRIED_FIELDS", "JoinOperator", "null_fields", "output_columns"]
+__all__ = [
+    "CARRIED_FIELDS",
+    "JoinOperator",
+    "StatefulJoinOperator",
+    "null_fields",
+    "output_columns",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +63,38 @@ class JoinOperator(Operator):
     def remember_schema(self, side: Side, batch: pl.DataFrame) -> None:
         if side not in self.schemas:
             self.schemas[side] = {f: batch.schema[f] for f in self.fields_of(side)}
+
+
+class StatefulJoinOperator(JoinOperator):
+    """A join whose state is one ``state`` object (its class has ``snapshot()`` and a ``restore``
+    classmethod): a snapshot pickles it with the side schemas learnt so far; a batch of either
+    side goes through :meth:`join_batch`, whose rows (if any) are emitted."""
+
+    state: Any
+
+    def snapshot(self) -> bytes:
+        schemas = {side: dict(s) for side, s in self.schemas.items()}
+        return pickle.dumps(
+            {"state": self.state.snapshot(), "schemas": schemas},
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    def restore(self, blob: bytes) -> None:
+        payload = pickle.loads(blob)  # noqa: S301 - our own snapshots only
+        if not isinstance(payload, dict) or "state" not in payload:
+            raise ValueError(f"not a {type(self).__name__} snapshot")
+        self.state = type(self.state).restore(payload["state"])
+        self.schemas = payload["schemas"]
+
+    def process_side(self, side: Side, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        self.remember_schema(side, batch)
+        result = self.join_batch(side, batch)
+        if result.height:
+            out(result)
+
+    def join_batch(self, side: Side, batch: pl.DataFrame) -> pl.DataFrame:
+        """The output rows of one batch of ``side``, in order."""
+        raise NotImplementedError
 
 
 def null_fields(fields: tuple[str, ...], schema: dict[str, pl.DataType] | None) -> list[pl.Expr]:

@@ -40,15 +40,13 @@ Streams' prefix scan), so e.g. JSON keys ``10`` sort before ``9`` as in ksqlDB.
 from __future__ import annotations
 
 import logging
-import pickle
 
 import polars as pl
 
 from telemetry_lib.ksql.catalog import ColumnRole
 from telemetry_lib.ksql.errors import InternalError
 from telemetry_lib.ksql.exec import batch as B
-from telemetry_lib.ksql.exec.join_base import JoinOperator, null_fields, output_columns
-from telemetry_lib.ksql.exec.operator import Emit, ExecContext
+from telemetry_lib.ksql.exec.join_base import StatefulJoinOperator, null_fields, output_columns
 from telemetry_lib.ksql.exec.serde_bridge import encode_key
 from telemetry_lib.ksql.plan.join import JoinNode, JoinSideNode, Side, join_key_field
 from telemetry_lib.ksql.state.fk_join import FK, RK, TIME, ForeignKeyJoinState
@@ -70,7 +68,7 @@ _TOMB = "__fkj_tomb"  # ... and it is a tombstone
 _KEY_BYTES = "__fkj_key_bytes"  # serialized left key (fan-out order)
 
 
-class ForeignKeyJoinOperator(JoinOperator):
+class ForeignKeyJoinOperator(StatefulJoinOperator):
     """INNER / LEFT foreign-key table-table join (see module doc)."""
 
     step = "Join"
@@ -85,28 +83,7 @@ class ForeignKeyJoinOperator(JoinOperator):
         self.primary_key = list(node.left_primary_key)
         self.state = ForeignKeyJoinState()
 
-    # ------------------------------------------------------------------------- snapshots
-    def snapshot(self) -> bytes:
-        schemas = {side: dict(s) for side, s in self.schemas.items()}
-        return pickle.dumps(
-            {"state": self.state.snapshot(), "schemas": schemas},
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-
-    def restore(self, blob: bytes) -> None:
-        payload = pickle.loads(blob)  # noqa: S301 - our own snapshots only
-        if not isinstance(payload, dict) or "state" not in payload:
-            raise ValueError("not a foreign-key join operator snapshot")
-        self.state = ForeignKeyJoinState.restore(payload["state"])
-        self.schemas = payload["schemas"]
-
     # ------------------------------------------------------------------------- batches
-    def process_side(self, side: Side, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
-        self.remember_schema(side, batch)
-        result = self.join_batch(side, batch)
-        if result.height:
-            out(result)
-
     def join_batch(self, side: Side, batch: pl.DataFrame) -> pl.DataFrame:
         """Process one changelog batch of ``side`` and return the output rows in order."""
         if batch.height == 0:

@@ -57,7 +57,6 @@ point in the join pipeline; not built.
 from __future__ import annotations
 
 import logging
-import pickle
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,8 +65,7 @@ import polars as pl
 from telemetry_lib.ksql.catalog import DataSource
 from telemetry_lib.ksql.errors import InternalError
 from telemetry_lib.ksql.exec import batch as B
-from telemetry_lib.ksql.exec.join_base import JoinOperator, null_fields, output_columns
-from telemetry_lib.ksql.exec.operator import Emit, ExecContext
+from telemetry_lib.ksql.exec.join_base import StatefulJoinOperator, null_fields, output_columns
 from telemetry_lib.ksql.plan.join import JoinNode, JoinSideNode, Side, join_key_field
 from telemetry_lib.ksql.plan.logical import LogicalNode
 from telemetry_lib.ksql.state.join_windows import RECORD_SEQ, RECORD_TIME, StreamJoinState
@@ -115,7 +113,7 @@ class _SideSpec:
     ks_left: bool
 
 
-class StreamStreamJoinOperator(JoinOperator):
+class StreamStreamJoinOperator(StatefulJoinOperator):
     """INNER / LEFT / RIGHT / FULL OUTER stream-stream join (see module doc)."""
 
     step = "Join"
@@ -168,28 +166,7 @@ class StreamStreamJoinOperator(JoinOperator):
         #: operator simply scans at its first batch).
         self._evict_at: dict[str, int] = {}
 
-    # ------------------------------------------------------------------------- snapshots
-    def snapshot(self) -> bytes:
-        schemas = {side: dict(s) for side, s in self.schemas.items()}
-        return pickle.dumps(
-            {"state": self.state.snapshot(), "schemas": schemas},
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-
-    def restore(self, blob: bytes) -> None:
-        payload = pickle.loads(blob)  # noqa: S301 - our own snapshots only
-        if not isinstance(payload, dict) or "state" not in payload:
-            raise ValueError("not a stream-stream join operator snapshot")
-        self.state = StreamJoinState.restore(payload["state"])
-        self.schemas = payload["schemas"]
-
     # ------------------------------------------------------------------------- batches
-    def process_side(self, side: Side, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
-        self.remember_schema(side, batch)
-        result = self.join_batch(side, batch)
-        if result.height:
-            out(result)
-
     def join_batch(self, side: Side, batch: pl.DataFrame) -> pl.DataFrame:
         """Process one batch of ``side`` (input order) and return the output rows in order."""
         if batch.height == 0:
