@@ -40,6 +40,7 @@ TopologyTestDriver does, so ksqlDB's QTT expectations of ROWPARTITION/ROWOFFSET 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,13 +210,18 @@ class _TopicLog:
     chunks: list[pl.DataFrame] = field(default_factory=list)
     next_offsets: list[int] = field(default_factory=list)
     produced: int = 0
+    #: Appends and the compaction in frame() exclude each other: the REST server's push
+    #: queries read topics from a worker thread while inserts append, and a compaction that
+    #: replaced ``chunks`` around a concurrent append lost that append.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def frame(self) -> pl.DataFrame:
-        if not self.chunks:
-            return empty_records().with_columns(pl.lit(0, dtype=pl.Int64).alias(_SEQ)).clear()
-        if len(self.chunks) > 1:
-            self.chunks = [pl.concat(self.chunks, how="vertical", rechunk=False)]
-        return self.chunks[0]
+        with self.lock:
+            if not self.chunks:
+                return empty_records().with_columns(pl.lit(0, dtype=pl.Int64).alias(_SEQ)).clear()
+            if len(self.chunks) > 1:
+                self.chunks = [pl.concat(self.chunks, how="vertical", rechunk=False)]
+            return self.chunks[0]
 
 
 ProduceListener = Callable[[str, pl.DataFrame], None]
@@ -297,23 +303,24 @@ class InMemoryTopics:
                 f"record partition out of range for topic {topic!r} with {partitions} partitions"
             )
         offsets = np.empty(n, dtype=np.int64)
-        # One partition (checked above): consecutive offsets, no per-partition grouping.
-        for p in np.unique(part_np) if partitions > 1 else (0,):
-            mask = part_np == p
-            count = int(mask.sum())
-            start = log.next_offsets[int(p)]
-            offsets[mask] = np.arange(start, start + count, dtype=np.int64)
-            log.next_offsets[int(p)] = start + count
-        stored = batch.with_columns(
-            pl.Series("partition", part_np, dtype=pl.Int32),
-            pl.Series("offset", offsets, dtype=pl.Int64),
-        )
-        log.chunks.append(
-            stored.with_columns(
-                pl.int_range(log.produced, log.produced + n, dtype=pl.Int64).alias(_SEQ)
+        with log.lock:
+            # One partition (checked above): consecutive offsets, no per-partition grouping.
+            for p in np.unique(part_np) if partitions > 1 else (0,):
+                mask = part_np == p
+                count = int(mask.sum())
+                start = log.next_offsets[int(p)]
+                offsets[mask] = np.arange(start, start + count, dtype=np.int64)
+                log.next_offsets[int(p)] = start + count
+            stored = batch.with_columns(
+                pl.Series("partition", part_np, dtype=pl.Int32),
+                pl.Series("offset", offsets, dtype=pl.Int64),
             )
-        )
-        log.produced += n
+            log.chunks.append(
+                stored.with_columns(
+                    pl.int_range(log.produced, log.produced + n, dtype=pl.Int64).alias(_SEQ)
+                )
+            )
+            log.produced += n
         return stored
 
     def records(self, topic: str, *, partition: int | None = None) -> pl.DataFrame:
