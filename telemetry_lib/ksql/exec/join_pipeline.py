@@ -56,7 +56,6 @@ class JoinPipeline(Pipeline):
         self.downstream = downstream
         #: topic -> entry callables, filled by _build_chain.
         self.entries: dict[str, list[Emit]] = {}
-        self._topic_backlog: list[tuple[str | None, pl.DataFrame]] | None = None
         #: Kafka runtime (J3): re-keyed sides go out through ``_through(suffix)`` and come back
         #: through the entries in ``_resume`` (see :meth:`cut_repartitions`).
         self._through: Callable[[str], Emit] | None = None
@@ -125,14 +124,7 @@ class JoinPipeline(Pipeline):
         self._build_chain()
         return dict(self._resume)
 
-    def push(self, batch: pl.DataFrame, *, topic: str | None = None) -> None:
-        if self._ctx is None:
-            raise RuntimeError("Pipeline.push() called before start()")
-        if batch.height == 0 or self.error is not None:
-            return
-        if self._topic_backlog is not None:
-            self._topic_backlog.append((topic, batch))
-            return
+    def _entry(self, topic: str | None) -> Emit:
         if topic is None:
             if len(self.entries) != 1:
                 raise InternalError(
@@ -140,26 +132,13 @@ class JoinPipeline(Pipeline):
                     f"({', '.join(self.entries)}): push() needs the batch's topic"
                 )
             topic = next(iter(self.entries))
-        try:
-            for entry in self.entries.get(topic, ()):
+        entries = self.entries.get(topic, ())
+
+        def run(batch: pl.DataFrame) -> None:
+            for entry in entries:
                 entry(batch)
-        except Exception as exc:
-            self.error = exc
-            logger.error("query %s failed and stopped: %s", self.ctx.query_id, exc)
-            raise
 
-    @property
-    def paused(self) -> bool:
-        return self._topic_backlog is not None
-
-    def pause(self) -> None:
-        if self._topic_backlog is None:
-            self._topic_backlog = []
-
-    def resume(self) -> None:
-        backlog, self._topic_backlog = self._topic_backlog or [], None
-        for topic, batch in backlog:
-            self.push(batch, topic=topic)
+        return run
 
     def explain(self) -> str:
         lines = [f"[{d}] {op.describe()}" for d, op in enumerate(reversed(self.downstream))]

@@ -92,8 +92,8 @@ class Pipeline:
         self.operators = operators
         self._chain = self._build_chain()
         self._ctx: ExecContext | None = None
-        #: Batches held while the query is paused (PAUSE); RESUME processes them in order.
-        self._backlog: list[pl.DataFrame] | None = None
+        #: (topic, batch) held while the query is paused (PAUSE); RESUME processes them in order.
+        self._backlog: list[tuple[str | None, pl.DataFrame]] | None = None
         #: The error that stopped the query (ksqlDB's ERROR state); later batches are ignored.
         self.error: BaseException | None = None
 
@@ -121,14 +121,20 @@ class Pipeline:
         if self.error is not None:
             return
         if self._backlog is not None:
-            self._backlog.append(batch)
+            self._backlog.append((topic, batch))
             return
+        entry = self._entry(topic)
         try:
-            self._chain[0](batch)
+            entry(batch)
         except Exception as exc:
             self.error = exc
             logger.error("query %s failed and stopped: %s", self.ctx.query_id, exc)
             raise
+
+    def _entry(self, topic: str | None) -> Emit:
+        """Where a batch of ``topic`` enters the chain (pipelines with several inputs pick by
+        topic)."""
+        return self._chain[0]
 
     @property
     def paused(self) -> bool:
@@ -142,8 +148,8 @@ class Pipeline:
     def resume(self) -> None:
         """Process the batches that arrived while paused, in order, then continue normally."""
         backlog, self._backlog = self._backlog or [], None
-        for batch in backlog:
-            self.push(batch)
+        for topic, batch in backlog:
+            self.push(batch, topic=topic)
 
     def close(self) -> None:
         if self._ctx is None:
