@@ -6,7 +6,8 @@
   (``fetch.max.bytes`` 100 MB, ``max.partition.fetch.bytes`` 10 MB, ``fetch.wait.max.ms`` 10,
   ``queued.min.messages`` 500000, ``consume(10000)``). Target ratio >= 0.4.
 - ``e2e_vs_quix``: the same run vs Quix Streams doing the same windowed sums on the same broker
-  (a bench-only dependency in its own virtualenv, see :mod:`bench.quix_baseline`). Target >= 30.
+  with the same exactly-once guarantee (a bench-only dependency in its own virtualenv, see
+  :mod:`bench.quix_baseline`; its at-least-once default is reported in the notes). Target >= 30.
 - ``e2e_latency_p99_ms``: a steady 20k events/s into the demo CTAS with exactly-once on; the
   latency of an update is the time a ``read_committed`` reader receives it minus the event's
   produce time (the events carry their produce time as event time, and an aggregate's output
@@ -191,12 +192,18 @@ def bench_e2e_vs_quix() -> BenchResult:
             runs=1,
             warmup=0,
         )
+        # Quix's own default guarantee, for the record (not the baseline: the CTAS is exactly-once).
+        at_least_once = total / run_quix(
+            settings.bootstrap_servers, topic, total, guarantee="at-least-once"
+        )
     return comparison.result(
         "e2e_vs_quix",
         "events/s",
-        "Quix Streams windowed sums (tumbling 5 min, per player) on the same broker and topic",
+        "Quix Streams windowed sums (tumbling 5 min, per player) on the same broker and topic, "
+        "exactly-once like the CTAS",
         notes=f"{total} generated events pre-loaded; one run per side (Quix takes minutes); "
-        "target ratio >= 30",
+        f"Quix with its default at-least-once guarantee: {at_least_once:,.0f} events/s "
+        f"(ratio {comparison.subject_median / at_least_once:.1f}); target ratio >= 30",
     )
 
 
