@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,64 +10,35 @@ import httpx
 import msgspec
 import polars as pl
 
-from telemetry_lib.services import free_port
+from tests.support.processes import CliServerProcess
 
-ROOT = Path(__file__).resolve().parents[2]
-# A server process imports polars and the engine: a few seconds on a loaded 2-core machine.
-SERVER_START_TIMEOUT_S = 60.0
+__all__ = ["BASE_TS", "WINDOW_MS", "ServerProcess", "decode_windowed", "events", "latest", "truth"]
+
 WINDOW_MS = 5 * 60 * 1000
 BASE_TS = 1_700_000_000_000
+# A statement on the real stack creates topics and starts queries: seconds on a loaded machine.
+KSQL_TIMEOUT_S = 60.0
 
 
-class ServerProcess:
+class ServerProcess(CliServerProcess):
     """``python -m telemetry_lib.ksql.server`` on a free port, killed by pid at the end."""
 
+    MODULE = "telemetry_lib.ksql.server"
+    HEALTH_PATH = "/info"
+
     def __init__(self, bootstrap: str, state_dir: Path, service_id: str, log: Path) -> None:
+        super().__init__(log)
         self.bootstrap = bootstrap
         self.state_dir = state_dir
         self.service_id = service_id
-        self.log = log
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ServerProcess:
-        argv = [sys.executable, "-m", "telemetry_lib.ksql.server", "--port", str(self.port),
-                "--bootstrap", self.bootstrap, "--state-dir", str(self.state_dir),
+    def arguments(self) -> list[str]:
+        return ["--bootstrap", self.bootstrap, "--state-dir", str(self.state_dir),
                 "--service-id", self.service_id]  # fmt: skip
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/info", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"server did not start: {self.log.read_text()[-3000:]}")
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
 
     def ksql(self, sql: str, properties: Mapping[str, Any] | None = None) -> Any:
         body = {"ksql": sql, "streamsProperties": dict(properties or {})}
-        response = httpx.post(f"{self.url}/ksql", json=body, timeout=60)
+        response = httpx.post(f"{self.url}/ksql", json=body, timeout=KSQL_TIMEOUT_S)
         assert response.status_code == 200, response.text
         return response.json()
 
