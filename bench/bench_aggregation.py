@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from bench.harness import BenchResult, alternate
+from bench.harness import BenchResult, alternate_rates
 from telemetry_lib.generator import TelemetryGenerator
 from telemetry_lib.ksql.driver import InMemoryDriver
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicSpec
@@ -163,12 +163,7 @@ def bench_driver_vs_polars_batch() -> BenchResult:
             f"{expected}: the two sides do not compute the same query"
         )
 
-    def rate(run: object) -> float:
-        began = time.perf_counter()
-        run(payload)  # type: ignore[operator]
-        return EVENTS / (time.perf_counter() - began)
-
-    comparison = alternate(lambda: rate(run_driver), lambda: rate(run_polars), runs=RUNS)
+    comparison = alternate_rates(run_driver, run_polars, payload, EVENTS, runs=RUNS)
     return comparison.result(
         "driver_vs_polars_batch",
         "events/s",

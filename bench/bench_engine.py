@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
 from dataclasses import dataclass
 
 import polars as pl
 
-from bench.harness import BenchResult, alternate
+from bench.harness import BenchResult, alternate_rates
 from telemetry_lib.ksql.driver import InMemoryDriver
 
 __all__ = ["bench_driver_stateless_vs_polars", "build_records", "run_driver", "run_polars"]
@@ -126,12 +125,7 @@ def bench_driver_stateless_vs_polars() -> BenchResult:
             "the two sides do not compute the same query"
         )
 
-    def rate(run: object) -> float:
-        began = time.perf_counter()
-        run(payload)  # type: ignore[operator]
-        return RECORDS / (time.perf_counter() - began)
-
-    comparison = alternate(lambda: rate(run_driver), lambda: rate(run_polars), runs=RUNS)
+    comparison = alternate_rates(run_driver, run_polars, payload, RECORDS, runs=RUNS)
     return comparison.result(
         "driver_stateless_vs_polars",
         "records/s",

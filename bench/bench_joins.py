@@ -13,13 +13,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import msgspec
 import polars as pl
 
-from bench.harness import BenchResult, alternate
+from bench.harness import BenchResult, alternate_rates
 from telemetry_lib import demo_statements as ds
 from telemetry_lib.generator import TelemetryGenerator
 from telemetry_lib.ksql.driver import InMemoryDriver
@@ -140,12 +139,7 @@ def bench_join_vs_polars_batch() -> BenchResult:
             f"join ({expected.height} rows): the two sides do not compute the same query"
         )
 
-    def rate(run: object) -> float:
-        began = time.perf_counter()
-        run(payload)  # type: ignore[operator]
-        return EVENTS / (time.perf_counter() - began)
-
-    comparison = alternate(lambda: rate(run_driver), lambda: rate(run_polars), runs=RUNS)
+    comparison = alternate_rates(run_driver, run_polars, payload, EVENTS, runs=RUNS)
     return comparison.result(
         "join_vs_polars_batch",
         "events/s",

@@ -5,7 +5,8 @@ A benchmark is a function ``bench_<name>()`` in a module ``bench/bench_<area>.py
 whatever services it needs itself (on free ports), and returns one :class:`BenchResult` or a
 list of them. Comparisons against a baseline use :func:`alternate`, which runs subject and
 baseline in the same process, interleaved (S B, B S, S B, ...) so drift in machine load hits
-both alike, and reports medians.
+both alike, and reports medians; :func:`alternate_rates` does so for two functions that each
+process the same payload of a known number of items, as items per second.
 
 Results go to ``bench/results/latest.json`` (a list of ``{"benchmark", "value", "unit",
 "baseline", "baseline_value", "ratio", "notes"}``) and a readable ``latest.md``. Running a
@@ -28,22 +29,26 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "BenchResult",
     "Comparison",
     "alternate",
+    "alternate_rates",
     "cpu_seconds",
     "discover",
     "load_results",
     "merge_results",
+    "rate_of",
     "render_markdown",
     "run_benchmarks",
     "write_results",
 ]
 
 logger = logging.getLogger(__name__)
+
+_Payload = TypeVar("_Payload")
 
 #: Where result files go (committed: the project's record of measured performance).
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -168,6 +173,25 @@ def rate_of(count: int, run: Callable[[], object]) -> Callable[[], float]:
         return count / (time.perf_counter() - began)
 
     return measure
+
+
+def alternate_rates(
+    subject: Callable[[_Payload], object],
+    baseline: Callable[[_Payload], object],
+    payload: _Payload,
+    count: int,
+    *,
+    runs: int = DEFAULT_RUNS,
+    warmup: int = DEFAULT_WARMUP,
+) -> Comparison:
+    """:func:`alternate` of ``subject(payload)`` and ``baseline(payload)``, each run measured
+    as ``count`` (the items in ``payload``: events, records) per wall-clock second."""
+    return alternate(
+        rate_of(count, lambda: subject(payload)),
+        rate_of(count, lambda: baseline(payload)),
+        runs=runs,
+        warmup=warmup,
+    )
 
 
 def cpu_seconds(pids: Sequence[int] = ()) -> float:
