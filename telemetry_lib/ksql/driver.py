@@ -35,6 +35,12 @@ Partitioning. ``partitioner="murmur2"`` (default) places a record whose ``partit
 would use a sticky partition; 0 keeps runs deterministic). ``partitioner="single"`` puts every
 record in partition 0 whatever the topic's partition count: that is what Kafka Streams'
 TopologyTestDriver does, so ksqlDB's QTT expectations of ROWPARTITION/ROWOFFSET hold.
+
+Typed hand-off. :class:`InMemoryTopics` delivers typed values
+(:mod:`telemetry_lib.ksql.exec.typed_handoff`): a query's sink may produce its records with the
+typed value columns beside them; the log stores the records alone and the batch handed to the
+topic's readers carries the typed columns too, so a query reading another query's output in
+the same driver need not decode bytes whose decode is known to give those columns back.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ import numpy as np
 import polars as pl
 
 from telemetry_lib.ksql.errors import InternalError, KsqlEngineError
+from telemetry_lib.ksql.exec.typed_handoff import TYPED_VALUE
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicSpec, empty_records
 
 if TYPE_CHECKING:
@@ -231,8 +238,12 @@ class InMemoryTopics:
     """:class:`~telemetry_lib.ksql.runtime.io.TopicIO` over in-memory partition logs.
 
     ``produce`` assigns partitions (murmur2 or single, see the module docstring) and offsets,
-    appends to the log and tells the listener (the driver) about the stored batch.
+    appends to the log and tells the listener (the driver) about the stored batch, with the
+    producer's typed values when it gave them (module docstring, "Typed hand-off").
     """
+
+    #: Produced records may carry typed values for in-process readers (typed_handoff step 1).
+    delivers_typed_values = True
 
     def __init__(
         self,
@@ -271,6 +282,8 @@ class InMemoryTopics:
         """Append ``records`` to ``topic`` (auto-created with the default partition count)."""
         stored = self.append(topic, records)
         if self.listener is not None and stored.height:
+            if TYPED_VALUE in records.columns:
+                stored = stored.with_columns(records.get_column(TYPED_VALUE))
             self.listener(topic, stored)
 
     # -- driver side ---------------------------------------------------------------------------

@@ -8,7 +8,9 @@ logged), propagates headers, and produces through the TopicIO. The partition is 
 I/O layer applies Kafka's default partitioner to the key bytes. Rows that fail to serialize go to
 the processing log (SERIALIZATION_ERROR) and are skipped. Keys and values of a large batch are
 encoded at the same time (:mod:`~telemetry_lib.ksql.exec.parallel`); both are pure, so the
-records are those of sequential encoding.
+records are those of sequential encoding. An I/O that hands typed values to in-process readers
+(the in-memory driver) also gets the typed value columns beside the records where decoding the
+bytes would give them back exactly (:mod:`~telemetry_lib.ksql.exec.typed_handoff`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
 from telemetry_lib.ksql.exec.parallel import run_both
 from telemetry_lib.ksql.exec.serde_bridge import encode_key, encode_value
 from telemetry_lib.ksql.exec.timestamps import timestamp_expression
+from telemetry_lib.ksql.exec.typed_handoff import (
+    TYPED_VALUE,
+    delivers_typed_values,
+    typed_value_column,
+)
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
 from telemetry_lib.ksql.windows import WindowInfo
 
@@ -147,10 +154,20 @@ class SinkOperator(Operator):
                 else pl.Series([[]] * n, dtype=RECORD_SCHEMA["headers"]),
             }
         ).cast(RECORD_SCHEMA)  # type: ignore[arg-type]
+        typed = None
+        if delivers_typed_values(ctx.io):
+            typed = typed_value_column(
+                value_frame,
+                [c for _, c in self._value_cols],
+                self.value_format,
+                null_value=batch.get_column(B.NULL_VALUE),
+            )
         if bool(failed.any()):
             records = records.filter(~failed)
+            typed = typed.filter(~failed) if typed is not None else None
         if records.height:
-            ctx.io.produce(self.topic, records)
+            produced = records if typed is None else records.with_columns(typed.alias(TYPED_VALUE))
+            ctx.io.produce(self.topic, produced)
         out(records)
 
     def _apply_timestamp(self, batch: pl.DataFrame, ctx: ExecContext) -> pl.DataFrame:

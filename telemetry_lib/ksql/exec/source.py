@@ -16,6 +16,11 @@ first (polars releases the GIL in its kernels and its NDJSON reader, so the deco
 single-threaded steps — UTF-8 checks, line joins, type conversions — overlap). Decoding is a
 pure function of the records, and the halves are joined in record order before anything is
 logged or emitted, so results and processing-log order are those of a one-piece decode.
+
+A batch that an in-process query just wrote may carry the writer's typed values
+(:mod:`~telemetry_lib.ksql.exec.typed_handoff`); when they fit this source's value schema and
+format, they are taken as the decoded values (they are what decoding the bytes gives) and
+only the keys are decoded.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator
 from telemetry_lib.ksql.exec.parallel import run_both
 from telemetry_lib.ksql.exec.serde_bridge import DecodedColumns, decode_key, decode_value
 from telemetry_lib.ksql.exec.timestamps import timestamp_expression
+from telemetry_lib.ksql.exec.typed_handoff import handed_values
 from telemetry_lib.ksql.types import BaseType
 
 __all__ = ["SourceOperator"]
@@ -197,7 +203,13 @@ def _decode_part(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumn
 
 
 def _decode(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumns, DecodedColumns]:
-    """Keys and values of ``batch``, large batches decoded as two halves at once (module doc)."""
+    """Keys and values of ``batch``: handed-over typed values with decoded keys, or large
+    batches decoded as two halves at once (module doc)."""
+    handed = handed_values(batch, source)
+    if handed is not None:
+        columns, null_payload = handed
+        values = DecodedColumns(columns, _no_errors(batch.height), null_payload=null_payload)
+        return decode_key(batch.get_column("key"), source), values
     n = batch.height
     if n < _PARALLEL_DECODE_ROWS:
         return _decode_part(batch, source)
@@ -211,6 +223,10 @@ def _decode(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumns, De
     if keys is None or values is None:
         return _decode_part(batch, source)
     return keys, values
+
+
+def _no_errors(n: int) -> pl.Series:
+    return pl.repeat(None, n, dtype=pl.String, eager=True).alias("errors")
 
 
 def _concat_decoded(a: DecodedColumns, b: DecodedColumns) -> DecodedColumns | None:
