@@ -244,3 +244,83 @@ def test_driver_runs_with_and_without_the_hand_off_write_the_same_records(
     for topic, frame in plain.items():
         assert frame.height, topic
         assert frame.equals(handed[topic]), topic
+
+
+# --------------------------------------------------------------------------------------------
+# The sink's two-half value encode (exec/sink.py) and its whole-batch error fallback.
+# --------------------------------------------------------------------------------------------
+
+
+def _sink_run(batch: pl.DataFrame, *, split: bool, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    from telemetry_lib.ksql.exec import sink as sink_module
+
+    monkeypatch.setattr(sink_module, "_SPLIT_VALUES_ROWS", 2 if split else batch.height + 1)
+    monkeypatch.setattr(sink_module, "_PARALLEL_ENCODE_ROWS", batch.height + 1)
+    driver = InMemoryDriver()
+    driver.execute(
+        "CREATE STREAM S (K STRING KEY, NAME STRING, D DOUBLE) WITH (KAFKA_TOPIC='s', "
+        "VALUE_FORMAT='JSON', PARTITIONS=1);"
+        "CREATE STREAM OUT AS SELECT K, NAME, D FROM S;"
+    )
+    driver.pipe_batch("s", batch)
+    out = driver.topics.records("OUT").select("key", "value", "timestamp")
+    log = [
+        {k: v for k, v in json.loads(value).items() if k != "time"}
+        for value in driver.topics.records("default_ksql_processing_log")["value"].to_list()
+    ]
+    driver.close()
+    return out, log
+
+
+def test_two_half_value_encode_equals_one_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    frame = _random_frame(rng, 501)
+    docs = [
+        json.dumps({"NAME": s, "D": d if i % 7 else "NaN"}).encode()
+        for i, (s, d) in enumerate(zip(frame["S"], frame["D"], strict=True))
+    ]
+    batch = pl.DataFrame(
+        {
+            "key": pl.Series([f"k{i}".encode() for i in range(501)], dtype=pl.Binary),
+            "value": pl.Series(docs, dtype=pl.Binary),
+            "timestamp": pl.Series(range(501), dtype=pl.Int64),
+        }
+    )
+    split = _sink_run(batch, split=True, monkeypatch=monkeypatch)
+    whole = _sink_run(batch, split=False, monkeypatch=monkeypatch)
+    assert split[0].height == 501
+    assert split[0].equals(whole[0])
+    assert split[1] == whole[1]
+
+
+def test_an_encode_error_in_one_half_is_reported_as_the_one_piece_encode_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A value encoder that refuses a batch holding a marker row refuses the whole batch (as
+    SerdeError does in serde_bridge.encode_value): the split encode must not write the other
+    half's rows."""
+    from telemetry_lib.ksql.exec import sink as sink_module
+
+    real = sink_module.encode_value
+
+    def refusing(frame: pl.DataFrame, *args: object, **kwargs: object) -> tuple:
+        values, errors = real(frame, *args, **kwargs)  # type: ignore[arg-type]
+        if "refuse" in frame["NAME"].to_list():
+            return values.clear(frame.height), pl.Series(["refused"] * frame.height)
+        return values, errors
+
+    monkeypatch.setattr(sink_module, "encode_value", refusing)
+    names = ["ok"] * 300
+    names[250] = "refuse"
+    batch = pl.DataFrame(
+        {
+            "key": pl.Series([b"k"] * 300, dtype=pl.Binary),
+            "value": pl.Series([json.dumps({"NAME": n}).encode() for n in names]),
+            "timestamp": pl.Series(range(300), dtype=pl.Int64),
+        }
+    )
+    split = _sink_run(batch, split=True, monkeypatch=monkeypatch)
+    whole = _sink_run(batch, split=False, monkeypatch=monkeypatch)
+    assert whole[0].height == 0 and len(whole[1]) == 300
+    assert split[0].equals(whole[0])
+    assert split[1] == whole[1]

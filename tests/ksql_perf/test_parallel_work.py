@@ -117,6 +117,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, *, parallel: bool) -> tuple[pl.DataFra
     if not parallel:
         monkeypatch.setattr(source_mod, "_PARALLEL_DECODE_ROWS", ROWS + 1)
         monkeypatch.setattr(sink_mod, "_PARALLEL_ENCODE_ROWS", ROWS + 1)
+        monkeypatch.setattr(sink_mod, "_SPLIT_VALUES_ROWS", ROWS + 1)
     driver = InMemoryDriver()
     driver.execute(
         STREAM + "CREATE STREAM OUT AS SELECT K, ID, NAME, AMOUNT * 2 AS A2, OK FROM S "

@@ -7,8 +7,11 @@ sink's TIMESTAMP column — reference §5.1; a row whose timestamp is null or ne
 logged), propagates headers, and produces through the TopicIO. The partition is left null so the
 I/O layer applies Kafka's default partitioner to the key bytes. Rows that fail to serialize go to
 the processing log (SERIALIZATION_ERROR) and are skipped. Keys and values of a large batch are
-encoded at the same time (:mod:`~telemetry_lib.ksql.exec.parallel`); both are pure, so the
-records are those of sequential encoding. An I/O that hands typed values to in-process readers
+encoded at the same time (:mod:`~telemetry_lib.ksql.exec.parallel`), and the values of a very
+large one as two halves at once (the first half and the keys here, the second half on the
+worker thread); encoding is pure and row by row, so the records are those of sequential
+encoding — and when a half reports an error, the batch is encoded again in one piece, so
+errors that concern the whole batch are reported as before. An I/O that hands typed values to in-process readers
 (the in-memory driver) also gets the typed value columns beside the records where decoding the
 bytes would give them back exactly (:mod:`~telemetry_lib.ksql.exec.typed_handoff`).
 """
@@ -42,6 +45,9 @@ _STEP = "KsqlTopic.Sink"
 #: Batches with at least this many rows encode keys (on the engine's worker thread) and values
 #: at the same time; below it the hand-off costs more than the overlap saves.
 _PARALLEL_ENCODE_ROWS = 5_000
+#: Batches with at least this many rows also encode their values as two halves at once (the
+#: halves' concatenation costs little, but below this the worker's hand-off is not repaid).
+_SPLIT_VALUES_ROWS = 20_000
 
 
 class SinkOperator(Operator):
@@ -118,16 +124,29 @@ class SinkOperator(Operator):
                 null_key=null_key,
             )
 
-        def values_of() -> tuple[pl.Series, pl.Series]:
+        null_value = batch.get_column(B.NULL_VALUE)
+
+        def values_of(offset: int = 0, length: int | None = None) -> tuple[pl.Series, pl.Series]:
             return encode_value(
-                value_frame,
+                value_frame.slice(offset, length),
                 [c for _, c in self._value_cols],
                 self.value_format,
                 topic=self.topic,
-                null_value=batch.get_column(B.NULL_VALUE),
+                null_value=null_value.slice(offset, length),
             )
 
-        if batch.height >= _PARALLEL_ENCODE_ROWS and self._key_cols:
+        n = batch.height
+        if n >= _SPLIT_VALUES_ROWS and self._value_cols:
+            half = n // 2
+            ((head, head_errors), (keys, key_errors)), (tail, tail_errors) = run_both(
+                lambda: (values_of(0, half), keys_of()), lambda: values_of(half)
+            )
+            if head_errors.null_count() + tail_errors.null_count() == n:
+                values = pl.concat([head, tail], rechunk=False)
+                value_errors = pl.concat([head_errors, tail_errors], rechunk=False)
+            else:  # errors: as the one-piece encode reports them (see the module doc)
+                values, value_errors = values_of()
+        elif n >= _PARALLEL_ENCODE_ROWS and self._key_cols:
             # Keys on the worker thread while values are encoded here (both pure).
             (values, value_errors), (keys, key_errors) = run_both(values_of, keys_of)
         else:
@@ -141,7 +160,6 @@ class SinkOperator(Operator):
                     ctx.processing_log.serialization_errors(
                         ctx.query_id, _STEP, target=target, topic=self.topic, messages=messages
                     )
-        n = batch.height
         records = pl.DataFrame(
             {
                 "key": keys,
@@ -160,7 +178,7 @@ class SinkOperator(Operator):
                 value_frame,
                 [c for _, c in self._value_cols],
                 self.value_format,
-                null_value=batch.get_column(B.NULL_VALUE),
+                null_value=null_value,
             )
         if bool(failed.any()):
             records = records.filter(~failed)
