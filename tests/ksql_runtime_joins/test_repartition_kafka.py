@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import polars as pl
 import pytest
 
@@ -25,6 +24,7 @@ from telemetry_lib.kafka import (
     read_records,
 )
 from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
+from telemetry_lib.ksql.runtime.repartition_wire import decode_values
 from telemetry_lib.ksql.server import KsqlServer
 from tests.ksql_runtime.helpers import decode_windowed, events, latest, truth
 
@@ -115,8 +115,8 @@ def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
         # key, each key in one partition only.
         rows = read_records(conf, repartition)
         assert len(set(_eos_ids(rows))) == rows.height  # each record once
-        lines = [(part, msgspec.json.decode(line)) for part, value in
-                 rows.select("partition", "value").rows() for line in value.split(b"\n")]  # fmt: skip
+        lines = [(part, row) for part, value in rows.select("partition", "value").rows()
+                 for row in decode_values([value], None).to_dicts()]  # fmt: skip
         assert len(lines) == len(docs)  # each re-keyed row once
         # Only what the aggregate reads travels (TS, ROWOFFSET, headers do not).
         assert set(lines[0][1]) == {"PLAYER_ID", "KIND", "ROWTIME", "ROWPARTITION",
