@@ -30,8 +30,11 @@ produced again — the same code is exactly-once on both.
 
 The commit of batch ``b`` (numbered steps; the same numbers mark the code):
 
-1. Poll the input until the commit interval (default 100 ms) has passed or the batch is full;
-   the batch is the exact offset range ``[start, end)`` of each input partition.
+1. Poll the input until the commit interval (default 100 ms) has passed or the batch is full
+   — or, when the previous commits made re-keyed rows visible, until every one of them has been
+   read back (counted per repartition partition): the interval is an upper bound on buffering,
+   and those rows already waited one batch. The batch is the exact offset range
+   ``[start, end)`` of each input partition.
 2. Begin a transaction; write the **intent** (batch number + ranges) to the query's checkpoint
    topic and **flush** it before any output is produced (the flush overlaps with step 3, which
    only computes), so no output of batch ``b`` can be visible without its intent.
@@ -43,7 +46,10 @@ The commit of batch ``b`` (numbered steps; the same numbers mark the code):
    partitions, and write a **snapshot** (input positions after ``b``, every operator's state,
    those output offsets) into the transaction.
 6. Send the input positions as the consumer group's offsets (``send_offsets_to_transaction``,
-   so Kafka tools see the query's lag) and commit the transaction.
+   so Kafka tools see the query's lag) and commit the transaction. The positions are known when
+   the batch closes, so the offsets go on a helper thread started right after ``begin`` (their
+   coordinator round trips overlap steps 2-5; librdkafka runs one transactional call at a time
+   and lets produce/flush overlap it) and joined before the commit.
 
 Recovery when a runner starts (also the first start):
 
@@ -211,6 +217,9 @@ class QueryRunner:
         #: Multi-source queries: source partitions with data at the start not yet fetched.
         self._catch_up: dict[tuple[str, int], int] = {}
         self._schemas_written: set[str] = set()
+        #: Re-keyed records this runner committed to its repartition topics and not yet read
+        #: back, per (topic, partition): the next batch waits for them (see step()).
+        self._awaited: dict[tuple[str, int], int] = {}
 
     @property
     def source_topic(self) -> str:
@@ -438,13 +447,21 @@ class QueryRunner:
         total = first.height
         began = time.monotonic()
         deadline = began + self.commit_interval_s
-        # Re-keyed rows read back already waited one batch: a batch holding some closes as soon
-        # as nothing more is queued, instead of a whole commit interval later.
-        rekeyed = self._has_internal(first)
+        # Re-keyed rows read back already waited one batch. When earlier commits made some
+        # visible (counted in _awaited), the batch waits for them and closes the moment the last
+        # arrives, taking only what is queued by then; a batch holding re-keyed rows nobody
+        # counted (a restart's backlog) closes as soon as nothing more is queued. Either way not
+        # a whole commit interval after the batch that wrote them.
+        expecting = bool(self._awaited)
+        rekeyed = self._take_rekeyed(first)
         while total < MAX_BATCH_RECORDS:
             wait = max(deadline - time.monotonic(), 0.0)
+            if expecting and not self._awaited:
+                wait = 0.0  # everything awaited is here: take what is queued, do not wait
+            elif rekeyed and not expecting:
+                wait = min(wait, FETCH_POLL_S)
             try:
-                frame = fetched.get(timeout=min(wait, FETCH_POLL_S) if rekeyed else wait)
+                frame = fetched.get(timeout=wait) if wait > 0 else fetched.get_nowait()
             except queue.Empty:
                 if self._catch_up and time.monotonic() - began < CATCH_UP_WAIT_S:
                     if self._still_lagging(frames):
@@ -455,7 +472,11 @@ class QueryRunner:
                 raise frame
             frames.append(frame)
             total += frame.height
-            rekeyed = rekeyed or self._has_internal(frame)
+            rekeyed = self._take_rekeyed(frame) or rekeyed
+        if self._awaited and time.monotonic() >= deadline:
+            # Counted rows that did not come within a commit interval (a broker keeping them
+            # behind another transaction, a deleted topic): stop waiting for them.
+            self._awaited.clear()
         self._catch_up = {}  # only the first batch waits (Kafka Streams idles per fetch)
         records = pl.concat(frames, rechunk=False).sort("topic", "partition", "offset")
         start = dict(self.positions)
@@ -468,10 +489,19 @@ class QueryRunner:
         self.positions.update(end)
         return total
 
-    def _has_internal(self, frame: pl.DataFrame) -> bool:
+    def _take_rekeyed(self, frame: pl.DataFrame) -> bool:
+        """Whether ``frame`` holds re-keyed records (of this query's repartition topics); they
+        are counted off :attr:`_awaited`."""
         if not self.internal_topics:
             return False
-        return bool(frame.select(pl.col("topic").is_in(list(self.internal_topics)).any()).item())
+        mine = frame.filter(pl.col("topic").is_in(list(self.internal_topics)))
+        if mine.height == 0:
+            return False
+        for topic, part, count in mine.group_by("topic", "partition").len().rows():
+            want = self._awaited.pop((topic, part), 0)
+            if want > count:
+                self._awaited[(topic, part)] = want - count
+        return True
 
     def _still_lagging(self, frames: list[pl.DataFrame]) -> bool:
         """Whether a source partition with data at the start has no record in ``frames``."""
@@ -512,6 +542,43 @@ class QueryRunner:
         producer = self._producer_or_fail()
         t0 = time.perf_counter()
         producer.begin()
+        after = dict(self.positions)
+        after.update({tp: e for tp, (_s, e) in ranges.items()})
+        # 6. (early) the input positions after the batch are known now: their two coordinator
+        #    round trips run on a helper thread while the batch is processed (joined below).
+        offsets = self._send_offsets_async(after)
+        try:
+            rekeyed = self._process_and_produce(records, intent=intent, skip=skip, after=after)
+        finally:
+            offsets.join()
+        t3 = time.perf_counter()
+        # 6. commit (the offsets are in the transaction).
+        producer.commit()
+        for tp, count in rekeyed.items():  # visible now: the next batch waits for them
+            self._awaited[tp] = self._awaited.get(tp, 0) + count
+        logger.debug(
+            "%s batch %d: %d records, process+produce+snapshot %.1f ms, commit %.1f ms",
+            self.query_id, self.batch, records.height, (t3 - t0) * 1e3,
+            (time.perf_counter() - t3) * 1e3,
+        )  # fmt: skip
+        self.batches_committed += 1
+        # Under the engine lock: TERMINATE closes the pipeline under it (and stops this runner
+        # before releasing it), so a terminated query's operators are never touched again.
+        with self._engine_lock():
+            for op in self.pipeline.operators:
+                op.on_commit(self.pipeline.ctx)
+
+    def _process_and_produce(
+        self,
+        records: pl.DataFrame,
+        *,
+        intent: Intent | None,
+        skip: set[tuple[int, int]] | None,
+        after: Mapping[tuple[str, int], int],
+    ) -> dict[tuple[str, int], int]:
+        """Steps 2-5 of a batch inside its open transaction; returns how many records it
+        produced per repartition topic partition."""
+        producer = self._producer_or_fail()
         if intent is not None:
             # 2. the intent first (its flush, below, overlaps with the processing).
             key, value = encode_intent(intent)
@@ -525,11 +592,10 @@ class QueryRunner:
                         key, value = encode_schema(topic, codec.schema)
                         producer.produce(self.checkpoint_topic, value, key=key, partition=0)
                         self._schemas_written.add(topic)
-        t1 = time.perf_counter()
         if intent is not None:
             producer.flush()  # 2. (cont.) the intent is on the broker before any output
-        t2 = time.perf_counter()
         # 4. stamp and produce (a replay skips what is already published).
+        rekeyed: dict[tuple[str, int], int] = {}
         index = 0
         for topic, out in captured:
             ids = list(range(index, index + out.height))
@@ -542,27 +608,14 @@ class QueryRunner:
                 out = out.filter(pl.Series(keep, dtype=pl.Boolean))
             if out.height:
                 self._produce(topic, out, ids)
+                if topic in self.internal_topics:
+                    for part in out["partition"].to_list():
+                        rekeyed[(topic, part)] = rekeyed.get((topic, part), 0) + 1
         self.records_processed += records.height
         # 5. a snapshot every interval.
-        after = dict(self.positions)
-        after.update({tp: e for tp, (_s, e) in ranges.items()})
         if time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S:
             self._write_snapshot(positions=after)
-        t3 = time.perf_counter()
-        # 6. offsets with the transaction, then commit.
-        self._send_offsets(after)
-        producer.commit()
-        logger.debug(
-            "%s batch %d: %d records, process %.1f ms, intent flush %.1f ms, produce+snapshot "
-            "%.1f ms, commit %.1f ms", self.query_id, self.batch, records.height,
-            (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (time.perf_counter() - t3) * 1e3,
-        )  # fmt: skip
-        self.batches_committed += 1
-        # Under the engine lock: TERMINATE closes the pipeline under it (and stops this runner
-        # before releasing it), so a terminated query's operators are never touched again.
-        with self._engine_lock():
-            for op in self.pipeline.operators:
-                op.on_commit(self.pipeline.ctx)
+        return rekeyed
 
     def _run_pipeline(self, records: pl.DataFrame) -> None:
         """Feed one batch's records (a ``topic`` column plus RECORD_SCHEMA) to the pipeline.
@@ -631,6 +684,17 @@ class QueryRunner:
             )
         count = self._probe.partitions(topic) or 0
         return {p: self._probe.watermarks(topic, p)[1] for p in range(count)}
+
+    def _send_offsets_async(self, positions: Mapping[tuple[str, int], int]) -> threading.Thread:
+        """:meth:`_send_offsets` on a helper thread (the caller joins it before the commit:
+        librdkafka runs one transactional call at a time; produce and flush may overlap)."""
+        if self._group_metadata is None:  # static for an assigned consumer: fetch it once
+            self._group_metadata = self._consumer_or_fail().group_metadata()
+        thread = threading.Thread(
+            target=self._send_offsets, args=(positions,), name=f"offsets-{self.query_id}"
+        )
+        thread.start()
+        return thread
 
     def _send_offsets(self, positions: Mapping[tuple[str, int], int]) -> None:
         if self._group_metadata is None:  # static for an assigned consumer: fetch it once
