@@ -19,6 +19,13 @@ REST server)::
 
 Errors are raised as :mod:`telemetry_lib.ksql.errors` classes (``ksql_type`` / ``error_code``).
 
+Calls to external systems (connector statements: Kafka Connect's REST API) run inside
+:attr:`KsqlEngine.external_calls`, which a caller serialising engine work with a lock sets to
+release that lock while the call waits (the REST backend does: a hung Connect must not stall
+the Kafka runtime's batches). The engine enters it only with its catalog in a consistent state:
+never during the sandbox pass (the connector checks the pass collects run after it, before
+anything runs), and in the execution pass only around a statement's Connect calls.
+
 Where later features plug in: GROUP BY / aggregates / windows (engine II) extend
 ``analyzer/query.py`` (today they raise UnsupportedError there), add logical nodes in
 ``plan/logical.py`` built by ``plan/builder.py``, stateful operators in ``exec/`` (state in
@@ -34,6 +41,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 
 import polars as pl
 
@@ -115,12 +123,34 @@ class KsqlEngine:
         # 1. validate every statement against a sandbox copy of the catalog and topics.
         snapshot = self.catalog.snapshot()
         sandbox_io = SandboxIO(self.io)
+        checks: list[Callable[[], None]] = []
+        failure: KsqlEngineError | None = None
         try:
-            self._run_all(sql, properties, variables, io=sandbox_io, sandbox=True)
+            self._run_all(sql, properties, variables, io=sandbox_io, sandbox=True, checks=checks)
+        except KsqlEngineError as exc:
+            failure = exc
         finally:
             self.catalog.restore(snapshot)
-        # 2. execute for real, in order.
+        # 2. the external checks of the statements validated so far (Connect: the name is
+        #    free, the config valid), in order, outside the caller's lock; an earlier
+        #    statement's failure is the request's error, as in a single in-order pass.
+        if checks:
+            with self.external_calls():
+                for check in checks:
+                    check()
+        if failure is not None:
+            raise failure
+        # 3. execute for real, in order.
         return self._run_all(sql, properties, variables, io=self.io, sandbox=False)
+
+    @property
+    def external_calls(self) -> Callable[[], AbstractContextManager[object]]:
+        """Entered around every call to an external system (see the module docstring)."""
+        return self._state.external_calls
+
+    @external_calls.setter
+    def external_calls(self, value: Callable[[], AbstractContextManager[object]]) -> None:
+        self._state.external_calls = value
 
     def _run_all(
         self,
@@ -130,6 +160,7 @@ class KsqlEngine:
         *,
         io: TopicIO,
         sandbox: bool,
+        checks: list[Callable[[], None]] | None = None,
     ) -> list[StatementResult]:
         session_props: dict[str, object] = dict(properties or {})
         session_vars: dict[str, str] = {**self.variables, **dict(variables or {})}
@@ -142,6 +173,7 @@ class KsqlEngine:
                 sandbox=sandbox,
                 properties=session_props,
                 variables=session_vars,
+                checks=checks if checks is not None else [],
             )
             try:
                 result = execute_statement(prepared, ctx)

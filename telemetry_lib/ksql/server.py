@@ -96,6 +96,7 @@ class KsqlServer:
             lock=self.lock,
             service_id=service_id,
             materializations=materializations,
+            before_unlock=self.runtime.stop_terminated,
         )
         # Pull queries read the tables' current rows from memory, fed with every batch's outputs.
         self.io.on_captured = materializations.feed

@@ -49,8 +49,13 @@ Deviation: ksqlDB lists a connector's topics and sources only for connector clas
 (the JDBC source); we ask Connect for every connector's topics, which is what its REST API
 offers.
 
-Thread/lock note: the REST server runs statements under the engine lock, so a slow Connect
-stalls commits of running queries for up to :data:`REQUEST_TIMEOUT_S` per call.
+Locking: every Connect call is made inside ``ctx.state.external_calls()``, under which the REST
+backend releases the engine lock (keeping its statement lock, so no other request interleaves),
+so a slow or hung Connect never stalls the Kafka runtime's batches and commits, push or pull
+queries. Catalog work stays under the lock: the sandbox pass only queues CREATE's Connect
+validation in ``ctx.checks`` (the engine runs the request's checks after the pass, before
+anything runs), and DESCRIBE reads the sources over the connector's topics after its Connect
+calls, with the lock held again.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ import httpx
 from telemetry_lib.ksql.commands import describe
 from telemetry_lib.ksql.commands.context import StatementContext
 from telemetry_lib.ksql.commands.results import StatementResult
-from telemetry_lib.ksql.errors import KsqlStatementError
+from telemetry_lib.ksql.errors import KsqlEngineError, KsqlStatementError
 from telemetry_lib.ksql.parser import ast
 
 __all__ = [
@@ -93,8 +98,8 @@ DEFAULT_CONNECT_URL = "http://localhost:8083"
 #: ksqlDB's Basic-auth settings for Connect (only the USER_INFO source is supported here).
 _AUTH_SOURCE_CONFIG = "ksql.connect.basic.auth.credentials.source"
 _AUTH_USER_INFO_CONFIG = "ksql.connect.basic.auth.user.info"
-#: Per-call timeout. ksqlDB waits 30 s; we run under the engine lock (see module doc), and
-#: every Connect call we make is a small metadata request, so 10 s is plenty.
+#: Per-call timeout. ksqlDB waits 30 s; every Connect call we make is a small metadata request,
+#: so 10 s is plenty (the statement's request waits up to 3 attempts of it, queries do not).
 REQUEST_TIMEOUT_S = 10.0
 #: ksqlDB's DefaultConnectClient: 3 attempts, retrying connection errors, 5xx and 409.
 _MAX_ATTEMPTS = 3
@@ -224,13 +229,14 @@ def create_connector(stmt: ast.CreateConnector, ctx: StatementContext) -> Statem
     client = _client(ctx)
     config = connector_config(stmt)
     if ctx.sandbox:
-        _validate_create(stmt, config, client)
+        ctx.checks.append(lambda: _validate_create(stmt, config, client))
         return None
-    if stmt.if_not_exists and _exists(stmt.name, client):
-        return StatementResult(
-            "warning_entity", stmt.text, {"message": f"Connector {stmt.name} already exists"}
-        )
-    response = client.create(stmt.name, config)
+    with ctx.state.external_calls():
+        if stmt.if_not_exists and _exists(stmt.name, client):
+            return StatementResult(
+                "warning_entity", stmt.text, {"message": f"Connector {stmt.name} already exists"}
+            )
+        response = client.create(stmt.name, config)
     if response.error is not None:
         raise ConnectorRestError(
             f"Failed to create connector: {response.error}", status=response.status
@@ -252,7 +258,9 @@ def create_connector(stmt: ast.CreateConnector, ctx: StatementContext) -> Statem
 def drop_connector(stmt: ast.DropConnector, ctx: StatementContext) -> StatementResult | None:
     if ctx.sandbox:
         return None
-    response = _client(ctx).delete(stmt.name)
+    client = _client(ctx)
+    with ctx.state.external_calls():
+        response = client.delete(stmt.name)
     if response.error is not None:
         if stmt.if_exists and response.status == _HTTP_NOT_FOUND:
             return StatementResult(
@@ -270,17 +278,10 @@ def describe_connector(
     if ctx.sandbox:
         return None
     client = _client(ctx)
-    status = client.status(stmt.name)
-    if status.error is not None:
-        raise ConnectorRestError(
-            f"Failed to query connector status: {status.error}", status=status.status
-        )
-    info = client.describe(stmt.name)
-    if info.error is not None:
-        raise ConnectorRestError(f"Failed to describe connector: {info.error}", status=info.status)
+    with ctx.state.external_calls():
+        status, info, answer = _describe_calls(stmt.name, client)
     warnings: tuple[str, ...] = ()
     topics: list[str] = []
-    answer = client.topics(stmt.name)
     if answer.error is not None and answer.status == _HTTP_NOT_FOUND:
         logger.info("Could not list related topics due to error: %s", answer.error)
     elif answer.error is not None:
@@ -311,6 +312,11 @@ def list_connectors(stmt: ast.ListConnectors, ctx: StatementContext) -> Statemen
     if ctx.sandbox:
         return None
     client = _client(ctx)
+    with ctx.state.external_calls():
+        return _list_connectors(stmt, client)
+
+
+def _list_connectors(stmt: ast.ListConnectors, client: ConnectRest) -> StatementResult:
     names = client.connectors()
     if names.error is not None:
         return _error_entity(stmt, names.error)
@@ -345,7 +351,9 @@ def list_connector_plugins(
 ) -> StatementResult | None:
     if ctx.sandbox:
         return None
-    plugins = _client(ctx).plugins()
+    client = _client(ctx)
+    with ctx.state.external_calls():
+        plugins = client.plugins()
     if plugins.error is not None:
         return _error_entity(stmt, plugins.error)
     entries = [
@@ -392,12 +400,35 @@ def _client(ctx: StatementContext) -> ConnectRest:
 def _validate_create(
     stmt: ast.CreateConnector, config: Mapping[str, str | None], client: ConnectRest
 ) -> None:
-    """ksqlDB's ConnectExecutor.validate: the name is free and Connect accepts the config."""
-    if not stmt.if_not_exists and _exists(stmt.name, client):
-        raise ConnectorRestError(f"Connector {stmt.name} already exists", status=_HTTP_CONFLICT)
-    errors = _config_errors(config, client)
-    if errors:
-        raise KsqlStatementError("Validation error: " + "\n".join(errors))
+    """ksqlDB's ConnectExecutor.validate: the name is free and Connect accepts the config.
+
+    Runs as a check of the sandbox pass (after it, outside the caller's lock), so it names its
+    statement in the errors itself."""
+    try:
+        if not stmt.if_not_exists and _exists(stmt.name, client):
+            raise ConnectorRestError(f"Connector {stmt.name} already exists", status=_HTTP_CONFLICT)
+        errors = _config_errors(config, client)
+        if errors:
+            raise KsqlStatementError("Validation error: " + "\n".join(errors))
+    except KsqlEngineError as exc:
+        if exc.statement_text is None:
+            exc.statement_text = stmt.text
+        raise
+
+
+def _describe_calls(
+    name: str, client: ConnectRest
+) -> tuple[ConnectResponse, ConnectResponse, ConnectResponse]:
+    """DESCRIBE CONNECTOR's Connect calls: status, info and topics (errors as ksqlDB's)."""
+    status = client.status(name)
+    if status.error is not None:
+        raise ConnectorRestError(
+            f"Failed to query connector status: {status.error}", status=status.status
+        )
+    info = client.describe(name)
+    if info.error is not None:
+        raise ConnectorRestError(f"Failed to describe connector: {info.error}", status=info.status)
+    return status, info, client.topics(name)
 
 
 def _config_errors(config: Mapping[str, str | None], client: ConnectRest) -> list[str]:

@@ -4,12 +4,19 @@ Owns: :class:`EngineState` (the engine's catalog, topic I/O, config, processing 
 running persistent queries), :class:`RunningQuery` (a started pipeline and the topic it reads)
 and :class:`StatementContext` (one statement's view: the request's session properties and
 variables, whether this is the sandbox validation pass, and the I/O to use).
+
+External calls (Kafka Connect's REST API) are made inside ``state.external_calls()``: a context
+manager the engine's owner may set to release the lock it holds around engine work while the
+call waits (see :attr:`telemetry_lib.ksql.engine.KsqlEngine.external_calls`). The sandbox pass
+never makes them: a handler appends a check to ``checks`` and the engine runs the request's
+checks once the sandbox's catalog changes are undone.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from telemetry_lib.ksql.catalog import Catalog
@@ -49,6 +56,8 @@ class EngineState:
     processing_log: ProcessingLog
     clock: Callable[[], int]
     running: dict[str, RunningQuery] = field(default_factory=dict)
+    #: Entered around each call to an external system (Connect); by default does nothing.
+    external_calls: Callable[[], AbstractContextManager[object]] = nullcontext
 
 
 @dataclass
@@ -60,6 +69,9 @@ class StatementContext:
     sandbox: bool
     properties: dict[str, object]
     variables: dict[str, str]
+    #: Sandbox pass: checks against external systems, run by the engine after the pass
+    #: (outside the caller's lock); each raises the statement's error if it fails.
+    checks: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def catalog(self) -> Catalog:

@@ -12,7 +12,11 @@ plus a :class:`RecordReader` (how to read a topic's records from given offsets).
   reader over Kafka and the lock its consumer loop holds while it calls ``engine.process``.
 
 Threading: the engine is not thread-safe, so every engine call (execute, planning and feeding a
-transient query) runs under ``lock``. Push queries poll their source topic from a background
+transient query) runs under ``lock``. Requests (statements) are serialised by
+``statement_lock``, taken before ``lock``: while a statement waits on an external system (a
+connector statement's Connect call) the engine's ``external_calls`` hook, :meth:`EngineBackend.unlocked`,
+releases ``lock`` (running ``before_unlock`` first) so the Kafka runtime's batches and push/pull
+queries go on, but no other request runs in the middle of it. Push queries poll their source topic from a background
 thread of the event loop (``asyncio.to_thread``) every :data:`PUSH_POLL_INTERVAL_S`.
 
 Push queries start at the end of the topic (``auto.offset.reset=latest``, ksqlDB's default) or
@@ -29,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -186,9 +191,36 @@ class EngineBackend:
     materializations: Materializations | None = field(
         default_factory=lambda: Materializations(fed=False)
     )
+    #: Serialises requests; taken before ``lock`` (see the module docstring).
+    statement_lock: threading.RLock = field(default_factory=threading.RLock)
+    #: Called under ``lock`` before :meth:`unlocked` releases it (the Kafka server stops the
+    #: runners of queries the request terminated so far: they must not run once unlocked).
+    before_unlock: Callable[[], object] | None = None
     _queries: dict[str, TransientQuery] = field(default_factory=dict)
     _commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     _sequence: int = 0
+
+    def __post_init__(self) -> None:
+        self.engine.external_calls = self.unlocked
+
+    @contextmanager
+    def unlocked(self) -> Iterator[None]:
+        """``lock`` released (every level this thread holds) for the duration of a call to an
+        external system; re-acquired as many times after it."""
+        if self.before_unlock is not None:
+            self.before_unlock()
+        held = 0
+        while True:
+            try:
+                self.lock.release()
+            except RuntimeError:  # an RLock refuses a release by a thread not holding it
+                break
+            held += 1
+        try:
+            yield
+        finally:
+            for _ in range(held):
+                self.lock.acquire()
 
     # -------------------------------------------------------------------- statements
     def execute(
@@ -205,7 +237,7 @@ class EngineBackend:
             if transient is not None:
                 return transient
         runner = self.executor or self.engine
-        with self.lock:
+        with self.statement_lock, self.lock:
             results = runner.execute(sql, properties=properties, variables=variables)
             entities = []
             for result in results:
@@ -255,7 +287,7 @@ class EngineBackend:
     def terminate_cluster(self, delete_topics: list[str]) -> list[dict[str, Any]]:
         import re
 
-        with self.lock:
+        with self.statement_lock, self.lock:
             catalog = self.engine.catalog
             created = {s.topic for s in catalog.sources() if s.created_by_query is not None}
             entities = self.execute("TERMINATE ALL;", properties={}, variables={})
