@@ -7,6 +7,7 @@
 - ``upsert``: replace/update/delete by ``_id`` in forms that behave the same on real MongoDB
   and NX-27017 (each workaround names the gap it avoids).
 - ``changes``: change streams as typed events with resume tokens.
+- ``raw_changes``: a change stream read as undecoded batches, decoded on another thread.
 - ``health``: the reachability probe used by the services manager.
 - ``bulk``: pymongo-free write models sent as one bulk_write per batch with per-operation
   errors, and the copy cursor (the MongoDB Kafka connectors' writes and reads).
@@ -38,6 +39,7 @@ from telemetry_lib.mongo.extjson import (
     resume_token_to_json,
 )
 from telemetry_lib.mongo.frames import documents_to_frame, json_safe, plain_value, read_collection
+from telemetry_lib.mongo.raw_changes import RawChangeBatches, decode_changes
 from telemetry_lib.mongo.seed import SeedResult, seed
 from telemetry_lib.mongo.upsert import (
     WriteSummary,
@@ -65,10 +67,12 @@ __all__ = [
     "FullDocument",
     "MongoLike",
     "OperationType",
+    "RawChangeBatches",
     "SeedResult",
     "WriteSummary",
     "close_shared_clients",
     "compound_id",
+    "decode_changes",
     "delete_by_ids",
     "documents_to_frame",
     "get_collection",

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from telemetry_lib.connectors.api import (
@@ -61,12 +61,14 @@ from telemetry_lib.connectors.mongodb.source_records import (
     copied_event,
     event_record,
     id_key,
+    stream_records,
     token_offset,
 )
 from telemetry_lib.errors import MongoError
 from telemetry_lib.mongo import (
-    ChangeEvent,
     ChangeFeed,
+    RawChangeBatches,
+    decode_changes,
     get_collection,
     iter_documents,
     mongo_client,
@@ -88,6 +90,13 @@ MAX_POLL_WAIT_S = 1.0
 # The boundary drain stops when one read brings nothing within this time (the stream is then
 # at the present).
 DRAIN_IDLE_S = 0.2
+
+
+def _cursor_batch(settings: SourceSettings) -> int:
+    """The change stream's getMore batch size: ``batch.size`` when set, else one poll's worth
+    (``poll.max.batch.size``) so a backlog arrives in few round trips (NX-27017 answers an
+    unsized getMore with 101 events: ~3x the round trips and server time of 1,000)."""
+    return settings.batch_size or settings.max_batch
 
 
 @register_plugin(SOURCE_CLASS, version=VERSION)
@@ -134,7 +143,8 @@ class MongoSourceTask(SourceTask):
         self._copy_token: dict[str, str] = {}
         self._copy_pending = False
         self._lookahead: dict[str, Any] | None = None
-        self._prefetch: Prefetcher[list[ChangeEvent]] | None = None
+        self._raw: RawChangeBatches | None = None
+        self._prefetch: Prefetcher[bytes] | None = None
         self._copy_prefetch: Prefetcher[tuple[list[dict[str, Any]], bool]] | None = None
 
     @property
@@ -250,31 +260,24 @@ class MongoSourceTask(SourceTask):
         return batch, True
 
     def _poll_stream(self) -> list[SourceRecord]:
-        # 4. batches read ahead by the prefetcher while the worker produced the previous one
-        settings = self.settings
+        # 4. raw batches read ahead by the prefetcher (the next getMore is on the wire while
+        # this thread decodes and converts the previous batch and the worker produces)
         if self._prefetch is None:
-            feed = self._open_feed()
+            reader = self._open_raw_stream()
 
-            def read() -> list[ChangeEvent] | None:
-                events = feed.next_batch(max_events=settings.max_batch, timeout=READ_WAIT_S)
-                return events or None
+            def read() -> bytes | None:
+                return reader.next_raw(timeout=READ_WAIT_S)
 
             self._prefetch = Prefetcher(read).start()
-        batch = self._prefetch.take(min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S))
-        if batch is None:
-            return []
-        self._position = batch[-1].resume_token
-        return self._stream_records(batch)  # converted here, while the thread reads on
-
-    def _stream_records(self, events: Sequence[ChangeEvent]) -> list[SourceRecord]:
         settings = self.settings
-        records = []
-        for event in events:
-            record = event_record(change_event_document(event),
-                                  token_offset(event.resume_token), settings)  # fmt: skip
-            if record is not None:
-                records.append(record)
-        return records
+        data = self._prefetch.take(min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S))
+        if data is None:
+            return []
+        events = decode_changes(data)
+        if not events:
+            return []
+        self._position = events[-1]["_id"]
+        return stream_records(events, settings)
 
     def _open_feed(self) -> ChangeFeed:
         settings = self.settings
@@ -288,9 +291,30 @@ class MongoSourceTask(SourceTask):
                 start_at_operation_time=(
                     settings.start_at_seconds if settings.startup_mode == "timestamp" else None
                 ),
-                batch_size=settings.batch_size or None,
+                batch_size=_cursor_batch(settings),
             )
         return self._feed
+
+    def _open_raw_stream(self) -> RawChangeBatches:
+        """The streaming phase's reader: after the copy's feed (closed here), from the last
+        position handed out (none: now, or the configured operation time)."""
+        settings = self.settings
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
+        if self._raw is None:
+            self._raw = RawChangeBatches(
+                self._collection,
+                resume_after=self._position,
+                full_document=settings.full_document,  # type: ignore[arg-type]
+                max_await_ms=min(settings.poll_await_ms, MAX_AWAIT_MS),
+                pipeline=list(settings.pipeline) or None,
+                start_at_operation_time=(
+                    settings.start_at_seconds if settings.startup_mode == "timestamp" else None
+                ),
+                batch_size=_cursor_batch(settings),
+            )
+        return self._raw
 
     def _close_feed(self) -> None:
         if self._copy_prefetch is not None:
@@ -299,12 +323,14 @@ class MongoSourceTask(SourceTask):
         if self._prefetch is not None:
             self._prefetch.close()
             self._prefetch = None
-        if self._feed is not None:
+        for cursor in (self._feed, self._raw):
+            if cursor is None:
+                continue
             try:
-                self._feed.close()
+                cursor.close()
             except Exception:  # noqa: BLE001 - a broken cursor may fail to close; it is dropped
                 logger.debug("closing a broken change stream failed", exc_info=True)
-            self._feed = None
+        self._feed = self._raw = None
 
     @property
     def _name(self) -> str:

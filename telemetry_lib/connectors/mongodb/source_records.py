@@ -17,14 +17,21 @@ A copied document becomes an ``insert`` event whose ``_id`` is ``{"_id": <docume
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from telemetry_lib.connectors.api import SourceRecord
 from telemetry_lib.connectors.mongodb.source_config import OutputFormat, SourceSettings
 from telemetry_lib.mongo import ChangeEvent, encode_document, json_safe, resume_token_to_json
 
-__all__ = ["change_event_document", "copied_event", "event_record", "id_key", "token_offset"]
+__all__ = [
+    "change_event_document",
+    "copied_event",
+    "event_record",
+    "id_key",
+    "stream_records",
+    "token_offset",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +60,23 @@ def change_event_document(event: ChangeEvent) -> dict[str, Any]:
     elif event.full_document is not None:
         doc["fullDocument"] = event.full_document
     return doc
+
+
+def stream_records(
+    events: Sequence[dict[str, Any]], settings: SourceSettings
+) -> list[SourceRecord]:
+    """The records of one batch of change events as the stream sent them (decoded by
+    ``decode_changes``, whose NX-27017 normalisations ``change_event_document`` also applies),
+    each with its resume token as offset; deletes lose ``fullDocument`` as there (the events
+    are changed in place)."""
+    records = []
+    for event in events:
+        if event.get("operationType") == "delete":
+            event.pop("fullDocument", None)  # GAP full-document-always
+        record = event_record(event, token_offset(event["_id"]), settings)
+        if record is not None:
+            records.append(record)
+    return records
 
 
 def event_record(
