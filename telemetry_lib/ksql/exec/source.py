@@ -208,8 +208,8 @@ def _decode(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumns, De
     handed = handed_values(batch, source)
     if handed is not None:
         columns, null_payload = handed
-        values = DecodedColumns(columns, _no_errors(batch.height), null_payload=null_payload)
-        return decode_key(batch.get_column("key"), source), values
+        given = DecodedColumns(columns, _no_errors(batch.height), null_payload=null_payload)
+        return decode_key(batch.get_column("key"), source), given
     n = batch.height
     if n < _PARALLEL_DECODE_ROWS:
         return _decode_part(batch, source)
