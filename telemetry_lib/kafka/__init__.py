@@ -9,6 +9,8 @@
 - ``consumer``: group consumption in batches with explicit commits.
 - ``transactions``: a transactional producer with an explicit lifecycle state machine.
 - ``records``: raw record batches (polars) and their decoding.
+- ``assigned``: assigned-partition consumption for the ksql runtime; ``gc_pause`` keeps
+  CPython's full garbage collections off the conversion of consumed batches.
 
 Every helper accepts either the profile's :class:`~telemetry_lib.config.Settings` or a
 confluent-kafka config dict. Broker behaviour the helpers rely on (and the known gaps of the

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka import KafkaError as _RdKafkaError
 
 from telemetry_lib.kafka.config import DEFAULT_ISOLATION, ConfLike, IsolationLevel, consumer_config
 from telemetry_lib.kafka.consumer import CONSUME_BATCH, REQUEST_TIMEOUT_S, raise_for_message_errors
 from telemetry_lib.kafka.errors import KafkaError, wrap_kafka_exception
+from telemetry_lib.kafka.gc_pause import gc_paused
 from telemetry_lib.kafka.records import empty_record_frame, messages_to_frame
 
 __all__ = ["AssignedConsumer"]
@@ -91,25 +92,57 @@ class AssignedConsumer:
 
     def poll(self, *, max_records: int = CONSUME_BATCH, timeout: float) -> pl.DataFrame:
         """Up to ``max_records`` records of the assigned partitions as one raw frame with a
-        ``topic`` column (empty after ``timeout``)."""
-        try:
-            messages = self._consumer.consume(max_records, timeout)
-        except KafkaException as exc:
-            raise wrap_kafka_exception("consume", exc) from exc
-        messages = raise_for_message_errors(messages)
-        if not messages:
+        ``topic`` column (empty after ``timeout``).
+
+        What librdkafka already fetched is taken at once and converted with the garbage
+        collector paused (:mod:`~telemetry_lib.kafka.gc_pause`); only when nothing is there does
+        the call wait, collector on, for the first record (then takes what came with it)."""
+        frame = self._take(max_records)
+        if frame is None:
+            try:
+                first = self._consumer.consume(1, timeout)
+            except KafkaException as exc:
+                raise wrap_kafka_exception("consume", exc) from exc
+            if first:
+                frame = self._take(max_records - 1, first)
+        if frame is None:
             return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
-        topics = {t for t, _p in self._positions}
-        column: pl.Expr | pl.Series
-        if len(topics) == 1:  # the common case: one input topic, no per-message topic() call
-            column = pl.lit(next(iter(topics)), pl.String).alias("topic")
-        else:
-            column = pl.Series("topic", [m.topic() for m in messages], dtype=pl.String)
-        frame = messages_to_frame(messages).with_columns(column)
-        maxima = frame.group_by("topic", "partition").agg(pl.col("offset").max())
-        for topic, part, last in maxima.rows():
-            self._positions[(topic, part)] = int(last) + 1
         return frame
+
+    def _take(self, max_records: int, head: list[Message] | None = None) -> pl.DataFrame | None:
+        """``head`` plus up to ``max_records`` records librdkafka holds already (no waiting), as
+        a frame with a ``topic`` column; None when there are none. Advances the positions."""
+        with gc_paused():
+            try:
+                messages = self._consumer.consume(max_records, 0) if max_records > 0 else []
+            except KafkaException as exc:
+                raise wrap_kafka_exception("consume", exc) from exc
+            if head:
+                messages = head + messages
+            if any(map(Message.error, messages)):
+                messages = raise_for_message_errors(messages)
+            if not messages:
+                return None
+            frame = messages_to_frame(messages)
+            topics = {t for t, _p in self._positions}
+            names: list[str] | None = None
+            if len(topics) != 1:  # one input topic (the common case): no topic() per message
+                names = list(map(Message.topic, messages))  # type: ignore[arg-type]
+            del messages, head  # the messages go before the collector is back
+        # Next positions: a partition's records come in offset order, so its last one wins.
+        parts = frame["partition"].to_list()
+        offsets = frame["offset"].to_list()
+        column: pl.Expr | pl.Series
+        if names is None:
+            topic = next(iter(topics))
+            column = pl.lit(topic, pl.String).alias("topic")
+            last = {(topic, p): o for p, o in dict(zip(parts, offsets, strict=True)).items()}
+        else:
+            column = pl.Series("topic", names, dtype=pl.String)
+            last = dict(zip(zip(names, parts, strict=True), offsets, strict=True))
+        for tp, offset in last.items():
+            self._positions[tp] = max(self._positions.get(tp, 0), offset + 1)
+        return frame.with_columns(column)
 
     def read_available(self, starts: Mapping[tuple[str, int], int]) -> pl.DataFrame:
         """Every record from each (topic, partition)'s start offset up to its end as the broker
