@@ -24,6 +24,10 @@ Protocol:
    struct's fields (names, order, SQL types inside the rule) uses the struct's fields as its
    decoded values: no errors, ``null_payload`` where the value bytes are null — what the
    decode gives for these bytes. Any other source decodes the bytes as before.
+
+Measured (``bench/bench_joins.py``, 1M events: TEAM_KILL_RATIO reads TELEMETRY_ENRICHED's
+seven JSON columns): the second decode — about a third of the run's CPU — disappears; process
+CPU per run 2.46 -> 1.64 s (medians of 5 same-process alternations on the shared 2-core box).
 """
 
 from __future__ import annotations
