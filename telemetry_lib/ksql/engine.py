@@ -13,11 +13,20 @@ REST server)::
     results = engine.execute("CREATE STREAM ...; CREATE STREAM out AS SELECT ...;",
                              properties={...}, variables={...})   # -> list[StatementResult]
     engine.process("topic", records)      # records: RECORD_SCHEMA batch with partition/offset
+    engine.execute(sql, on_executed=record)   # record(statement, properties) after each one ran
     engine.catalog                        # telemetry_lib.ksql.catalog.Catalog
     engine.running_queries()              # ids of running persistent queries, in start order
     engine.source_topics()                # topics some running query reads
 
 Errors are raised as :mod:`telemetry_lib.ksql.errors` classes (``ksql_type`` / ``error_code``).
+
+A statement that fails while executing (after the whole request validated: a Connect error, a
+broker refusing a topic) raises; the statements before it stay executed, as in ksqlDB, where
+each statement is distributed through the command topic as it runs and the request's answer is
+the failing statement's error. ``on_executed`` is called right after each statement of the
+execution pass ran, with the properties in force for it (request properties + SET/UNSET so
+far): the server records catalog commands there, one by one, so what ran survives a restart
+even when a later statement fails (or the process dies while a later one waits on Connect).
 
 Calls to external systems (connector statements: Kafka Connect's REST API) run inside
 :attr:`KsqlEngine.external_calls`, which a caller serialising engine work with a lock sets to
@@ -53,11 +62,15 @@ from telemetry_lib.ksql.commands.results import StatementResult
 from telemetry_lib.ksql.commands.sandbox import SandboxIO
 from telemetry_lib.ksql.errors import InternalError, KsqlEngineError
 from telemetry_lib.ksql.exec.processing_log import ProcessingLog, processing_log_topic
+from telemetry_lib.ksql.parser.ast import Statement
 from telemetry_lib.ksql.runtime.io import TopicIO
 
-__all__ = ["DEFAULT_CONFIG", "KsqlEngine", "StatementResult"]
+__all__ = ["DEFAULT_CONFIG", "KsqlEngine", "OnExecuted", "StatementResult"]
 
 logger = logging.getLogger(__name__)
+
+#: Called after each statement of the execution pass ran: (statement, properties in force).
+OnExecuted = Callable[[Statement, Mapping[str, object]], None]
 
 #: ksqlDB defaults the engine's behaviour depends on (KsqlConfig); callers override any of them.
 DEFAULT_CONFIG: dict[str, object] = {
@@ -113,12 +126,14 @@ class KsqlEngine:
         *,
         properties: Mapping[str, object] | None = None,
         variables: Mapping[str, str] | None = None,
+        on_executed: OnExecuted | None = None,
     ) -> list[StatementResult]:
         """Parse, validate ALL statements, then run each; returns one result per entity.
 
         ``properties`` are request-scoped overrides (``streamsProperties``); ``variables`` seed
         ``${name}`` substitution (``sessionVariables``). SET/UNSET/DEFINE/UNDEFINE apply to the
         later statements of this request only (DEFINE also persists on the engine).
+        ``on_executed`` sees each statement once it ran (see the module docstring).
         """
         # 1. validate every statement against a sandbox copy of the catalog and topics.
         snapshot = self.catalog.snapshot()
@@ -140,8 +155,10 @@ class KsqlEngine:
                     check()
         if failure is not None:
             raise failure
-        # 3. execute for real, in order.
-        return self._run_all(sql, properties, variables, io=self.io, sandbox=False)
+        # 3. execute for real, in order; each statement is reported as soon as it ran.
+        return self._run_all(
+            sql, properties, variables, io=self.io, sandbox=False, on_executed=on_executed
+        )
 
     @property
     def external_calls(self) -> Callable[[], AbstractContextManager[object]]:
@@ -161,6 +178,7 @@ class KsqlEngine:
         io: TopicIO,
         sandbox: bool,
         checks: list[Callable[[], None]] | None = None,
+        on_executed: OnExecuted | None = None,
     ) -> list[StatementResult]:
         session_props: dict[str, object] = dict(properties or {})
         session_vars: dict[str, str] = {**self.variables, **dict(variables or {})}
@@ -190,6 +208,8 @@ class KsqlEngine:
                 ) from exc
             if result is not None:
                 results.append(result)
+            if on_executed is not None:
+                on_executed(prepared, dict(session_props))
         if not sandbox:
             self.variables = {k: v for k, v in session_vars.items() if k not in (variables or {})}
         return results

@@ -12,7 +12,9 @@ It wires the pieces no lower layer may know about together:
    per persistent query) sharing the engine lock;
 3. the command log (:mod:`telemetry_lib.ksql.runtime.command_log`): replayed at start — topics
    it recorded are re-created first (the embedded broker forgets them) — and appended to by
-   every catalog-changing statement;
+   every catalog-changing statement the moment it executed (the engine's ``on_executed``), each
+   followed by the runtime's sync: a request failing part-way keeps, and runs, what ran before
+   the failure, as ksqlDB does;
 4. the ``KSQL_PROCESSING_LOG`` stream over ``<service id>ksql_processing_log`` (reference §4.9);
 5. R2's REST app (:func:`telemetry_lib.ksql.rest.create_app`) over an
    :class:`~telemetry_lib.ksql.rest.EngineBackend`, served by uvicorn on 127.0.0.1;
@@ -34,10 +36,11 @@ from telemetry_lib.ksql.commands.connectors import CONNECT_URL_CONFIG, DEFAULT_C
 from telemetry_lib.ksql.engine import KsqlEngine
 from telemetry_lib.ksql.errors import KsqlEngineError
 from telemetry_lib.ksql.exec.processing_log import processing_log_topic
+from telemetry_lib.ksql.parser.ast import Statement
 from telemetry_lib.ksql.rest import BasicAuthConfig, EngineBackend, RestSettings, create_app
 from telemetry_lib.ksql.rest.materialized import Materializations
 from telemetry_lib.ksql.rest.serve import DEFAULT_HTTP_SERVER, serve_forever
-from telemetry_lib.ksql.runtime.command_log import Command, CommandLog, recordable_statements
+from telemetry_lib.ksql.runtime.command_log import Command, CommandLog, is_recorded
 from telemetry_lib.ksql.runtime.io import TopicSpec
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
 from telemetry_lib.ksql.runtime.kafka_reader import KafkaRecordReader
@@ -143,19 +146,30 @@ class KsqlServer:
         properties: Mapping[str, object] | None = None,
         variables: Mapping[str, str] | None = None,
     ) -> list[Any]:
-        """Run a request on the engine; record its catalog commands; start/stop runners."""
+        """Run a request on the engine; each catalog command is recorded, and the runners
+        started/stopped, as soon as it executed (a later statement's failure keeps it)."""
+        # Partitions of the topics in use, described once per request while they stay in use
+        # (new topics are described when they appear; one dropped and created again, anew).
+        partitions: dict[str, int] = {}
+
+        def record(statement: Statement, props: Mapping[str, object]) -> None:
+            if not is_recorded(statement):
+                return
+            in_use = self.engine.catalog.topics_in_use()
+            for topic in partitions.keys() - in_use:
+                del partitions[topic]
+            for topic in sorted(in_use - partitions.keys()):
+                spec = self.io.describe_topic(topic)
+                if spec is not None:
+                    partitions[topic] = spec.partitions
+            topics = dict(sorted(partitions.items()))
+            self.commands.append([Command(statement.text.strip(), dict(props), topics)])
+            self.runtime.sync(props)
+
         with self.lock:
-            results = self.engine.execute(sql, properties=properties, variables=variables)
-            recorded = recordable_statements(sql, properties, variables)
-            if recorded:
-                topics = {}
-                for topic in sorted(self.engine.catalog.topics_in_use()):
-                    spec = self.io.describe_topic(topic)
-                    if spec is not None:
-                        topics[topic] = spec.partitions
-                self.commands.append([Command(text, props, topics) for text, props in recorded])
-                self.runtime.sync(recorded[-1][1])
-        return results
+            return self.engine.execute(
+                sql, properties=properties, variables=variables, on_executed=record
+            )
 
     def app(self, *, auth: BasicAuthConfig | None = None) -> Any:
         return create_app(self.backend, settings=RestSettings(auth=auth))

@@ -8,7 +8,9 @@ types, C*AS, INSERT INTO, TERMINATE, PAUSE, RESUME, ALTER) is appended to the co
 ``_confluent-ksql-<service id>_command_topic`` (reference §4.8; one partition); a restarted
 server replays it in order and so recreates the same sources and the same query ids. Session
 statements (SET / UNSET / DEFINE) are folded into the recorded properties; reads (SELECT, SHOW,
-DESCRIBE, ...) and INSERT ... VALUES (data, not catalog) are not recorded.
+DESCRIBE, ...) and INSERT ... VALUES (data, not catalog) are not recorded. The server appends
+each statement right after it executed (:func:`is_recorded` picks them), so a request failing
+part-way keeps the statements that ran before the failure, in order, as ksqlDB does.
 
 The embedded broker forgets everything when it restarts, so the log is also appended to
 ``<state dir>/commands.jsonl``. :meth:`CommandLog.load` prefers the command topic and falls
@@ -31,7 +33,7 @@ from telemetry_lib.ksql.parser.variables import parse_script
 from telemetry_lib.ksql.runtime.io import TopicSpec
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
 
-__all__ = ["Command", "CommandLog", "command_topic", "recordable_statements"]
+__all__ = ["Command", "CommandLog", "command_topic", "is_recorded", "recordable_statements"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,11 @@ _RECORDED: tuple[type[ast.Statement], ...] = (
     ast.DropType,
     ast.AlterSource,
 )
+
+
+def is_recorded(statement: ast.Statement) -> bool:
+    """Whether ``statement`` changes the catalog, and so belongs in the command log."""
+    return isinstance(statement, _RECORDED)
 
 
 def command_topic(service_id: str) -> str:
@@ -89,7 +96,7 @@ def recordable_statements(
             props[statement.name] = statement.value
         elif isinstance(statement, ast.UnsetProperty):
             props.pop(statement.name, None)
-        elif isinstance(statement, _RECORDED):
+        elif is_recorded(statement):
             out.append((statement.text.strip(), dict(props)))
     return out
 
