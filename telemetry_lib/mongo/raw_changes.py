@@ -27,11 +27,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import bson
 from bson import Timestamp
 from pymongo.collection import Collection
+from pymongo.command_cursor import RawBatchCommandCursor
 from pymongo.errors import PyMongoError
 
 from telemetry_lib.errors import MongoError
@@ -80,8 +81,12 @@ class RawChangeBatches:
         if batch_size:
             options["batchSize"] = batch_size
         try:
-            self._cursor = collection.aggregate_raw_batches(
-                [{"$changeStream": stage}, *(pipeline or [])], **options
+            # typed as a find cursor by pymongo; an aggregation's is a command cursor
+            self._cursor = cast(
+                "RawBatchCommandCursor[Any]",  # its items are bytes
+                collection.aggregate_raw_batches(
+                    [{"$changeStream": stage}, *(pipeline or [])], **options
+                ),
             )
         except PyMongoError as exc:
             raise wrap_mongo_error(

@@ -20,6 +20,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from telemetry_lib.connectors.api import SourceRecord
 from telemetry_lib.connectors.mongodb.source_config import OutputFormat, SourceSettings
 from telemetry_lib.mongo import ChangeEvent, encode_document, json_safe, resume_token_to_json
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_string_encoder = msgspec.json.Encoder()
 
 
 def copied_event(document: Mapping[str, Any], settings: SourceSettings) -> dict[str, Any]:
@@ -68,12 +72,14 @@ def stream_records(
     """The records of one batch of change events as the stream sent them (decoded by
     ``decode_changes``, whose NX-27017 normalisations ``change_event_document`` also applies),
     each with its resume token as offset; deletes lose ``fullDocument`` as there (the events
-    are changed in place)."""
+    are changed in place). Same records as ``event_record`` per event; the batch's records
+    share one source-partition dict."""
+    partition = settings.source_partition
     records = []
     for event in events:
         if event.get("operationType") == "delete":
             event.pop("fullDocument", None)  # GAP full-document-always
-        record = event_record(event, token_offset(event["_id"]), settings)
+        record = _record(event, {"_id": _token_text(event["_id"])}, settings, partition)
         if record is not None:
             records.append(record)
     return records
@@ -83,6 +89,15 @@ def event_record(
     event: Mapping[str, Any], offset: Mapping[str, Any], settings: SourceSettings
 ) -> SourceRecord | None:
     """The record for one change event (None when the settings skip it)."""
+    return _record(event, dict(offset), settings, settings.source_partition)
+
+
+def _record(
+    event: Mapping[str, Any],
+    offset: dict[str, Any],
+    settings: SourceSettings,
+    partition: dict[str, str],
+) -> SourceRecord | None:
     full = event.get("fullDocument")
     tombstone = False
     if settings.full_document_only:
@@ -105,17 +120,26 @@ def event_record(
         value=None
         if tombstone or value_doc is None
         else _output(value_doc, settings.value_format, settings),
-        source_partition=settings.source_partition,
-        source_offset=dict(offset),
+        source_partition=partition,
+        source_offset=offset,
     )
 
 
 def token_offset(token: Mapping[str, Any], *, copying: bool = False) -> dict[str, str]:
     """The source offset for a position in the change stream."""
-    offset = {"_id": resume_token_to_json(token)}
+    offset = {"_id": _token_text(token)}
     if copying:
         offset["copy"] = "true"
     return offset
+
+
+def _token_text(token: Mapping[str, Any]) -> str:
+    """``resume_token_to_json(token)``; MongoDB's and NX-27017's ``{"_data": "<text>"}`` tokens
+    written directly (the same text, without the general path's checks)."""
+    data = token.get("_data")
+    if type(data) is str and len(token) == 1:
+        return '{"_data":' + _string_encoder.encode(data).decode() + "}"
+    return resume_token_to_json(token)
 
 
 def id_key(document_id: Any) -> str:
