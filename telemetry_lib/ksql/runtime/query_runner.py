@@ -42,9 +42,11 @@ The commit of batch ``b`` (numbered steps; the same numbers mark the code):
    produces (sink records, processing-log entries, re-keyed rows for repartition topics).
 4. Stamp each captured record with ``ksql-eos = <query>:<epoch>:<b>:<index>`` and produce it in
    the transaction (during a replay: only those whose (b, index) is not already published).
-5. Every snapshot interval (and after a replay): flush, measure the end offsets of the output
-   partitions, and write a **snapshot** (input positions after ``b``, every operator's state,
-   those output offsets) into the transaction.
+5. Every snapshot interval (and after a replay): write a **snapshot** (input positions after
+   ``b``, every operator's state, and per output partition a floor: its end offset, measured on
+   a helper thread from the start of the batch where the snapshot fell due — before it produced
+   anything, so every later output lies after it; the first batch finding the measurement done
+   writes the snapshot, so no batch waits for those round trips) into the transaction.
 6. Send the input positions as the consumer group's offsets (``send_offsets_to_transaction``,
    so Kafka tools see the query's lag) and commit the transaction. The positions are known when
    the batch closes, so the offsets go on a helper thread started right after ``begin`` (their
@@ -84,6 +86,7 @@ import polars as pl
 
 from telemetry_lib.kafka import KafkaError, TransactionalProducer, end_offsets, read_records
 from telemetry_lib.kafka.assigned import AssignedConsumer
+from telemetry_lib.ksql.runtime.background import Background
 from telemetry_lib.ksql.runtime.batch_order import order_records, topic_slices
 from telemetry_lib.ksql.runtime.checkpoint import (
     Intent,
@@ -225,6 +228,8 @@ class QueryRunner:
         #: Re-keyed records this runner committed to its repartition topics and not yet read
         #: back, per (topic, partition): the next batch waits for them (see step()).
         self._awaited: dict[tuple[str, int], int] = {}
+        #: The output floors of the next snapshot, being measured on a helper thread.
+        self._floors: Background[dict[str, dict[int, int]]] | None = None
 
     @property
     def source_topic(self) -> str:
@@ -294,6 +299,7 @@ class QueryRunner:
             self._producer.close()
             self._producer = None
         if self._probe is not None:
+            self._join_floors()  # its helper thread may be inside the probe
             self._probe.close()
             self._probe = None
         if self._consumer is not None:
@@ -561,11 +567,22 @@ class QueryRunner:
         after.update({tp: e for tp, (_s, e) in ranges.items()})
         # 6. (early) the input positions after the batch are known now: their two coordinator
         #    round trips run on a helper thread while the batch is processed (joined below).
-        offsets = self._send_offsets_async(after)
+        if self._group_metadata is None:  # static for an assigned consumer: fetch it once
+            self._group_metadata = self._consumer_or_fail().group_metadata()
+        offsets = Background(lambda: self._send_offsets(after), f"offsets-{self.query_id}")
+        # 5. (early) when a snapshot is due, its output floors are measured on a helper thread:
+        #    ends measured before this batch produced anything are a valid floor for every
+        #    later batch, so the first batch that finds them measured writes the snapshot.
+        if self._floors is None and time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S:
+            topics = sorted(self._outputs)
+            self._floors = Background(
+                lambda: self._output_floors(topics), f"floors-{self.query_id}"
+            )
         try:
             rekeyed = self._process_and_produce(records, intent=intent, skip=skip, after=after)
         finally:
             offsets.join()
+        offsets.result()
         t3 = time.perf_counter()
         # 6. commit (the offsets are in the transaction).
         producer.commit()
@@ -627,9 +644,10 @@ class QueryRunner:
                     for part in out["partition"].to_list():
                         rekeyed[(topic, part)] = rekeyed.get((topic, part), 0) + 1
         self.records_processed += records.height
-        # 5. a snapshot every interval.
-        if time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S:
-            self._write_snapshot(positions=after)
+        # 5. a snapshot every interval, once its output floors are measured.
+        if self._floors is not None and self._floors.done():
+            floors, self._floors = self._floors, None
+            self._write_snapshot(positions=after, outputs=floors.result())
         return rekeyed
 
     def _run_pipeline(self, records: pl.DataFrame) -> None:
@@ -674,10 +692,18 @@ class QueryRunner:
             ),
         )
 
-    def _write_snapshot(self, *, positions: Mapping[tuple[str, int], int] | None = None) -> None:
+    def _write_snapshot(
+        self,
+        *,
+        positions: Mapping[tuple[str, int], int] | None = None,
+        outputs: Mapping[str, Mapping[int, int]] | None = None,
+    ) -> None:
+        """Produce a snapshot into the open transaction. ``outputs``: per output topic partition
+        an offset at or below the first output of any later batch (default: measured now)."""
         producer = self._producer_or_fail()
-        producer.flush()
-        outputs = {topic: self._output_floor(topic) for topic in sorted(self._outputs)}
+        if outputs is None:
+            self._join_floors()  # the probe serves one thread at a time
+            outputs = self._output_floors(sorted(self._outputs))
         with self._engine_lock():
             states = tuple(
                 op.snapshot() if hasattr(op, "snapshot") else None  # type: ignore[attr-defined]
@@ -690,27 +716,25 @@ class QueryRunner:
             producer.produce(self.checkpoint_topic, value, key=key, partition=0)
         self._last_snapshot = time.monotonic()
 
-    def _output_floor(self, topic: str) -> dict[int, int]:
-        """Per partition of an output topic, an offset at or below its end (ListOffsets of a
+    def _join_floors(self) -> None:
+        """Wait for (and drop) a floor measurement still running on its helper thread."""
+        if self._floors is not None:
+            self._floors.join()
+            self._floors = None
+
+    def _output_floors(self, topics: list[str]) -> dict[str, dict[int, int]]:
+        """Per partition of each output topic, an offset at or below its end (ListOffsets of a
         read_uncommitted client: cheap; Tansu's answer may be low, which only lengthens a
-        recovery's tail read)."""
+        recovery's tail read). Outputs produced after the call lie at or after it."""
         if self._probe is None:
             self._probe = AssignedConsumer(
                 self.conf, self.app_id + "-probe", isolation_level="read_uncommitted"
             )
-        count = self._probe.partitions(topic) or 0
-        return {p: self._probe.watermarks(topic, p)[1] for p in range(count)}
-
-    def _send_offsets_async(self, positions: Mapping[tuple[str, int], int]) -> threading.Thread:
-        """:meth:`_send_offsets` on a helper thread (the caller joins it before the commit:
-        librdkafka runs one transactional call at a time; produce and flush may overlap)."""
-        if self._group_metadata is None:  # static for an assigned consumer: fetch it once
-            self._group_metadata = self._consumer_or_fail().group_metadata()
-        thread = threading.Thread(
-            target=self._send_offsets, args=(positions,), name=f"offsets-{self.query_id}"
-        )
-        thread.start()
-        return thread
+        probe = self._probe
+        return {
+            topic: {p: probe.watermarks(topic, p)[1] for p in range(probe.partitions(topic) or 0)}
+            for topic in topics
+        }
 
     def _send_offsets(self, positions: Mapping[tuple[str, int], int]) -> None:
         if self._group_metadata is None:  # static for an assigned consumer: fetch it once
