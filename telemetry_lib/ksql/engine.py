@@ -23,7 +23,8 @@ Errors are raised as :mod:`telemetry_lib.ksql.errors` classes (``ksql_type`` / `
 A statement that fails while executing (after the whole request validated: a Connect error, a
 broker refusing a topic) raises; the statements before it stay executed, as in ksqlDB, where
 each statement is distributed through the command topic as it runs and the request's answer is
-the failing statement's error. ``on_executed`` is called right after each statement of the
+the failing statement's error (carrying the earlier statements' results in
+``executed_results``). ``on_executed`` is called right after each statement of the
 execution pass ran, with the properties in force for it (request properties + SET/UNSET so
 far): the server records catalog commands there, one by one, so what ran survives a restart
 even when a later statement fails (or the process dies while a later one waits on Connect).
@@ -198,14 +199,19 @@ class KsqlEngine:
             except KsqlEngineError as exc:
                 if exc.statement_text is None:
                     exc.statement_text = prepared.text
+                if not sandbox:
+                    exc.executed_results = list(results)
                 raise
             except Exception as exc:  # a bug: report it as the engine's InternalError
                 logger.exception("internal error executing %r", prepared.text)
-                raise InternalError(
+                internal = InternalError(
                     f"Internal error while executing the statement: {type(exc).__name__}: {exc}",
                     statement_text=prepared.text,
                     hint="this is a bug in the engine; the statement itself may be valid",
-                ) from exc
+                )
+                if not sandbox:
+                    internal.executed_results = list(results)
+                raise internal from exc
             if result is not None:
                 results.append(result)
             if on_executed is not None:

@@ -55,6 +55,9 @@ class KsqlEngineError(KsqlError):
     ) -> None:
         super().__init__(message, hint=hint)
         self.statement_text = statement_text
+        #: Results of the request's statements that ran before this one failed while
+        #: executing (they stay run, as in ksqlDB); set by the engine, empty otherwise.
+        self.executed_results: list[object] = []
 
     @classmethod
     def ksql_type_names(cls) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from telemetry_lib.ksql.commands.connectors import CONNECT_URL_CONFIG, ConnectUn
 from telemetry_lib.ksql.driver import InMemoryDriver
 from telemetry_lib.ksql.errors import KsqlEngineError
 from telemetry_lib.ksql.parser.ast import Statement
+from telemetry_lib.ksql.rest import in_memory_backend
 from telemetry_lib.ksql.runtime.command_log import is_recorded
 from telemetry_lib.services import free_port
 
@@ -91,3 +92,17 @@ def test_only_catalog_statements_are_recorded() -> None:
     )
     assert [recorded for _, recorded in seen] == [True, False, False, False, True, False, True,
                                                   True]  # fmt: skip
+
+
+def test_the_rest_backend_knows_the_commands_that_ran_before_the_failure() -> None:
+    backend = in_memory_backend(config={CONNECT_URL_CONFIG: f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(ConnectUnavailableError):
+        backend.execute(f"{CREATE} DROP CONNECTOR gone;", properties={}, variables={})
+    statuses = backend.command_statuses()
+    assert list(statuses.values()) == ["SUCCESS"], statuses
+    (command_id,) = statuses
+    assert command_id == "stream/`S`/create"
+    # The executed CREATE took sequence number 1: the next command gets 2.
+    (entity,) = backend.execute("CREATE STREAM o AS SELECT * FROM s;", properties={},
+                                variables={})  # fmt: skip
+    assert entity["commandSequenceNumber"] == 2

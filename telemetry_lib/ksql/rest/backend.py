@@ -238,15 +238,26 @@ class EngineBackend:
                 return transient
         runner = self.executor or self.engine
         with self.statement_lock, self.lock:
-            results = runner.execute(sql, properties=properties, variables=variables)
-            entities = []
-            for result in results:
-                body = result.to_json()
-                if body.get("@type") == "currentStatus":
-                    self._sequence += 1
-                    body["commandSequenceNumber"] = self._sequence
-                    self._commands[str(body["commandId"])] = dict(body["commandStatus"])
-                entities.append(body)
+            try:
+                results = runner.execute(sql, properties=properties, variables=variables)
+            except KsqlEngineError as exc:
+                # The statements before the failing one ran: their commands are known to
+                # /status, though the answer is the failing statement's error (as ksqlDB).
+                self._entities(exc.executed_results)
+                raise
+            return self._entities(results)
+
+    def _entities(self, results: list[Any]) -> list[dict[str, Any]]:
+        """REST entities of statement results; command statuses get a sequence number and
+        are remembered for /status."""
+        entities = []
+        for result in results:
+            body = result.to_json()
+            if body.get("@type") == "currentStatus":
+                self._sequence += 1
+                body["commandSequenceNumber"] = self._sequence
+                self._commands[str(body["commandId"])] = dict(body["commandStatus"])
+            entities.append(body)
         return entities
 
     def _terminate_transient(self, statements: list[Any]) -> list[dict[str, Any]] | None:
