@@ -1,0 +1,148 @@
+"""Latency rules of the Kafka runtime, checked on the embedded stack.
+
+- A batch waits for exactly the re-keyed records the previous commit made visible: with steady
+  input into a GROUP BY on a value column (it re-keys through the query's repartition topic),
+  every re-keyed record a batch wrote is read by the very next batch, never one later.
+- Snapshots whose output floors are measured on a helper thread (here one falls due at every
+  batch: the interval is patched to 0) still recover exactly once: a crash after a batch's
+  outputs reached the broker, a restart, and the table equals an independent batch answer with
+  every (batch, index) once in the sink.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from telemetry_lib.config import Settings
+from telemetry_lib.kafka import JsonProducer, TransactionalProducer, create_topic, read_records
+from telemetry_lib.ksql.runtime import query_runner
+from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
+from telemetry_lib.ksql.runtime.query_runner import QueryRunner
+from telemetry_lib.ksql.server import KsqlServer
+from tests.ksql_runtime.helpers import decode_windowed, events, latest, truth
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 90.0
+# Long enough that on a loaded machine the re-keyed rows always become visible before a batch
+# stops waiting for them (the interval bounds that wait).
+COMMIT_INTERVAL_MS = 1000
+# Steady input: CHUNK events every PERIOD_S.
+CHUNKS, CHUNK, PERIOD_S = 30, 100, 0.1
+# The query's transactional commits before the simulated crash (1 is the initial snapshot).
+CRASH_AT_COMMIT = 8
+SQL = """
+CREATE STREAM ev_{tag} (player_id STRING, kind STRING, ts BIGINT)
+  WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', TIMESTAMP='ts');
+CREATE TABLE kd_{tag} AS SELECT player_id, SUM(CASE WHEN kind = 'kill' THEN 1 ELSE 0 END) AS kills,
+  COUNT(*) AS events FROM ev_{tag} WINDOW TUMBLING (SIZE 5 MINUTES) GROUP BY player_id EMIT CHANGES;
+"""
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+def _wait(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _eos(frame: pl.DataFrame) -> list[tuple[int, int, int]]:
+    """(epoch, batch, index) of each record's ksql-eos header."""
+    headers = frame.select(pl.col("headers").explode()).unnest("headers")
+    values = headers.filter(pl.col("key") == EOS_HEADER)["value"].to_list()
+    return [tuple(int(x) for x in v.rsplit(b":", 3)[1:]) for v in values]  # type: ignore[misc]
+
+
+def test_rekeyed_rows_are_read_by_the_next_batch_and_background_snapshots_recover(
+    embedded_stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = embedded_stack.kafka_config()
+    tag = uuid.uuid4().hex[:8]
+    topic, service_id = f"lat_events_{tag}", f"lat{tag}_"
+    table = f"KD_{tag.upper()}"
+    query_id = f"CTAS_{table}_0"
+    repartition = f"_confluent-ksql-{service_id}query_{query_id}-Aggregate-GroupBy-repartition"
+    create_topic(conf, topic, 3)
+    monkeypatch.setattr(query_runner, "SNAPSHOT_INTERVAL_S", 0.0)
+
+    # batch -> the producing batch of each re-keyed record it read (live batches only).
+    read_by: dict[int, list[int]] = {}
+    real_commit_batch = QueryRunner._commit_batch
+
+    def spying_commit_batch(self: QueryRunner, records: pl.DataFrame, **kw: Any) -> None:
+        if self.query_id == query_id and kw["intent"] is not None:
+            rekeyed = records.filter(pl.col("topic") == repartition)
+            read_by[self.batch] = [batch for _e, batch, _i in _eos(rekeyed)]
+        real_commit_batch(self, records, **kw)
+
+    real_commit = TransactionalProducer.commit
+    calls = {"n": 0}
+
+    def crashing_commit(self: TransactionalProducer) -> None:
+        if self.transactional_id.endswith(f"query_{query_id}"):
+            calls["n"] += 1
+            if calls["n"] == CRASH_AT_COMMIT:
+                self.flush()  # outputs on the broker, the transaction never commits
+                raise SimulatedCrash("simulated crash before commit")
+        real_commit(self)
+
+    monkeypatch.setattr(QueryRunner, "_commit_batch", spying_commit_batch)
+    monkeypatch.setattr(TransactionalProducer, "commit", crashing_commit)
+    first = KsqlServer(
+        conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=COMMIT_INTERVAL_MS
+    )
+    first.start()
+    first.execute(SQL.format(topic=topic, tag=tag), properties={"auto.offset.reset": "earliest"})
+    docs: list[dict[str, Any]] = []
+    with JsonProducer(conf) as producer:
+        for n in range(CHUNKS):
+            chunk = events(n * CHUNK, CHUNK)
+            producer.produce_json(topic, chunk, timestamp_field="ts")
+            producer.flush()
+            docs += chunk
+            time.sleep(PERIOD_S)
+    runner = first.runtime.runners[query_id]
+    _wait(lambda: runner.status == "failed", "the simulated crash")
+    assert isinstance(runner.error, SimulatedCrash)
+    crashed = runner.batch
+    first.close()
+    monkeypatch.setattr(TransactionalProducer, "commit", real_commit)
+
+    # Every live batch read re-keyed records of the batch just before it only, and all of them:
+    # as many as that batch wrote (the crashed batch's records never had a next batch).
+    written = Counter(batch for _e, batch, _i in _eos(read_records(conf, repartition)))
+    assert len(read_by) >= 3 and sum(len(v) for v in read_by.values()) > 0
+    for batch, sources in read_by.items():
+        assert set(sources) <= {batch - 1}, (batch, sorted(set(sources)))
+        if batch - 1 in written:
+            assert len(sources) == written[batch - 1], (batch, len(sources), written[batch - 1])
+    assert crashed in read_by
+
+    second = KsqlServer(
+        conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=COMMIT_INTERVAL_MS
+    )
+    second.start()
+    try:
+        expected = truth(docs)
+        _wait(lambda: latest(decode_windowed(read_records(conf, table))).equals(expected),
+              "the table to equal the batch truth")  # fmt: skip
+        out = read_records(conf, table)
+        ids = [(batch, index) for _e, batch, index in _eos(out)]
+        assert len(ids) == len(set(ids)) == out.height  # every (batch, index) exactly once
+        updates = decode_windowed(out).with_columns(
+            pl.col("EVENTS").diff().over("player_id", "window_start").alias("step")
+        )
+        assert updates.filter(pl.col("step") <= 0).height == 0
+    finally:
+        second.close()
