@@ -12,6 +12,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from telemetry_lib.connectors.api import SourceRecord
+from telemetry_lib.connectors.mongodb.source import _cursor_batch
 from telemetry_lib.connectors.mongodb.source_config import parse_source_settings
 from telemetry_lib.connectors.mongodb.source_records import (
     change_event_document,
@@ -130,3 +131,10 @@ def test_an_idle_stream_returns_none_after_the_timeout(db: Db) -> None:
                 break
     assert data is not None
     assert [e["fullDocument"] for e in decode_changes(data)] == [{"_id": "late"}]
+
+
+def test_getmore_batch_is_batch_size_or_one_poll() -> None:
+    base = {"connection.uri": "mongodb://127.0.0.1:1", "database": "d", "collection": "c"}
+    assert _cursor_batch(parse_source_settings(base)) == 1000
+    assert _cursor_batch(parse_source_settings({**base, "poll.max.batch.size": "250"})) == 250
+    assert _cursor_batch(parse_source_settings({**base, "batch.size": "64"})) == 64

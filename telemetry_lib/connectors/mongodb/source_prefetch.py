@@ -3,9 +3,9 @@ stream).
 
 The worker's source loop is sequential: poll, then produce and wait for Kafka's
 acknowledgements, then poll again. Without read-ahead MongoDB sits idle while Kafka
-acknowledges and the other way round. :class:`Prefetcher` keeps reading (and converting
-documents or events into records) while the worker produces, holding at most
-``PREFETCH_DEPTH`` batches. Offsets are unaffected: a batch carries its own offsets and only
+acknowledges and the other way round. :class:`Prefetcher` keeps reading (the copy's documents,
+or the change stream's raw getMore batches, which poll decodes) while the worker converts and
+produces, holding at most ``PREFETCH_DEPTH`` batches. Offsets are unaffected: a batch carries its own offsets and only
 records handed out by ``poll`` and acknowledged by Kafka are ever committed; batches still
 queued when the task stops are dropped and read again after the committed offset.
 
