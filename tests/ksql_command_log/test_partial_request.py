@@ -12,6 +12,8 @@ log holds exactly the executed statements, in order.
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -137,3 +139,46 @@ def test_statements_before_an_execution_failure_persist(
            server)  # fmt: skip
     # ... while the terminated query wrote nothing more.
     assert read_records(conf, out_topic).height == 1
+
+
+def test_a_statement_is_recorded_before_the_request_ends(
+    embedded_stack: Settings, tmp_path: Path
+) -> None:
+    bootstrap = str(embedded_stack.kafka_config()["bootstrap.servers"])
+    tag = uuid.uuid4().hex[:8]
+    # Connect that accepts connections (the kernel's backlog) and never answers.
+    silent = socket.create_server(("127.0.0.1", 0))
+    server = ConnectedServer(bootstrap, tmp_path / "ksql", f"ck{tag}_", tmp_path / "ksql.log",
+                             connect_url=f"http://127.0.0.1:{silent.getsockname()[1]}")  # fmt: skip
+    stream = f"CK_{tag}".upper()
+    log = server.state_dir / "commands.jsonl"
+    try:
+        server.start()
+        request = threading.Thread(
+            target=lambda: _ignore_errors(lambda: server.post(
+                f"CREATE STREAM {stream} (id STRING KEY, v INT) WITH (KAFKA_TOPIC='ck_{tag}', "
+                f"PARTITIONS=1, VALUE_FORMAT='JSON'); DROP CONNECTOR `gone-{tag}`;"
+            )),
+            daemon=True,
+        )  # fmt: skip
+        request.start()
+        # The CREATE is in the log while the DROP still waits on Connect ...
+        _until("the CREATE in the command log",
+               lambda: log.exists() and stream in log.read_text(), server)  # fmt: skip
+        assert request.is_alive()
+        # ... so a crash right then keeps it.
+        server.kill9()
+        request.join(KSQL_TIMEOUT_S)
+        server.restarted()
+        assert stream in server.names("STREAMS")
+    finally:
+        server.stop()
+        silent.close()
+
+
+def _ignore_errors(call: Callable[[], object]) -> None:
+    """Run ``call``; the server it talks to is killed under it."""
+    try:
+        call()
+    except httpx.HTTPError:
+        pass
