@@ -16,7 +16,9 @@ transient query) runs under ``lock``. Requests (statements) are serialised by
 ``statement_lock``, taken before ``lock``: while a statement waits on an external system (a
 connector statement's Connect call) the engine's ``external_calls`` hook, :meth:`EngineBackend.unlocked`,
 releases ``lock`` (running ``before_unlock`` first) so the Kafka runtime's batches and push/pull
-queries go on, but no other request runs in the middle of it. Push queries poll their source topic from a background
+queries go on, but no other request runs in the middle of it. A request whose statement fails
+while executing answers that statement's error; the statements before it stay run and their
+commands are known to /status (the error's ``executed_results``). Push queries poll their source topic from a background
 thread of the event loop (``asyncio.to_thread``) every :data:`PUSH_POLL_INTERVAL_S`.
 
 Push queries start at the end of the topic (``auto.offset.reset=latest``, ksqlDB's default) or
