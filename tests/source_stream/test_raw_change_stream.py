@@ -20,7 +20,14 @@ from telemetry_lib.connectors.mongodb.source_records import (
     stream_records,
     token_offset,
 )
-from telemetry_lib.mongo import ChangeEvent, ChangeFeed, Document, RawChangeBatches, decode_changes
+from telemetry_lib.mongo import (
+    ChangeEvent,
+    ChangeFeed,
+    Document,
+    RawChangeBatches,
+    decode_changes,
+    encode_document,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +145,17 @@ def test_getmore_batch_is_batch_size_or_one_poll() -> None:
     assert _cursor_batch(parse_source_settings(base)) == 1000
     assert _cursor_batch(parse_source_settings({**base, "poll.max.batch.size": "250"})) == 250
     assert _cursor_batch(parse_source_settings({**base, "batch.size": "64"})) == 64
+
+
+@pytest.mark.parametrize("formatter", ["DefaultJson", "SimplifiedJson", "ExtendedJson"])
+@pytest.mark.parametrize("doc_id", ["a", 'q"\\\u00e9\n', 7, 2**40, 2**70, 1.5, ObjectId()])
+def test_record_keys_are_the_formatters_json_of_the_document_key(
+    formatter: str, doc_id: object
+) -> None:
+    settings = parse_source_settings({"connection.uri": "mongodb://127.0.0.1:1", "database": "d",
+                                      "collection": "c",
+                                      "output.json.formatter": FMT + formatter})  # fmt: skip
+    event = {"_id": {"_data": "t"}, "operationType": "insert", "documentKey": {"_id": doc_id},
+             "fullDocument": {"_id": doc_id}}  # fmt: skip
+    (record,) = stream_records([event], settings)
+    assert record.key == encode_document({"_id": doc_id}, formatter)  # type: ignore[arg-type]

@@ -38,6 +38,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _string_encoder = msgspec.json.Encoder()
+# Key ids written directly (msgspec writes them as encode_document's flat path does).
+_PLAIN_IDS = frozenset({str, int, float})
 
 
 def copied_event(document: Mapping[str, Any], settings: SourceSettings) -> dict[str, Any]:
@@ -109,14 +111,23 @@ def _record(
             return None
     else:
         value_doc = event
-    key_doc = (
-        {"_id": event["documentKey"].get("_id")}
+    key_id = (
+        event["documentKey"].get("_id")
         if settings.document_key_as_key and isinstance(event.get("documentKey"), Mapping)
-        else {"_id": event.get("_id")}
+        else event.get("_id")
     )
+    if (
+        type(key_id) in _PLAIN_IDS
+        and settings.key_format == "json"
+        and (settings.formatter != "ExtendedJson")
+    ):
+        # what encode_document writes for {"_id": <str | int | float>} in these formats
+        key: Any = '{"_id":' + _string_encoder.encode(key_id).decode() + "}"
+    else:
+        key = _output({"_id": key_id}, settings.key_format, settings)
     return SourceRecord(
         topic=settings.topic,
-        key=_output(key_doc, settings.key_format, settings),
+        key=key,
         value=None
         if tombstone or value_doc is None
         else _output(value_doc, settings.value_format, settings),
