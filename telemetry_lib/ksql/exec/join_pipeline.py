@@ -12,12 +12,24 @@ Order: a batch is processed completely (through every join and the sink) before 
 so records are joined in the order the batches arrive across topics — the in-memory driver and
 the QTT runner hand the inputs in file order, split into runs of one topic. ``operators`` lists
 every operator once, leaves first, in a fixed order (the Kafka runtime snapshots them by index).
+
+Merged batches (:meth:`JoinPipeline.merged`, :func:`merged_batch`): the Kafka runtime merges a
+batch's inputs by time and pushes it as runs of one topic; when the topics interleave in time
+every run is one record. Inside ``with pipeline.merged():`` the runs still go through their side
+chains at once, but what reaches a join that has a two-sided call (``process_parts``: the
+stream-stream join) is gathered, as (side, rows) parts in arrival order, and handed over in one
+call when the block ends — or earlier, the moment anything is about to reach a join above it
+(its output must enter that join before that join's next input: every delivery to a join first
+flushes the joins below it, innermost first). Each join therefore sees exactly the input
+sequence of the run-by-run push; only the batching of its output changes. Joins without a
+two-sided call (stream-table, table-table, foreign-key) still run per delivery.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import polars as pl
@@ -30,7 +42,7 @@ from telemetry_lib.ksql.exec.source import SourceOperator
 from telemetry_lib.ksql.plan.join import JoinNode, JoinSideNode, RepartitionNode, Side
 from telemetry_lib.ksql.plan.logical import LogicalNode, SinkNode
 
-__all__ = ["JoinPipeline", "join_operator", "plan_join_pipeline"]
+__all__ = ["JoinPipeline", "join_operator", "merged_batch", "plan_join_pipeline"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +74,12 @@ class JoinPipeline(Pipeline):
         self._resume: dict[str, Emit] = {}
         #: (index in ``downstream``, topic suffix) of a downstream cut (a re-grouping GROUP BY).
         self._downstream_cut: tuple[int, str] | None = None
+        #: Joins innermost first; per join: its emit and the joins below it, innermost first.
+        self._joins = _joins(root)
+        self._outs: dict[int, Emit] = {}
+        self._below = {id(j): _joins(j)[:-1] for j in self._joins}
+        #: Inside merged(): id(join) -> (side, rows) parts gathered for its two-sided call.
+        self._gathered: dict[int, list[tuple[Side, pl.DataFrame]]] | None = None
         operators = _collect(root) + downstream
         super().__init__(operators)
 
@@ -82,11 +100,19 @@ class JoinPipeline(Pipeline):
 
     def _wire(self, join: _Join, out: Emit) -> None:
         op = join.operator
+        self._outs[id(join)] = out
+        two_sided = hasattr(op, "process_parts")
 
         def side_emit(side: Side) -> Emit:
             def run(batch: pl.DataFrame) -> None:
-                if batch.height:
-                    op.process_side(side, batch, self.ctx, out)
+                if not batch.height:
+                    return
+                if self._gathered is not None:
+                    self._flush(self._below[id(join)])
+                    if two_sided:
+                        self._gathered.setdefault(id(join), []).append((side, batch))
+                        return
+                op.process_side(side, batch, self.ctx, out)
 
             return run
 
@@ -124,6 +150,40 @@ class JoinPipeline(Pipeline):
         self._build_chain()
         return dict(self._resume)
 
+    @contextmanager
+    def merged(self) -> Iterator[None]:
+        """Gather the deliveries to two-sided joins while the block runs; hand each join its
+        parts in one call at the end (see the module doc). An exception leaving the block
+        discards what was gathered (the query stops: its batch is not committed)."""
+        if self._gathered is not None:  # nested: the outer block flushes
+            yield
+            return
+        self._gathered = {}
+        try:
+            yield
+        except BaseException:
+            self._gathered = None
+            raise
+        try:
+            if self.error is None:
+                self._flush(self._joins)
+        except Exception as exc:
+            self.error = exc
+            logger.error("query %s failed and stopped: %s", self.ctx.query_id, exc)
+            raise
+        finally:
+            self._gathered = None
+
+    def _flush(self, joins: list[_Join]) -> None:
+        """Hand the gathered parts of ``joins`` (innermost first) to their two-sided call."""
+        gathered = self._gathered
+        if not gathered:
+            return
+        for join in joins:
+            parts = gathered.pop(id(join), None)
+            if parts:
+                join.operator.process_parts(parts, self.ctx, self._outs[id(join)])  # type: ignore[attr-defined]
+
     def _entry(self, topic: str | None) -> Emit:
         if topic is None:
             if len(self.entries) != 1:
@@ -157,6 +217,24 @@ class JoinPipeline(Pipeline):
         return "\n".join(
             ("  " * min(i, depth)) + line if i < depth else line for i, line in enumerate(lines)
         )
+
+
+def merged_batch(pipeline: Pipeline) -> AbstractContextManager[None]:
+    """``pipeline.merged()`` for a join pipeline, else a no-op context: wrap the pushes of one
+    merged batch (runs of several topics in processing order) in it."""
+    if isinstance(pipeline, JoinPipeline):
+        return pipeline.merged()
+    return nullcontext()
+
+
+def _joins(join: _Join) -> list[_Join]:
+    """``join`` and every join below it, innermost first (children before their parent)."""
+    out: list[_Join] = []
+    for child in (join.left_child, join.right_child):
+        if child is not None:
+            out += _joins(child)
+    out.append(join)
+    return out
 
 
 def _collect(join: _Join) -> list[Operator]:

@@ -46,12 +46,13 @@ orders them by serialized key bytes); Kafka Streams' "minTime" shortcut (it skip
 the oldest pending time cannot have closed) is not modelled; with asymmetric windows it can
 delay an emission.
 
-Cost: each call costs ~15-30 polars operations whatever its size, so throughput depends on
-batch length. The join pipeline hands it one run of one topic at a time; two topics that
-interleave in time (the normal case for a stream-stream join on Kafka) arrive as runs of one
-record, at about 5-10 ms per record on this 2-core machine (measured), while long runs reach
-~1M records/s. Feeding the join both sides of a batch at once would need a multi-side entry
-point in the join pipeline; not built.
+Cost: each ``join_batch`` call costs ~15-30 polars operations whatever its size, so its
+throughput depends on batch length: two topics that interleave in time (the normal case for a
+stream-stream join on Kafka) come as runs of one record. So the operator also has a two-sided
+call, :meth:`StreamStreamJoinOperator.process_parts` / :meth:`~StreamStreamJoinOperator.join_parts`
+(:mod:`telemetry_lib.ksql.exec.join_stream_merged`): a whole merged batch, both sides in
+processing order, in one vectorised call with the same rows, order and state as the part by part
+path; the join pipeline uses it inside ``JoinPipeline.merged()`` (the Kafka runtime's batches).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ from telemetry_lib.ksql.catalog import DataSource
 from telemetry_lib.ksql.errors import InternalError
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.join_base import StatefulJoinOperator, null_fields, output_columns
+from telemetry_lib.ksql.exec.join_stream_merged import join_merged
+from telemetry_lib.ksql.exec.operator import Emit, ExecContext
 from telemetry_lib.ksql.plan.join import JoinNode, JoinSideNode, Side, join_key_field
 from telemetry_lib.ksql.plan.logical import LogicalNode
 from telemetry_lib.ksql.state.join_windows import RECORD_SEQ, RECORD_TIME, StreamJoinState
@@ -167,6 +170,22 @@ class StreamStreamJoinOperator(StatefulJoinOperator):
         self._evict_at: dict[str, int] = {}
 
     # ------------------------------------------------------------------------- batches
+    def process_parts(
+        self, parts: list[tuple[Side, pl.DataFrame]], ctx: ExecContext, out: Emit
+    ) -> None:
+        """Two-sided batch call: ``parts`` are batches of either side in processing order
+        (a merged batch); emits what :meth:`process_side` on each part in turn emits, in one
+        frame (:func:`~telemetry_lib.ksql.exec.join_stream_merged.join_merged`)."""
+        for side, batch in parts:
+            self.remember_schema(side, batch)
+        result = self.join_parts(parts)
+        if result.height:
+            out(result)
+
+    def join_parts(self, parts: list[tuple[Side, pl.DataFrame]]) -> pl.DataFrame:
+        """The output rows of ``parts`` (batches of either side, in processing order)."""
+        return join_merged(self, parts)
+
     def join_batch(self, side: Side, batch: pl.DataFrame) -> pl.DataFrame:
         """Process one batch of ``side`` (input order) and return the output rows in order."""
         if batch.height == 0:
@@ -450,19 +469,25 @@ class StreamStreamJoinOperator(StatefulJoinOperator):
             pl.int_range(n, dtype=pl.Int64).add(state.seq).alias(RECORD_SEQ),
         )
         state.seq += n
-        current = state.records.get(spec.side)
-        state.records[spec.side] = (
+        self.put_records(spec.side, stored)
+
+    def put_records(self, side: Side, stored: pl.DataFrame) -> None:
+        """Append ``stored`` (store layout, sequence numbers given) to the side's window store,
+        advance its store time and evict expired records."""
+        state = self.state
+        current = state.records.get(side)
+        state.records[side] = (
             stored if current is None else pl.concat([current, stored], how="diagonal_relaxed")
         )
         top = int(stored.get_column(RECORD_TIME).max())  # type: ignore[arg-type]
-        previous = state.store_time.get(spec.side)
-        state.store_time[spec.side] = top if previous is None else max(previous, top)
+        previous = state.store_time.get(side)
+        state.store_time[side] = top if previous is None else max(previous, top)
         # Evicting is a full scan: do it when the store doubled since the last one (look-ups
         # filter on visibility anyway, so the timing of eviction changes no result).
-        height = state.records[spec.side].height
-        if height >= self._evict_at.get(spec.side, 0):
-            state.evict(spec.side, self.retention_ms)
-            self._evict_at[spec.side] = max(2 * state.records[spec.side].height, _MIN_EVICT_ROWS)
+        height = state.records[side].height
+        if height >= self._evict_at.get(side, 0):
+            state.evict(side, self.retention_ms)
+            self._evict_at[side] = max(2 * state.records[side].height, _MIN_EVICT_ROWS)
 
 
 def _leaf_source(node: LogicalNode) -> DataSource | None:

@@ -86,6 +86,7 @@ import polars as pl
 
 from telemetry_lib.kafka import KafkaError, TransactionalProducer, end_offsets, read_records
 from telemetry_lib.kafka.assigned import AssignedConsumer
+from telemetry_lib.ksql.exec.join_pipeline import merged_batch
 from telemetry_lib.kafka.gc_pause import gc_paused
 from telemetry_lib.ksql.runtime.background import Background
 from telemetry_lib.ksql.runtime.batch_order import order_records, topic_slices
@@ -671,11 +672,13 @@ class QueryRunner:
                 if rows is not None and rows.height and self.topology is not None:
                     self.topology.feed_repartition(topic, rows.select(columns))
             return
-        for topic, run in _runs(interleave(records, self._merge_order)):
-            if topic in internal and self.topology is not None:
-                self.topology.feed_repartition(topic, run.select(columns))
-            else:
-                self._feed(topic, run.select(columns))
+        # the runs go through their side chains in order; two-sided joins get the batch at once
+        with merged_batch(self.pipeline):
+            for topic, run in _runs(interleave(records, self._merge_order)):
+                if topic in internal and self.topology is not None:
+                    self.topology.feed_repartition(topic, run.select(columns))
+                else:
+                    self._feed(topic, run.select(columns))
 
     def _feed_pipeline(self, topic: str, batch: pl.DataFrame) -> None:
         self.pipeline.push(batch)
