@@ -35,6 +35,16 @@ RANGE_IDLE_TIMEOUT_S = 30.0
 RANGE_POLL_S = 0.05
 
 
+# The empty poll result, built once: an idle runner polls ~100 times a second and building it
+# each time cost ~0.17 ms (a clone costs ~1 us).
+_EMPTY = empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
+
+
+def _empty() -> pl.DataFrame:
+    """A zero-row raw record batch with a ``topic`` column (a clone: callers own frames)."""
+    return _EMPTY.clone()
+
+
 class AssignedConsumer:
     """A consumer of explicitly assigned ``(topic, partition)`` pairs at explicit offsets."""
 
@@ -106,7 +116,7 @@ class AssignedConsumer:
             if first:
                 frame = self._take(max_records - 1, first)
         if frame is None:
-            return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
+            return _empty()
         return frame
 
     def _take(self, max_records: int, head: list[Message] | None = None) -> pl.DataFrame | None:
@@ -150,7 +160,7 @@ class AssignedConsumer:
         last stable offset for ``read_committed``), with a ``topic`` column, sorted. Leaves
         the consumer unassigned. One reused client: cheap enough to call many times a second."""
         if not starts:
-            return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
+            return _empty()
         self.assign(starts)
         pending = set(starts)
         frames: list[pl.DataFrame] = []
@@ -186,7 +196,7 @@ class AssignedConsumer:
                 )
         self.unassign()
         if not frames:
-            return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
+            return _empty()
         return pl.concat(frames, rechunk=True).sort("topic", "partition", "offset")
 
     def read_ranges(self, ranges: Mapping[tuple[str, int], tuple[int, int]]) -> pl.DataFrame:
@@ -195,7 +205,7 @@ class AssignedConsumer:
         todo = {tp: (s, e) for tp, (s, e) in ranges.items() if s < e}
         frames: list[pl.DataFrame] = []
         if not todo:
-            return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
+            return _empty()
         self.assign({tp: s for tp, (s, _e) in todo.items()})
         reached = {tp: s for tp, (s, _e) in todo.items()}
         last_progress = time.monotonic()
@@ -237,7 +247,7 @@ class AssignedConsumer:
                 )
         self.unassign()
         if not frames:
-            return empty_record_frame().with_columns(pl.lit(None, pl.String).alias("topic"))
+            return _empty()
         out = pl.concat(frames, rechunk=True)
         keep = pl.lit(False)
         for (topic, part), (start, end) in todo.items():
