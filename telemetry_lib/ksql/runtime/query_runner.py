@@ -337,6 +337,10 @@ class QueryRunner:
                 self.io.create_topic(TopicSpec(topic, partitions))
                 self.topology.codecs[topic].partitions = partitions
         self._consumer = AssignedConsumer(self.conf, self.app_id)
+        # Static for an assigned consumer; fetched before the fetch thread polls it: librdkafka
+        # answers this through the consumer's queue, and a call racing the fetch thread's
+        # consume() was seen to hang for good in the server process.
+        self._group_metadata = self._consumer.group_metadata()
         # Recovery 1. fence older instances; their open transaction ends.
         self._producer = TransactionalProducer(self.conf, self.app_id)
         self._producer.init()
@@ -573,8 +577,6 @@ class QueryRunner:
         after.update({tp: e for tp, (_s, e) in ranges.items()})
         # 6. (early) the input positions after the batch are known now: their two coordinator
         #    round trips run on a helper thread while the batch is processed (joined below).
-        if self._group_metadata is None:  # static for an assigned consumer: fetch it once
-            self._group_metadata = self._consumer_or_fail().group_metadata()
         offsets = Background(lambda: self._send_offsets(after), f"offsets-{self.query_id}")
         # 5. (early) when a snapshot is due, its output floors are measured on a helper thread:
         #    ends measured before this batch produced anything are a valid floor for every
