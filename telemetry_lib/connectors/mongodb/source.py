@@ -33,7 +33,12 @@ How a task moves through its work (numbered as in the code):
 
 Known limits: one task per connector (one change stream per collection); the copy keeps the
 ids of copied documents in memory until the boundary is passed (a few MB per 100k documents).
-NX-27017 ignores ``startAtOperationTime`` (startup.mode=timestamp starts now there).
+NX-27017 ignores ``startAtOperationTime`` (startup.mode=timestamp starts now there). The
+streaming reader has no ``postBatchResumeToken``: with a ``pipeline`` that filters most events
+out, the stored position moves only with published events (a restart re-reads the filtered
+ones; nothing lost or repeated). After an invalidate (collection dropped or renamed on MongoDB)
+every poll fails with a RetriableError until the connector is reconfigured (resuming after an
+invalidate is refused by the server).
 Throughput (bench/bench_connectors.py, 2 shared cores): the task alone copies ~26-30k docs/s.
 A 30k-event change-stream backlog goes through the worker at ~20-24k docs/s (was ~12.6k with
 per-event decoding on the reading thread and 101-event getMores), about as fast as a plain
