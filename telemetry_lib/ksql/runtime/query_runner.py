@@ -472,18 +472,19 @@ class QueryRunner:
         expecting = bool(self._awaited)
         rekeyed = self._take_rekeyed(first)
         # A backlog (a lagging query: much input already queued): take what is queued now and
-        # go, without waiting for the commit interval or for frames arriving meanwhile — the
-        # fetch thread keeps filling the queue while this batch is processed.
+        # go, without waiting out the commit interval — the fetch thread keeps filling the
+        # queue while this batch is processed — waiting only (within the interval) for the
+        # re-keyed records the previous commits made visible, so they do not lag a batch.
         backlog = _backlog_frames(fetched, first.height)
-        if backlog is not None:
-            deadline = began
         while total < MAX_BATCH_RECORDS:
-            if backlog is not None:
-                if backlog == 0:
-                    break
-                backlog -= 1
             wait = max(deadline - time.monotonic(), 0.0)
-            if expecting and not self._awaited:
+            if backlog is not None:
+                if backlog > 0:
+                    backlog -= 1
+                    wait = 0.0
+                elif not (expecting and self._awaited) or wait == 0.0:
+                    break
+            elif expecting and not self._awaited:
                 wait = 0.0  # everything awaited is here: take what is queued, do not wait
             elif rekeyed and not expecting:
                 wait = min(wait, FETCH_POLL_S)
