@@ -23,6 +23,15 @@ call when the block ends — or earlier, the moment anything is about to reach a
 flushes the joins below it, innermost first). Each join therefore sees exactly the input
 sequence of the run-by-run push; only the batching of its output changes. Joins without a
 two-sided call (stream-table, table-table, foreign-key) still run per delivery.
+
+A two-sided join fed on both sides straight by the leaf chains of two distinct topics (no
+repartition topic, no nested join) goes further: the raw runs of its topics wait, and at the
+flush each topic's records pass their leaf chain (Source -> JoinSide -> JoinKey) ONCE; every row
+keeps its place in the merged order through its (partition, offset), which the source operator
+carries (records the source drops, e.g. on a deserialization error, simply have no row). Where
+(partition, offset) does not tell a topic's records apart (absent offsets, duplicates) the runs
+go through their chains one by one. Processing-log entries of a merged batch then come per
+topic, not interleaved record by record (their order across topics is the only difference).
 """
 
 from __future__ import annotations
@@ -32,12 +41,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from telemetry_lib.ksql.errors import InternalError, UnsupportedError
+from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.join_base import JoinOperator
 from telemetry_lib.ksql.exec.join_side import JoinKeyOperator, JoinSideOperator
-from telemetry_lib.ksql.exec.operator import Emit, Operator, Pipeline
+from telemetry_lib.ksql.exec.operator import Emit, ExecContext, Operator, Pipeline
 from telemetry_lib.ksql.exec.source import SourceOperator
 from telemetry_lib.ksql.plan.join import JoinNode, JoinSideNode, RepartitionNode, Side
 from telemetry_lib.ksql.plan.logical import LogicalNode, SinkNode
@@ -45,6 +56,9 @@ from telemetry_lib.ksql.plan.logical import LogicalNode, SinkNode
 __all__ = ["JoinPipeline", "join_operator", "merged_batch", "plan_join_pipeline"]
 
 logger = logging.getLogger(__name__)
+
+#: Working column: a raw record's place in a merged batch (double underscore: never a field).
+_POS = "__merged_pos"
 
 
 @dataclass
@@ -80,6 +94,11 @@ class JoinPipeline(Pipeline):
         self._below = {id(j): _joins(j)[:-1] for j in self._joins}
         #: Inside merged(): id(join) -> (side, rows) parts gathered for its two-sided call.
         self._gathered: dict[int, list[tuple[Side, pl.DataFrame]]] | None = None
+        #: topic -> (join, side, leaf chain) when the topic enters one leaf chain that ends
+        #: straight in that join (None: several entries); filled by _wire.
+        self._leaves: dict[str, tuple[_Join, Side, list[Operator]] | None] = {}
+        #: Inside merged(): id(join) -> raw (topic, records) of a join fed only by leaf chains.
+        self._raw: dict[int, list[tuple[str, pl.DataFrame]]] = {}
         operators = _collect(root) + downstream
         super().__init__(operators)
 
@@ -89,6 +108,7 @@ class JoinPipeline(Pipeline):
 
     def _build_chain(self) -> list[Emit]:
         self.entries = {}
+        self._leaves = {}
         terminal = _chain(self.downstream, self, lambda batch: None)
         if self._through is not None and self._downstream_cut is not None:
             index, suffix = self._downstream_cut
@@ -132,6 +152,9 @@ class JoinPipeline(Pipeline):
             else:
                 assert topic is not None
                 self.entries.setdefault(topic, []).append(entry)
+                straight = not (self._through is not None and suffix)
+                known = topic in self._leaves
+                self._leaves[topic] = None if known or not straight else (join, side, ops)  # type: ignore[assignment]
 
     def cut_repartitions(
         self,
@@ -158,11 +181,11 @@ class JoinPipeline(Pipeline):
         if self._gathered is not None:  # nested: the outer block flushes
             yield
             return
-        self._gathered = {}
+        self._gathered, self._raw = {}, {}
         try:
             yield
         except BaseException:
-            self._gathered = None
+            self._gathered, self._raw = None, {}
             raise
         try:
             if self.error is None:
@@ -172,17 +195,85 @@ class JoinPipeline(Pipeline):
             logger.error("query %s failed and stopped: %s", self.ctx.query_id, exc)
             raise
         finally:
-            self._gathered = None
+            self._gathered, self._raw = None, {}
 
     def _flush(self, joins: list[_Join]) -> None:
         """Hand the gathered parts of ``joins`` (innermost first) to their two-sided call."""
         gathered = self._gathered
-        if not gathered:
+        if gathered is None:
             return
         for join in joins:
+            raw = self._raw.pop(id(join), None)
+            if raw:
+                self._flush_raw(join, raw)
             parts = gathered.pop(id(join), None)
             if parts:
                 join.operator.process_parts(parts, self.ctx, self._outs[id(join)])  # type: ignore[attr-defined]
+
+    def _raw_join(self, topic: str) -> _Join | None:
+        """The join whose raw records of ``topic`` can wait whole (merged mode): a two-sided
+        join fed on both sides straight by leaf chains of distinct topics."""
+        leaf = self._leaves.get(topic)
+        if leaf is None or not hasattr(leaf[0].operator, "process_parts"):
+            return None
+        join = leaf[0]
+        sides = [t for t, v in self._leaves.items() if v is not None and v[0] is join]
+        if len(sides) != 2 or join.left_topic == join.right_topic:
+            return None
+        return join
+
+    def _flush_raw(self, join: _Join, raw: list[tuple[str, pl.DataFrame]]) -> None:
+        """Run each topic's raw records through its leaf chain at once, then the join over
+        both sides with every row's place in the merged order (records are told apart by
+        (partition, offset), which the source operator carries through; when those are not
+        unique the runs go through their chains one by one, as without merged())."""
+        frames: dict[Side, pl.DataFrame] = {}
+        positions: dict[Side, np.ndarray] = {}
+        heights = np.fromiter((b.height for _, b in raw), dtype=np.int64, count=len(raw))
+        starts = np.cumsum(heights) - heights
+        wholes: dict[str, pl.DataFrame] = {}
+        places: dict[str, pl.DataFrame] = {}
+        for topic in dict.fromkeys(t for t, _ in raw):
+            mine = np.fromiter((t == topic for t, _ in raw), dtype=np.bool_, count=len(raw))
+            whole = pl.concat([b for t, b in raw if t == topic], how="vertical_relaxed")
+            # each record's place in the merged batch: its run's start + its offset in the run
+            h = heights[mine]
+            pos = np.repeat(starts[mine] - (np.cumsum(h) - h), h) + np.arange(whole.height)
+            wholes[topic] = whole
+            places[topic] = whole.select(
+                pl.col("partition").fill_null(0).cast(pl.Int32).alias(B.ROWPARTITION),
+                pl.col("offset").cast(pl.Int64).alias(B.ROWOFFSET),
+                pl.Series(_POS, pos.astype(np.int64)),
+            )
+        unique = all(
+            p.get_column(B.ROWOFFSET).null_count() == 0
+            and not p.select(pl.struct(B.ROWPARTITION, B.ROWOFFSET).is_duplicated().any()).item()
+            for p in places.values()
+        )
+        if not unique:
+            for topic, batch in raw:
+                for entry in self.entries[topic]:
+                    entry(batch)
+            return
+        for topic, place in places.items():
+            leaf = self._leaves[topic]
+            assert leaf is not None
+            _, side, ops = leaf
+            rows = _through_ops(ops[:1], wholes[topic], self.ctx)
+            if rows.height:
+                rows = rows.join(
+                    place, on=[B.ROWPARTITION, B.ROWOFFSET], how="left", maintain_order="left"
+                )
+                placed = rows.get_column(_POS)
+                rows = _through_ops(ops[1:], rows, self.ctx)
+                if placed.null_count() or rows.height != placed.len():
+                    raise InternalError(
+                        f"a join side chain changed its row count in a merged batch ({topic})"
+                    )
+                frames[side] = rows
+                positions[side] = placed.to_numpy()
+        if frames:
+            join.operator.process_positioned(frames, positions, self.ctx, self._outs[id(join)])  # type: ignore[attr-defined]
 
     def _entry(self, topic: str | None) -> Emit:
         if topic is None:
@@ -193,6 +284,14 @@ class JoinPipeline(Pipeline):
                 )
             topic = next(iter(self.entries))
         entries = self.entries.get(topic, ())
+        raw_join = self._raw_join(topic) if self._gathered is not None else None
+        if raw_join is not None:
+            waiting = self._raw.setdefault(id(raw_join), [])
+
+            def wait(batch: pl.DataFrame) -> None:
+                waiting.append((topic, batch))  # type: ignore[arg-type]
+
+            return wait
 
         def run(batch: pl.DataFrame) -> None:
             for entry in entries:
@@ -225,6 +324,16 @@ def merged_batch(pipeline: Pipeline) -> AbstractContextManager[None]:
     if isinstance(pipeline, JoinPipeline):
         return pipeline.merged()
     return nullcontext()
+
+
+def _through_ops(ops: list[Operator], batch: pl.DataFrame, ctx: ExecContext) -> pl.DataFrame:
+    """``batch`` through ``ops`` (each emitting at most once per batch), the last one's rows."""
+    for op in ops:
+        caught: list[pl.DataFrame] = []
+        if batch.height:
+            op.process_batch(batch, ctx, caught.append)
+        batch = pl.concat(caught, how="vertical_relaxed") if caught else batch.clear()
+    return batch
 
 
 def _joins(join: _Join) -> list[_Join]:

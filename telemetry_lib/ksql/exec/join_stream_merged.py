@@ -1,6 +1,7 @@
 """Stream-stream join over a merged batch: both sides at once, in processing order.
 
-Owns: :func:`join_merged`, the two-sided batch call of
+Owns: :func:`join_merged` (and :func:`join_positioned`: the same, given each side's rows in
+one frame with their places in the processing order), the two-sided batch call of
 :class:`~telemetry_lib.ksql.exec.join_stream_stream.StreamStreamJoinOperator`. The Kafka runtime
 merges a join's inputs by time the way Kafka Streams picks records, so two streams that
 interleave in time (clicks and impressions arriving together) come as runs of ONE record; the
@@ -47,7 +48,7 @@ from telemetry_lib.ksql.state.join_windows import RECORD_SEQ, RECORD_TIME
 if TYPE_CHECKING:
     from telemetry_lib.ksql.exec.join_stream_stream import StreamStreamJoinOperator
 
-__all__ = ["PAIR_CHUNK", "join_merged"]
+__all__ = ["PAIR_CHUNK", "join_merged", "join_positioned"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,38 @@ def join_merged(
     if merged is None:
         return _part_by_part(op, parts)
     return merged.run()
+
+
+def join_positioned(
+    op: StreamStreamJoinOperator,
+    frames: dict[Side, pl.DataFrame],
+    positions: dict[Side, np.ndarray],
+) -> pl.DataFrame:
+    """:func:`join_merged` for each side's rows in one frame: ``positions[side]`` gives every
+    row's place in the processing order (increasing within a side, distinct across sides)."""
+    frames = {side: f for side, f in frames.items() if f.height}
+    if not frames:
+        return pl.DataFrame()
+    everything = np.sort(np.concatenate([positions[side] for side in frames]))
+    ranks = {side: np.searchsorted(everything, positions[side]) for side in frames}
+    if len(frames) == 2:
+        keys = op._match_keys(frames["left"])
+        if op._match_keys(frames["right"]) == keys:
+            merged = _Merged.laid_out(op, keys, frames, ranks, len(everything))
+            if merged is not None:
+                return merged.run()
+    # part by part (exact): the sides' runs in processing order
+    lefts = np.zeros(len(everything), dtype=np.bool_)
+    if "left" in frames:
+        lefts[ranks["left"]] = True
+    cuts = np.flatnonzero(np.diff(lefts.astype(np.int8))) + 1
+    parts: list[tuple[Side, pl.DataFrame]] = []
+    taken = {"left": 0, "right": 0}
+    for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(everything)], strict=True):
+        side: Side = "left" if lefts[start] else "right"
+        parts.append((side, frames[side].slice(taken[side], int(stop - start))))
+        taken[side] += int(stop - start)
+    return _part_by_part(op, parts)
 
 
 def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -148,22 +181,40 @@ class _Merged:
         parts: list[tuple[Side, pl.DataFrame]],
         keys: list[str],
     ) -> _Merged | None:
-        state = op.state
         count = len(parts)
         heights = np.fromiter((f.height for _, f in parts), dtype=np.int64, count=count)
         lefts = np.fromiter((s == "left" for s, _ in parts), dtype=np.bool_, count=count)
         starts = np.cumsum(heights) - heights
-        n = int(heights.sum())
-        ts = np.empty(n, dtype=np.int64)
-        valid = np.empty(n, dtype=np.bool_)
-        frames: dict[Side, pl.DataFrame] = {}
+        wholes: dict[Side, pl.DataFrame] = {}
+        positions: dict[Side, np.ndarray] = {}
         for side, chosen in (("left", lefts), ("right", ~lefts)):
-            whole = _concat([f for s, f in parts if s == side])
-            if whole.get_column(B.ROWTIME).null_count():
-                return None
+            wholes[side] = _concat([f for s, f in parts if s == side])  # type: ignore[index]
             # global position of each of the side's records: its part's start + its offset
             h = heights[chosen]
-            idx = np.repeat(starts[chosen] - (np.cumsum(h) - h), h) + np.arange(whole.height)
+            positions[side] = (  # type: ignore[index]
+                np.repeat(starts[chosen] - (np.cumsum(h) - h), h) + np.arange(int(h.sum()))
+            ).astype(np.int64)
+        return cls.laid_out(op, keys, wholes, positions, int(heights.sum()))
+
+    @classmethod
+    def laid_out(
+        cls,
+        op: StreamStreamJoinOperator,
+        keys: list[str],
+        wholes: dict[Side, pl.DataFrame],
+        positions: dict[Side, np.ndarray],
+        n: int,
+    ) -> _Merged | None:
+        """From each side's rows with their positions 0..n-1 in processing order."""
+        state = op.state
+        ts = np.empty(n, dtype=np.int64)
+        valid = np.empty(n, dtype=np.bool_)
+        is_left = np.zeros(n, dtype=np.bool_)
+        frames: dict[Side, pl.DataFrame] = {}
+        for side, whole in wholes.items():
+            if whole.get_column(B.ROWTIME).null_count():
+                return None
+            idx = positions[side]
             flags = whole.select(
                 (~pl.col(B.NULL_VALUE).fill_null(False)).alias("v"),
                 pl.all_horizontal([pl.col(k).is_not_null() for k in keys]).alias("k"),
@@ -171,15 +222,16 @@ class _Merged:
             )
             valid[idx] = (flags.get_column("v") & flags.get_column("k")).to_numpy()
             ts[idx] = flags.get_column("t").to_numpy()
-            frames[side] = whole.with_columns(  # type: ignore[index]
-                pl.Series(_I, idx.astype(np.int64)), flags.get_column("t").alias(RECORD_TIME)
+            is_left[idx] = side == "left"
+            frames[side] = whole.with_columns(
+                pl.Series(_I, idx), flags.get_column("t").alias(RECORD_TIME)
             )
         st = np.maximum.accumulate(ts)
         if state.stream_time is not None:
             st = np.maximum(st, state.stream_time)
         for side, frame in frames.items():
-            frames[side] = frame.with_columns(pl.Series(_ST, st[frame.get_column(_I).to_numpy()]))
-        merged = cls(op, keys, frames, np.repeat(lefts, heights), ts, st, valid)
+            frames[side] = frame.with_columns(pl.Series(_ST, st[positions[side]]))
+        merged = cls(op, keys, frames, is_left, ts, st, valid)
         return merged if merged._fits() else None
 
     def _fits(self) -> bool:

@@ -67,7 +67,7 @@ from telemetry_lib.ksql.catalog import DataSource
 from telemetry_lib.ksql.errors import InternalError
 from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.join_base import StatefulJoinOperator, null_fields, output_columns
-from telemetry_lib.ksql.exec.join_stream_merged import join_merged
+from telemetry_lib.ksql.exec.join_stream_merged import join_merged, join_positioned
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext
 from telemetry_lib.ksql.plan.join import JoinNode, JoinSideNode, Side, join_key_field
 from telemetry_lib.ksql.plan.logical import LogicalNode
@@ -179,6 +179,21 @@ class StreamStreamJoinOperator(StatefulJoinOperator):
         for side, batch in parts:
             self.remember_schema(side, batch)
         result = self.join_parts(parts)
+        if result.height:
+            out(result)
+
+    def process_positioned(
+        self,
+        frames: dict[Side, pl.DataFrame],
+        positions: dict[Side, np.ndarray],
+        ctx: ExecContext,
+        out: Emit,
+    ) -> None:
+        """:meth:`process_parts` for each side's rows in one frame, ``positions[side]`` giving
+        each row's place in the processing order (increasing; distinct across sides)."""
+        for side, batch in frames.items():
+            self.remember_schema(side, batch)
+        result = join_positioned(self, frames, positions)
         if result.height:
             out(result)
 
