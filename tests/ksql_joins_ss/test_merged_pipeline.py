@@ -69,10 +69,11 @@ def _output(driver: InMemoryDriver) -> list[tuple[Any, ...]]:
     ]
 
 
+@pytest.mark.parametrize("push_whole", [False, True])
 @pytest.mark.parametrize("offsets", ["kept", "missing"])
 @pytest.mark.parametrize("query", sorted(QUERIES))
 def test_a_merged_batch_gives_the_record_at_a_time_output(
-    query: str, offsets: str, monkeypatch: pytest.MonkeyPatch
+    query: str, offsets: str, push_whole: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # kept: each topic's raw records wait and go through their side chain at once, told apart
     # by (partition, offset); missing offsets: the runs go through their chains one by one
@@ -113,12 +114,24 @@ def test_a_merged_batch_gives_the_record_at_a_time_output(
             runs[-1][1].append((key, value))
         else:
             runs.append((topic, [(key, value)]))
+    stored = []
+    for topic, rows in runs:
+        batch = merged.topics.append(topic, _frame(rows))
+        if offsets == "missing":
+            batch = batch.with_columns(pl.lit(None, dtype=pl.Int64).alias("offset"))
+        stored.append((topic, batch))
+    # the whole batch at once (the Kafka runner's first try): only when every topic feeds one
+    # stream-stream join straight
+    whole = pl.concat([b.select(pl.lit(t).alias("topic"), *RECORD_SCHEMA) for t, b in stored])
+    if push_whole:
+        assert pipeline.push_merged(whole) == (query == "full_grace")
+        if query == "full_grace":
+            assert _output(merged) == expected
+            assert (sum(whole_sides) > 0) == (offsets == "kept")
+            return
     with merged_batch(pipeline):
-        for topic, rows in runs:
-            stored = merged.topics.append(topic, _frame(rows))
-            if offsets == "missing":
-                stored = stored.with_columns(pl.lit(None, dtype=pl.Int64).alias("offset"))
-            pipeline.push(stored, topic=topic)
+        for topic, batch in stored:
+            pipeline.push(batch, topic=topic)
         if query != "under_table":  # (a table record flushes the join below its join)
             assert _output(merged) == []  # nothing reached the sink before the block ends
     assert _output(merged) == expected

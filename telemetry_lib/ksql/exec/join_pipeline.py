@@ -227,8 +227,6 @@ class JoinPipeline(Pipeline):
         both sides with every row's place in the merged order (records are told apart by
         (partition, offset), which the source operator carries through; when those are not
         unique the runs go through their chains one by one, as without merged())."""
-        frames: dict[Side, pl.DataFrame] = {}
-        positions: dict[Side, np.ndarray] = {}
         heights = np.fromiter((b.height for _, b in raw), dtype=np.int64, count=len(raw))
         starts = np.cumsum(heights) - heights
         wholes: dict[str, pl.DataFrame] = {}
@@ -245,15 +243,76 @@ class JoinPipeline(Pipeline):
                 pl.col("offset").cast(pl.Int64).alias(B.ROWOFFSET),
                 pl.Series(_POS, pos.astype(np.int64)),
             )
+        self._join_placed(join, wholes, places, lambda: self._runs_one_by_one(raw))
+
+    def _runs_one_by_one(self, raw: list[tuple[str, pl.DataFrame]]) -> None:
+        for topic, batch in raw:
+            for entry in self.entries[topic]:
+                entry(batch)
+
+    def push_merged(self, records: pl.DataFrame) -> bool:
+        """Push a whole merged batch — a ``topic`` column plus RECORD_SCHEMA's, in processing
+        order — when every topic in it feeds one two-sided join straight through a leaf chain
+        (see the module doc): no split into runs at all. Returns False (nothing done) otherwise:
+        the caller then pushes the runs inside :meth:`merged`."""
+        if self._ctx is None or self.paused or self.error is not None:
+            return False
+        if self._gathered is not None:  # inside merged(): keep the order of what waits there
+            return False
+        if records.height == 0:
+            return True
+        topics = records.get_column("topic").unique(maintain_order=True).to_list()
+        joins = [self._raw_join(t) for t in topics]
+        join = joins[0]
+        if join is None or any(j is not join for j in joins):
+            return False
+        ordered = records.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(_POS))
+        wholes: dict[str, pl.DataFrame] = {}
+        places: dict[str, pl.DataFrame] = {}
+        for topic, part in ordered.partition_by("topic", as_dict=True, maintain_order=True).items():
+            name = str(topic[0])
+            wholes[name] = part.drop("topic", _POS)
+            places[name] = part.select(
+                pl.col("partition").fill_null(0).cast(pl.Int32).alias(B.ROWPARTITION),
+                pl.col("offset").cast(pl.Int64).alias(B.ROWOFFSET),
+                pl.col(_POS),
+            )
+
+        def one_by_one() -> None:
+            run_id = (pl.col("topic") != pl.col("topic").shift()).fill_null(True).cum_sum()
+            runs = records.with_columns(run_id.alias(_POS)).partition_by(
+                _POS, maintain_order=True, include_key=False
+            )
+            self._runs_one_by_one([(str(r.get_column("topic")[0]), r.drop("topic")) for r in runs])
+
+        with self.merged():
+            try:
+                self._join_placed(join, wholes, places, one_by_one)
+            except Exception as exc:
+                self.error = exc
+                logger.error("query %s failed and stopped: %s", self.ctx.query_id, exc)
+                raise
+        return True
+
+    def _join_placed(
+        self,
+        join: _Join,
+        wholes: dict[str, pl.DataFrame],
+        places: dict[str, pl.DataFrame],
+        one_by_one: Callable[[], None],
+    ) -> None:
+        """Each topic's records (``wholes``) through its leaf chain once, then ``join`` over
+        both sides, every row at its place (``places``: partition, offset -> place); when
+        (partition, offset) does not tell a topic's records apart, ``one_by_one()`` instead."""
+        frames: dict[Side, pl.DataFrame] = {}
+        positions: dict[Side, np.ndarray] = {}
         unique = all(
             p.get_column(B.ROWOFFSET).null_count() == 0
             and not p.select(pl.struct(B.ROWPARTITION, B.ROWOFFSET).is_duplicated().any()).item()
             for p in places.values()
         )
         if not unique:
-            for topic, batch in raw:
-                for entry in self.entries[topic]:
-                    entry(batch)
+            one_by_one()
             return
         for topic, place in places.items():
             leaf = self._leaves[topic]

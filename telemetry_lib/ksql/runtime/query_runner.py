@@ -89,7 +89,7 @@ import polars as pl
 from telemetry_lib.kafka import KafkaError, TransactionalProducer, end_offsets, read_records
 from telemetry_lib.kafka.assigned import AssignedConsumer
 from telemetry_lib.kafka.gc_pause import gc_paused
-from telemetry_lib.ksql.exec.join_pipeline import merged_batch
+from telemetry_lib.ksql.exec.join_pipeline import JoinPipeline, merged_batch
 from telemetry_lib.ksql.runtime.background import Background
 from telemetry_lib.ksql.runtime.batch_order import order_records, topic_slices
 from telemetry_lib.ksql.runtime.checkpoint import (
@@ -681,9 +681,14 @@ class QueryRunner:
                 if rows is not None and rows.height and self.topology is not None:
                     self.topology.feed_repartition(topic, rows.select(columns))
             return
+        ordered = interleave(records, self._merge_order)
+        if isinstance(self.pipeline, JoinPipeline) and self.pipeline.push_merged(
+            ordered.select("topic", *columns)
+        ):
+            return  # every topic feeds one stream-stream join straight: no split into runs
         # the runs go through their side chains in order; two-sided joins get the batch at once
         with merged_batch(self.pipeline):
-            for topic, run in _runs(interleave(records, self._merge_order)):
+            for topic, run in _runs(ordered):
                 if topic in internal and self.topology is not None:
                     self.topology.feed_repartition(topic, run.select(columns))
                 else:
