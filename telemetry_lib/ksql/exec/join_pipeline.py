@@ -32,6 +32,8 @@ carries (records the source drops, e.g. on a deserialization error, simply have 
 (partition, offset) does not tell a topic's records apart (absent offsets, duplicates) the runs
 go through their chains one by one. Processing-log entries of a merged batch then come per
 topic, not interleaved record by record (their order across topics is the only difference).
+:meth:`JoinPipeline.push_merged` takes such a batch whole (a ``topic`` column, processing
+order) without splitting it into runs at all — the Kafka runner tries it first.
 """
 
 from __future__ import annotations
