@@ -17,7 +17,7 @@ import pytest
 from telemetry_lib.ksql.exec import join_stream_merged
 from telemetry_lib.ksql.exec.join_stream_stream import StreamStreamJoinOperator
 from telemetry_lib.ksql.plan.join import JoinWindow
-from tests.ksql_joins_ss.frames import SS_LEFT, SS_RIGHT, frame, node, rows_of
+from tests.ksql_joins_ss.frames import JK, SS_LEFT, SS_RIGHT, frame, node, rows_of
 from tests.ksql_joins_ss.reference import StreamStreamReference
 
 FIELDS = {"left": SS_LEFT, "right": SS_RIGHT}
@@ -187,3 +187,38 @@ def test_process_parts_emits_one_frame_with_the_rows_of_the_parts() -> None:
         (1, ("a", 1), ("x", 2), 12, False),
         (1, ("b", 3), ("x", 2), 15, False),
     ]
+
+
+@pytest.mark.parametrize("join_type", ["INNER", "FULL"])
+def test_windowed_sides_match_on_the_window_start_too(join_type: str) -> None:
+    # windowed sources: WINDOWSTART is part of the match key (WINDOWEND rides along); the
+    # merged call must give what the one-sided calls give part by part
+    from telemetry_lib.ksql.exec import batch as B
+
+    rng = random.Random(join_type)
+    steps = random_steps(rng, 120, keys=2)
+
+    def windowed(side: str, rows: Any) -> pl.DataFrame:
+        starts = [rng.choice([0, 1000]) for _ in rows]
+        return frame(FIELDS[side], rows).with_columns(
+            pl.Series(B.WINDOWSTART, starts, dtype=pl.Int64),
+            pl.Series(B.WINDOWEND, [s + 1000 for s in starts], dtype=pl.Int64),
+        )
+
+    parts = [(side, windowed(side, rows)) for side, rows in steps]
+    merged, straight = op(join_type, 40, 20, 10), op(join_type, 40, 20, 10)
+    got, want = [], []
+    for side, part in parts:
+        merged.remember_schema(side, part)  # type: ignore[arg-type]
+        straight.remember_schema(side, part)  # type: ignore[arg-type]
+        out = straight.join_batch(side, part)  # type: ignore[arg-type]
+        if out.height:
+            want.append(out)
+    for batch in (parts[:50], parts[50:]):
+        out = merged.join_parts(batch)  # type: ignore[arg-type]
+        if out.height:
+            got.append(out)
+    columns = [*SS_LEFT, *SS_RIGHT, JK, B.ROWTIME, B.WINDOWSTART, B.WINDOWEND]
+    expect = pl.concat(want, how="diagonal_relaxed").select(columns)
+    assert expect.height > 20
+    assert pl.concat(got, how="diagonal_relaxed").select(columns).rows() == expect.rows()
