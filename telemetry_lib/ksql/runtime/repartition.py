@@ -38,10 +38,14 @@ these topics.
 
 Cost (measured on the embedded stack, 2 loaded cores): the demo's CTAS (GROUP BY player_id, a
 value column) runs ~1.3-2.5x slower with its repartition topic than re-keyed in-process, and an
-update reaches readers one (short) batch later: at 20k events/s, commit interval 100 ms, p50
-~220 ms / p99 ~370 ms vs ~110 / ~175 ms in-process (a batch holding re-keyed rows closes as soon
-as nothing more is queued). A single instance that never shares partitions can opt out per query or server with
-``SET 'telemetry.kafka.repartition.topics'='false';`` (:data:`REPARTITION_CONFIG`).
+update reaches readers one (short) batch later: the batch after the one that wrote re-keyed rows
+waits for exactly those (counted per partition) and closes the moment they are read back. At
+20k events/s, commit interval 100 ms (bench ``e2e_latency_p99_ms``, load ~2.5): p50 ~160 ms /
+p99 ~240 ms (was ~220 / ~370; ~110 / ~175 in-process). Where one event's time went: produce to
+fetched ~14-20 ms, waiting in its batch ~3-15, that batch's processing + commit ~50 (pipeline
+~33, commit flush + EndTxn ~10-15), re-keyed rows committed to read back ~13-20, the next batch
+~50, reader ~8. A single instance that never shares partitions can opt out per query or server
+with ``SET 'telemetry.kafka.repartition.topics'='false';`` (:data:`REPARTITION_CONFIG`).
 
 Cuts: a linear pipeline (no join) is cut before a re-keying GROUP BY; a join graph
 (``JoinPipeline.cut_repartitions``) is cut after every re-keyed side (J1's ``RepartitionNode``),
