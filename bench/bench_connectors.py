@@ -22,12 +22,13 @@ produce + flush per poll (simulated: ~25-34 us per record) brings it to ~14-16k/
 source ratios are bounded by the worker's produce step, not by the connector. Under load
 (8-16) the ratios swing widely (copy 0.42-0.64, sink 0.2-1.2) because find is C-bound.
 
-Later the same day (load 4-5, three alternations of the old and the new source code with this
-file's measurement): change stream 12.6k -> 20.5k docs/s median, ratio 0.28 -> 0.44 (runs up
-to 24-28k, 0.57); the task reads raw getMore batches of poll.max.batch.size events and decodes
-them while the next getMore runs, so it keeps up with the plain ``watch()`` (0.84-1.29x). The
-worker's CPU per 30k events fell from ~1.13 s to ~0.68 s; NX-27017 serving them takes ~0.75 s,
-so on 2 shared cores the ratio is bounded near 0.5-0.6 by the server's own work.
+Later the same day (nine alternations of the old and the new source code with this file's
+measurement, load 1-26): change stream 12.1k -> 20.5k docs/s median, ratio 0.26 -> 0.44; the
+alternations at load <= 4: 0.26-0.28 -> 0.65 (24-33k docs/s). The task reads raw getMore
+batches of poll.max.batch.size events and decodes them while the next getMore runs, so it keeps
+up with the plain ``watch()`` (0.84-1.52x; the old code: 0.5-0.87x). The worker's CPU per 30k
+events fell from ~1.13 s to ~0.65 s; NX-27017 serving them takes ~0.75 s, so on 2 shared cores
+the server's own work bounds the ratio near 0.6-0.7.
 """
 
 from __future__ import annotations
