@@ -40,10 +40,11 @@ ones; nothing lost or repeated). After an invalidate (collection dropped or rena
 every poll fails with a RetriableError until the connector is reconfigured (resuming after an
 invalidate is refused by the server).
 Throughput (bench/bench_connectors.py, 2 shared cores): the task alone copies ~26-30k docs/s.
-A 30k-event change-stream backlog goes through the worker at ~20-24k docs/s (was ~12.6k with
-per-event decoding on the reading thread and 101-event getMores), about as fast as a plain
-pymongo ``watch()`` reads it (0.84-1.29x); the worker spends ~23 us of CPU per event (was ~38) and NX-27017 ~25 us
-per event to serve it, so the two processes now share the cores about evenly.
+A 30k-event change-stream backlog goes through the worker at ~20k docs/s median on a busy
+machine, 24-33k quiet (was ~12k: per-event decoding on the reading thread, 101-event
+getMores), as fast as a plain pymongo ``watch()`` reads it (0.84-1.52x); the worker spends
+~22 us of CPU per event (was ~38) and NX-27017 ~25 us per event to serve it, so the two
+processes now share the cores about evenly.
 """
 
 from __future__ import annotations
