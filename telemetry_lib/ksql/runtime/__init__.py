@@ -5,6 +5,7 @@
 - ``kafka_io``: :class:`~telemetry_lib.ksql.runtime.kafka_io.KafkaTopicIO`, TopicIO on Kafka;
 - ``query_runner``: one persistent query's exactly-once consume-process-commit loop (the
   protocol is written out as numbered steps in its docstring);
+- ``batch_input``: a runner's input side — fetch thread, closing a batch, feeding it in order;
 - ``checkpoint``: checkpoint records (intents, snapshots) and the ``ksql-eos`` output header;
 - ``repartition``: a query's pipeline cut at its re-keyings (GROUP BY, re-keyed join sides), the
   rows going through ksqlDB-named ``-repartition`` topics and read back by the same runner;

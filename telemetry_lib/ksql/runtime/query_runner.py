@@ -1,25 +1,21 @@
 """One persistent query on Kafka, exactly once: consume in batches, process, commit.
 
-Owns: :class:`QueryRunner` and :func:`interleave`. It drives a running query's pipeline (the
+Owns: :class:`QueryRunner`. It drives a running query's pipeline (the
 same :class:`~telemetry_lib.ksql.exec.operator.Pipeline` the in-memory driver drives) from all
 its input topics, and makes every output appear exactly once to ``read_committed`` readers — on
 Kafka brokers that filter aborted transactions **and** on brokers that do not (the embedded
-Tansu broker; some managed Kafka-compatible services have no transactions at all).
+Tansu broker; some managed Kafka-compatible services have no transactions at all). Fetching a
+batch (step 1 below) and feeding it to the pipeline in order (step 3) live in
+:mod:`telemetry_lib.ksql.runtime.batch_input` (``Feed`` and ``interleave`` re-exported here).
 
 Inputs: the query's source topics (a join reads two or more) plus, when its plan re-keys, its
 own repartition topics (:mod:`telemetry_lib.ksql.runtime.repartition`: the pipeline is cut in
 sub-topologies; one writes the re-keyed rows into a topic inside the batch's transaction, the
 next reads them back as one more input, in a later batch). One consumer is assigned every input
-partition; intents and snapshots record positions per (topic, partition). Order within a batch:
-one source topic with at most a GROUP BY cut keeps (partition, offset) order (then the re-keyed
-rows read back); a join's inputs — sources and repartition topics — are merged by time the way
-Kafka Streams picks the partition whose head record has the smallest timestamp: a stable sort on
-the running maximum timestamp of each partition, which keeps every partition's own order (ties:
-later-listed sources first — a stream-table join's table is its right side — then repartition
-topics, partition, offset) and fed in runs of one topic. On a
-start with several sources, a batch waits (bounded by :data:`CATCH_UP_WAIT_S`) for records of
-source partitions that had data at the start but none fetched yet, so a pre-loaded table side
-is not overtaken by the stream side (Kafka Streams' ``max.task.idle.ms`` idea).
+partition; intents and snapshots record positions per (topic, partition). The order in which
+a batch's records reach the pipeline — one source in (partition, offset) order; a join's inputs
+merged by time and handed to the joins whole or in runs of one topic — and the first batch's
+wait for lagging sources are described in :mod:`~telemetry_lib.ksql.runtime.batch_input`.
 
 Why transactions alone are not enough: on Tansu the records of an aborted (or crashed) transaction
 become visible to ``read_committed`` readers. So the runtime never relies on an abort: after a
@@ -35,12 +31,12 @@ The commit of batch ``b`` (numbered steps; the same numbers mark the code):
    read back (counted per repartition partition): the interval is an upper bound on buffering,
    and those rows already waited one batch. A lagging query (>= BACKLOG_RECORDS queued) takes
    what the fetch thread has queued at once (plus those re-keyed rows) instead of waiting out
-   the interval. The batch is the exact offset range
-   ``[start, end)`` of each input partition.
+   the interval. The batch is the exact offset range ``[start, end)`` of each input partition
+   (:class:`~telemetry_lib.ksql.runtime.batch_input.BatchInput`).
 2. Begin a transaction; write the **intent** (batch number + ranges) to the query's checkpoint
    topic and **flush** it before any output is produced (the flush overlaps with step 3, which
    only computes), so no output of batch ``b`` can be visible without its intent.
-3. Run the pipeline over the batch's records in the order described above, capturing what it
+3. Run the pipeline over the batch's records (in the order of ``batch_input``), capturing what it
    produces (sink records, processing-log entries, re-keyed rows for repartition topics).
 4. Stamp each captured record with ``ksql-eos = <query>:<epoch>:<b>:<index>`` and produce it in
    the transaction (during a replay: only those whose (b, index) is not already published).
@@ -70,14 +66,14 @@ Recovery when a runner starts (also the first start):
 6. Assign the input partitions at the positions reached and continue with step 1.
 
 Known limits (documented, not hidden): partitions added to an input topic while the query runs
-are picked up only on restart (then from their start); the checkpoint topic is never compacted (Tansu does not compact)
-so a restart reads all of it; only the first batch after a start waits for lagging sources.
+are picked up only on restart (then from their start); the checkpoint topic is never compacted
+(Tansu does not compact) so a restart reads all of it; only the first batch after a start waits
+for lagging sources.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -89,9 +85,14 @@ import polars as pl
 from telemetry_lib.kafka import KafkaError, TransactionalProducer, end_offsets, read_records
 from telemetry_lib.kafka.assigned import AssignedConsumer
 from telemetry_lib.kafka.gc_pause import gc_paused
-from telemetry_lib.ksql.exec.join_pipeline import JoinPipeline, merged_batch
 from telemetry_lib.ksql.runtime.background import Background
-from telemetry_lib.ksql.runtime.batch_order import order_records, topic_slices
+from telemetry_lib.ksql.runtime.batch_input import (
+    IDLE_POLL_S,
+    BatchInput,
+    Feed,
+    feed_batch,
+    interleave,
+)
 from telemetry_lib.ksql.runtime.checkpoint import (
     Intent,
     Snapshot,
@@ -105,7 +106,7 @@ from telemetry_lib.ksql.runtime.checkpoint import (
     eos_headers,
     published_indexes,
 )
-from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicSpec
+from telemetry_lib.ksql.runtime.io import TopicSpec
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
 from telemetry_lib.ksql.runtime.repartition import REPARTITION_CONFIG, Topology
 
@@ -121,24 +122,6 @@ DEFAULT_COMMIT_INTERVAL_MS = 100
 # A snapshot pickles every operator's whole state: taking one every 5 s keeps that cost off
 # most commits while bounding what a recovery replays to ~5 s of input.
 SNAPSHOT_INTERVAL_S = 5.0
-# At most this many records per batch: bounds memory and the size of one transaction. Only a
-# lagging query reaches it (steady input closes a batch at the commit interval); measured on
-# 1M pre-loaded events: ~205k events/s at 200k per batch, ~250k at 500k, no gain at 1M.
-MAX_BATCH_RECORDS = 500_000
-# Records per consume() call (the throughput-tuned size of the Kafka helpers).
-POLL_RECORDS = 10_000
-# An idle runner polls this long per round, so stop() is noticed quickly.
-IDLE_POLL_S = 0.2
-# librdkafka's consume(n, timeout) returns only when n records arrived or the timeout passed:
-# a short timeout hands records on within 10 ms at any rate (an idle poll costs ~nothing).
-FETCH_POLL_S = 0.01
-# Frames (of up to POLL_RECORDS records) the fetch thread may hold ahead of processing:
-# bounds memory to ~50 x 10k records while keeping the runner busy during catch-up.
-FETCH_QUEUE_FRAMES = 50
-# A batch starting with at least this many records queued is a backlog: it takes what is
-# queued at once instead of waiting out the commit interval (steady input at the issue's
-# 20k events/s queues a few thousand records per interval, far below it).
-BACKLOG_RECORDS = 50_000
 # How long stop() waits for the runner to finish its batch and commit (librdkafka's own
 # transaction timeouts bound a commit well below this on a live broker).
 STOP_JOIN_S = 30.0
@@ -147,14 +130,6 @@ FETCH_JOIN_S = 5.0
 # A runner waiting for the engine lock re-checks stop() this often: a stopper holding the lock
 # (TERMINATE / DROP under the engine lock) is then never waiting on a runner waiting on it.
 LOCK_POLL_S = 0.05
-# A multi-source query's batch waits at most this long for source partitions that had data at
-# the start but delivered none yet (librdkafka fetches every assigned partition within a few
-# fetch round trips; 2 s covers a loaded machine without stalling a dead partition for long).
-CATCH_UP_WAIT_S = 2.0
-
-#: Hands one source topic's records (RECORD_SCHEMA, in order) to the query's pipeline.
-Feed = Callable[[str, pl.DataFrame], None]
-
 RunnerStatus = str  # "starting" | "running" | "stopped" | "failed"
 
 
@@ -192,9 +167,6 @@ class QueryRunner:
             self.topology.topics if self.topology is not None else ()
         )
         self.input_topics = source_topics + self.internal_topics
-        # Ties in the time merge: later sources first (a stream-table join's table is its right
-        # side: a profile and an event of the same millisecond join), re-keyed rows last.
-        self._merge_order = tuple(reversed(source_topics)) + self.internal_topics
         self.io = io
         self.conf = io.conf
         self.service_id = service_id
@@ -220,18 +192,18 @@ class QueryRunner:
         self._last_snapshot = 0.0
         self._producer: TransactionalProducer | None = None
         self._consumer: AssignedConsumer | None = None
-        self._fetched: queue.Queue[pl.DataFrame | BaseException] | None = None
-        self._fetcher: threading.Thread | None = None
         self._group_metadata: Any = None
         self._probe: AssignedConsumer | None = None
         #: End offsets of the sources when start() was called (auto.offset.reset=latest).
         self._start_ends: dict[str, dict[int, int]] | None = None
-        #: Multi-source queries: source partitions with data at the start not yet fetched.
-        self._catch_up: dict[tuple[str, int], int] = {}
         self._schemas_written: set[str] = set()
-        #: Re-keyed records this runner committed to its repartition topics and not yet read
-        #: back, per (topic, partition): the next batch waits for them (see step()).
-        self._awaited: dict[tuple[str, int], int] = {}
+        #: The fetch thread and the closing of each batch (step 1).
+        self._input = BatchInput(
+            query_id=query_id,
+            internal_topics=self.internal_topics,
+            stop=self._stop,
+            commit_interval_s=self.commit_interval_s,
+        )
         #: The output floors of the next snapshot, being measured on a helper thread.
         self._floors: Background[dict[str, dict[int, int]]] | None = None
 
@@ -295,10 +267,7 @@ class QueryRunner:
         user of the consumer) ended: a librdkafka handle closed while another thread is inside
         it crashes the process."""
         self._stop.set()
-        fetcher_done = True
-        if self._fetcher is not None:
-            self._fetcher.join(FETCH_JOIN_S)
-            fetcher_done = not self._fetcher.is_alive()
+        fetcher_done = self._input.join(FETCH_JOIN_S)
         if self._producer is not None:
             self._producer.close()
             self._producer = None
@@ -384,7 +353,7 @@ class QueryRunner:
         self._add_unknown_inputs()
         self._consumer_or_fail().assign(self.positions)
         if len(self.source_topics) > 1:
-            self._catch_up = self._lagging_sources()
+            self._input.catch_up = self._lagging_sources()
 
     def _initial_positions(self) -> dict[tuple[str, int], int]:
         consumer = self._consumer_or_fail()
@@ -447,68 +416,11 @@ class QueryRunner:
         if self.pipeline.paused:  # PAUSE: leave the input unconsumed until RESUME
             self._stop.wait(IDLE_POLL_S)
             return 0
-        fetched = self._fetched
-        if fetched is None:
-            fetched = self._fetched = queue.Queue(maxsize=FETCH_QUEUE_FRAMES)
-            self._fetcher = threading.Thread(
-                target=self._fetch, args=(fetched,), name=f"fetch-{self.query_id}", daemon=True
-            )
-            self._fetcher.start()
-        # 1. take what the fetch thread polled: wait for the first frame, then until the commit
-        #    interval passed or the batch is full (a lagging query drains the queue at once).
-        try:
-            first = fetched.get(timeout=IDLE_POLL_S)
-        except queue.Empty:
+        # 1. the batch (batch_input: what the fetch thread queued until the commit interval, a
+        #    full batch, a backlog or the last awaited re-keyed record), in offset order
+        records = self._input.take(self._consumer_or_fail())
+        if records is None:
             return 0
-        if isinstance(first, BaseException):
-            raise first
-        frames = [first]
-        total = first.height
-        began = time.monotonic()
-        deadline = began + self.commit_interval_s
-        # Re-keyed rows read back already waited one batch. When earlier commits made some
-        # visible (counted in _awaited), the batch waits for them and closes the moment the last
-        # arrives, taking only what is queued by then; a batch holding re-keyed rows nobody
-        # counted (a restart's backlog) closes as soon as nothing more is queued. Either way not
-        # a whole commit interval after the batch that wrote them.
-        expecting = bool(self._awaited)
-        rekeyed = self._take_rekeyed(first)
-        # A backlog (a lagging query: much input already queued): take what is queued now and
-        # go, without waiting out the commit interval — the fetch thread keeps filling the
-        # queue while this batch is processed — waiting only (within the interval) for the
-        # re-keyed records the previous commits made visible, so they do not lag a batch.
-        backlog = _backlog_frames(fetched, first.height)
-        while total < MAX_BATCH_RECORDS:
-            wait = max(deadline - time.monotonic(), 0.0)
-            if backlog is not None:
-                if backlog > 0:
-                    backlog -= 1
-                    wait = 0.0
-                elif not (expecting and self._awaited) or wait == 0.0:
-                    break
-            elif expecting and not self._awaited:
-                wait = 0.0  # everything awaited is here: take what is queued, do not wait
-            elif rekeyed and not expecting:
-                wait = min(wait, FETCH_POLL_S)
-            try:
-                frame = fetched.get(timeout=wait) if wait > 0 else fetched.get_nowait()
-            except queue.Empty:
-                if self._catch_up and time.monotonic() - began < CATCH_UP_WAIT_S:
-                    if self._still_lagging(frames):
-                        deadline = time.monotonic() + FETCH_POLL_S
-                        continue
-                break
-            if isinstance(frame, BaseException):
-                raise frame
-            frames.append(frame)
-            total += frame.height
-            rekeyed = self._take_rekeyed(frame) or rekeyed
-        if self._awaited and time.monotonic() >= deadline:
-            # Counted rows that did not come within a commit interval (a broker keeping them
-            # behind another transaction, a deleted topic): stop waiting for them.
-            self._awaited.clear()
-        self._catch_up = {}  # only the first batch waits (Kafka Streams idles per fetch)
-        records = order_records(frames)  # (topic, partition, offset), as a replay reads
         start = dict(self.positions)
         maxima = records.group_by("topic", "partition").agg(pl.col("offset").max())
         end = {(t, p): int(o) + 1 for t, p, o in maxima.rows()}
@@ -517,53 +429,7 @@ class QueryRunner:
         intent = Intent(self.epoch, self.batch, ranges)
         self._commit_batch(records, intent=intent, skip=None, ranges=ranges)
         self.positions.update(end)
-        return total
-
-    def _take_rekeyed(self, frame: pl.DataFrame) -> bool:
-        """Whether ``frame`` holds re-keyed records (of this query's repartition topics); they
-        are counted off :attr:`_awaited`."""
-        # Series comparisons and a Python count over the few re-keyed records (a handful per
-        # batch): ~10 us per frame, where a filter + group_by cost ~0.2-0.4 ms.
-        found = False
-        topics = frame.get_column("topic")
-        for topic in self.internal_topics:
-            mask = topics == topic
-            if not mask.any():
-                continue
-            found = True
-            for part in frame.get_column("partition").filter(mask).to_list():
-                want = self._awaited.pop((topic, part), 0)
-                if want > 1:
-                    self._awaited[(topic, part)] = want - 1
-        return found
-
-    def _still_lagging(self, frames: list[pl.DataFrame]) -> bool:
-        """Whether a source partition with data at the start has no record in ``frames``."""
-        seen: set[tuple[str, int]] = set()
-        for frame in frames:
-            seen.update(frame.select("topic", "partition").unique().rows())  # type: ignore[arg-type]
-        return any(tp not in seen for tp in self._catch_up)
-
-    def _fetch(self, out: queue.Queue[pl.DataFrame | BaseException]) -> None:
-        """The fetch thread: poll the input into frames while the runner processes and commits
-        the previous batch (librdkafka and polars release the GIL, so the two overlap)."""
-        consumer = self._consumer_or_fail()
-        try:
-            while not self._stop.is_set():
-                frame = consumer.poll(max_records=POLL_RECORDS, timeout=FETCH_POLL_S)
-                while frame.height and not self._stop.is_set():
-                    try:
-                        out.put(frame, timeout=IDLE_POLL_S)
-                        break
-                    except queue.Full:
-                        continue
-        except BaseException as exc:  # noqa: BLE001 - handed to the runner thread
-            while not self._stop.is_set():
-                try:
-                    out.put(exc, timeout=IDLE_POLL_S)
-                    break
-                except queue.Full:
-                    continue
+        return records.height
 
     def _commit_batch(
         self,
@@ -597,8 +463,7 @@ class QueryRunner:
         t3 = time.perf_counter()
         # 6. commit (the offsets are in the transaction).
         producer.commit()
-        for tp, count in rekeyed.items():  # visible now: the next batch waits for them
-            self._awaited[tp] = self._awaited.get(tp, 0) + count
+        self._input.committed(rekeyed)  # visible now: the next batch waits for them
         logger.debug(
             "%s batch %d: %d records, process+produce+snapshot %.1f ms, commit %.1f ms",
             self.query_id, self.batch, records.height, (t3 - t0) * 1e3,
@@ -628,7 +493,13 @@ class QueryRunner:
             producer.produce(self.checkpoint_topic, value, key=key, partition=0)
         # 3. run the pipeline, capturing its outputs.
         with self._engine_lock(), self.io.capture() as captured:
-            self._run_pipeline(records)
+            feed_batch(
+                records,
+                pipeline=self.pipeline,
+                feed=self._feed,
+                topology=self.topology,
+                source_topics=self.source_topics,
+            )
             if self.topology is not None:  # how to read the re-keyed rows after a restart
                 for topic, codec in self.topology.codecs.items():
                     if codec.schema is not None and topic not in self._schemas_written:
@@ -660,39 +531,6 @@ class QueryRunner:
             floors, self._floors = self._floors, None
             self._write_snapshot(positions=after, outputs=floors.result())
         return rekeyed
-
-    def _run_pipeline(self, records: pl.DataFrame) -> None:
-        """Feed one batch's records (a ``topic`` column plus RECORD_SCHEMA) to the pipeline.
-
-        One source (with or without a GROUP BY cut): its records in (partition, offset) order,
-        then the re-keyed rows read back (the two sub-topologies are independent). Several
-        inputs feeding joins: every input topic, repartition topics included, merged by time
-        (:func:`interleave`) and fed in runs of one topic."""
-        columns = list(RECORD_SCHEMA)
-        internal = self.internal_topics
-        if len(self.source_topics) == 1 and (self.topology is None or self.topology.linear):
-            slices = topic_slices(records)  # sorted by topic: slices, no copies
-            sources = [rows for topic, rows in slices.items() if topic not in internal]
-            if sources:
-                batch = sources[0] if len(sources) == 1 else pl.concat(sources)
-                self._feed(self.source_topic, batch.select(columns))
-            for topic in internal:
-                rows = slices.get(topic)
-                if rows is not None and rows.height and self.topology is not None:
-                    self.topology.feed_repartition(topic, rows.select(columns))
-            return
-        ordered = interleave(records, self._merge_order)
-        if isinstance(self.pipeline, JoinPipeline) and self.pipeline.push_merged(
-            ordered.select("topic", *columns)
-        ):
-            return  # every topic feeds one stream-stream join straight: no split into runs
-        # the runs go through their side chains in order; two-sided joins get the batch at once
-        with merged_batch(self.pipeline):
-            for topic, run in _runs(ordered):
-                if topic in internal and self.topology is not None:
-                    self.topology.feed_repartition(topic, run.select(columns))
-                else:
-                    self._feed(topic, run.select(columns))
 
     def _feed_pipeline(self, topic: str, batch: pl.DataFrame) -> None:
         self.pipeline.push(batch)
@@ -782,50 +620,8 @@ class QueryRunner:
         return self._consumer
 
 
-def _backlog_frames(fetched: queue.Queue[pl.DataFrame | BaseException], first: int) -> int | None:
-    """How many frames are queued when, with ``first`` records already taken, at least
-    BACKLOG_RECORDS are waiting; None when there is no such backlog."""
-    with fetched.mutex:
-        queued = [f.height for f in fetched.queue if isinstance(f, pl.DataFrame)]
-    if first + sum(queued) < BACKLOG_RECORDS:
-        return None
-    return len(queued)
-
-
 class _Stopped(Exception):
     """The runner was stopped between polling a batch and processing it."""
-
-
-def interleave(records: pl.DataFrame, topics: tuple[str, ...]) -> pl.DataFrame:
-    """Records of several topics in the order Kafka Streams processes them: repeatedly the
-    partition whose head record has the smallest timestamp. That is a stable sort on each
-    partition's running maximum timestamp (a late record follows the record that held it
-    back), so every partition keeps its offset order; ties go by ``topics`` order, partition,
-    offset. ``records`` has a ``topic`` column and RECORD_SCHEMA's columns."""
-    if records.height == 0:
-        return records
-    rank = {t: i for i, t in enumerate(topics)}
-    return (
-        records.sort("topic", "partition", "offset")
-        .with_columns(
-            pl.col("timestamp").fill_null(0).cum_max().over("topic", "partition").alias("__t"),
-            pl.col("topic").replace_strict(rank, default=len(rank), return_dtype=pl.Int32)
-            .alias("__rank"),
-        )  # fmt: skip
-        .sort("__t", "__rank", "partition", "offset")
-        .drop("__t", "__rank")
-    )
-
-
-def _runs(records: pl.DataFrame) -> Iterator[tuple[str, pl.DataFrame]]:
-    """Consecutive records of one topic, in order."""
-    if records.height == 0:
-        return
-    run_id = (pl.col("topic") != pl.col("topic").shift()).fill_null(True).cum_sum()
-    for sub in records.with_columns(run_id.alias("__run")).partition_by(
-        "__run", maintain_order=True, include_key=False
-    ):
-        yield str(sub["topic"][0]), sub
 
 
 def _flag(config: Mapping[str, object], name: str) -> bool:
