@@ -33,6 +33,7 @@ from telemetry_lib.ksql.exec import batch as B
 from telemetry_lib.ksql.exec.join_base import JoinOperator
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext
 from telemetry_lib.ksql.plan.join import JoinNode, Side, join_key_field
+from telemetry_lib.ksql.serde.constant import constant
 from telemetry_lib.ksql.state.join_tables import PRESENT, TableStore
 from telemetry_lib.ksql.types import to_polars
 
@@ -184,7 +185,7 @@ class TableTableJoinOperator(_StoredJoin):
             tombstone = ~this_present & ~other_present if outer_other else ~this_present
         elif outer_other:  # the inner side of a LEFT/RIGHT join changed
             emit = other_present
-            tombstone = pl.repeat(False, batch.height, eager=True)
+            tombstone = constant(False, batch.height, pl.Boolean)
         else:  # INNER
             emit = other_present
             tombstone = ~this_present
@@ -214,7 +215,7 @@ class TableTableJoinOperator(_StoredJoin):
                     {
                         B.ROWTIME: ts,
                         B.NULL_VALUE: tombstone,
-                        B.NULL_KEY: pl.repeat(False, batch.height, eager=True),
+                        B.NULL_KEY: constant(False, batch.height, pl.Boolean),
                         "__emit": emit,
                     }
                 ),

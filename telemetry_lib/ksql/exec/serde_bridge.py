@@ -17,6 +17,7 @@ import polars as pl
 from telemetry_lib.ksql.catalog import Column, DataSource, FormatSpec
 from telemetry_lib.ksql.errors import SerdeError
 from telemetry_lib.ksql.serde.codec import deserialize, serialize
+from telemetry_lib.ksql.serde.constant import constant
 from telemetry_lib.ksql.serde.options import RowError, SerdeOptions
 from telemetry_lib.ksql.serde.windowed import decode_windowed_keys, encode_windowed_keys
 from telemetry_lib.ksql.types import SqlType
@@ -49,7 +50,7 @@ def _options(fmt: FormatSpec, *, is_key: bool, topic: str) -> SerdeOptions:
 
 
 def _no_errors(n: int) -> pl.Series:
-    return pl.repeat(None, n, dtype=pl.String, eager=True).alias("errors")
+    return constant(None, n, pl.String).alias("errors")
 
 
 def _errors_series(n: int, errors: Sequence[RowError]) -> pl.Series:
@@ -127,7 +128,7 @@ def encode_key(
     n = frame.height if rows is None else rows
     no_errors = _no_errors(n)
     if not columns or fmt.name == "NONE":
-        encoded = pl.repeat(None, n, dtype=pl.Binary, eager=True).alias("key")
+        encoded = constant(None, n, pl.Binary).alias("key")
     else:
         options = _options(fmt, is_key=True, topic=topic)
         null_rows = None
@@ -141,7 +142,7 @@ def encode_key(
                 fmt.name, _columns(columns), frame, options=options, null_rows=null_rows
             )
         except SerdeError as exc:
-            return pl.repeat(None, n, dtype=pl.Binary, eager=True).alias("key"), pl.Series(
+            return constant(None, n, pl.Binary).alias("key"), pl.Series(
                 "errors", [exc.message] * n, dtype=pl.String
             )
     if window is not None and window_start is not None:

@@ -37,6 +37,7 @@ from telemetry_lib.ksql.exec.parallel import run_both
 from telemetry_lib.ksql.exec.serde_bridge import DecodedColumns, decode_key, decode_value
 from telemetry_lib.ksql.exec.timestamps import timestamp_expression
 from telemetry_lib.ksql.exec.typed_handoff import handed_values
+from telemetry_lib.ksql.serde.constant import constant
 from telemetry_lib.ksql.types import BaseType
 
 __all__ = ["SourceOperator"]
@@ -226,7 +227,7 @@ def _decode(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumns, De
 
 
 def _no_errors(n: int) -> pl.Series:
-    return pl.repeat(None, n, dtype=pl.String, eager=True).alias("errors")
+    return constant(None, n, pl.String).alias("errors")
 
 
 def _concat_decoded(a: DecodedColumns, b: DecodedColumns) -> DecodedColumns | None:

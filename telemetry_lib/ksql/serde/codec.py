@@ -30,6 +30,7 @@ import polars as pl
 
 from telemetry_lib.ksql.errors import SerdeError, UnsupportedError
 from telemetry_lib.ksql.serde import delimited, delimited_fast, json_exact
+from telemetry_lib.ksql.serde.constant import constant
 from telemetry_lib.ksql.serde.formats import Format, get_format
 from telemetry_lib.ksql.serde.json_fast import decode_fast, has_map
 from telemetry_lib.ksql.serde.json_write import encode_fast
@@ -130,7 +131,7 @@ def _deserialize_json(
 def _scatter_rows(frame: pl.DataFrame, idx: pl.Series, patch: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with the rows at ``idx`` replaced by ``patch``'s rows (same columns)."""
     n = frame.height
-    keep = pl.repeat(True, n, dtype=pl.Boolean, eager=True).alias("keep").scatter(idx, False)
+    keep = constant(True, n, pl.Boolean).alias("keep").scatter(idx, False)
     left = frame.with_columns(pl.int_range(0, n, dtype=pl.Int64).alias("__i")).filter(keep)
     right = patch.cast(frame.schema).with_columns(idx.cast(pl.Int64).alias("__i"))
     return pl.concat([left, right]).sort("__i").drop("__i")

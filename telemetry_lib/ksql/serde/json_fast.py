@@ -48,6 +48,7 @@ from typing import Any
 
 import polars as pl
 
+from telemetry_lib.ksql.serde.constant import constant
 from telemetry_lib.ksql.serde.options import utf8_text
 from telemetry_lib.ksql.types import (
     BaseType,
@@ -202,7 +203,7 @@ def decode_fast(
 
 
 def _scatter(n: int, idx: pl.Series, values: pl.Series) -> pl.Series:
-    out = pl.repeat(False, n, dtype=pl.Boolean, eager=True).alias("x")
+    out = constant(False, n, pl.Boolean).alias("x")
     return out.scatter(idx, values)
 
 
@@ -270,12 +271,12 @@ def _read(lines: pl.Series, schema: dict[str, Any]) -> tuple[pl.DataFrame, pl.Se
         joined = lines.str.join("\n", ignore_nulls=False).cast(pl.Binary).item()
         frame = pl.read_ndjson(joined, schema=schema)
         if frame.height == lines.len():
-            return frame, pl.repeat(False, lines.len(), dtype=pl.Boolean, eager=True).alias("x")
+            return frame, constant(False, lines.len(), pl.Boolean).alias("x")
     except (Exception, pl.exceptions.PanicException) as exc:  # a value polars refuses
         logger.debug("NDJSON chunk of %d rows refused: %s", lines.len(), exc)
     n = lines.len()
     if n <= _MIN_CHUNK:
-        return _nulls(schema, n), pl.repeat(True, n, dtype=pl.Boolean, eager=True).alias("x")
+        return _nulls(schema, n), constant(True, n, pl.Boolean).alias("x")
     half = n // 2
     left, lf = _read(lines.slice(0, half), schema)
     right, rf = _read(lines.slice(half), schema)
@@ -415,14 +416,14 @@ def _unknown_spellings(
     # Only an upper-case name can be matched by another spelling (k.upper() == name).
     upper = sorted(n for n in names if n == n.upper())
     if not upper:
-        return pl.repeat(False, text.len(), dtype=pl.Boolean, eager=True).alias("x")
+        return constant(False, text.len(), pl.Boolean).alias("x")
     idx = check.arg_true()
     subset = text.gather(idx)
-    hits = pl.repeat(False, subset.len(), dtype=pl.Boolean, eager=True).alias("x")
+    hits = constant(False, subset.len(), pl.Boolean).alias("x")
     for name in upper:
         # Rows showing a spelling that was read are fine (the rare row holding two spellings
         # of one name is the documented gap); the others are searched case-insensitively.
-        seen = pl.repeat(False, subset.len(), dtype=pl.Boolean, eager=True).alias("x")
+        seen = constant(False, subset.len(), pl.Boolean).alias("x")
         for spelling in (k for k in read if k == name or k.upper() == name):
             seen = seen | subset.str.contains('"' + spelling + '"', literal=True)
         unseen = (~seen).arg_true()
