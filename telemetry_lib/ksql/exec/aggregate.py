@@ -293,17 +293,25 @@ class AggregateOperator(Operator):
             exprs += [
                 pl.col(f).alias(_sk(j)) for j, f in enumerate(self.aggregation.source_key_fields)
             ]
-        frame = batch.select(exprs)
-        if errors:
-            checks = batch.select(
-                [e.alias(f"__e{n}") for n, (_, e) in enumerate(errors)]
-            ).with_columns(batch.get_column(B.NULL_VALUE))
-            messages: list[str] = []
-            for n, (text, _) in enumerate(errors):
-                column = checks.get_column(f"__e{n}").filter(~checks.get_column(B.NULL_VALUE))
-                messages += [f"Error computing expression {text}: {m}" for m in column.drop_nulls()]
-            if messages:
-                ctx.processing_log.record_processing_errors(ctx.query_id, _STEP, messages=messages)
+        # Values and failure checks in one select (each select is a polars query).
+        error_names = [f"__e{n}" for n in range(len(errors))]
+        computed = batch.select(
+            exprs + [e.alias(name) for name, (_, e) in zip(error_names, errors, strict=True)]
+        )
+        if not errors:
+            return computed
+        # Split by Series (a frame built from Series runs no query).
+        frame = pl.DataFrame(computed.get_columns()[: len(exprs)])
+        present = ~computed.get_column(B.NULL_VALUE)
+        messages: list[str] = []
+        for name, (text, _) in zip(error_names, errors, strict=True):
+            failed = computed.get_column(name)
+            if failed.null_count() == failed.len():
+                continue
+            column = failed.filter(present)
+            messages += [f"Error computing expression {text}: {m}" for m in column.drop_nulls()]
+        if messages:
+            ctx.processing_log.record_processing_errors(ctx.query_id, _STEP, messages=messages)
         return frame
 
     def _valid_stream_rows(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -407,19 +415,24 @@ class AggregateOperator(Operator):
         running = pl.col(_TS).cum_max()
         if previous is not None:
             running = pl.max_horizontal(running, pl.lit(previous, dtype=pl.Int64))
-        frame = frame.with_columns(
+        # One query for window starts, stream time and lateness (each eager step costs a
+        # polars query, ~0.1 ms whatever the batch size).
+        lazy = frame.lazy().with_columns(
             window_starts_expr(pl.col(_TS), window).alias(_WS), running.alias(_ST)
         )
         if window.advance_ms != window.size_ms:
-            frame = frame.explode(_WS)
+            lazy = lazy.explode(_WS)
         late = (pl.col(_WS) + window.size_ms) <= (pl.col(_ST) - window.grace_ms)
-        flagged = frame.with_columns(late.alias("__late"))
+        flagged = lazy.with_columns(late.alias("__late")).collect()
         self.state.stream_time = int(flagged.get_column(_ST).max())  # type: ignore[arg-type]
-        late_rows = flagged.filter(pl.col("__late"))
+        late_mask = flagged.get_column("__late")
+        if not late_mask.any():
+            return flagged.drop("__late", _ST)
+        late_rows = flagged.filter(late_mask)
         for row in late_rows.select(keys + [_WS, _TS]).iter_rows():
             start = row[ng]
             self._late(ctx, tuple(row[:ng]), start, start + window.size_ms, row[ng + 1])
-        return flagged.filter(~pl.col("__late")).drop("__late", _ST)
+        return flagged.filter(~late_mask).drop("__late", _ST)
 
     def _fold_vectorised(self, frame: pl.DataFrame, ctx: ExecContext) -> list[_Row]:
         frame = self._valid_stream_rows(frame)

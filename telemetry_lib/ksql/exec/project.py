@@ -38,12 +38,12 @@ class ProjectOperator(Operator):
         self._compiled: list[Compiled | None] = [
             None if c.partition_index is not None else compile_typed(c.expression) for c in columns
         ]
+        # Select expressions per input column set (one entry in practice).
+        self._plans: dict[tuple[str, ...], tuple[list[pl.Expr], list[tuple[int, pl.Expr]]]] = {}
 
-    def describe(self) -> str:
-        inner = ", ".join(f"{c.expression.text or c.name} AS {c.name}" for c in self.columns)
-        return f"ProjectOperator[{inner}]"
-
-    def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+    def _plan(self, names: tuple[str, ...]) -> tuple[list[pl.Expr], list[tuple[int, pl.Expr]]]:
+        """The select's value expressions and error checks for a batch with columns ``names``
+        (built once per input schema: the columns decide only which carried ones exist)."""
         exprs: list[pl.Expr] = []
         errors: list[tuple[int, pl.Expr]] = []
         null_value = pl.col(B.NULL_VALUE)
@@ -64,10 +64,29 @@ class ProjectOperator(Operator):
                 if not col.is_key:
                     value = pl.when(null_value).then(None).otherwise(value)
             exprs.append(value.cast(target, strict=False).alias(B.output_field(index)))
-        carried = [pl.col(name) for name in _CARRIED if name in batch.columns]
-        result = batch.select(exprs + carried)
+        exprs += [pl.col(name) for name in _CARRIED if name in names]
+        return exprs, errors
+
+    def describe(self) -> str:
+        inner = ", ".join(f"{c.expression.text or c.name} AS {c.name}" for c in self.columns)
+        return f"ProjectOperator[{inner}]"
+
+    def process_batch(self, batch: pl.DataFrame, ctx: ExecContext, out: Emit) -> None:
+        names = tuple(batch.columns)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plans[names] = self._plan(names)
+        exprs, errors = plan
+        # Values and failures in one select (each select is a polars query), split by Series
+        # (a frame built from Series runs none).
+        computed = batch.select(exprs + [e.alias(f"__err_{i}") for i, e in errors])
+        if not errors:
+            out(computed)
+            return
+        columns = computed.get_columns()
+        result = pl.DataFrame(columns[: len(exprs)])
+        error_frame = pl.DataFrame(columns[len(exprs) :])
         if errors:
-            error_frame = batch.select([e.alias(f"__err_{i}") for i, e in errors])
             # Messages stay a polars Series (a batch can fail thousands of times, e.g. a
             # DECIMAL division that does not terminate): column by column, rows in order.
             parts: list[pl.Series] = []
