@@ -148,11 +148,17 @@ def decode_fast(
     text = utf8_text(payloads, replace=False)
     # Wrapped payloads must be objects: anything else (including "null" and blank text, or an
     # object after leading blanks) is cheaper to send to the exact path than to test precisely.
-    odd_start = ~text.str.starts_with("{") if wrapped else text.str.contains(r"^\s*(?:null\s*)?$")
-    aside = payloads.is_null() | text.is_null() | odd_start
+    t = pl.lit(text)
+    odd_start = ~t.str.starts_with("{") if wrapped else t.str.contains(r"^\s*(?:null\s*)?$")
     # One pass finds the rare rows holding a line break or a backslash; only those are looked
     # at closely (a line break always goes aside, a backslash only inside an object key).
-    special = text.str.contains_any(_SPECIAL).fill_null(False)
+    # Both checks in one query (each Series method is one: ~0.05 ms apiece per batch).
+    checks = pl.select(
+        (pl.lit(payloads).is_null() | t.is_null() | odd_start).alias("aside"),
+        t.str.contains_any(_SPECIAL).fill_null(False).alias("special"),
+    )
+    aside = checks.get_column("aside")
+    special = checks.get_column("special")
     if special.any():
         idx = special.arg_true()
         subset = text.gather(idx)
@@ -215,7 +221,12 @@ def _sample_keys(text: pl.Series) -> set[str]:
     if n > _SAMPLE_HEAD:
         step = max(1, n // _SAMPLE_SPREAD)
         head = pl.concat([head, text.gather_every(step)])
-    found = head.str.extract_all(_KEY_RE).explode().drop_nulls().unique().to_list()
+    # One query (each Series method below is one: ~0.05 ms apiece whatever the sample size).
+    found = (
+        pl.select(pl.lit(head).str.extract_all(_KEY_RE).explode().drop_nulls().unique())
+        .to_series()
+        .to_list()
+    )
     # extract_all returns the whole match ("key":), strip it back to the key.
     return {_strip_key(k) for k in found}
 
