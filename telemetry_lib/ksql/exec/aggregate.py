@@ -148,7 +148,7 @@ class AggregateOperator(Operator):
         frame = self._evaluate(batch, ctx)
         if not ctx.config_flag(PER_PARTITION_CONFIG):
             self.state = self._states.setdefault(0, AggregateState())
-            self._process(frame.drop(_PART), ctx, out)
+            self._process(_without(frame, _PART), ctx, out)
             return
         # One task per source partition, as Kafka Streams runs them: own stores, own stream time.
         for (part,), sub in frame.partition_by(_PART, maintain_order=True, as_dict=True).items():
@@ -427,7 +427,7 @@ class AggregateOperator(Operator):
         self.state.stream_time = int(flagged.get_column(_ST).max())  # type: ignore[arg-type]
         late_mask = flagged.get_column("__late")
         if not late_mask.any():
-            return flagged.drop("__late", _ST)
+            return _without(flagged, "__late", _ST)
         late_rows = flagged.filter(late_mask)
         for row in late_rows.select(keys + [_WS, _TS]).iter_rows():
             start = row[ng]
@@ -670,3 +670,8 @@ def _cache_on(ctx: ExecContext) -> bool:
         return int(str(raw)) > 0
     except ValueError:
         return False
+
+
+def _without(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
+    """``frame.drop(*names)`` from the Series (DataFrame.drop runs a polars query, ~0.1 ms)."""
+    return pl.DataFrame([c for c in frame.get_columns() if c.name not in names])

@@ -134,7 +134,8 @@ def _output(op: AggregateOperator, merged: pl.DataFrame) -> pl.DataFrame:
     exprs.append(pl.lit(False).alias(B.NULL_VALUE))
     out = merged.select(exprs)
     headers = pl.Series(B.HEADERS, [[]], dtype=RECORD_SCHEMA["headers"])
-    return out.with_columns(headers.new_from_index(0, out.height))
+    # hstack adds the Series without a polars query (with_columns runs one).
+    return out.hstack([headers.new_from_index(0, out.height)])
 
 
 def emit_final_columnar(op: AggregateOperator) -> pl.DataFrame:
