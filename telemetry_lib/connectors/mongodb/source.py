@@ -301,41 +301,35 @@ class MongoSourceTask(SourceTask):
             self._position = events[-1]["_id"]
             return stream_records(events, settings)
 
-    def _open_feed(self) -> ChangeFeed:
+    def _stream_options(self) -> dict[str, Any]:
+        """The change stream's options, the same for the copy's feed and the raw stream: from
+        the last position handed out, the configured full-document mode, await, pipeline,
+        start time and getMore size."""
         settings = self.settings
+        return {
+            "resume_after": self._position,
+            "full_document": settings.full_document,
+            "max_await_ms": min(settings.poll_await_ms, MAX_AWAIT_MS),
+            "pipeline": list(settings.pipeline) or None,
+            "start_at_operation_time": (
+                settings.start_at_seconds if settings.startup_mode == "timestamp" else None
+            ),
+            "batch_size": _cursor_batch(settings),
+        }
+
+    def _open_feed(self) -> ChangeFeed:
         if self._feed is None:
-            self._feed = ChangeFeed(
-                self._collection,
-                resume_after=self._position,
-                full_document=settings.full_document,  # type: ignore[arg-type]
-                max_await_ms=min(settings.poll_await_ms, MAX_AWAIT_MS),
-                pipeline=list(settings.pipeline) or None,
-                start_at_operation_time=(
-                    settings.start_at_seconds if settings.startup_mode == "timestamp" else None
-                ),
-                batch_size=_cursor_batch(settings),
-            )
+            self._feed = ChangeFeed(self._collection, **self._stream_options())
         return self._feed
 
     def _open_raw_stream(self) -> RawChangeBatches:
         """The streaming phase's reader: after the copy's feed (closed here), from the last
         position handed out (none: now, or the configured operation time)."""
-        settings = self.settings
         if self._feed is not None:
             self._feed.close()
             self._feed = None
         if self._raw is None:
-            self._raw = RawChangeBatches(
-                self._collection,
-                resume_after=self._position,
-                full_document=settings.full_document,  # type: ignore[arg-type]
-                max_await_ms=min(settings.poll_await_ms, MAX_AWAIT_MS),
-                pipeline=list(settings.pipeline) or None,
-                start_at_operation_time=(
-                    settings.start_at_seconds if settings.startup_mode == "timestamp" else None
-                ),
-                batch_size=_cursor_batch(settings),
-            )
+            self._raw = RawChangeBatches(self._collection, **self._stream_options())
         return self._raw
 
     def _close_feed(self) -> None:
