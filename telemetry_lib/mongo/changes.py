@@ -54,6 +54,11 @@ CHANGE_BATCH = 1_000
 # time server. next_batch() pauses this long between empty reads (MongoDB itself waits
 # max_await_ms server-side, so there the pause only follows a real wait).
 IDLE_READ_PAUSE_S = 0.02
+#: What to do when a change stream cannot be opened (the usual cause: a foreign/expired token).
+RESUME_HINT = (
+    "a resume token from another server or an expired one cannot be resumed; "
+    "start without resume_after (and copy the existing documents first)"
+)
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,7 @@ class ChangeFeed:
             raise wrap_mongo_error(
                 f"opening a change stream on {self.name}",
                 exc,
-                hint="a resume token from another server or an expired one cannot be resumed; "
-                "start without resume_after (and copy the existing documents first)",
+                hint=RESUME_HINT,
             ) from exc
 
     def __enter__(self) -> ChangeFeed:

@@ -40,6 +40,7 @@ from telemetry_lib.mongo.changes import (
     _NX_OBJECTID_MARK,
     IDLE_READ_PAUSE_S,
     MAX_AWAIT_MS,
+    RESUME_HINT,
     FullDocument,
     _decode_nx_objectids,
 )
@@ -92,8 +93,7 @@ class RawChangeBatches:
             raise wrap_mongo_error(
                 f"opening a change stream on {self.name}",
                 exc,
-                hint="a resume token from another server or an expired one cannot be resumed; "
-                "start without resume_after (and copy the existing documents first)",
+                hint=RESUME_HINT,
             ) from exc
 
     def __enter__(self) -> RawChangeBatches:
