@@ -34,8 +34,10 @@ WAIT_S = 90.0
 # Long enough that on a loaded machine the re-keyed rows always become visible before a batch
 # stops waiting for them (the interval bounds that wait).
 COMMIT_INTERVAL_MS = 1000
-# Steady input: CHUNK events every PERIOD_S.
+# Steady input: CHUNK events every PERIOD_S, at least CHUNKS of them and on until the crash,
+# at most MAX_CHUNKS (WAIT_S of input).
 CHUNKS, CHUNK, PERIOD_S = 30, 100, 0.1
+MAX_CHUNKS = int(WAIT_S / PERIOD_S)
 # The query's transactional commits before the simulated crash (1 is the initial snapshot).
 CRASH_AT_COMMIT = 8
 SQL = """
@@ -105,14 +107,18 @@ def test_rekeyed_rows_are_read_by_the_next_batch_and_background_snapshots_recove
     first.start()
     first.execute(SQL.format(topic=topic, tag=tag), properties={"auto.offset.reset": "earliest"})
     docs: list[dict[str, Any]] = []
+    runner = first.runtime.runners[query_id]
+    # Steady input until the crash: how many batches (and so commits) a chunk count makes
+    # depends on the machine's load, so the input goes on until the crash came (bounded).
     with JsonProducer(conf) as producer:
-        for n in range(CHUNKS):
+        for n in range(MAX_CHUNKS):
+            if n >= CHUNKS and runner.status == "failed":
+                break
             chunk = events(n * CHUNK, CHUNK)
             producer.produce_json(topic, chunk, timestamp_field="ts")
             producer.flush()
             docs += chunk
             time.sleep(PERIOD_S)
-    runner = first.runtime.runners[query_id]
     _wait(lambda: runner.status == "failed", "the simulated crash")
     assert isinstance(runner.error, SimulatedCrash)
     crashed = runner.batch
