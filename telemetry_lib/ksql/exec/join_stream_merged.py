@@ -41,7 +41,7 @@ import numpy as np
 import polars as pl
 
 from telemetry_lib.ksql.exec import batch as B
-from telemetry_lib.ksql.exec.join_base import null_fields, output_columns
+from telemetry_lib.ksql.exec.join_base import output_columns
 from telemetry_lib.ksql.plan.join import Side
 from telemetry_lib.ksql.state.join_windows import RECORD_SEQ, RECORD_TIME
 
@@ -441,53 +441,11 @@ class _Merged:
         if _DEL not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(_DEL))
         triggers = np.flatnonzero(self.valid & (self.ts == self.st))
-        trigger_times = self.st[triggers]
-        since = frame.get_column(_I).to_numpy()
-        lookback = np.where(frame.get_column(_SIDE_BIT).to_numpy() == 1, op.ks_after, op.ks_before)
-        closes = frame.get_column(RECORD_TIME).to_numpy() + lookback + op.grace_ms
-        at_pos = np.maximum(
-            np.searchsorted(triggers, since, side="right"),
-            np.searchsorted(trigger_times, closes, side="right"),
-        )
-        at = np.append(triggers, _NO_INDEX)[at_pos]
-        removed_at = frame.get_column(_DEL).fill_null(_NO_INDEX).to_numpy()
-        emit = (at != _NO_INDEX) & (at <= removed_at)
-        gone = emit | (removed_at != _NO_INDEX)
-        frame = frame.with_columns(pl.Series(_AT, at))
-        for side in ("left", "right"):
-            spec = op.specs[side]  # type: ignore[index]
-            keep = frame.filter(pl.Series(~gone) & (pl.col(_SIDE_BIT) == int(spec.ks_left)))
-            if keep.height:
-                state.pending[side] = keep.select(  # type: ignore[index]
-                    op._store_columns(spec, keys, keep) + [RECORD_TIME]
-                )
-        emitted = frame.filter(pl.Series(emit))
-        if emitted.height == 0:
-            return pl.DataFrame()
         headers = pl.concat(
             [f.select(pl.col(_I).alias(_AT), pl.col(B.HEADERS)) for f in self.frames.values()],
             how="vertical_relaxed",
         )
-        emitted = emitted.join(headers, on=_AT, how="left", maintain_order="left")
-        out = []
-        for side in ("left", "right"):
-            spec = op.specs[side]  # type: ignore[index]
-            part = emitted.filter(pl.col(_SIDE_BIT) == int(spec.ks_left))
-            if part.height:
-                other = op.specs[spec.other]
-                out.append(
-                    part.with_columns(*null_fields(other.fields, op.schemas.get(other.side)))
-                )
-        result = pl.concat(out, how="diagonal_relaxed").sort(
-            [_AT, RECORD_TIME, _SIDE_BIT, *keys], nulls_last=True
-        )
-        return result.with_columns(
-            pl.col(RECORD_TIME).alias(B.ROWTIME),
-            pl.lit(False).alias(B.NULL_VALUE),
-            pl.lit(False).alias(B.NULL_KEY),
-            pl.lit(0, dtype=pl.Int8).alias(_PHASE),
-            pl.int_range(pl.len(), dtype=pl.Int64).alias(_SUB),
-        )
+        return op._close_entries(frame, triggers, self.st[triggers], headers, keys)
 
     # ---------------------------------------------------------------------------- stores
     def _store(self) -> None:

@@ -92,8 +92,6 @@ _PHASE = "__ssj_phase"  # output row: 0 outer emission, 1 own result
 _SUB = "__ssj_sub"  # output row: order within (trigger, phase)
 _DEL = "__ssj_del"  # pending entry: index of the record whose match removes it
 _SIDE_BIT = "__ssj_side"  # pending entry: 1 for Kafka Streams' left side, 0 for its right
-_GONE = "__ssj_gone"  # pending entry: emitted or removed by this batch
-_EMIT = "__ssj_emit"  # pending entry: emitted by this batch
 _NO_INDEX = np.iinfo(np.int64).max
 # Below this many stored records a window store is not scanned for eviction more than once per
 # doubling: small stores cost nothing to keep, and tiny batches then skip the scan.
@@ -377,6 +375,23 @@ class StreamStreamJoinOperator(StatefulJoinOperator):
         if _DEL not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(_DEL))
 
+        headers = rows.select(pl.col(_I).alias(_AT), pl.col(B.HEADERS))
+        return self._close_entries(frame, triggers, trigger_times, headers, keys)
+
+    def _close_entries(
+        self,
+        frame: pl.DataFrame,
+        triggers: np.ndarray,
+        trigger_times: np.ndarray,
+        headers: pl.DataFrame,
+        keys: list[str],
+    ) -> pl.DataFrame:
+        """Settle the outer-join store's ``frame`` (every entry tagged with its side bit, ``_I``
+        the position it is present since and ``_DEL`` the position of the record whose match
+        removes it): what stays becomes ``state.pending`` per side; the rest is dropped or
+        emitted at its trigger (``headers``: ``_AT`` → the triggering record's headers), as
+        outer rows with the other side's fields null, in emission order. Shared by the
+        run-by-run path and the merged batch call (:mod:`.join_stream_merged`)."""
         since = frame.get_column(_I).to_numpy()
         # an entry's window closes when stream time passes its time + its side's look-back
         # (Kafka Streams' left side: after; its right side: before) + grace
@@ -388,43 +403,35 @@ class StreamStreamJoinOperator(StatefulJoinOperator):
             np.searchsorted(triggers, since, side="right"),
             np.searchsorted(trigger_times, closes, side="right"),
         )
-        padded = np.append(triggers, _NO_INDEX)  # past the last trigger: not emitted
-        at = padded[pos]
+        at = np.append(triggers, _NO_INDEX)[pos]  # past the last trigger: not emitted
         removed_at = frame.get_column(_DEL).fill_null(_NO_INDEX).to_numpy()
         emit = (at != _NO_INDEX) & (at <= removed_at)
         gone = emit | (removed_at != _NO_INDEX)
-        frame = frame.with_columns(
-            pl.Series(_AT, at), pl.Series(_GONE, gone), pl.Series(_EMIT, emit)
-        )
+        frame = frame.with_columns(pl.Series(_AT, at))
 
         # What stays pending, per side, in store layout.
-        for side in (own, other):
-            bit = int(self.specs[side].ks_left)
-            keep = frame.filter(~pl.col(_GONE) & (pl.col(_SIDE_BIT) == bit))
+        for side, spec in self.specs.items():
+            keep = frame.filter(pl.Series(~gone) & (pl.col(_SIDE_BIT) == int(spec.ks_left)))
             if keep.height:
-                state.pending[side] = keep.select(
-                    self._store_columns(self.specs[side], keys, keep) + [RECORD_TIME]
+                self.state.pending[side] = keep.select(
+                    self._store_columns(spec, keys, keep) + [RECORD_TIME]
                 )
-        emitted = frame.filter(pl.col(_EMIT))
+        emitted = frame.filter(pl.Series(emit))
         if emitted.height == 0:
             return pl.DataFrame()
-        emitted = emitted.sort([_AT, RECORD_TIME, _SIDE_BIT, *keys], nulls_last=True)
-        headers = rows.select(pl.col(_I).alias(_AT), pl.col(B.HEADERS))
         emitted = emitted.join(headers, on=_AT, how="left", maintain_order="left")
         pieces = []
-        for side in (own, other):
-            part = emitted.filter(pl.col(_SIDE_BIT) == int(self.specs[side].ks_left))
+        for spec in self.specs.values():
+            part = emitted.filter(pl.col(_SIDE_BIT) == int(spec.ks_left))
             if part.height:
-                other_fields = self.specs[self.specs[side].other].fields
+                other = self.specs[spec.other]
                 pieces.append(
-                    part.with_columns(
-                        *null_fields(other_fields, self.schemas.get(self.specs[side].other))
-                    )
+                    part.with_columns(*null_fields(other.fields, self.schemas.get(other.side)))
                 )
-        emitted = pl.concat(pieces, how="diagonal_relaxed").sort(
+        result = pl.concat(pieces, how="diagonal_relaxed").sort(
             [_AT, RECORD_TIME, _SIDE_BIT, *keys], nulls_last=True
         )
-        return emitted.with_columns(
+        return result.with_columns(
             pl.col(RECORD_TIME).alias(B.ROWTIME),
             pl.lit(False).alias(B.NULL_VALUE),
             pl.lit(False).alias(B.NULL_KEY),
