@@ -29,11 +29,10 @@ from pathlib import Path
 
 from telemetry_lib.kafka import JsonProducer, read_records
 from telemetry_lib.ksql.parser import ast
-from telemetry_lib.ksql.parser.variables import parse_script
 from telemetry_lib.ksql.runtime.io import TopicSpec
 from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
 
-__all__ = ["Command", "CommandLog", "command_topic", "is_recorded", "recordable_statements"]
+__all__ = ["Command", "CommandLog", "command_topic", "is_recorded"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,25 +79,6 @@ class Command:
     def from_json(cls, raw: bytes | str) -> Command:
         body = json.loads(raw)
         return cls(body["statement"], body.get("streamsProperties", {}), body.get("topics", {}))
-
-
-def recordable_statements(
-    sql: str,
-    properties: Mapping[str, object] | None = None,
-    variables: Mapping[str, str] | None = None,
-) -> list[tuple[str, dict[str, object]]]:
-    """(statement text, properties in force) of each catalog-changing statement of ``sql``."""
-    statements, _vars = parse_script(sql, variables=variables)
-    props: dict[str, object] = dict(properties or {})
-    out: list[tuple[str, dict[str, object]]] = []
-    for statement in statements:
-        if isinstance(statement, ast.SetProperty):
-            props[statement.name] = statement.value
-        elif isinstance(statement, ast.UnsetProperty):
-            props.pop(statement.name, None)
-        elif is_recorded(statement):
-            out.append((statement.text.strip(), dict(props)))
-    return out
 
 
 class CommandLog:
