@@ -41,6 +41,7 @@ import numpy as np
 import polars as pl
 
 from telemetry_lib.ksql.exec import batch as B
+from telemetry_lib.ksql.exec import join_stream_columns as ssj
 from telemetry_lib.ksql.exec.join_base import output_columns
 from telemetry_lib.ksql.plan.join import Side
 from telemetry_lib.ksql.state.join_windows import RECORD_SEQ, RECORD_TIME
@@ -56,19 +57,17 @@ logger = logging.getLogger(__name__)
 #: working arrays, small next to a 100k-record batch's frames, large enough to stay vectorised.
 PAIR_CHUNK = 2_000_000
 
-# Working columns (double underscore: never a user field; the operator's names where shared).
-_I = "__ssj_i"
-_ST = "__ssj_st"
-_OTS = "__ssj_ots"
-_OSEQ = "__ssj_oseq"
-_AT = "__ssj_at"
-_PHASE = "__ssj_phase"
-_SUB = "__ssj_sub"
-_DEL = "__ssj_del"
-_SIDE_BIT = "__ssj_side"
+# Working columns: those shared with the run-by-run path, then this path's own.
+_AT = ssj.AT
+_DEL = ssj.DEL
+_I = ssj.I
+_OSEQ = ssj.OSEQ
+_OTS = ssj.OTS
+_PHASE = ssj.PHASE
+_ST = ssj.ST
+_SUB = ssj.SUB
 _PJ = "__ssj_pj"  # partner: its position in this batch (-1: stored by an earlier batch)
 _GID = "__ssj_gid"
-_NO_INDEX = np.iinfo(np.int64).max
 #: "No store time yet": far below any time, but with room to subtract a retention.
 _NEVER = np.iinfo(np.int64).min // 4
 #: Composite (key id, time) search keys must stay inside int64.

@@ -66,6 +66,7 @@ import polars as pl
 from telemetry_lib.ksql.catalog import DataSource
 from telemetry_lib.ksql.errors import InternalError
 from telemetry_lib.ksql.exec import batch as B
+from telemetry_lib.ksql.exec import join_stream_columns as ssj
 from telemetry_lib.ksql.exec.join_base import StatefulJoinOperator, null_fields, output_columns
 from telemetry_lib.ksql.exec.join_stream_merged import join_merged, join_positioned
 from telemetry_lib.ksql.exec.operator import Emit, ExecContext
@@ -82,17 +83,17 @@ logger = logging.getLogger(__name__)
 #: grace = max(24 h - 2 * before, 0), so the store retention is about a day.
 DEFAULT_GRACE_BASE_MS = 24 * 60 * 60 * 1000
 
-# Working columns of a batch (double underscore: never a user field).
-_I = "__ssj_i"  # position of the record in the (filtered) batch
-_ST = "__ssj_st"  # stream time after the record
-_OTS = "__ssj_ots"  # partner's time
-_OSEQ = "__ssj_oseq"  # partner's arrival sequence
-_AT = "__ssj_at"  # output row: index of the triggering record
-_PHASE = "__ssj_phase"  # output row: 0 outer emission, 1 own result
-_SUB = "__ssj_sub"  # output row: order within (trigger, phase)
-_DEL = "__ssj_del"  # pending entry: index of the record whose match removes it
-_SIDE_BIT = "__ssj_side"  # pending entry: 1 for Kafka Streams' left side, 0 for its right
-_NO_INDEX = np.iinfo(np.int64).max
+# Working columns of a batch (shared with the merged path: join_stream_columns).
+_AT = ssj.AT
+_DEL = ssj.DEL
+_I = ssj.I
+_NO_INDEX = ssj.NO_INDEX
+_OSEQ = ssj.OSEQ
+_OTS = ssj.OTS
+_PHASE = ssj.PHASE
+_SIDE_BIT = ssj.SIDE_BIT
+_ST = ssj.ST
+_SUB = ssj.SUB
 # Below this many stored records a window store is not scanned for eviction more than once per
 # doubling: small stores cost nothing to keep, and tiny batches then skip the scan.
 _MIN_EVICT_ROWS = 1024
