@@ -18,10 +18,10 @@ import polars as pl
 import pytest
 
 from telemetry_lib.config import Settings
-from telemetry_lib.kafka import JsonProducer, TransactionalProducer, create_topic, read_records
-from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
+from telemetry_lib.kafka import JsonProducer, create_topic, read_records
 from telemetry_lib.ksql.server import KsqlServer
 from tests.ksql_runtime.helpers import decode_windowed, events, latest, truth
+from tests.support.crash import SimulatedCrash, crash_before_commit, eos_ids, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,22 +35,6 @@ CREATE STREAM kills_{tag} AS SELECT player_id, ts FROM ev WHERE kind = 'kill';
 """
 
 
-class SimulatedCrash(RuntimeError):
-    pass
-
-
-def _wait(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _eos_keys(frame: pl.DataFrame) -> list[bytes]:
-    headers = frame.select(pl.col("headers").explode()).unnest("headers")
-    return headers.filter(pl.col("key") == EOS_HEADER)["value"].to_list()
-
-
 def test_outputs_of_an_uncommitted_batch_are_not_duplicated(
     embedded_stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,18 +43,7 @@ def test_outputs_of_an_uncommitted_batch_are_not_duplicated(
     topic, service_id = f"dedup_events_{tag}", f"dedup{tag}_"
     table, stream = f"KD_{tag.upper()}", f"KILLS_{tag.upper()}"
     create_topic(conf, topic, 2)
-    real_commit = TransactionalProducer.commit
-    calls = {"n": 0}
-
-    def crashing_commit(self: TransactionalProducer) -> None:
-        if self.transactional_id.endswith(f"query_CTAS_{table}_0"):
-            calls["n"] += 1
-            if calls["n"] == 3:
-                self.flush()  # the outputs are on the broker, the transaction never commits
-                raise SimulatedCrash("simulated crash before commit")
-        real_commit(self)
-
-    monkeypatch.setattr(TransactionalProducer, "commit", crashing_commit)
+    restore_commit = crash_before_commit(monkeypatch, query=f"CTAS_{table}_0", at=3)
     first = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
     first.start()
     first.execute(SQL.format(topic=topic, tag=tag), properties={"auto.offset.reset": "earliest"})
@@ -82,30 +55,28 @@ def test_outputs_of_an_uncommitted_batch_are_not_duplicated(
             docs += chunk
             time.sleep(0.3)
     runner = first.runtime.runners[f"CTAS_{table}_0"]
-    _wait(lambda: runner.status == "failed", "the simulated crash")
+    wait_for(lambda: runner.status == "failed", "the simulated crash", timeout=WAIT_S, pause=0.1)
     assert isinstance(runner.error, SimulatedCrash)
     first.close()
-    monkeypatch.setattr(TransactionalProducer, "commit", real_commit)
+    restore_commit()
 
     # The crashed batch's outputs are visible (Tansu does not filter aborted records) ...
-    batch = str(runner.batch).encode()
-    crashed = [k for k in _eos_keys(read_records(conf, table)) if k.split(b":")[2] == batch]
+    crashed = [eos for eos in eos_ids(read_records(conf, table)) if eos[1] == runner.batch]
     second = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
     second.start()
     try:
         # The command topic brought back both queries with the same ids.
         assert sorted(second.engine.running_queries()) == [f"CSAS_{stream}_1", f"CTAS_{table}_0"]
         expected = truth(docs)
-        _wait(lambda: latest(decode_windowed(read_records(conf, table))).equals(expected),
-              "the table to equal the batch truth")  # fmt: skip
+        wait_for(lambda: latest(decode_windowed(read_records(conf, table))).equals(expected),
+                 "the table to equal the batch truth", timeout=WAIT_S, pause=0.1)  # fmt: skip
         recovered = second.runtime.runners[f"CTAS_{table}_0"]
         # ... and the replay (of every batch after the last snapshot, the crashed one included)
         # produced only what was missing (on a broker that filters aborted records the crashed
         # batch's outputs are invisible and are produced again).
         assert recovered.replay_skipped >= len(crashed) > 0
         out = read_records(conf, table)
-        keys = [k.rsplit(b":", 3) for k in _eos_keys(out)]
-        ids = [(b, i) for _q, _e, b, i in keys]
+        ids = [(batch, index) for _e, batch, index in eos_ids(out)]
         assert len(ids) == len(set(ids)) == out.height  # every (batch, index) exactly once
         updates = decode_windowed(out).with_columns(
             pl.col("EVENTS").diff().over("player_id", "window_start").alias("step")
