@@ -5,7 +5,6 @@ mid-way to check the multi-topic runtime resumes exactly once)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from telemetry_lib.kafka import JsonProducer, create_topic, read_records
 from telemetry_lib.ksql.driver import InMemoryDriver
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
 from telemetry_lib.ksql.server import KsqlServer
+from tests.support.crash import wait_for
 
 WAIT_S = 120.0
 
@@ -145,7 +145,8 @@ def test_enrichment_on_kafka_equals_the_polars_batch_join_across_a_restart(
         # (a stream-table join names it -Join-repartition).
         app = f"_confluent-ksql-{service_id}query_{join_query}"
         assert runners[join_query].internal_topics == (f"{app}-Join-repartition",)
-        _wait(lambda: all(r.records_processed > 0 for r in runners.values()), "both queries ran")
+        wait_for(lambda: all(r.records_processed > 0 for r in runners.values()), "both queries ran",
+                 timeout=WAIT_S)  # fmt: skip
     finally:
         first.close()
     with JsonProducer(conf) as producer:
@@ -162,7 +163,7 @@ def test_enrichment_on_kafka_equals_the_polars_batch_join_across_a_restart(
                 table.height > 0 and int(table["KILLS"].sum() + table["DEATHS"].sum()) >= expected
             )
 
-        _wait(caught_up, "the team table to count every event")
+        wait_for(caught_up, "the team table to count every event", timeout=WAIT_S)
         table = _team_table(conf, team_table)
         result = demo_ksql.compare_teams(
             table, truth, query_id="kafka", seconds=0.0, caught_up=True
@@ -171,10 +172,3 @@ def test_enrichment_on_kafka_equals_the_polars_batch_join_across_a_restart(
         assert failed == []
     finally:
         second.close()
-
-
-def _wait(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)

@@ -18,10 +18,10 @@ import polars as pl
 import pytest
 
 from telemetry_lib.config import Settings
-from telemetry_lib.kafka import JsonProducer, TransactionalProducer, create_topic, read_records
+from telemetry_lib.kafka import JsonProducer, create_topic, read_records
 from telemetry_lib.ksql.runtime import query_runner
-from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
 from telemetry_lib.ksql.server import KsqlServer
+from tests.support.crash import SimulatedCrash, crash_before_commit, eos_ids, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -37,17 +37,6 @@ CREATE STREAM kr_{tag} (pid STRING KEY, b BIGINT, ts BIGINT)
 CREATE STREAM kj_{tag} AS SELECT l.pid AS pid, l.a AS a, r.b AS b
   FROM kl_{tag} l JOIN kr_{tag} r WITHIN {within} MILLISECONDS ON l.pid = r.pid EMIT CHANGES;
 """
-
-
-class SimulatedCrash(RuntimeError):
-    pass
-
-
-def _wait(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def _events(rng: random.Random, n: int, field: str, offset: int) -> list[dict[str, Any]]:
@@ -82,18 +71,7 @@ def test_stream_stream_join_recovers_exactly_once_from_its_snapshot(
 
     # a snapshot after every batch, so the crash is recovered from one (not a replay from 0)
     monkeypatch.setattr(query_runner, "SNAPSHOT_INTERVAL_S", 0.0)
-    real_commit = TransactionalProducer.commit
-    calls = {"n": 0}
-
-    def crashing_commit(self: TransactionalProducer) -> None:
-        if f"query_CSAS_{sink}_" in self.transactional_id:
-            calls["n"] += 1
-            if calls["n"] == 4:
-                self.flush()  # outputs on the broker, no commit
-                raise SimulatedCrash("simulated crash before commit")
-        real_commit(self)
-
-    monkeypatch.setattr(TransactionalProducer, "commit", crashing_commit)
+    restore_commit = crash_before_commit(monkeypatch, query=f"CSAS_{sink}_", at=4)
     first = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
     first.start()
     first.execute(
@@ -109,25 +87,26 @@ def test_stream_stream_join_recovers_exactly_once_from_its_snapshot(
                 chunk = docs[lo : lo + 20]
                 producer.produce_json(topic, chunk, key="pid", timestamp_field="ts")
                 produced += len(chunk)
-            _wait(
+            wait_for(
                 lambda n=produced: runner.records_processed >= n or runner.status == "failed",
                 "the chunk processed",
+                timeout=WAIT_S,
             )
     try:
-        _wait(lambda: runner.status == "failed", "the simulated crash")
+        wait_for(lambda: runner.status == "failed", "the simulated crash", timeout=WAIT_S)
         assert isinstance(runner.error, SimulatedCrash)
     finally:
         first.close()
-    monkeypatch.setattr(TransactionalProducer, "commit", real_commit)
+    restore_commit()
 
     second = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
     second.start()
     try:
-        _wait(lambda: read_records(conf, sink).height >= truth.height, "every pair joined")
+        wait_for(lambda: read_records(conf, sink).height >= truth.height, "every pair joined",
+                 timeout=WAIT_S)  # fmt: skip
         time.sleep(1.0)  # nothing more may arrive
         out = read_records(conf, sink)
-        headers = out.select(pl.col("headers").explode()).unnest("headers")
-        ids = headers.filter(pl.col("key") == EOS_HEADER)["value"].to_list()
+        ids = eos_ids(out)  # (epoch, batch, index): the whole header value, one query
         assert len(ids) == len(set(ids)) == out.height == truth.height
         rows = pl.DataFrame([msgspec.json.decode(v) for v in out["value"].to_list()])
         got = rows.select(pl.col("A").alias("a"), pl.col("B").alias("b")).with_columns(

@@ -21,7 +21,13 @@ from telemetry_lib.config import Settings
 from telemetry_lib.kafka import JsonProducer, create_topic, read_records
 from telemetry_lib.ksql.server import KsqlServer
 from tests.ksql_runtime.helpers import decode_windowed, events, latest, truth
-from tests.support.crash import SimulatedCrash, crash_before_commit, eos_ids, wait_for
+from tests.support.crash import (
+    SimulatedCrash,
+    crash_before_commit,
+    eos_batch_ids,
+    eos_ids,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +82,7 @@ def test_outputs_of_an_uncommitted_batch_are_not_duplicated(
         # batch's outputs are invisible and are produced again).
         assert recovered.replay_skipped >= len(crashed) > 0
         out = read_records(conf, table)
-        ids = [(batch, index) for _e, batch, index in eos_ids(out)]
+        ids = eos_batch_ids(out)
         assert len(ids) == len(set(ids)) == out.height  # every (batch, index) exactly once
         updates = decode_windowed(out).with_columns(
             pl.col("EVENTS").diff().over("player_id", "window_start").alias("step")

@@ -9,17 +9,16 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import polars as pl
 import pytest
 
 from telemetry_lib.config import Settings
-from telemetry_lib.kafka import JsonProducer, TransactionalProducer, create_topic, read_records
-from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
+from telemetry_lib.kafka import JsonProducer, create_topic, read_records
 from telemetry_lib.ksql.runtime.repartition_wire import decode_values
 from telemetry_lib.ksql.server import KsqlServer
+from tests.support.crash import SimulatedCrash, crash_before_commit, eos_batch_ids, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,23 +32,6 @@ CREATE TABLE pl_{tag} (player_id STRING PRIMARY KEY, team STRING)
 CREATE STREAM en_{tag} AS SELECT e.player_id AS player_id, e.kind AS kind, e.ts AS ts, p.team AS team
   FROM ev_{tag} e JOIN pl_{tag} p ON e.player_id = p.player_id EMIT CHANGES;
 """
-
-
-class SimulatedCrash(RuntimeError):
-    pass
-
-
-def _wait(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def _eos_ids(frame: pl.DataFrame) -> list[tuple[bytes, bytes]]:
-    headers = frame.select(pl.col("headers").explode()).unnest("headers")
-    values = headers.filter(pl.col("key") == EOS_HEADER)["value"].to_list()
-    return [tuple(v.rsplit(b":", 3)[2:]) for v in values]  # type: ignore[misc]
 
 
 def test_join_query_recovers_exactly_once_after_a_crash(
@@ -69,20 +51,9 @@ def test_join_query_recovers_exactly_once_after_a_crash(
             players, [msgspec.json.encode({"team": t}) for t in teams.values()],
             keys=[p.encode() for p in teams], timestamps=[BASE_TS] * len(teams),
         )  # fmt: skip
-    real_commit = TransactionalProducer.commit
-    calls = {"n": 0}
-    crashed_query: dict[str, str] = {}
-
-    def crashing_commit(self: TransactionalProducer) -> None:
-        if f"query_CSAS_{sink}_" in self.transactional_id:
-            calls["n"] += 1
-            if calls["n"] == 3:  # 1: the first snapshot; 2, 3: the first two batches
-                self.flush()  # outputs and re-keyed rows on the broker, no commit
-                crashed_query["id"] = self.transactional_id
-                raise SimulatedCrash("simulated crash before commit")
-        real_commit(self)
-
-    monkeypatch.setattr(TransactionalProducer, "commit", crashing_commit)
+    # commit 1: the first snapshot; 2, 3: the first two batches (outputs and re-keyed rows
+    # flushed to the broker, no commit)
+    restore_commit = crash_before_commit(monkeypatch, query=f"CSAS_{sink}_", at=3)
     first = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
     first.start()
     first.execute(SQL.format(tag=tag, events=events, players=players),
@@ -95,18 +66,19 @@ def test_join_query_recovers_exactly_once_after_a_crash(
         for lo in range(0, len(docs), 500):  # separate chunks: several batches
             producer.produce_json(events, docs[lo : lo + 500], timestamp_field="ts")
             time.sleep(0.5)
-    _wait(lambda: runner.status == "failed", "the simulated crash")
+    wait_for(lambda: runner.status == "failed", "the simulated crash", timeout=WAIT_S)
     assert isinstance(runner.error, SimulatedCrash)
     first.close()
-    monkeypatch.setattr(TransactionalProducer, "commit", real_commit)
+    restore_commit()
 
     second = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
     second.start()
     try:
-        _wait(lambda: read_records(conf, sink).height >= len(docs), "every event joined")
+        wait_for(lambda: read_records(conf, sink).height >= len(docs), "every event joined",
+                 timeout=WAIT_S)  # fmt: skip
         time.sleep(1.0)  # nothing more may arrive
         out = read_records(conf, sink)
-        ids = _eos_ids(out)
+        ids = eos_batch_ids(out)
         assert len(ids) == len(set(ids)) == out.height == len(docs)
         rows = pl.DataFrame([msgspec.json.decode(v) for v in out["value"].to_list()])
         got = rows.select("TS", "KIND", "TEAM").sort("TS")
@@ -121,7 +93,7 @@ def test_join_query_recovers_exactly_once_after_a_crash(
         # Output keys are the join key (player id); each re-keyed event once in the topic.
         assert set(out["key"].to_list()) == {p.encode() for p in teams}
         rekeyed = read_records(conf, repartition)
-        assert len(set(_eos_ids(rekeyed))) == rekeyed.height  # each record once ...
+        assert len(set(eos_batch_ids(rekeyed))) == rekeyed.height  # each record once ...
         lines = decode_values(rekeyed["value"].to_list(), None).height
         assert lines == len(docs)  # ... and each re-keyed event once
         assert second.runtime.runners[query_id].replay_skipped > 0

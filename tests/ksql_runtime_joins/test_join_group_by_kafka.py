@@ -5,7 +5,6 @@ re-grouped by team) — and its table equals the polars batch join + aggregation
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from telemetry_lib.config import Settings
 from telemetry_lib.generator import GeneratorConfig, TelemetryGenerator
 from telemetry_lib.kafka import JsonProducer, create_topic, read_records
 from telemetry_lib.ksql.server import KsqlServer
+from tests.support.crash import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +36,6 @@ CREATE TABLE tk_{tag} AS SELECT p.team AS team,
   FROM ev_{tag} e LEFT JOIN pl_{tag} p ON e.player_id = p.player_id
   WINDOW TUMBLING (SIZE 5 MINUTES) GROUP BY p.team EMIT CHANGES;
 """  # noqa: E501 - readable SQL
-
-
-def _wait(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def _table(conf: Any, topic: str) -> pl.DataFrame:
@@ -103,7 +96,7 @@ def test_join_then_group_by_in_one_query_uses_both_repartition_topics(
                 table.height > 0 and int(table["KILLS"].sum() + table["DEATHS"].sum()) >= expected
             )
 
-        _wait(counted, "the table to count every event")
+        wait_for(counted, "the table to count every event", timeout=WAIT_S)
         table = _table(conf, f"TK_{tag.upper()}")
         result = demo_ksql.compare_teams(
             table, truth, query_id=query_id, seconds=0.0, caught_up=True

@@ -16,17 +16,11 @@ import polars as pl
 import pytest
 
 from telemetry_lib.config import Settings
-from telemetry_lib.kafka import (
-    JsonProducer,
-    KafkaAdmin,
-    TransactionalProducer,
-    create_topic,
-    read_records,
-)
-from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
+from telemetry_lib.kafka import JsonProducer, KafkaAdmin, create_topic, read_records
 from telemetry_lib.ksql.runtime.repartition_wire import decode_values
 from telemetry_lib.ksql.server import KsqlServer
 from tests.ksql_runtime.helpers import decode_windowed, events, latest, truth
+from tests.support.crash import SimulatedCrash, crash_before_commit, eos_batch_ids, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,23 +34,6 @@ CREATE TABLE kd_{tag} AS SELECT player_id, SUM(CASE WHEN kind = 'kill' THEN 1 EL
 """
 
 
-class SimulatedCrash(RuntimeError):
-    pass
-
-
-def _wait(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def _eos_ids(frame: pl.DataFrame) -> list[tuple[bytes, bytes]]:
-    headers = frame.select(pl.col("headers").explode()).unnest("headers")
-    values = headers.filter(pl.col("key") == EOS_HEADER)["value"].to_list()
-    return [(v.rsplit(b":", 3)[2], v.rsplit(b":", 3)[3]) for v in values]
-
-
 def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
     embedded_stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -67,18 +44,9 @@ def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
     query_id = f"CTAS_{table}_0"
     repartition = f"_confluent-ksql-{service_id}query_{query_id}-Aggregate-GroupBy-repartition"
     create_topic(conf, topic, 3)
-    real_commit = TransactionalProducer.commit
-    calls = {"n": 0}
-
-    def crashing_commit(self: TransactionalProducer) -> None:
-        if self.transactional_id.endswith(f"query_{query_id}"):
-            calls["n"] += 1
-            if calls["n"] == 3:  # 1: the first snapshot; 2, 3: the first two batches
-                self.flush()  # outputs (sink and repartition records) on the broker, no commit
-                raise SimulatedCrash("simulated crash before commit")
-        real_commit(self)
-
-    monkeypatch.setattr(TransactionalProducer, "commit", crashing_commit)
+    # commit 1: the first snapshot; 2, 3: the first two batches (outputs, sink and repartition
+    # records, flushed to the broker, no commit)
+    restore_commit = crash_before_commit(monkeypatch, query=query_id, at=3)
     first = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
     first.start()
     first.execute(SQL.format(topic=topic, tag=tag), properties={"auto.offset.reset": "earliest"})
@@ -93,19 +61,19 @@ def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
             time.sleep(0.5)
     runner = first.runtime.runners[query_id]
     assert runner.topology is not None and runner.topology.topics == (repartition,)
-    _wait(lambda: runner.status == "failed", "the simulated crash")
+    wait_for(lambda: runner.status == "failed", "the simulated crash", timeout=WAIT_S)
     assert isinstance(runner.error, SimulatedCrash)
     first.close()
-    monkeypatch.setattr(TransactionalProducer, "commit", real_commit)
+    restore_commit()
 
     second = KsqlServer(conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=50)
     second.start()
     try:
         expected = truth(docs)
-        _wait(lambda: latest(decode_windowed(read_records(conf, table))).equals(expected),
-              "the table to equal the batch truth")  # fmt: skip
+        wait_for(lambda: latest(decode_windowed(read_records(conf, table))).equals(expected),
+                 "the table to equal the batch truth", timeout=WAIT_S)  # fmt: skip
         out = read_records(conf, table)
-        ids = _eos_ids(out)
+        ids = eos_batch_ids(out)
         assert len(ids) == len(set(ids)) == out.height  # every output exactly once
         updates = decode_windowed(out).with_columns(
             pl.col("EVENTS").diff().over("player_id", "window_start").alias("step")
@@ -114,7 +82,7 @@ def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
         # The repartition topic: one record per input row (exactly once), keyed by the group
         # key, each key in one partition only.
         rows = read_records(conf, repartition)
-        assert len(set(_eos_ids(rows))) == rows.height  # each record once
+        assert len(set(eos_batch_ids(rows))) == rows.height  # each record once
         lines = [(part, row) for part, value in rows.select("partition", "value").rows()
                  for row in decode_values([value], None).to_dicts()]  # fmt: skip
         assert len(lines) == len(docs)  # each re-keyed row once
@@ -129,8 +97,8 @@ def test_group_by_value_column_goes_through_a_repartition_topic_exactly_once(
         # TERMINATE deletes the query's internal topics, the repartition topic included.
         second.execute(f"TERMINATE {query_id};")
         admin = KafkaAdmin(conf)
-        _wait(lambda: repartition not in admin.list_topics(include_internal=True),
-              "the repartition topic to be deleted")  # fmt: skip
+        wait_for(lambda: repartition not in admin.list_topics(include_internal=True),
+                 "the repartition topic to be deleted", timeout=WAIT_S)  # fmt: skip
     finally:
         second.close()
 
@@ -154,8 +122,8 @@ def test_repartition_topics_can_be_turned_off_per_query(
         runner = server.runtime.runners[f"CTAS_KD_{tag.upper()}_0"]
         assert runner.topology is None and runner.internal_topics == ()
         expected = truth(docs)
-        _wait(lambda: latest(decode_windowed(read_records(conf, f"KD_{tag.upper()}"))).equals(expected),
-              "the table to equal the batch truth")  # fmt: skip
+        wait_for(lambda: latest(decode_windowed(read_records(conf, f"KD_{tag.upper()}"))).equals(expected),
+                 "the table to equal the batch truth", timeout=WAIT_S)  # fmt: skip
         assert not [t for t in KafkaAdmin(conf).list_topics(include_internal=True)
                     if t.startswith(f"_confluent-ksql-{service_id}") and t.endswith("-repartition")]  # fmt: skip
     finally:

@@ -21,12 +21,18 @@ import polars as pl
 import pytest
 
 from telemetry_lib.config import Settings
-from telemetry_lib.kafka import JsonProducer, TransactionalProducer, create_topic, read_records
+from telemetry_lib.kafka import JsonProducer, create_topic, read_records
 from telemetry_lib.ksql.runtime import query_runner
-from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
 from telemetry_lib.ksql.runtime.query_runner import QueryRunner
 from telemetry_lib.ksql.server import KsqlServer
 from tests.ksql_runtime.helpers import decode_windowed, events, latest, truth
+from tests.support.crash import (
+    SimulatedCrash,
+    crash_before_commit,
+    eos_batch_ids,
+    eos_ids,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,24 +54,6 @@ CREATE TABLE kd_{tag} AS SELECT player_id, SUM(CASE WHEN kind = 'kill' THEN 1 EL
 """
 
 
-class SimulatedCrash(RuntimeError):
-    pass
-
-
-def _wait(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def _eos(frame: pl.DataFrame) -> list[tuple[int, int, int]]:
-    """(epoch, batch, index) of each record's ksql-eos header."""
-    headers = frame.select(pl.col("headers").explode()).unnest("headers")
-    values = headers.filter(pl.col("key") == EOS_HEADER)["value"].to_list()
-    return [tuple(int(x) for x in v.rsplit(b":", 3)[1:]) for v in values]  # type: ignore[misc]
-
-
 def test_rekeyed_rows_are_read_by_the_next_batch_and_background_snapshots_recover(
     embedded_stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,22 +73,11 @@ def test_rekeyed_rows_are_read_by_the_next_batch_and_background_snapshots_recove
     def spying_commit_batch(self: QueryRunner, records: pl.DataFrame, **kw: Any) -> None:
         if self.query_id == query_id and kw["intent"] is not None:
             rekeyed = records.filter(pl.col("topic") == repartition)
-            read_by[self.batch] = [batch for _e, batch, _i in _eos(rekeyed)]
+            read_by[self.batch] = [batch for _e, batch, _i in eos_ids(rekeyed)]
         real_commit_batch(self, records, **kw)
 
-    real_commit = TransactionalProducer.commit
-    calls = {"n": 0}
-
-    def crashing_commit(self: TransactionalProducer) -> None:
-        if self.transactional_id.endswith(f"query_{query_id}"):
-            calls["n"] += 1
-            if calls["n"] == CRASH_AT_COMMIT:
-                self.flush()  # outputs on the broker, the transaction never commits
-                raise SimulatedCrash("simulated crash before commit")
-        real_commit(self)
-
     monkeypatch.setattr(QueryRunner, "_commit_batch", spying_commit_batch)
-    monkeypatch.setattr(TransactionalProducer, "commit", crashing_commit)
+    restore_commit = crash_before_commit(monkeypatch, query=query_id, at=CRASH_AT_COMMIT)
     first = KsqlServer(
         conf, service_id=service_id, state_dir=tmp_path, commit_interval_ms=COMMIT_INTERVAL_MS
     )
@@ -119,15 +96,15 @@ def test_rekeyed_rows_are_read_by_the_next_batch_and_background_snapshots_recove
             producer.flush()
             docs += chunk
             time.sleep(PERIOD_S)
-    _wait(lambda: runner.status == "failed", "the simulated crash")
+    wait_for(lambda: runner.status == "failed", "the simulated crash", timeout=WAIT_S)
     assert isinstance(runner.error, SimulatedCrash)
     crashed = runner.batch
     first.close()
-    monkeypatch.setattr(TransactionalProducer, "commit", real_commit)
+    restore_commit()
 
     # Every live batch read re-keyed records of the batch just before it only, and all of them:
     # as many as that batch wrote (the crashed batch's records never had a next batch).
-    written = Counter(batch for _e, batch, _i in _eos(read_records(conf, repartition)))
+    written = Counter(batch for _e, batch, _i in eos_ids(read_records(conf, repartition)))
     assert len(read_by) >= 3 and sum(len(v) for v in read_by.values()) > 0
     for batch, sources in read_by.items():
         assert set(sources) <= {batch - 1}, (batch, sorted(set(sources)))
@@ -141,10 +118,10 @@ def test_rekeyed_rows_are_read_by_the_next_batch_and_background_snapshots_recove
     second.start()
     try:
         expected = truth(docs)
-        _wait(lambda: latest(decode_windowed(read_records(conf, table))).equals(expected),
-              "the table to equal the batch truth")  # fmt: skip
+        wait_for(lambda: latest(decode_windowed(read_records(conf, table))).equals(expected),
+                 "the table to equal the batch truth", timeout=WAIT_S)  # fmt: skip
         out = read_records(conf, table)
-        ids = [(batch, index) for _e, batch, index in _eos(out)]
+        ids = eos_batch_ids(out)
         assert len(ids) == len(set(ids)) == out.height  # every (batch, index) exactly once
         updates = decode_windowed(out).with_columns(
             pl.col("EVENTS").diff().over("player_id", "window_start").alias("step")

@@ -25,7 +25,7 @@ import pytest
 from telemetry_lib.kafka import TransactionalProducer
 from telemetry_lib.ksql.runtime.checkpoint import EOS_HEADER
 
-__all__ = ["SimulatedCrash", "crash_before_commit", "eos_ids", "wait_for"]
+__all__ = ["SimulatedCrash", "crash_before_commit", "eos_batch_ids", "eos_ids", "wait_for"]
 
 # A query's transactional id is its application id, ``_confluent-ksql-<service id>query_<query
 # id>`` (checkpoint.app_id): the query id is what follows the last marker.
@@ -96,3 +96,9 @@ def eos_ids(frame: pl.DataFrame) -> list[tuple[int, int, int]]:
         _query, epoch, batch, index = value.rsplit(b":", _EOS_NUMBERS)
         ids.append((int(epoch), int(batch), int(index)))
     return ids
+
+
+def eos_batch_ids(frame: pl.DataFrame) -> list[tuple[int, int]]:
+    """(batch, index) of each ``ksql-eos`` header of ``frame``: the id an output keeps when its
+    batch is replayed under a later epoch, so each must occur once in an exactly-once output."""
+    return [(batch, index) for _epoch, batch, index in eos_ids(frame)]
