@@ -2,11 +2,11 @@
 and the sink's keys-beside-values encode what sequential encoding gives.
 
 Batches above ``_PARALLEL_DECODE_ROWS`` are decoded as two halves at once (the second on a
-worker thread). These tests feed batches holding the awkward rows of every decode path — bad
-JSON, null values, field names in other spellings (one seen only in the second half), numbers
-where text is expected, out-of-range INT values, windowed keys that are too short — and expect
-the same columns, errors, window bounds, outputs and processing-log entries as the one-piece
-decode (the thresholds raised above the batch size).
+worker thread), each half in pieces of about ``_PIECE_BYTES``. These tests feed batches holding
+the awkward rows of every decode path — bad JSON, null values, field names in other spellings
+(one seen only in the second half), numbers where text is expected, out-of-range INT values,
+windowed keys that are too short — and expect the same columns, errors, window bounds, outputs
+and processing-log entries as the one-piece decode (the thresholds raised above the batch size).
 """
 
 from __future__ import annotations
@@ -90,10 +90,15 @@ def _conformed(driver: InMemoryDriver, topic: str, batch: pl.DataFrame) -> pl.Da
     return driver.topics.append(topic, batch)
 
 
+@pytest.mark.parametrize("piece_bytes", [None, 100_000])
 @pytest.mark.parametrize(
     ("ddl", "topic", "make"), [(STREAM, "s", _stream_batch), (WINDOWED, "w", _windowed_batch)]
 )
-def test_two_half_decode_equals_one_piece(ddl: str, topic: str, make: object) -> None:
+def test_two_half_decode_equals_one_piece(
+    ddl: str, topic: str, make: object, piece_bytes: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if piece_bytes is not None:  # each half in many pieces (uneven sizes, some with errors)
+        monkeypatch.setattr(source_mod, "_PIECE_BYTES", piece_bytes)
     driver = InMemoryDriver()
     driver.execute(ddl)
     source = _source(driver, topic)

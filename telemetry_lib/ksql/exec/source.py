@@ -25,6 +25,7 @@ only the keys are decoded.
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import polars as pl
@@ -49,6 +50,11 @@ _STEP = "KsqlTopic.Source"
 #: hand-off to the worker thread (tens of microseconds) and the concatenation cost more than the
 #: overlap saves; a Kafka poll or a driver batch of the benchmark's size (100k) is far above it.
 _PARALLEL_DECODE_ROWS = 20_000
+#: Each half is decoded in pieces of about this many value bytes: the NDJSON read copies its
+#: piece into one buffer, and buffers past glibc's largest recycled size (32 MB) are fresh
+#: mappings whose page faults cost ~25 ms per 40 MB (measured on the demo's 500k-record
+#: catch-up batches); a piece's fixed cost (~1 ms of small queries) keeps pieces large.
+_PIECE_BYTES = 12 * 1024 * 1024
 
 
 class SourceOperator(Operator):
@@ -205,7 +211,8 @@ def _decode_part(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumn
 
 def _decode(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumns, DecodedColumns]:
     """Keys and values of ``batch``: handed-over typed values with decoded keys, or large
-    batches decoded as two halves at once (module doc)."""
+    batches decoded as two halves at once, each half in pieces of at most ~_PIECE_BYTES of
+    values (module doc)."""
     handed = handed_values(batch, source)
     if handed is not None:
         columns, null_payload = handed
@@ -214,13 +221,20 @@ def _decode(batch: pl.DataFrame, source: DataSource) -> tuple[DecodedColumns, De
     n = batch.height
     if n < _PARALLEL_DECODE_ROWS:
         return _decode_part(batch, source)
-    half = n // 2
+    size = batch.select(pl.col("value").bin.size().sum()).item() or 0
+    per_half = max(1, -(-int(size) // (2 * _PIECE_BYTES)))
+    bounds = [n * i // (2 * per_half) for i in range(2 * per_half + 1)]
+    pieces = [batch.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
+
+    def decode_all(parts: list[pl.DataFrame]) -> list[tuple[DecodedColumns, DecodedColumns]]:
+        return [_decode_part(part, source) for part in parts]
+
     first, tail = run_both(
-        lambda: _decode_part(batch.slice(0, half), source),
-        lambda: _decode_part(batch.slice(half), source),
+        lambda: decode_all(pieces[:per_half]), lambda: decode_all(pieces[per_half:])
     )
-    keys = _concat_decoded(first[0], tail[0])
-    values = _concat_decoded(first[1], tail[1])
+    decoded = first + tail
+    keys = _concat_decoded([k for k, _ in decoded])
+    values = _concat_decoded([v for _, v in decoded])
     if keys is None or values is None:
         return _decode_part(batch, source)
     return keys, values
@@ -230,24 +244,25 @@ def _no_errors(n: int) -> pl.Series:
     return constant(None, n, pl.String).alias("errors")
 
 
-def _concat_decoded(a: DecodedColumns, b: DecodedColumns) -> DecodedColumns | None:
-    """``a`` then ``b`` as one decode; None if the halves differ in shape (column types, which
-    optional parts are present) — never expected, as both follow the source's schema, but the
+def _concat_decoded(parts: list[DecodedColumns]) -> DecodedColumns | None:
+    """``parts`` in order as one decode; None if they differ in shape (column types, which
+    optional parts are present) — never expected, as all follow the source's schema, but the
     caller then decodes in one piece rather than guess."""
     optional = ("window_start", "window_end", "null_payload")
-    if a.columns.schema != b.columns.schema or any(
-        (getattr(a, name) is None) != (getattr(b, name) is None) for name in optional
-    ):
-        return None
+    a = parts[0]
+    for b in parts[1:]:
+        if a.columns.schema != b.columns.schema or any(
+            (getattr(a, name) is None) != (getattr(b, name) is None) for name in optional
+        ):
+            return None
     joined: dict[str, pl.Series | None] = {}
     for name in optional:
-        x, y = getattr(a, name), getattr(b, name)
-        joined[name] = None if x is None else pl.concat([x, y], rechunk=False)
-    return DecodedColumns(
-        a.columns.vstack(b.columns) if a.columns.width else a.columns,
-        pl.concat([a.errors, b.errors], rechunk=False),
-        **joined,
-    )
+        series = [getattr(p, name) for p in parts]
+        joined[name] = None if series[0] is None else pl.concat(series, rechunk=False)
+    columns = a.columns
+    if a.columns.width:
+        columns = pl.concat([p.columns for p in parts], how="vertical", rechunk=False)
+    return DecodedColumns(columns, pl.concat([p.errors for p in parts], rechunk=False), **joined)
 
 
 def _headers(batch: pl.DataFrame) -> pl.Expr:
