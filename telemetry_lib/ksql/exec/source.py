@@ -13,9 +13,11 @@ or fails the query with ksqlDB's StreamsException when ``ksql.timestamp.throw.on
 Decoding a large batch uses both cores: the batch's second half is decoded on the engine's
 worker thread (:mod:`~telemetry_lib.ksql.exec.parallel`) while the calling thread decodes the
 first (polars releases the GIL in its kernels and its NDJSON reader, so the decode's
-single-threaded steps — UTF-8 checks, line joins, type conversions — overlap). Decoding is a
-pure function of the records, and the halves are joined in record order before anything is
-logged or emitted, so results and processing-log order are those of a one-piece decode.
+single-threaded steps — UTF-8 checks, line joins, type conversions — overlap). Each half is
+decoded in pieces of ~12 MB of values (:data:`_PIECE_BYTES`: larger NDJSON buffers page-fault).
+Decoding is a pure function of the records, and the pieces are joined in record order before
+anything is logged or emitted, so results and processing-log order are those of a one-piece
+decode.
 
 A batch that an in-process query just wrote may carry the writer's typed values
 (:mod:`~telemetry_lib.ksql.exec.typed_handoff`); when they fit this source's value schema and
@@ -180,25 +182,25 @@ class SourceOperator(Operator):
         assert self._ts is not None
         extracted = frame.select(self._ts.alias("__ts")).get_column("__ts")
         invalid = extracted.is_null() | (extracted < 0)
-        if bool(invalid.any()):
-            column = self.source.timestamp_column
-            if ctx.config_flag("ksql.timestamp.throw.on.invalid"):
-                raise StreamsError(
-                    "Fatal user code error in TimestampExtractor callback for record "
-                    f"(topic {self.source.topic}): could not extract a timestamp from column "
-                    f"{column}"
-                )
-            col_type = self.source.column(column or "")
-            kind = "STRING" if col_type and col_type.type.base is BaseType.STRING else "value"
-            ctx.processing_log.record_processing_errors(
-                ctx.query_id,
-                f"{_STEP}.timestampExtractor",
-                messages=[
-                    f"Failed to extract timestamp from column {column} ({kind}); the record is "
-                    "skipped."
-                ]
-                * int(invalid.sum()),
+        if not bool(invalid.any()):  # the common case: no filter over the whole batch
+            return frame.with_columns(extracted.alias(B.ROWTIME))
+        column = self.source.timestamp_column
+        if ctx.config_flag("ksql.timestamp.throw.on.invalid"):
+            raise StreamsError(
+                "Fatal user code error in TimestampExtractor callback for record "
+                f"(topic {self.source.topic}): could not extract a timestamp from column "
+                f"{column}"
             )
+        col_type = self.source.column(column or "")
+        kind = "STRING" if col_type and col_type.type.base is BaseType.STRING else "value"
+        ctx.processing_log.record_processing_errors(
+            ctx.query_id,
+            f"{_STEP}.timestampExtractor",
+            messages=[
+                f"Failed to extract timestamp from column {column} ({kind}); the record is skipped."
+            ]
+            * int(invalid.sum()),
+        )
         frame = frame.with_columns(extracted.alias(B.ROWTIME))
         return frame.filter(~invalid)
 
