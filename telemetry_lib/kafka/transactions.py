@@ -36,11 +36,12 @@ from telemetry_lib.kafka.errors import (
 from telemetry_lib.kafka.producer import (
     FLUSH_TIMEOUT_S,
     DeliveryFailures,
+    ExtraHeader,
     Headers,
     KeySpec,
     encode_json_batch,
     encode_keys,
-    frame_arguments,
+    produce_frame_records,
     produce_many,
 )
 from telemetry_lib.kafka.records import PartitionOffsets
@@ -144,9 +145,11 @@ class TransactionalProducer:
         timestamps: Sequence[int | None] | None = None,
         partitions: Sequence[int | None] | None = None,
         headers: Sequence[Headers | None] | None = None,
+        extra_header: ExtraHeader | None = None,
     ) -> None:
-        """Add pre-serialized records (optional parallel keys, timestamps, partitions, headers)
-        to the open transaction."""
+        """Add pre-serialized records (optional parallel keys, timestamps, partitions, headers;
+        ``extra_header`` = (name, a value per record) appended after each record's headers) to
+        the open transaction."""
         self._ensure(TxnState.IN_TRANSACTION, action="produce_values")
         self._guarded(
             lambda: produce_many(
@@ -157,6 +160,7 @@ class TransactionalProducer:
                 timestamps=timestamps,
                 partitions=partitions,
                 headers=headers,
+                extra_header=extra_header,
             )
         )
 
@@ -168,10 +172,15 @@ class TransactionalProducer:
         keys = encode_keys(batch, key) if key is not None else None
         self.produce_values(topic, encode_json_batch(batch), keys=keys)
 
-    def produce_frame(self, topic: str, frame: pl.DataFrame) -> None:
-        """Add a raw record batch (RECORD_COLUMNS, headers included) to the open transaction."""
+    def produce_frame(
+        self, topic: str, frame: pl.DataFrame, *, extra_header: ExtraHeader | None = None
+    ) -> None:
+        """Add a raw record batch (RECORD_COLUMNS, headers included; ``extra_header`` as in
+        :meth:`produce_values`) to the open transaction."""
         self._ensure(TxnState.IN_TRANSACTION, action="produce_frame")
-        self._guarded(lambda: produce_many(self._producer, topic, **frame_arguments(frame)))
+        self._guarded(
+            lambda: produce_frame_records(self._producer, topic, frame, extra_header=extra_header)
+        )
 
     def send_offsets(self, offsets: PartitionOffsets, group_metadata: Any) -> None:
         """Commit a consumer group's offsets (next offset to read) with this transaction."""

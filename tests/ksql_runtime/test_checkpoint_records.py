@@ -43,7 +43,7 @@ def test_last_complete_snapshot_and_later_intents() -> None:
     assert snapshot == snap2 and intents == []
 
 
-def test_eos_headers_round_trip_through_published_indexes() -> None:
+def test_eos_values_round_trip_through_published_indexes() -> None:
     frame = pl.DataFrame(
         {
             "key": [b"a", b"b", b"c"],
@@ -55,17 +55,20 @@ def test_eos_headers_round_trip_through_published_indexes() -> None:
         },  # fmt: skip
         schema=RECORD_SCHEMA,
     )
-    headers = cp.eos_headers(frame, query_id="CSAS_Q_0", epoch=2, batch=7, indexes=[4, 5, 6])
-    assert headers[0] == [(cp.EOS_HEADER, b"CSAS_Q_0:2:7:4")]
-    assert headers[1] == [("h", b"x"), (cp.EOS_HEADER, b"CSAS_Q_0:2:7:5")]
+    eos = cp.eos_values("CSAS_Q_0", epoch=2, batch=7, indexes=[4, 5, 16])
+    assert eos == [b"CSAS_Q_0:2:7:4", b"CSAS_Q_0:2:7:5", b"CSAS_Q_0:2:7:16"]
+    # As a reader sees them: the record's own headers, then ksql-eos.
     published = frame.with_columns(
         pl.Series(
             "headers",
-            [[{"key": k, "value": v} for k, v in row] for row in headers],
+            [
+                [*own, {"key": cp.EOS_HEADER, "value": value}]
+                for own, value in zip(frame["headers"].to_list(), eos, strict=True)
+            ],
             dtype=RECORD_SCHEMA["headers"],
         )
     )
-    assert cp.published_indexes([published], "CSAS_Q_0") == {(7, 4), (7, 5), (7, 6)}
+    assert cp.published_indexes([published], "CSAS_Q_0") == {(7, 4), (7, 5), (7, 16)}
     assert cp.published_indexes([published], "CSAS_OTHER_1") == set()
 
 
