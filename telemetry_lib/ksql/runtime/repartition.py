@@ -173,11 +173,12 @@ class RowCodec:
     """A batch's rows as Kafka records (RECORD_SCHEMA) and back, for one batch schema.
 
     One record per (target partition, chunk of at most :data:`CHUNK_BYTES`): its value is the
-    chunk's rows as JSON lines, its partition the CRC-32 of the row's new key (as JSON) modulo
-    ``partitions``, so every row of one key lands in one partition; its timestamp the chunk's
-    largest ROWTIME. The schema is learnt from the first encoded batch (sub-topology 1's output
-    schema is fixed by the plan) and kept in the query's checkpoint topic, so a restarted runner
-    decodes records written before the restart before it encoded anything itself."""
+    chunk's rows as an LZ4 Arrow IPC stream (:mod:`~telemetry_lib.ksql.runtime.repartition_wire`),
+    its partition the CRC-32 of the row's new key (as JSON) modulo ``partitions``, so every row
+    of one key lands in one partition; its timestamp the chunk's largest ROWTIME. The schema is
+    learnt from the first encoded batch (sub-topology 1's output schema is fixed by the plan)
+    and kept in the query's checkpoint topic, so a restarted runner decodes records written
+    before the restart before it encoded anything itself."""
 
     def __init__(self, schema: pl.Schema | None = None, *, partitions: int = 1) -> None:
         self.schema = schema
