@@ -32,6 +32,7 @@ from telemetry_lib.mongo.client import (
     wrap_mongo_error,
 )
 from telemetry_lib.mongo.extjson import (
+    DECODE_OPTIONS,
     JsonFormatter,
     encode_document,
     new_object_id,
@@ -39,7 +40,13 @@ from telemetry_lib.mongo.extjson import (
     resume_token_to_json,
 )
 from telemetry_lib.mongo.frames import documents_to_frame, json_safe, plain_value, read_collection
-from telemetry_lib.mongo.raw_changes import RawChangeBatches, decode_changes
+from telemetry_lib.mongo.raw_changes import (
+    CopyBatch,
+    RawChangeBatches,
+    RawDocumentBatches,
+    decode_changes,
+    decode_documents,
+)
 from telemetry_lib.mongo.seed import SeedResult, seed
 from telemetry_lib.mongo.upsert import (
     WriteSummary,
@@ -50,6 +57,7 @@ from telemetry_lib.mongo.upsert import (
 )
 
 __all__ = [
+    "DECODE_OPTIONS",
     "DEFAULT_DATABASE",
     "BulkOutcome",
     "JsonFormatter",
@@ -63,16 +71,19 @@ __all__ = [
     "resume_token_to_json",
     "ChangeEvent",
     "ChangeFeed",
+    "CopyBatch",
     "Document",
     "FullDocument",
     "MongoLike",
     "OperationType",
     "RawChangeBatches",
+    "RawDocumentBatches",
     "SeedResult",
     "WriteSummary",
     "close_shared_clients",
     "compound_id",
     "decode_changes",
+    "decode_documents",
     "delete_by_ids",
     "documents_to_frame",
     "get_collection",

@@ -19,6 +19,13 @@ The formats are those of the official connector's ``output.json.formatter`` clas
 Plain values (str, int, float, bool, None, dict, list) take a fast path; the text is written by
 msgspec. A NaN or infinite double is written as ``null`` by msgspec in DefaultJson and
 SimplifiedJson (the Java driver writes ``NaN``, which is not JSON either).
+
+Documents decoded with :data:`DECODE_OPTIONS` (BSON dates as ``DatetimeMS``, the exact
+milliseconds, any year) can be written with ``ms_dates=True``: there is then no ``datetime``
+that msgspec would write in its own format, so a SimplifiedJson document of any shape is one
+msgspec call whose hook converts the BSON types (no walk, no type scan: ~0.7 us for a flat
+10-field document instead of ~1.8). Dates outside what ``datetime`` holds (years 1-9999) are
+written as relaxed Extended JSON does, ``{"$date": {"$numberLong": "<ms>"}}``.
 """
 
 from __future__ import annotations
@@ -32,11 +39,15 @@ from typing import Any, Literal
 
 import msgspec
 from bson import Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Timestamp, json_util
+from bson.codec_options import CodecOptions, DatetimeConversion
+from bson.datetime_ms import DatetimeMS
 from bson.regex import Regex
 
 __all__ = [
+    "DECODE_OPTIONS",
     "JsonFormatter",
     "encode_document",
+    "ms_datetime",
     "new_object_id",
     "resume_token_from_json",
     "resume_token_to_json",
@@ -51,25 +62,76 @@ _encoder = msgspec.json.Encoder()
 _PLAIN = (str, bool, float, type(None))
 _INT32 = (-(2**31), 2**31 - 1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The milliseconds a ``datetime`` can hold (years 1-9999, UTC).
+_MS_RANGE = (
+    -62_135_596_800_000,
+    253_402_300_799_999,
+)
+
+#: How the source connector decodes BSON: dates as ``DatetimeMS`` (exact milliseconds, any year;
+#: decoding builds no ``datetime``), everything else as pymongo's defaults.
+DECODE_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
+    datetime_conversion=DatetimeConversion.DATETIME_MS
+)
 
 
-def encode_document(value: Mapping[str, Any], formatter: JsonFormatter) -> str:
-    """``value`` (a document as pymongo returns it) as JSON text in ``formatter``'s format."""
+def encode_document(
+    value: Mapping[str, Any], formatter: JsonFormatter, *, ms_dates: bool = False
+) -> str:
+    """``value`` (a document as pymongo returns it) as JSON text in ``formatter``'s format.
+    ``ms_dates``: its dates are ``DatetimeMS`` (decoded with :data:`DECODE_OPTIONS`), never
+    ``datetime`` — a SimplifiedJson document is then written in one msgspec call."""
     if formatter == "ExtendedJson":
         return json_util.dumps(value, json_options=json_util.CANONICAL_JSON_OPTIONS)
     simplified = formatter == "SimplifiedJson"
+    if simplified and ms_dates:
+        # msgspec writes every native type as SimplifiedJson does (bytes as base64, UUIDs as
+        # text, dict subclasses as objects); the hook converts the BSON types at any depth
+        return _simplified_encoder.encode(value).decode()
     if {type(v) for v in value.values()} <= _FLAT_TYPES:
         # a flat document of common types (most events): msgspec writes it in one call, the
-        # hook converting Int64 / ObjectId / Decimal128 (datetimes and nesting take the walk)
+        # hook converting Int64 / ObjectId / Decimal128 / DatetimeMS (datetimes and nesting
+        # take the walk)
         encoder = _simplified_encoder if simplified else _strict_encoder
         return encoder.encode(value).decode()
     convert = _simplified if simplified else _strict
     return _encoder.encode(_walk(value, convert)).decode()
 
 
-_FLAT_TYPES = frozenset({str, int, float, bool, type(None), Int64, ObjectId, Decimal128})
-_simplified_encoder = msgspec.json.Encoder(enc_hook=lambda v: _simplified(v))
-_strict_encoder = msgspec.json.Encoder(enc_hook=lambda v: _strict(v))
+def ms_datetime(value: DatetimeMS) -> dt.datetime | None:
+    """A ``DatetimeMS`` as an aware UTC datetime (None outside years 1-9999)."""
+    millis = int(value)
+    if not _MS_RANGE[0] <= millis <= _MS_RANGE[1]:
+        return None
+    return _EPOCH + dt.timedelta(milliseconds=millis)
+
+
+_FLAT_TYPES = frozenset(
+    {str, int, float, bool, type(None), Int64, ObjectId, Decimal128, DatetimeMS}
+)
+
+
+def _simplified_hook(value: Any) -> Any:
+    """msgspec's hook for SimplifiedJson: the common BSON types first (one type lookup)."""
+    kind = type(value)
+    if kind is Int64:
+        return int(value)
+    if kind is ObjectId:
+        return str(value)
+    if kind is DatetimeMS:
+        return _iso_ms(value)
+    return _simplified(value)
+
+
+def _strict_hook(value: Any) -> Any:
+    """msgspec's hook for DefaultJson."""
+    if type(value) is Int64:
+        return {"$numberLong": str(int(value))}
+    return _strict(value)
+
+
+_simplified_encoder = msgspec.json.Encoder(enc_hook=_simplified_hook)
+_strict_encoder = msgspec.json.Encoder(enc_hook=_strict_hook)
 
 
 def resume_token_to_json(token: Mapping[str, Any]) -> str:
@@ -123,11 +185,24 @@ def _iso(value: dt.datetime) -> str:
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
+def _iso_ms(value: DatetimeMS) -> Any:
+    moment = ms_datetime(value)
+    if moment is None:  # outside datetime's years: relaxed Extended JSON's form
+        return {"$date": {"$numberLong": str(int(value))}}
+    return _iso(moment)
+
+
 def _simplified(value: Any) -> Any:
+    if isinstance(value, Code):  # a str subclass
+        return _common(value)
     if isinstance(value, bool | int | float | str):  # Int64 and other subclasses
-        return value if isinstance(value, bool | str) else _number(value)
+        if isinstance(value, bool):
+            return value
+        return str(value) if isinstance(value, str) else _number(value)
     if isinstance(value, ObjectId):
         return str(value)
+    if isinstance(value, DatetimeMS):
+        return _iso_ms(value)
     if isinstance(value, dt.datetime):
         return _iso(value)
     if isinstance(value, Decimal128):
@@ -138,14 +213,20 @@ def _simplified(value: Any) -> Any:
         return base64.b64encode(value).decode()
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, Mapping):  # e.g. a RawBSONDocument (msgspec writes dicts itself)
+        return dict(value)
     return _common(value)
 
 
 def _strict(value: Any) -> Any:
     if isinstance(value, Int64):
         return {"$numberLong": str(int(value))}
-    if isinstance(value, bool | str):
+    if isinstance(value, Code):  # a str subclass
+        return _common(value)
+    if isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, int):
         low, high = _INT32
         return int(value) if low <= value <= high else {"$numberLong": str(int(value))}
@@ -153,6 +234,8 @@ def _strict(value: Any) -> Any:
         return float(value)
     if isinstance(value, ObjectId):
         return {"$oid": str(value)}
+    if isinstance(value, DatetimeMS):
+        return {"$date": int(value)}
     if isinstance(value, dt.datetime):
         return {"$date": _millis(value)}
     if isinstance(value, Decimal128):
@@ -164,6 +247,8 @@ def _strict(value: Any) -> Any:
         return {"$binary": base64.b64encode(value.bytes).decode(), "$type": "04"}
     if isinstance(value, Regex):
         return {"$regex": value.pattern, "$options": _regex_flags(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
     return _common(value)
 
 

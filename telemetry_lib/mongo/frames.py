@@ -16,11 +16,13 @@ from typing import Any
 
 import polars as pl
 from bson import Binary, Decimal128, ObjectId, Timestamp
+from bson.datetime_ms import DatetimeMS
 from bson.regex import Regex
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
 from telemetry_lib.mongo.client import Document, wrap_mongo_error
+from telemetry_lib.mongo.extjson import ms_datetime
 
 __all__ = [
     "documents_to_frame",
@@ -102,8 +104,9 @@ def plain_value(value: Any) -> Any:
 
 
 def json_safe(value: Any) -> Any:
-    """``value`` as plain JSON types: like :func:`plain_value`, plus datetimes as ISO-8601
-    UTC strings and bytes as base64 (the connector's SimplifiedJson choices)."""
+    """``value`` as plain JSON types: like :func:`plain_value`, plus datetimes (and
+    ``DatetimeMS``) as ISO-8601 UTC strings and bytes as base64 (the connector's SimplifiedJson
+    choices); a ``DatetimeMS`` outside years 1-9999 as its milliseconds."""
     value = plain_value(value)
     return _json_safe(value)
 
@@ -113,6 +116,11 @@ def _json_safe(value: Any) -> Any:
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_json_safe(v) for v in value]
+    if isinstance(value, DatetimeMS):
+        moment = ms_datetime(value)
+        if moment is None:
+            return int(value)
+        value = moment
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:  # BSON dates are UTC; naive ones come from tz_aware=False
             value = value.replace(tzinfo=dt.UTC)

@@ -7,9 +7,10 @@ import datetime as dt
 import json
 
 import pytest
-from bson import Decimal128, Int64, ObjectId
+from bson import BSON, Code, Decimal128, Int64, ObjectId
+from bson.datetime_ms import DatetimeMS
 
-from telemetry_lib.connectors.api import ConnectorConfigError
+from telemetry_lib.connectors.api import ConnectorConfigError, SourceRecord
 from telemetry_lib.connectors.mongodb.source_config import (
     SOURCE_CONFIG,
     parse_source_settings,
@@ -17,11 +18,12 @@ from telemetry_lib.connectors.mongodb.source_config import (
 )
 from telemetry_lib.connectors.mongodb.source_records import (
     copied_event,
+    copy_records,
     event_record,
     id_key,
     token_offset,
 )
-from telemetry_lib.mongo import encode_document, resume_token_from_json
+from telemetry_lib.mongo import decode_documents, encode_document, json_safe, resume_token_from_json
 
 FMT = "com.mongodb.kafka.connect.source.json.formatter."
 BASE = {"connection.uri": "mongodb://127.0.0.1:1", "database": "game", "collection": "events"}
@@ -185,3 +187,74 @@ def test_flat_documents_encode_as_the_general_walk_does() -> None:
             encode_document(flat, formatter)
         )
     assert json.loads(encode_document(flat, "DefaultJson"))["n"] == {"$numberLong": "5"}
+
+
+def _as_decoded(doc: dict) -> dict:  # type: ignore[type-arg]
+    """``doc`` as the source's raw paths decode it (BSON round trip, dates as DatetimeMS)."""
+    return decode_documents(BSON.encode(doc))[0]
+
+
+def test_documents_decoded_with_ms_dates_encode_as_datetimes_do() -> None:
+    oid = ObjectId("65f000000000000000000000")
+    doc = {
+        "_id": oid, "n": Int64(5), "i": 3, "f": 1.5, "dec": Decimal128("1.5"),
+        "t": dt.datetime(2023, 1, 1, 1, 2, 3, 123000, tzinfo=dt.UTC),
+        "t0": dt.datetime(2023, 1, 1, tzinfo=dt.UTC), "b": b"ab", "s": "x", "z": None,
+        "nested": [{"x": Int64(2**40), "when": dt.datetime(1969, 12, 31, 23, 59, tzinfo=dt.UTC)}],
+        "deep": {"ids": [oid], "flag": True},
+    }  # fmt: skip
+    decoded = _as_decoded(doc)
+    assert isinstance(decoded["t"], DatetimeMS)
+    for formatter in ("DefaultJson", "SimplifiedJson", "ExtendedJson"):
+        expected = json.loads(encode_document(doc, formatter))  # type: ignore[arg-type]
+        assert json.loads(encode_document(decoded, formatter, ms_dates=True)) == expected  # type: ignore[arg-type]
+        assert json.loads(encode_document(decoded, formatter)) == expected  # type: ignore[arg-type]
+        flat = {k: v for k, v in decoded.items() if k not in ("nested", "deep", "b")}
+        assert json.loads(encode_document(flat, formatter, ms_dates=True)) == {  # type: ignore[arg-type]
+            k: v for k, v in expected.items() if k not in ("nested", "deep", "b")
+        }
+    assert json_safe(decoded)["t"] == json_safe(doc)["t"] == "2023-01-01T01:02:03.123Z"
+
+
+def test_dates_outside_datetimes_years_are_written_as_relaxed_extended_json() -> None:
+    far = DatetimeMS(253_402_300_800_000)  # 10000-01-01
+    assert json.loads(encode_document({"t": far}, "SimplifiedJson", ms_dates=True)) == {
+        "t": {"$date": {"$numberLong": "253402300800000"}}
+    }
+    assert json.loads(encode_document({"t": far}, "DefaultJson")) == {"t": {"$date": 253402300800000}}
+    assert json_safe({"t": far}) == {"t": 253402300800000}
+
+
+def test_javascript_code_is_written_as_code() -> None:
+    for formatter in ("DefaultJson", "SimplifiedJson"):
+        for ms_dates in (False, True):
+            text = encode_document({"c": Code("x = 1"), "w": [Code("y")]}, formatter, ms_dates=ms_dates)  # type: ignore[arg-type]
+            assert json.loads(text) == {"c": {"$code": "x = 1"}, "w": [{"$code": "y"}]}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"publish.full.document.only": "true", "output.json.formatter": FMT + "SimplifiedJson"},
+        {"publish.full.document.only": "true"},
+        {"publish.full.document.only": "true", "change.stream.document.key.as.key": "false"},
+        {},
+        {"output.json.formatter": FMT + "ExtendedJson"},
+        {"output.format.value": "schema", "output.format.key": "schema"},
+        {"output.json.formatter": FMT + "SimplifiedJson", "change.stream.document.key.as.key": "false"},
+    ],
+)
+def test_copy_records_equal_the_per_document_records(extra: dict[str, str]) -> None:
+    s = _settings(**extra)
+    oid = ObjectId("65f000000000000000000001")
+    docs = [
+        {"_id": 1, "n": Int64(2**40), "t": dt.datetime(2023, 5, 1, 12, 0, 0, 5000, tzinfo=dt.UTC)},
+        {"_id": oid, "nested": {"a": [1, {"b": oid}]}, "s": "x"},
+        {"_id": {"compound": "key", "n": 2}, "f": 2.5},
+        {"_id": "text", "dec": Decimal128("0.1")},
+    ]
+    offset = token_offset({"_data": "nx:9"}, copying=True)
+    decoded = [_as_decoded(d) for d in docs]
+    expected = [event_record(copied_event(d, s), offset, s) for d in docs]
+    assert copy_records(decoded, offset, s) == expected
+    assert all(type(r) is SourceRecord for r in expected)

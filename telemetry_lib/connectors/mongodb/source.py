@@ -9,8 +9,10 @@ How a task moves through its work (numbered as in the code):
    nothing repeated). Without one (or with one marked ``copy``): ``startup.mode`` decides —
    ``latest`` (now), ``timestamp`` (the configured operation time), ``copy_existing``.
 2. copy_existing opens the change stream FIRST, so every write from then on is in it, then reads
-   the collection (``startup.mode.copy.existing.pipeline`` applied) ``poll.max.batch.size``
-   documents per poll. Their offsets are marked ``copy``: a restart during the copy copies
+   the collection (``startup.mode.copy.existing.pipeline`` applied) as raw batches of
+   ``poll.max.batch.size`` documents (``mongo.RawDocumentBatches``, read ahead by the task's
+   own thread), one batch per poll, decoded and converted in one go (``decode_documents``,
+   ``copy_records``). Their offsets are marked ``copy``: a restart during the copy copies
    again, as the official connector does (records copied before the restart are then in the
    topic twice).
 3. Boundary: when the copy is done, the same poll drains the change stream up to now. An insert
@@ -49,9 +51,8 @@ processes now share the cores about evenly.
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from telemetry_lib.connectors.api import (
@@ -71,7 +72,7 @@ from telemetry_lib.connectors.mongodb.source_config import (
 from telemetry_lib.connectors.mongodb.source_prefetch import READ_WAIT_S, Prefetcher
 from telemetry_lib.connectors.mongodb.source_records import (
     change_event_document,
-    copied_event,
+    copy_records,
     event_record,
     id_key,
     stream_records,
@@ -80,11 +81,14 @@ from telemetry_lib.connectors.mongodb.source_records import (
 from telemetry_lib.errors import MongoError
 from telemetry_lib.kafka.gc_pause import gc_paused
 from telemetry_lib.mongo import (
+    DECODE_OPTIONS,
     ChangeFeed,
+    CopyBatch,
     RawChangeBatches,
+    RawDocumentBatches,
     decode_changes,
+    decode_documents,
     get_collection,
-    iter_documents,
     mongo_client,
     resume_token_from_json,
 )
@@ -155,14 +159,13 @@ class MongoSourceTask(SourceTask):
         self._collection: Any = None
         self._feed: ChangeFeed | None = None
         self._position: Mapping[str, Any] | None = None  # token after the last event handed out
-        self._copy: Iterator[dict[str, Any]] | None = None
+        self._copy: RawDocumentBatches | None = None
         self._copied: set[str] = set()
         self._copy_token: dict[str, str] = {}
         self._copy_pending = False
-        self._lookahead: dict[str, Any] | None = None
         self._raw: RawChangeBatches | None = None
         self._prefetch: Prefetcher[bytes] | None = None
-        self._copy_prefetch: Prefetcher[tuple[list[dict[str, Any]], bool]] | None = None
+        self._copy_prefetch: Prefetcher[tuple[CopyBatch, bool]] | None = None
 
     @property
     def settings(self) -> SourceSettings:
@@ -173,8 +176,11 @@ class MongoSourceTask(SourceTask):
     def start(self, props: Mapping[str, str]) -> None:
         settings = self._settings = parse_source_settings(props)
         self._client = mongo_client(settings.uri)
-        self._collection = get_collection(self._client, settings.collection,
-                                          database=settings.database)  # fmt: skip
+        # every read decodes dates as DatetimeMS (the raw batches, the copy's boundary feed),
+        # so a document _id reads the same on each path
+        self._collection = get_collection(
+            self._client, settings.collection, database=settings.database
+        ).with_options(codec_options=DECODE_OPTIONS)
         # 1. the committed offset decides where to start
         offset = self.context.offset_reader.offset(settings.source_partition) or {}
         if isinstance(offset.get("_id"), str) and offset.get("copy") != "true":
@@ -197,7 +203,6 @@ class MongoSourceTask(SourceTask):
             self._close_feed()
             if self._copy is not None or self._copy_pending:
                 self._copy, self._copy_pending, self._position = None, True, None
-                self._lookahead = None
                 self._copied.clear()
             raise RetriableError(f"MongoDB source {self._name}: {exc.message}") from exc
 
@@ -206,33 +211,34 @@ class MongoSourceTask(SourceTask):
         feed = self._open_feed()
         self._position = feed.resume_token
         self._copy_token = token_offset(self._position or {}, copying=True)
-        self._copy = iter_documents(self._collection,
-                                    pipeline=self.settings.copy_pipeline or None)  # fmt: skip
+        self._copy = RawDocumentBatches(self._collection,
+                                        pipeline=list(self.settings.copy_pipeline) or None,
+                                        batch_size=self.settings.max_batch)  # fmt: skip
         self._copy_pending = False
         logger.info("%s: copying the existing documents", self._name)
 
     def _poll_copy(self) -> list[SourceRecord]:
         settings = self.settings
+        assert self._copy is not None
         if self._copy_prefetch is None:
-            self._copy_prefetch = Prefetcher(self._read_copy_batch,
+            # the last batch ends the thread: the poll that copies the last document also
+            # crosses the boundary
+            self._copy_prefetch = Prefetcher(self._copy.next_raw,
                                              last=lambda batch: batch[1]).start()  # fmt: skip
         batch = self._copy_prefetch.take(MAX_POLL_WAIT_S)
         if batch is None:
             return []
-        documents, is_last = batch
-        records: list[SourceRecord] = []
-        with gc_paused():  # converted here, while the thread reads the next batch
-            for document in documents:
-                self._copied.add(id_key(document.get("_id")))
-                record = event_record(copied_event(document, settings), self._copy_token,
-                                      settings)  # fmt: skip
-                if record is not None:
-                    records.append(record)
+        data, is_last = batch
+        with gc_paused():  # decoded and converted here, while the thread reads the next batch
+            documents = decode_documents(data)
+            self._copied.update([id_key(d.get("_id")) for d in documents])
+            records = copy_records(documents, self._copy_token, settings)
         if not is_last:
             return records
         self._copy_prefetch.close()
         self._copy_prefetch = None
         # 3. the copy is complete: drain the stream to now, dropping inserts already copied
+        self._copy.close()
         self._copy = None
         feed = self._open_feed()
         while True:
@@ -260,23 +266,6 @@ class MongoSourceTask(SourceTask):
                 source_offset=token_offset(self._position),
             )  # fmt: skip
         return records
-
-    def _read_copy_batch(self) -> tuple[list[dict[str, Any]], bool]:
-        """(documents, this is the last batch) — on the prefetch thread."""
-        assert self._copy is not None
-        batch: list[dict[str, Any]] = []
-        documents: Iterator[dict[str, Any]] = self._copy
-        if self._lookahead is not None:
-            documents = itertools.chain([self._lookahead], self._copy)
-            self._lookahead = None
-        for document in documents:
-            if len(batch) >= self.settings.max_batch:
-                # a full batch and more to come: keep this document for the next batch (looking
-                # ahead means the poll that copies the last document also crosses the boundary)
-                self._lookahead = document
-                return batch, False
-            batch.append(document)
-        return batch, True
 
     def _poll_stream(self) -> list[SourceRecord]:
         # 4. raw batches read ahead by the prefetcher (the next getMore is on the wire while
@@ -339,7 +328,7 @@ class MongoSourceTask(SourceTask):
         if self._prefetch is not None:
             self._prefetch.close()
             self._prefetch = None
-        for cursor in (self._feed, self._raw):
+        for cursor in (self._feed, self._raw, self._copy):
             if cursor is None:
                 continue
             try:
