@@ -177,3 +177,27 @@ def test_rows_are_placed_by_the_crc32_of_their_key_json_for_every_key_shape() ->
             for row in rows
         ]
         assert placed == expected, cols
+
+
+def test_binary_and_temporal_keys_are_placed_by_their_wire_json() -> None:
+    # BYTES travel as base64 text, timestamps as epoch milliseconds, dates as epoch days.
+    day = dt.date(2020, 1, 1)
+    moment = dt.datetime(2020, 1, 1, 1, 2, 3, 123000)
+    frame = pl.DataFrame(
+        {
+            "B": [b"a", None, b"\x00\xff", b"a"],
+            "D": [day, None, dt.date(1960, 5, 5), day],
+            "T": [moment, None, dt.datetime(1950, 1, 1), moment],
+        },
+        schema={"B": pl.Binary, "D": pl.Date, "T": pl.Datetime("ms")},
+    )
+    epoch = dt.datetime(1970, 1, 1)
+    wire = {
+        "B": lambda v: None if v is None else base64.b64encode(v).decode(),
+        "D": lambda v: None if v is None else (v - dt.date(1970, 1, 1)).days,
+        "T": lambda v: None if v is None else (v - epoch) // dt.timedelta(milliseconds=1),
+    }
+    for col, to_wire in wire.items():
+        placed = RowCodec(partitions=5)._partitions(frame, [pl.col(col)]).to_list()
+        expected = [_expected_partition({"K0": to_wire(v)}, 5) for v in frame[col].to_list()]
+        assert placed == expected, col
