@@ -70,6 +70,9 @@ QUEUE_FULL_POLL_S = 0.05
 # itself: 10k records (~8 ms) keeps other threads' waits near the interpreter's 5 ms switch
 # interval (the poll between chunks releases the GIL).
 POLL_EVERY = 10_000
+# Record batches smaller than this are inspected in Python (a polars query costs ~25-60 us
+# whatever its size: several per batch were most of a small batch's produce cost).
+SMALL_FRAME = 256
 # How many failures to quote in a DeliveryError message.
 ERRORS_QUOTED = 3
 
@@ -283,9 +286,11 @@ def produce_frame_records(
     number of value bytes."""
     if extra_header is not None:
         _check_lengths(frame.height, extra_header=extra_header[1])
-    _produce_columns(producer, topic, _frame_columns(frame, extra_header),
-                     on_delivery=on_delivery)  # fmt: skip
-    return int(frame["value"].bin.size().sum() or 0)
+    columns = _frame_columns(frame, extra_header)
+    _produce_columns(producer, topic, columns, on_delivery=on_delivery)
+    if frame.height < SMALL_FRAME:
+        return sum(map(len, filter(None, columns.values)))
+    return int(frame.get_column("value").bin.size().sum() or 0)
 
 
 def frame_arguments(frame: pl.DataFrame) -> dict[str, Any]:
@@ -341,20 +346,36 @@ class _Columns:
 
 
 def _frame_columns(frame: pl.DataFrame, extra_header: ExtraHeader | None) -> _Columns:
-    """A record batch's columns, nulls replaced in polars (no Python pass per record)."""
+    """A record batch's columns, nulls replaced in polars (no Python pass per record) - or in
+    Python below SMALL_FRAME rows, where a polars query's fixed cost (~25-60 us) dominates."""
     n = frame.height
+    columns = set(frame.columns)
     timestamps = partitions = headers = None
-    if "timestamp" in frame.columns and frame["timestamp"].null_count() < n:
-        timestamps = frame["timestamp"].fill_null(0).to_list()
-    if "partition" in frame.columns and frame["partition"].null_count() < n:
-        partitions = frame["partition"].fill_null(-1).to_list()
-    if "headers" in frame.columns and frame["headers"].list.len().sum() > 0:
-        headers = [
-            [(h["key"], h["value"]) for h in row] if row else None
-            for row in frame["headers"].to_list()
-        ]
-    return _Columns(frame["value"].to_list(), frame["key"].to_list(), timestamps, partitions,
-                    headers, extra_header)  # fmt: skip
+    if "timestamp" in columns:
+        timestamps = _filled_column(frame.get_column("timestamp"), 0)
+    if "partition" in columns:
+        partitions = _filled_column(frame.get_column("partition"), -1)
+    if "headers" in columns:
+        column = frame.get_column("headers")
+        present = any(column.to_list()) if n < SMALL_FRAME else column.list.len().sum() > 0
+        if present:
+            headers = [
+                [(h["key"], h["value"]) for h in row] if row else None for row in column.to_list()
+            ]
+    values, keys = frame.get_column("value").to_list(), frame.get_column("key").to_list()
+    return _Columns(values, keys, timestamps, partitions, headers, extra_header)
+
+
+def _filled_column(column: pl.Series, default: int) -> list[int] | None:
+    """The column as a list with nulls replaced by ``default``; None when every row is null."""
+    nulls = column.null_count()
+    if nulls == len(column):
+        return None
+    if nulls == 0:
+        return column.to_list()
+    if len(column) < SMALL_FRAME:
+        return [default if v is None else v for v in column.to_list()]
+    return column.fill_null(default).to_list()
 
 
 def _produce_columns(

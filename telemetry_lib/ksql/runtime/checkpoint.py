@@ -186,11 +186,10 @@ def decode_checkpoints(records: pl.DataFrame) -> tuple[Snapshot | None, list[Int
 
 def eos_values(query_id: str, *, epoch: int, batch: int, indexes: Sequence[int]) -> list[bytes]:
     """The ``ksql-eos`` header value of each output: ``<query>:<epoch>:<batch>:<index>``
-    (built in one polars query: ~0.1 us per record against ~0.13 us for an f-string each)."""
-    prefix = f"{query_id}:{epoch}:{batch}:"
-    numbers = pl.Series("index", indexes, dtype=pl.Int64)
-    text = pl.select((pl.lit(prefix) + pl.lit(numbers).cast(pl.String)).cast(pl.Binary))
-    return text.to_series().to_list()
+    (bytes %-formatting mapped in C: ~0.13 us per record and no fixed cost, where a polars
+    query costs ~90 us even for a handful)."""
+    prefix = f"{query_id}:{epoch}:{batch}:".encode().replace(b"%", b"%%")
+    return list(map((prefix + b"%d").__mod__, indexes))
 
 
 def published_indexes(frames: Iterable[pl.DataFrame], query_id: str) -> set[tuple[int, int]]:
