@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from itertools import compress, repeat
 from operator import is_
 from typing import Any
@@ -24,7 +24,7 @@ from telemetry_lib.kafka.config import DEFAULT_ISOLATION, ConfLike, IsolationLev
 from telemetry_lib.kafka.consumer import CONSUME_BATCH, REQUEST_TIMEOUT_S
 from telemetry_lib.kafka.errors import KafkaError, wrap_kafka_exception
 from telemetry_lib.kafka.gc_pause import gc_paused
-from telemetry_lib.kafka.records import empty_record_frame, record_batch
+from telemetry_lib.kafka.records import SkippableColumn, empty_record_frame, record_batch
 
 __all__ = ["AssignedConsumer"]
 
@@ -102,26 +102,39 @@ class AssignedConsumer:
         """Next offset per assigned partition after what poll() returned."""
         return dict(self._positions)
 
-    def poll(self, *, max_records: int = CONSUME_BATCH, timeout: float) -> pl.DataFrame:
+    def poll(
+        self,
+        *,
+        max_records: int = CONSUME_BATCH,
+        timeout: float,
+        skip: Mapping[str, Collection[SkippableColumn]] | None = None,
+    ) -> pl.DataFrame:
         """Up to ``max_records`` records of the assigned partitions as one raw frame with a
-        ``topic`` column (empty after ``timeout``).
+        ``topic`` column (empty after ``timeout``); ``skip``: per topic, columns the caller
+        never reads, left unbuilt (:func:`~telemetry_lib.kafka.records.record_batch`).
 
         What librdkafka already fetched is taken at once and converted with the garbage
         collector paused (:mod:`~telemetry_lib.kafka.gc_pause`); only when nothing is there does
         the call wait, collector on, for the first record (then takes what came with it)."""
-        frame = self._take(max_records)
+        frame = self._take(max_records, skip=skip)
         if frame is None:
             try:
                 first = self._consumer.consume(1, timeout)
             except KafkaException as exc:
                 raise wrap_kafka_exception("consume", exc) from exc
             if first:
-                frame = self._take(max_records - 1, first)
+                frame = self._take(max_records - 1, first, skip=skip)
         if frame is None:
             return _empty()
         return frame
 
-    def _take(self, max_records: int, head: list[Message] | None = None) -> pl.DataFrame | None:
+    def _take(
+        self,
+        max_records: int,
+        head: list[Message] | None = None,
+        *,
+        skip: Mapping[str, Collection[SkippableColumn]] | None = None,
+    ) -> pl.DataFrame | None:
         """``head`` plus up to ``max_records`` records librdkafka holds already (no waiting), as
         a frame with a ``topic`` column; None when there are none. Advances the positions."""
         with gc_paused():
@@ -137,7 +150,9 @@ class AssignedConsumer:
                 return None
             # One input topic (the common case): no topic() per message.
             topics = {t for t, _p in self._positions}
-            batch = record_batch(messages, topic=next(iter(topics)) if len(topics) == 1 else None)
+            batch = record_batch(
+                messages, topic=next(iter(topics)) if len(topics) == 1 else None, skip=skip or ()
+            )
             del messages, head  # the messages go before the collector is back
         for tp, end in batch.ends.items():
             if end > self._positions.get(tp, 0):

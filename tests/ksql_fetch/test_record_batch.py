@@ -130,6 +130,23 @@ def test_skipped_columns_are_typed_nothing_and_the_rest_is_unchanged(seed: int) 
         record_batch(msgs, skip=("value",))  # type: ignore[arg-type]
 
 
+def test_per_topic_skips_apply_to_what_every_topic_of_the_batch_skips() -> None:
+    msgs = _messages(4, topics=("a", "b"))
+    full = record_batch(msgs).frame
+    skip = {"a": ("key", "headers", "timestamp"), "b": ("headers",)}
+    mixed = record_batch(msgs, skip=skip).frame
+    assert mixed.drop("headers").equals(full.drop("headers"))  # only what both skip
+    assert mixed["headers"].list.len().sum() == 0
+    only_a = [m for m in msgs if m.topic() == "a"]
+    lean = record_batch(only_a, skip=skip).frame
+    assert lean.select("value", "partition", "offset", "topic").equals(
+        _oracle(only_a).select("value", "partition", "offset", "topic")
+    )
+    assert lean["key"].null_count() == lean["timestamp"].null_count() == len(only_a)
+    only_b = [m for m in msgs if m.topic() == "b"]
+    assert record_batch(only_b, topic="b", skip={"a": ("key",)}).frame.equals(_oracle(only_b))
+
+
 def test_empty_batch_has_the_schema() -> None:
     batch = record_batch([], topic="t")
     assert batch.frame.schema == pl.Schema({**RECORD_COLUMNS, "topic": pl.String()})
