@@ -92,6 +92,7 @@ from telemetry_lib.ksql.runtime.batch_input import (
     Feed,
     feed_batch,
     interleave,
+    unread_record_columns,
 )
 from telemetry_lib.ksql.runtime.checkpoint import (
     EOS_HEADER,
@@ -208,6 +209,7 @@ class QueryRunner:
             internal_topics=self.internal_topics,
             stop=self._stop,
             commit_interval_s=self.commit_interval_s,
+            skip=unread_record_columns(pipeline, self.topology),
         )
         #: The output floors of the next snapshot, being measured on a helper thread.
         self._floors: Background[dict[str, dict[int, int]]] | None = None
