@@ -233,6 +233,7 @@ class MongoSourceTask(SourceTask):
             documents = decode_documents(data)
             self._copied.update([id_key(d.get("_id")) for d in documents])
             records = copy_records(documents, self._copy_token, settings)
+            del documents  # freed now (see _poll_stream)
         if not is_last:
             return records
         self._copy_prefetch.close()
@@ -288,7 +289,9 @@ class MongoSourceTask(SourceTask):
             if not events:
                 return []
             self._position = events[-1]["_id"]
-            return stream_records(events, settings)
+            records = stream_records(events, settings)
+            del events  # freed now: the collection the pause's end brings never traces them
+        return records
 
     def _stream_options(self) -> dict[str, Any]:
         """The change stream's options, the same for the copy's feed and the raw stream: from
