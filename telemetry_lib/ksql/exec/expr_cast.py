@@ -25,7 +25,7 @@ import math
 
 import polars as pl
 
-from telemetry_lib.ksql.functions.decimal_ops import to_decimal
+from telemetry_lib.ksql.functions.decimal_ops import rescale, to_decimal, unscaled
 from telemetry_lib.ksql.types import (
     BaseType,
     SqlArray,
@@ -36,7 +36,7 @@ from telemetry_lib.ksql.types import (
     to_polars,
 )
 
-__all__ = ["cast_expr", "java_string_of", "wrap_int32"]
+__all__ = ["cast_expr", "exact_decimal_unscaled", "java_string_of", "wrap_int32"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PLAIN_LOW, _PLAIN_HIGH = 1e-3, 1e7
 # Scale used when parsing text into DECIMAL before the final HALF_UP rounding.
 _PARSE_EXTRA_SCALE = 8
+# Digits of the largest INTEGER / BIGINT magnitude (2^31, 2^63): a DECIMAL with that many
+# integral digits holds every value.
+_INTEGRAL_DIGITS = {BaseType.INTEGER: 10, BaseType.BIGINT: 19}
+# polars' Decimal holds at most 38 digits.
+_MAX_DECIMAL_DIGITS = 38
 # Java's String.trim() removes every character <= U+0020.
 _JAVA_WHITESPACE = "".join(chr(c) for c in range(33))
 
@@ -117,6 +122,9 @@ def _any_failed(collection: pl.Expr, element_fail: pl.Expr | None) -> pl.Expr | 
 def _numeric(expr: pl.Expr, source: SqlType, target: SqlType) -> tuple[pl.Expr, pl.Expr | None]:
     sb, tb = source.base, target.base
     if isinstance(target, SqlDecimal):
+        exact = _exact_decimal(expr, source, target)
+        if exact is not None:
+            return exact, None
         if isinstance(source, SqlDecimal):
             return to_decimal(expr, source.scale, target)
         if sb is BaseType.DOUBLE:
@@ -143,6 +151,40 @@ def _numeric(expr: pl.Expr, source: SqlType, target: SqlType) -> tuple[pl.Expr, 
     if tb is BaseType.INTEGER:
         return wrap_int32(expr), None
     return expr.cast(pl.Int64), None
+
+
+def _exact_decimal(expr: pl.Expr, source: SqlType, target: SqlDecimal) -> pl.Expr | None:
+    """The cast as a plain polars cast when every value of ``source`` fits ``target`` exactly
+    (no rounding, no overflow: nothing to check), else None. polars casts integers and
+    Decimals to a Decimal of an equal or larger scale exactly (the same value the unscaled
+    path computes)."""
+    if not _fits_exactly(source, target):
+        return None
+    return expr.cast(pl.Decimal(target.precision, target.scale))
+
+
+def exact_decimal_unscaled(
+    expr: pl.Expr, raw: pl.Expr | None, source: SqlType, target: SqlDecimal
+) -> pl.Expr | None:
+    """The unscaled Int128 of ``CAST(expr AS target)`` when that cast is exact (see
+    :func:`_exact_decimal`), else None; ``raw`` is ``expr``'s own unscaled Int128 if known."""
+    if not _fits_exactly(source, target):
+        return None
+    if isinstance(source, SqlDecimal):
+        base = raw if raw is not None else unscaled(expr)
+        return rescale(base, source.scale, target.scale)
+    return rescale(expr.cast(pl.Int128), 0, target.scale)
+
+
+def _fits_exactly(source: SqlType, target: SqlDecimal) -> bool:
+    if isinstance(source, SqlDecimal):
+        scale, integral = source.scale, source.precision - source.scale
+    elif source.base in _INTEGRAL_DIGITS:
+        scale, integral = 0, _INTEGRAL_DIGITS[source.base]
+    else:
+        return False
+    p, s = target.precision, target.scale
+    return p <= _MAX_DECIMAL_DIGITS and s >= scale and p - s >= integral
 
 
 def _decimal_from_text(

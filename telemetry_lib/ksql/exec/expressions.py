@@ -35,6 +35,7 @@ with negative indexes from the end (out of range -> NULL).
 
 from __future__ import annotations
 
+import decimal
 import logging
 import re
 from collections.abc import Sequence
@@ -68,10 +69,10 @@ from telemetry_lib.ksql.analyzer.typed import (
     TypedExpression,
 )
 from telemetry_lib.ksql.errors import InternalError, UnsupportedError
-from telemetry_lib.ksql.exec.expr_cast import cast_expr, wrap_int32
+from telemetry_lib.ksql.exec.expr_cast import cast_expr, exact_decimal_unscaled, wrap_int32
 from telemetry_lib.ksql.exec.expr_lambdas import lambda_by_explode, outer_columns, reduce_call
 from telemetry_lib.ksql.exec.expr_literals import literal_expr
-from telemetry_lib.ksql.functions.decimal_ops import decimal_binary
+from telemetry_lib.ksql.functions.decimal_ops import DecimalOperand, decimal_binary
 from telemetry_lib.ksql.functions.impl_base import NOT_CONSTANT, Arg, get_impl
 from telemetry_lib.ksql.types import BaseType, SqlDecimal, SqlMap, SqlType, to_polars
 
@@ -85,6 +86,16 @@ _DIV_ZERO = "java.lang.ArithmeticException: / by zero"
 _LIKE_TRAILING_ESCAPE = "LIKE pattern must not end with escape character"
 # The regex metacharacters escaped when a LIKE pattern becomes a regex.
 _REGEX_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
+# Let-bound sub-expressions are fields of one struct named with this prefix (see _Lets).
+_LET_PREFIX = "__ksql_let_"
+_LET_OUT = _LET_PREFIX + "out"
+_LET_REF = re.compile(r'field\(\["(' + _LET_PREFIX + r'\d+)"\]\)')
+# A sub-expression whose polars text is at most this long (a column, a cast or null check of
+# one, a literal) is repeated where it is used: a struct stage costs more planning (~50 us)
+# than repeating a few nodes. Longer ones that are used more than once are let-bound.
+_SHARE_MIN_TEXT = 200
+# Digits of the Python decimal context that scales a DECIMAL literal (exact for any 38 digits).
+_EXACT_DIGITS = 100
 
 
 @dataclass(frozen=True)
@@ -104,18 +115,25 @@ class _C:
     value: pl.Expr
     fail: pl.Expr | None = None
     logged: pl.Expr | None = None
+    # A DECIMAL value computed unscaled: that Int128 (a parent DECIMAL operation uses it
+    # instead of converting the value back).
+    raw: pl.Expr | None = None
 
 
 def compile_expression(typed: TypedExpression) -> CompiledExpression:
     """Compile ``typed`` (see module doc for the error model)."""
-    c = _Compiler({}).compile(typed)
+    compiler = _Compiler({})
+    c = compiler.compile(typed)
     value = c.value
     if c.fail is not None:
         value = pl.when(c.fail.is_null()).then(value)
     if typed.type is not None:
         value = value.cast(to_polars(typed.type), strict=False) if _needs_cast(typed) else value
     error = _first(c.fail, c.logged)
-    return CompiledExpression(value, error, typed.type, typed.text)
+    lets = compiler.lets
+    return CompiledExpression(
+        lets.close(value), None if error is None else lets.close(error), typed.type, typed.text
+    )
 
 
 def evaluate(frame: pl.DataFrame, compiled: CompiledExpression) -> tuple[pl.Series, pl.Series]:
@@ -128,6 +146,31 @@ def evaluate(frame: pl.DataFrame, compiled: CompiledExpression) -> tuple[pl.Seri
 
 def _needs_cast(typed: TypedExpression) -> bool:
     return not isinstance(typed, TColumn)
+
+
+def _operand(c: _C, node: TypedExpression, t: SqlDecimal) -> DecimalOperand:
+    constant = None
+    if isinstance(node, TLiteral) and node.value is not None:
+        with decimal.localcontext() as ctx:
+            ctx.prec = _EXACT_DIGITS
+            scaled = decimal.Decimal(str(node.value)).scaleb(t.scale)
+        if scaled == scaled.to_integral_value():
+            constant = int(scaled)
+    return DecimalOperand(c.value, t, c.raw, constant)
+
+
+def _null_operand(
+    a: pl.Expr, left: TypedExpression, b: pl.Expr, right: TypedExpression
+) -> pl.Expr | None:
+    """Java's NullPointerException where an operand is NULL (a non-NULL literal never is)."""
+    checks = [
+        v.is_null()
+        for v, node in ((a, left), (b, right))
+        if not (isinstance(node, TLiteral) and node.value is not None)
+    ]
+    if not checks:
+        return None
+    return _msg(checks[0] | checks[1] if len(checks) == 2 else checks[0], _NPE)
 
 
 def _first(*errors: pl.Expr | None) -> pl.Expr | None:
@@ -150,12 +193,71 @@ def _msg(condition: pl.Expr, message: str) -> pl.Expr:
     return pl.when(condition).then(pl.lit(message))
 
 
+class _Lets:
+    """Sub-expressions evaluated once: fields of a struct built stage by stage.
+
+    polars evaluates an expression tree as written (an eager select does no common
+    sub-expression elimination), so a sub-expression referred to in several places — operands
+    of DECIMAL arithmetic, NULLIF's argument, a CASE condition, a failure that also gates the
+    value — would be computed (and planned) once per reference, and nested ones multiply.
+    :meth:`share` turns such a sub-expression into a field of one struct: stage 0 is
+    ``pl.struct(...)`` over batch columns, stage k adds (``struct.with_fields``) the fields
+    that read fields of earlier stages with ``pl.field``; :meth:`close` wraps a final expression
+    in that struct. Independent fields share a stage: planning grows with the number of stages.
+    """
+
+    def __init__(self, *, enabled: bool) -> None:
+        # Off inside list.eval lambda bodies (pl.element() context: no struct to read from).
+        self.enabled = enabled
+        self._stages: list[list[pl.Expr]] = []
+        self._levels: dict[str, int] = {}
+
+    def share(self, expr: pl.Expr) -> pl.Expr:
+        """``expr``, or a reference to it as a let-bound field when it is worth binding."""
+        if not self.enabled:
+            return expr
+        text = str(expr)
+        if len(text) <= _SHARE_MIN_TEXT:
+            return expr
+        refs = _LET_REF.findall(text)
+        if not refs and "col(" not in text:
+            # No column: a constant (length 1) or a per-row generator (pl.len()); the first
+            # stage must have the batch's length, so these are not bound.
+            return expr
+        level = 1 + max(self._levels[r] for r in refs) if refs else 0
+        name = f"{_LET_PREFIX}{len(self._levels)}"
+        self._levels[name] = level
+        while len(self._stages) <= level:
+            self._stages.append([])
+        self._stages[level].append(expr.alias(name))
+        return pl.field(name)
+
+    def share_c(self, c: _C) -> _C:
+        """``c`` with its value let-bound (see :meth:`share`)."""
+        value = self.share(c.value)
+        raw = self.share(c.raw) if c.raw is not None else None
+        if value is c.value and raw is c.raw:
+            return c
+        return _C(value, c.fail, c.logged, raw)
+
+    def close(self, expr: pl.Expr) -> pl.Expr:
+        """``expr`` evaluated inside the let struct (``expr`` itself when nothing is bound)."""
+        if not self._stages:
+            return expr
+        chain = pl.struct(self._stages[0])
+        for stage in self._stages[1:]:
+            chain = chain.struct.with_fields(stage)
+        return chain.struct.with_fields(expr.alias(_LET_OUT)).struct.field(_LET_OUT)
+
+
 class _Compiler:
     def __init__(self, lambda_vars: dict[str, pl.Expr], *, columns_allowed: bool = False) -> None:
         self.lambda_vars = lambda_vars
         # Inside list.eval (lambda_vars bound to pl.element()) no batch column is visible; the
         # frame-level lambda evaluation (expr_lambdas) binds variables to columns and allows them.
         self.columns_allowed = columns_allowed or not lambda_vars
+        self.lets = _Lets(enabled=not lambda_vars)
+        self.share = self.lets.share
 
     def compile(self, node: TypedExpression) -> _C:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -165,8 +267,13 @@ class _Compiler:
         return result
 
     def _children(self, *nodes: TypedExpression) -> tuple[list[_C], pl.Expr | None, pl.Expr | None]:
-        cs = [self.compile(n) for n in nodes]
+        """The compiled nodes (values let-bound when large: parents refer to them repeatedly),
+        their first unhandled failure and their first logged error."""
+        cs = [self.lets.share_c(self.compile(n)) for n in nodes]
         return cs, _first(*(c.fail for c in cs)), _first(*(c.logged for c in cs))
+
+    def _shared(self, node: TypedExpression) -> _C:
+        return self.lets.share_c(self.compile(node))
 
     # ------------------------------------------------------------------ leaves
     def _TColumn(self, node: TColumn) -> _C:
@@ -192,11 +299,20 @@ class _Compiler:
         if t.base is BaseType.STRING:
             value = pl.concat_str([a.fill_null("null"), b.fill_null("null")])
             return _C(value, fail, logged)
-        null_operand = _msg(a.is_null() | b.is_null(), _NPE)
+        # A DECIMAL computed unscaled is NULL where its Int128 is (the conversion back nulls
+        # only rows that overflowed, and those failed already).
+        null_operand = _null_operand(
+            left.raw if left.raw is not None else a,
+            node.left,
+            right.raw if right.raw is not None else b,
+            node.right,
+        )
         if isinstance(t, SqlDecimal):
             assert isinstance(lt, SqlDecimal) and isinstance(rt, SqlDecimal)
-            value, dec_fail = decimal_binary(node.op, a, b, lt, rt, t)
-            return _C(value, _first(fail, null_operand, dec_fail), logged)
+            res = decimal_binary(
+                node.op, _operand(left, node.left, lt), _operand(right, node.right, rt), t
+            )
+            return _C(res.value, _first(fail, null_operand, res.fail), logged, res.raw)
         if t.base is BaseType.DOUBLE:
             value = self._double_op(node.op, a, b)
             return _C(value, _first(fail, null_operand), logged)
@@ -239,7 +355,7 @@ class _Compiler:
         return value.cast(dtype), zero
 
     def _TNegate(self, node: TNegate) -> _C:
-        c = self.compile(node.operand)
+        c = self._shared(node.operand)
         t = node.type
         assert t is not None
         if isinstance(t, SqlDecimal):
@@ -275,8 +391,8 @@ class _Compiler:
         return _C(ops[op].fill_null(False), fail, logged)
 
     def _TLogical(self, node: TLogical) -> _C:
-        left = self.compile(node.left)
-        right = self.compile(node.right)
+        left = self._shared(node.left)
+        right = self._shared(node.right)
         a, b = left.value, right.value
         # The value references each operand once (Kleene logic): nesting many AND/OR must not
         # grow the expression exponentially. Rows where Java would throw (a NULL operand that is
@@ -293,7 +409,7 @@ class _Compiler:
         return _C(value, fail, logged)
 
     def _TNot(self, node: TNot) -> _C:
-        c = self.compile(node.operand)
+        c = self._shared(node.operand)
         return _C(~c.value, _first(c.fail, _msg(c.value.is_null(), _NPE)), c.logged)
 
     def _TIsNull(self, node: TIsNull) -> _C:
@@ -337,7 +453,7 @@ class _Compiler:
         reached: pl.Expr = pl.lit(True)
         chain: Any = None  # a polars when/then chain
         for cond, result in node.whens:
-            cc, rc = self.compile(cond), self.compile(result)
+            cc, rc = self._shared(cond), self.compile(result)
             fails.append(_gate(cc.fail, reached))
             # SearchedCaseFunction unboxes each reached condition: a NULL one throws.
             fails.append(_msg(reached & cc.value.is_null(), _NPE))
@@ -350,7 +466,7 @@ class _Compiler:
             chain = (
                 pl.when(cond_value).then(rv) if chain is None else chain.when(cond_value).then(rv)
             )
-            reached = reached & ~cc.value.fill_null(False)
+            reached = self.share(reached & ~cc.value.fill_null(False))
         assert chain is not None
         if node.default is not None:
             dc = self.compile(node.default)
@@ -363,19 +479,24 @@ class _Compiler:
         return _C(value, _first(*fails), _first(*logs))
 
     def _TCast(self, node: TCast) -> _C:
-        c = self.compile(node.operand)
+        c = self._shared(node.operand)
         source, target = node.operand.type, node.type
         assert source is not None and target is not None
         value, cast_fail = cast_expr(c.value, source, target)
-        return _C(value, _first(c.fail, cast_fail), c.logged)
+        raw = None
+        if isinstance(target, SqlDecimal):
+            raw = exact_decimal_unscaled(c.value, c.raw, source, target)
+        return _C(value, _first(c.fail, cast_fail), c.logged, raw)
 
     def _TGuard(self, node: TGuard) -> _C:
         c = self.compile(node.operand)
         if c.fail is None:
             return c
-        value = pl.when(c.fail.is_null()).then(c.value)
+        # The failure gates the value and becomes the logged message: referred to twice.
+        fail = self.share(c.fail)
+        value = pl.when(fail.is_null()).then(c.value)
         label = pl.lit(f"Error processing {node.label}: ")
-        return _C(value, None, _first(pl.concat_str([label, c.fail]), c.logged))
+        return _C(value, None, _first(pl.concat_str([label, fail]), c.logged))
 
     # ------------------------------------------------------------------ functions
     def _TCall(self, node: TCall) -> _C:

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import decimal
 import logging
+from dataclasses import dataclass
 
 import polars as pl
 
 from telemetry_lib.ksql.types import SqlDecimal
 
 __all__ = [
+    "DecimalOperand",
+    "DecimalResult",
     "decimal_binary",
     "from_unscaled",
     "rescale",
@@ -38,8 +41,6 @@ logger = logging.getLogger(__name__)
 _MAX_DIGITS = 38
 # The operators decimal_binary computes.
 _OPS = ("+", "-", "*", "/", "%")
-# Field names of the operand and result structs inside decimal_binary's batch function.
-_LEFT, _RIGHT, _VALUE, _FAIL = "l", "r", "value", "fail"
 
 
 def unscaled(expr: pl.Expr) -> pl.Expr:
@@ -74,88 +75,112 @@ def _java_rem(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     return pl.when((r != 0) & ((a < 0) != (b < 0))).then(r - b).otherwise(r)
 
 
-def decimal_binary(
-    op: str, left: pl.Expr, right: pl.Expr, lt: SqlDecimal, rt: SqlDecimal, result: SqlDecimal
-) -> tuple[pl.Expr, pl.Expr]:
-    """``left op right`` as ``result``; returns (value, failure-message expression).
+@dataclass(frozen=True)
+class DecimalOperand:
+    """One operand of :func:`decimal_binary`.
 
-    The arithmetic refers to each operand many times (rescaling, truncation, checks); written
-    inline, an operand that is itself a DECIMAL expression would be copied into every place, and
-    nested operations grow the expression exponentially (polars does not share them). So the
-    operands are evaluated once and handed, as a struct, to one batch function that runs the
-    arithmetic over plain columns; value and failure come back as the fields of one struct.
+    ``value`` is the Decimal expression of SQL type ``type``; ``raw``, when known, the same
+    number as its unscaled Int128 (cheaper than ``unscaled(value)`` when the operand was itself
+    computed unscaled); ``constant``, for a literal, its unscaled integer (None for a NULL)."""
+
+    value: pl.Expr
+    type: SqlDecimal
+    raw: pl.Expr | None = None
+    constant: int | None = None
+
+    def unscaled(self) -> pl.Expr:
+        if self.constant is not None:
+            return pl.lit(self.constant, dtype=pl.Int128)
+        return self.raw if self.raw is not None else unscaled(self.value)
+
+    def max_unscaled(self) -> int:
+        """The largest magnitude the unscaled operand can have."""
+        if self.constant is not None:
+            return abs(self.constant)
+        return 10**self.type.precision - 1
+
+
+@dataclass(frozen=True)
+class DecimalResult:
+    """What :func:`decimal_binary` computes: ``value`` (Decimal), ``raw`` (its unscaled Int128,
+    None when computed natively) and ``fail`` (String message where the row fails, or None)."""
+
+    value: pl.Expr
+    raw: pl.Expr | None
+    fail: pl.Expr | None
+
+
+def decimal_binary(
+    op: str, left: DecimalOperand, right: DecimalOperand, result: SqlDecimal
+) -> DecimalResult:
+    """``left op right`` as ``result``.
+
+    One polars expression (no Python callback). Each operand is referred to several times
+    (rescaling, remainder and quotient), so the caller passes cheap expressions: a column, a
+    literal, or a let-bound field (see exec/expressions.py), never a large tree.
+
+    The value is only meaningful where the failure is null: the caller nulls it on failing rows
+    (a failure always reaches the expression's top or a nested-error boundary, which do).
+    Checks that cannot fire for the operand types are left out: an overflow check when the
+    largest operands of their precisions (or the literal's value) cannot overflow the result
+    (a DECIMAL value never holds more digits than its type: casts into a Decimal dtype check
+    the precision).
     """
     if op not in _OPS:
         raise ValueError(f"not a DECIMAL operator: {op}")
-    value_dtype = pl.Decimal(min(result.precision, _MAX_DIGITS), result.scale)
-    value, fail = _decimal_binary_inline(op, pl.col(_LEFT), pl.col(_RIGHT), lt, rt, result)
-    # The last (operands, result) pair: a parent expression refers to this value and to its
-    # failure in several places, and polars calls the function for each; the result is a pure
-    # function of the operands, so an equal input reuses it.
-    last: list[tuple[pl.Series, pl.Series]] = []
-
-    def run(operands: pl.Series) -> pl.Series:
-        cached = last[0] if last else None
-        if cached is not None and cached[0].equals(operands, check_dtypes=True, null_equal=True):
-            return cached[1].alias(operands.name)
-        frame = operands.struct.unnest()
-        out = frame.select(
-            pl.struct(value.alias(_VALUE), fail.alias(_FAIL)).alias(operands.name)
-        ).to_series()
-        last[:] = [(operands, out)]
-        return out
-
-    call = pl.struct(left.alias(_LEFT), right.alias(_RIGHT)).map_batches(
-        run,
-        return_dtype=pl.Struct({_VALUE: value_dtype, _FAIL: pl.String()}),
-        # Row-wise, but marked otherwise so polars hands over whole columns instead of
-        # calling once per chunk (each call has a fixed cost).
-        is_elementwise=False,
-    )
-    return call.struct.field(_VALUE), call.struct.field(_FAIL)
-
-
-def _decimal_binary_inline(
-    op: str, left: pl.Expr, right: pl.Expr, lt: SqlDecimal, rt: SqlDecimal, result: SqlDecimal
-) -> tuple[pl.Expr, pl.Expr]:
-    """:func:`decimal_binary` as one polars expression (operands referenced several times)."""
-    a, b = unscaled(left), unscaled(right)
-    limit = pl.lit(10 ** min(result.precision, _MAX_DIGITS), dtype=pl.Int128)
-    fail: pl.Expr
+    lt, rt = left.type, right.type
+    p = min(result.precision, _MAX_DIGITS)
+    limit = 10**p
+    max_a, max_b = left.max_unscaled(), right.max_unscaled()
     if op in ("+", "-"):
         s = result.scale
-        a2, b2 = rescale(a, lt.scale, s), rescale(b, rt.scale, s)
+        bound = max_a * 10 ** (s - lt.scale) + max_b * 10 ** (s - rt.scale)
+        if bound < limit and s == max(lt.scale, rt.scale):
+            # polars adds Decimals exactly at the larger scale: no unscaled round trip.
+            native = left.value + right.value if op == "+" else left.value - right.value
+            return DecimalResult(native.cast(pl.Decimal(p, s), strict=False), None, None)
+        a2, b2 = rescale(left.unscaled(), lt.scale, s), rescale(right.unscaled(), rt.scale, s)
         raw = a2 + b2 if op == "+" else a2 - b2
-        fail = pl.when(raw.abs() >= limit).then(pl.lit("Numeric field overflow"))
-    elif op == "*":
+        fail = _overflow(raw, limit) if bound >= limit else None
+        return DecimalResult(from_unscaled(raw, result), raw, fail)
+    a, b = left.unscaled(), right.unscaled()
+    if op == "*":
         raw = a * b  # scale lt.scale + rt.scale == result.scale
-        fail = pl.when(raw.abs() >= limit).then(pl.lit("Numeric field overflow"))
-    elif op == "/":
+        fail = _overflow(raw, limit) if max_a * max_b >= limit else None
+        return DecimalResult(from_unscaled(raw, result), raw, fail)
+    if op == "/":
         # value = (a / 10^s1) / (b / 10^s2) in units of 10^-S  =>  a * 10^(S - s1 + s2) / b
         shift = result.scale - lt.scale + rt.scale
         num = rescale(a, 0, shift) if shift >= 0 else a
         den = b if shift >= 0 else rescale(b, 0, -shift)
-        safe_den = pl.when(den == 0).then(pl.lit(1, dtype=pl.Int128)).otherwise(den)
-        raw = _trunc_div(num, safe_den)
-        inexact = (num % safe_den) != 0
-        fail = (
+        bound = max_a * 10**shift if shift >= 0 else max_a // 10**-shift
+        # Integer division by zero is null in polars (no error), and the zero check comes first.
+        # Where the remainder is zero the floor quotient is the truncated (Java) one; other rows
+        # fail ("Rounding necessary") and their value is not used.
+        raw = num // den
+        chain = (
             pl.when(den == 0)
             .then(pl.lit("Division by zero"))
-            .when(inexact)
+            .when((num % den) != 0)
             .then(pl.lit("Rounding necessary"))
-            .when(raw.abs() >= limit)
-            .then(pl.lit("Numeric field overflow"))
         )
-    elif op == "%":
-        s = result.scale
-        a2, b2 = rescale(a, lt.scale, s), rescale(b, rt.scale, s)
-        safe = pl.when(b2 == 0).then(pl.lit(1, dtype=pl.Int128)).otherwise(b2)
-        raw = _java_rem(a2, safe)
-        fail = pl.when(b2 == 0).then(pl.lit("Division undefined"))
-    else:
-        raise ValueError(f"not a DECIMAL operator: {op}")
-    value = pl.when(fail.is_null()).then(from_unscaled(raw, result))
-    return value, fail
+        if bound >= limit:
+            chain = chain.when(raw.abs() >= pl.lit(limit, dtype=pl.Int128)).then(
+                pl.lit("Numeric field overflow")
+            )
+        return DecimalResult(from_unscaled(raw, result), raw, chain)
+    s = result.scale
+    a2, b2 = rescale(a, lt.scale, s), rescale(b, rt.scale, s)
+    # A zero divisor: polars' remainder is null there (no error), and the row fails anyway.
+    fail = pl.when(b2 == 0).then(pl.lit("Division undefined"))
+    raw = _java_rem(a2, b2)
+    return DecimalResult(from_unscaled(raw, result), raw, fail)
+
+
+def _overflow(raw: pl.Expr, limit: int) -> pl.Expr:
+    return pl.when(raw.abs() >= pl.lit(limit, dtype=pl.Int128)).then(
+        pl.lit("Numeric field overflow")
+    )
 
 
 def round_unscaled_half_up(value: pl.Expr, drop_digits: int) -> pl.Expr:

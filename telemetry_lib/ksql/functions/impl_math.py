@@ -47,11 +47,9 @@ def _coalesce(args: Sequence[Arg], rt: SqlType) -> ImplResult:
 @implementation("nullif")
 def _nullif(args: Sequence[Arg], rt: SqlType) -> ImplResult:
     a, b = args
-    return (
-        pl.when(a.expr.eq_missing(b.expr) & a.expr.is_not_null())
-        .then(None)
-        .otherwise(_typed(a.expr, rt))
-    )
+    # NULL when a is NULL or equals b: a non-NULL a that differs from b (a NULL b differs).
+    # The argument appears twice (the compiler let-binds it when large).
+    return pl.when(a.expr.ne_missing(b.expr)).then(_typed(a.expr, rt))
 
 
 @implementation("identity")

@@ -1,0 +1,307 @@
+"""DECIMAL arithmetic, NULLIF and integer-to-DECIMAL casts on random inputs against an independent
+model of ksqlDB's rules written with Python's ``decimal`` (no engine code involved).
+
+The model: result types from ksqlDB's SqlDecimal rules (+,-: scale max(s1,s2), precision
+max(s1,s2) + max(p1-s1, p2-s2) + 1; *: p1+p2+1, s1+s2; /: scale max(6, s1+p2+1), precision
+p1-s1+s2+scale; %: min(p1-s1, p2-s2) + max(s1,s2)); values are the exact BigDecimal results; a
+NULL operand throws (NullPointerException), a zero divisor throws, a quotient that needs rounding
+at the result scale throws, a result with more integral digits than the type allows overflows.
+A throw makes the whole expression NULL with an error message, the first failure in Java's
+evaluation order (left operand, right operand, then the operator) being the one reported.
+Inputs include NULLs, zeros, negatives, and values at the edges of their precision.
+"""
+
+from __future__ import annotations
+
+import decimal
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from telemetry_lib.ksql.types import BaseType, SqlDecimal, SqlPrimitive, SqlType
+
+from .conftest import run
+
+ROWS = 400
+# Exact arithmetic for every operand size used here (results stay within 38 digits).
+CTX = decimal.Context(prec=120, rounding=decimal.ROUND_DOWN)
+NPE = "java.lang.NullPointerException"
+INT = SqlPrimitive(BaseType.INTEGER)
+BIGINT = SqlPrimitive(BaseType.BIGINT)
+
+
+class Failure(Exception):
+    """An evaluation error of the model (Java exception)."""
+
+
+@dataclass(frozen=True)
+class Dec:
+    """A model value: a Decimal with its SQL (precision, scale), or None."""
+
+    value: Decimal | None
+    p: int
+    s: int
+
+
+def result_type(op: str, a: Dec, b: Dec) -> tuple[int, int]:
+    if op in "+-":
+        s = max(a.s, b.s)
+        return s + max(a.p - a.s, b.p - b.s) + 1, s
+    if op == "*":
+        return a.p + b.p + 1, a.s + b.s
+    if op == "/":
+        s = max(6, a.s + b.p + 1)
+        return a.p - a.s + b.s + s, s
+    return min(a.p - a.s, b.p - b.s) + max(a.s, b.s), max(a.s, b.s)
+
+
+def model(op: str, a: Dec, b: Dec) -> Dec:
+    """``a op b`` under ksqlDB's rules; raises Failure(message prefix) on a Java exception."""
+    p, s = result_type(op, a, b)
+    if a.value is None or b.value is None:
+        raise Failure(NPE)
+    x, y = a.value, b.value
+    if op == "+":
+        exact = CTX.add(x, y)
+    elif op == "-":
+        exact = CTX.subtract(x, y)
+    elif op == "*":
+        exact = CTX.multiply(x, y)
+    elif op == "/":
+        if y == 0:
+            raise Failure("Division by zero")
+        exact = CTX.divide(x, y)
+        if exact.quantize(Decimal(1).scaleb(-s), context=CTX) != exact:
+            raise Failure("Rounding necessary")
+    else:
+        if y == 0:
+            raise Failure("Division undefined")
+        exact = CTX.remainder(x, y)  # sign of the dividend, like Java's BigDecimal.remainder
+    if abs(exact) >= Decimal(10) ** (p - s):
+        raise Failure("Numeric field overflow")
+    return Dec(exact.quantize(Decimal(1).scaleb(-s), context=CTX), p, s)
+
+
+def random_decimal(rng: random.Random, p: int, s: int) -> Decimal | None:
+    roll = rng.random()
+    if roll < 0.08:
+        return None
+    if roll < 0.16:
+        return Decimal(0).scaleb(-s)
+    if roll < 0.26:  # the largest magnitudes of the type
+        unscaled = 10**p - 1 - rng.randrange(3)
+    elif roll < 0.5:  # small values
+        unscaled = rng.randrange(1, min(200, 10**p))
+    else:
+        unscaled = rng.randrange(1, 10 ** rng.randint(1, p))
+    return Decimal(unscaled if rng.random() < 0.5 else -unscaled).scaleb(-s)
+
+
+def column(values: list[Decimal | None], p: int, s: int) -> pl.Series:
+    return pl.Series(values, dtype=pl.Decimal(p, s))
+
+
+def check(
+    sql: str,
+    frame: pl.DataFrame,
+    cols: dict[str, SqlType],
+    expected: Callable[[int], Decimal | None],
+) -> None:
+    """Every row of ``sql`` equals ``expected(row)``; a Failure must show as NULL + its message."""
+    values, errors = run(sql, frame, cols)
+    for i, (value, error) in enumerate(zip(values, errors, strict=True)):
+        try:
+            want = expected(i)
+        except Failure as failure:
+            assert value is None, (sql, i, value)
+            assert error is not None and str(failure) in error, (sql, i, error, failure)
+            continue
+        assert error is None, (sql, i, error)
+        assert value == want, (sql, i, value, want)
+        if want is not None:
+            assert value.as_tuple().exponent == want.as_tuple().exponent, (sql, i, value, want)
+
+
+# (p1, s1, p2, s2): small, mixed scales, integral, wide (results within 38 digits).
+SHAPES = [(4, 2, 4, 2), (10, 0, 2, 1), (13, 1, 10, 0), (6, 3, 5, 0), (18, 6, 12, 4), (9, 9, 3, 1)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "%"])
+def test_binary_operator_matches_the_decimal_model(op: str, shape: tuple[int, ...]) -> None:
+    p1, s1, p2, s2 = shape
+    rng = random.Random(f"{op}{shape}")
+    xs = [random_decimal(rng, p1, s1) for _ in range(ROWS)]
+    ys = [random_decimal(rng, p2, s2) for _ in range(ROWS)]
+    if op == "/":
+        # Exact quotients exist too: some rows divide a multiple of the divisor.
+        for i in range(0, ROWS, 5):
+            y = ys[i]
+            if y is not None and y != 0 and abs(y) < 100:
+                x = (y * rng.randrange(-99, 100)).quantize(Decimal(1).scaleb(-s1), context=CTX)
+                if abs(x) < Decimal(10) ** (p1 - s1):
+                    xs[i] = x
+    frame = pl.DataFrame({"A": column(xs, p1, s1), "B": column(ys, p2, s2)})
+    cols: dict[str, SqlType] = {"A": SqlDecimal(p1, s1), "B": SqlDecimal(p2, s2)}
+
+    def expected(i: int) -> Decimal | None:
+        return model(op, Dec(xs[i], p1, s1), Dec(ys[i], p2, s2)).value
+
+    check(f"A {op} B", frame, cols, expected)
+
+
+@pytest.mark.parametrize("literal", ["1.0", "2.5", "-0.03", "100"])
+def test_operations_with_a_literal_match_the_model(literal: str) -> None:
+    rng = random.Random(literal)
+    xs = [random_decimal(rng, 8, 2) for _ in range(ROWS)]
+    frame = pl.DataFrame({"A": column(xs, 8, 2)})
+    cols: dict[str, SqlType] = {"A": SqlDecimal(8, 2)}
+    lit = Decimal(literal)
+    digits = len(lit.as_tuple().digits)
+    ls = max(0, -lit.as_tuple().exponent)  # type: ignore[operator]
+    lp = max(digits, ls + 1) if abs(lit) < 1 else digits
+    lit_dec = Dec(lit, lp, ls)
+    if "." not in literal:
+        lit_dec = Dec(lit, 10, 0)  # an INTEGER literal is DECIMAL(10, 0) next to a DECIMAL
+    for op in ["+", "-", "*", "/", "%"]:
+        check(
+            f"A {op} {literal}",
+            frame,
+            cols,
+            lambda i, op=op: model(op, Dec(xs[i], 8, 2), lit_dec).value,
+        )
+        check(
+            f"{literal} {op} A",
+            frame,
+            cols,
+            lambda i, op=op: model(op, lit_dec, Dec(xs[i], 8, 2)).value,
+        )
+
+
+def random_int(rng: random.Random, bits: int) -> int | None:
+    roll = rng.random()
+    if roll < 0.1:
+        return None
+    if roll < 0.25:
+        return 0
+    if roll < 0.35:
+        return rng.choice([2 ** (bits - 1) - 1, -(2 ** (bits - 1))])
+    if roll < 0.7:
+        return rng.randrange(-40, 41)
+    return rng.randrange(-(2 ** (bits - 1)), 2 ** (bits - 1))
+
+
+def nullif(a: int | None, b: int | None) -> int | None:
+    return None if a is None or a == b else a
+
+
+def test_demo_kill_ratio_expression_matches_the_model() -> None:
+    """The demo CTAS's KILL_RATIO shape over INTEGER columns: (K * 1.0) / NULLIF(D, 0)."""
+    rng = random.Random(7)
+    ks = [random_int(rng, 32) for _ in range(ROWS)]
+    ds = [random_int(rng, 32) for _ in range(ROWS)]
+    for i in range(0, ROWS, 4):  # plenty of small ratios, some of them terminating
+        ks[i], ds[i] = rng.randrange(0, 40), rng.choice([0, 1, 2, 3, 4, 5, 7, 8, 16, None])
+    frame = pl.DataFrame({"K": pl.Series(ks, dtype=pl.Int32), "D": pl.Series(ds, dtype=pl.Int32)})
+    cols: dict[str, SqlType] = {"K": INT, "D": INT}
+
+    def expected(i: int) -> Decimal | None:
+        k = Dec(None if ks[i] is None else Decimal(ks[i]), 10, 0)
+        left = model("*", k, Dec(Decimal("1.0"), 2, 1))
+        d = nullif(ds[i], 0)
+        return model("/", left, Dec(None if d is None else Decimal(d), 10, 0)).value
+
+    check("(K * 1.0) / NULLIF(D, 0)", frame, cols, expected)
+
+
+@pytest.mark.parametrize("t", [INT, BIGINT])
+def test_nullif_matches_the_model(t: SqlType) -> None:
+    bits = 32 if t == INT else 64
+    dtype = pl.Int32 if t == INT else pl.Int64
+    rng = random.Random(bits)
+    xs = [random_int(rng, bits) for _ in range(ROWS)]
+    ys = [rng.choice([x, 0, None, random_int(rng, bits)]) for x in xs]
+    frame = pl.DataFrame({"X": pl.Series(xs, dtype=dtype), "Y": pl.Series(ys, dtype=dtype)})
+    cols: dict[str, SqlType] = {"X": t, "Y": t}
+    zero = "0" if t == INT else "CAST(0 AS BIGINT)"
+    for sql, want in [
+        ("NULLIF(X, Y)", lambda i: nullif(xs[i], ys[i])),
+        (f"NULLIF(X, {zero})", lambda i: nullif(xs[i], 0)),
+    ]:
+        values, errors = run(sql, frame, cols)
+        assert all(e is None for e in errors)
+        assert values == [want(i) for i in range(ROWS)], sql
+    # A computed argument: INTEGER/BIGINT + wraps like Java, a NULL operand throws.
+    values, errors = run("NULLIF(X + 1, Y)", frame, cols)
+    span, half = 2**bits, 2 ** (bits - 1)
+    for i, x in enumerate(xs):
+        if x is None:
+            assert values[i] is None and errors[i] is not None and errors[i].startswith(NPE)
+        else:
+            assert errors[i] is None
+            assert values[i] == nullif((x + 1 + half) % span - half, ys[i]), (i, x, ys[i])
+
+
+@pytest.mark.parametrize("target", [(10, 0), (12, 2), (8, 0), (19, 0), (21, 2), (5, 3), (38, 10)])
+@pytest.mark.parametrize("t", [INT, BIGINT])
+def test_integer_to_decimal_cast_matches_the_model(t: SqlType, target: tuple[int, int]) -> None:
+    p, s = target
+    bits = 32 if t == INT else 64
+    rng = random.Random(f"{bits}{target}")
+    xs = [random_int(rng, bits) for _ in range(ROWS)]
+    frame = pl.DataFrame({"X": pl.Series(xs, dtype=pl.Int32 if t == INT else pl.Int64)})
+
+    def expected(i: int) -> Decimal | None:
+        x = xs[i]
+        if x is None:
+            return None
+        if abs(x) >= 10 ** (p - s):
+            raise Failure("Numeric field overflow")
+        return Decimal(x).quantize(Decimal(1).scaleb(-s), context=CTX)
+
+    check(f"CAST(X AS DECIMAL({p}, {s}))", frame, {"X": t}, expected)
+
+
+def test_nested_expressions_report_the_first_failure() -> None:
+    """Nested DECIMAL operations (operands large enough to be let-bound once), NULLIF of a
+    computed DECIMAL, and a CASE over them: values and the first failure in evaluation order."""
+    rng = random.Random(99)
+    a = [random_decimal(rng, 8, 2) for _ in range(ROWS)]
+    b = [random_decimal(rng, 6, 1) for _ in range(ROWS)]
+    c = [random_decimal(rng, 5, 0) for _ in range(ROWS)]
+    frame = pl.DataFrame({"A": column(a, 8, 2), "B": column(b, 6, 1), "C": column(c, 5, 0)})
+    cols: dict[str, SqlType] = {"A": SqlDecimal(8, 2), "B": SqlDecimal(6, 1), "C": SqlDecimal(5, 0)}
+
+    def ab(i: int) -> Dec:
+        return model("*", Dec(a[i], 8, 2), Dec(b[i], 6, 1))
+
+    def inner(i: int) -> Dec:  # ((A * B) + C) - (A * 2.5)
+        left = model("+", ab(i), Dec(c[i], 5, 0))
+        return model("-", left, model("*", Dec(a[i], 8, 2), Dec(Decimal("2.5"), 2, 1)))
+
+    def divided(i: int) -> Dec:  # inner / NULLIF(C * B, CAST(0 AS DECIMAL(12, 1)))
+        cb = model("*", Dec(c[i], 5, 0), Dec(b[i], 6, 1))
+        d = None if cb.value is None or cb.value == 0 else cb.value
+        return model("/", inner(i), Dec(d, cb.p, cb.s))
+
+    check("((A * B) + C) - (A * 2.5)", frame, cols, lambda i: inner(i).value)
+    sql = "(((A * B) + C) - (A * 2.5)) / NULLIF(C * B, CAST(0 AS DECIMAL(12, 1)))"
+    check(sql, frame, cols, lambda i: divided(i).value)
+
+    def case(i: int) -> Decimal | None:
+        # The comparison is two-valued (a NULL A is not > 0); only the taken branch runs. The
+        # ELSE branch is cast to the THEN branch's DECIMAL(31, 16) (exact: 14 integral digits).
+        if a[i] is not None and a[i] > 0:
+            return divided(i).value
+        value = inner(i).value
+        return None if value is None else value.quantize(Decimal(1).scaleb(-16), context=CTX)
+
+    sql = (
+        "CASE WHEN A > 0 THEN (((A * B) + C) - (A * 2.5)) / NULLIF(C * B, CAST(0 AS DECIMAL(12, 1)))"
+        " ELSE CAST(((A * B) + C) - (A * 2.5) AS DECIMAL(31, 16)) END"
+    )
+    check(sql, frame, cols, case)
