@@ -103,3 +103,21 @@ def test_steady_input_waits_for_the_awaited_rekeyed_records(rekeyed_first: bool)
     assert fetched.waits == len(late)  # waited for each, and no longer once all arrived
     assert records.filter(pl.col("topic") == _REKEYED).height == 3
     assert batch_input.awaited == {}
+
+
+def test_a_batch_that_gathers_a_backlog_while_waiting_goes_at_once() -> None:
+    size = 10_000
+    late = [_frame(_SOURCE, 0, (i + 1) * size, size) for i in range(8)]
+    fetched = _ScriptedQueue([_frame(_SOURCE, 0, 0, size)], late)
+    records = _input(fetched, {}).take(consumer=None)  # type: ignore[arg-type]
+    assert records is not None
+    assert records.height == BACKLOG_RECORDS  # closed once a backlog's worth was in
+    assert records["offset"].to_list() == list(range(BACKLOG_RECORDS))
+    assert len(fetched.late) == 8 - (BACKLOG_RECORDS - size) // size
+
+
+def test_a_fetch_error_queued_behind_frames_is_raised() -> None:
+    frames = [_frame(_SOURCE, 0, i * 10_000, 10_000) for i in range(BACKLOG_RECORDS // 10_000)]
+    fetched = _ScriptedQueue([*frames, RuntimeError("broker gone")], [])  # type: ignore[list-item]
+    with pytest.raises(RuntimeError, match="broker gone"):
+        _input(fetched, {}).take(consumer=None)  # type: ignore[arg-type]
