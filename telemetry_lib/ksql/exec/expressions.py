@@ -25,6 +25,14 @@ of AND/OR are lazy: their errors count only on rows where they are evaluated. Th
 writes one processing-log record per row whose ``error`` is non-null (message in
 ``errorMessage``) and keeps the row with the NULL value.
 
+Shared sub-expressions: polars evaluates (and plans) an expression tree as written, so a
+sub-expression used in several places (a DECIMAL operand, NULLIF's argument, a CASE condition, a
+failure that also gates a value) is let-bound once it is more than a few nodes: it becomes a
+field of one struct built stage by stage (``struct.with_fields``, read back with ``pl.field``),
+and ``expr``/``error`` are evaluated inside that struct (see ``_Lets``). Values of
+sub-expressions are only meaningful on rows where they did not fail: a failure always reaches
+the top (which nulls the value) or a nested-error boundary (which nulls it there).
+
 Semantics implemented here: INTEGER/BIGINT wrap on overflow and ``/``, ``%`` truncate toward
 zero like Java (polars floors); DOUBLE ``%`` is Java's fmod; DECIMAL via
 :mod:`~telemetry_lib.ksql.functions.decimal_ops`; STRING ``+`` is Java concatenation (a NULL

@@ -1,12 +1,16 @@
 """DECIMAL arithmetic and rounding with ksqlDB's exact semantics, vectorised on polars Int128.
 
-Owns: ``decimal_binary`` (``+ - * / %`` of two DECIMAL expressions into the result type chosen by
-the analyzer) and the unscaled-integer helpers it uses. ksqlDB computes
+Owns: ``decimal_binary`` (``+ - * / %`` of two DECIMAL operands into the result type chosen by
+the analyzer, as one polars expression: no Python callback) with its operand/result records
+(``DecimalOperand``, ``DecimalResult``), and the unscaled-integer helpers it uses. ksqlDB computes
 ``a.op(b, new MathContext(p, UNNECESSARY)).setScale(s)`` on BigDecimal, so a result that would
 need rounding — a non-terminating quotient such as ``1.0 / 3`` — throws, and the row's expression
 becomes NULL with a processing-log entry; division or remainder by zero does the same. Here the
-operands are taken as unscaled Int128 values (``to_physical``), rescaled to a common scale, and
-combined with Java's truncating division; results go back to ``Decimal(p, s)``.
+operands are taken as unscaled Int128 values (``to_physical``, or the Int128 a previous DECIMAL
+operation computed, or a literal's constant), rescaled to a common scale and combined with
+Int128 arithmetic (Java's truncating remainder; a quotient only where it is exact, so floor
+division equals Java's); results go back to ``Decimal(p, s)``. ``+``/``-`` that cannot overflow
+use polars' own exact Decimal addition.
 
 Limits: results and intermediate values must fit in 38 digits (polars' Decimal/Int128); a row
 whose exact result needs more digits gets NULL plus an error, like a BigDecimal overflow would
