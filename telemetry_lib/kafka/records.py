@@ -2,7 +2,9 @@
 
 A raw batch has the columns of :data:`RECORD_COLUMNS` — the same layout as the engine's
 ``telemetry_lib.ksql.runtime.io.RECORD_SCHEMA`` (a test keeps the two equal; this package sits
-below the engine and does not import it). Decoding turns key and value bytes into columns.
+below the engine and does not import it). :func:`record_batch` builds one from consumed
+messages (plus a ``topic`` column and each partition's next position), leaving out columns a
+reader never looks at. Decoding turns key and value bytes into columns.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ Fetching: a **fetch thread** polls the runner's assigned consumer (every input p
 sources and repartition topics) into frames of up to :data:`POLL_RECORDS` records, held in a
 bounded queue (:data:`FETCH_QUEUE_FRAMES`), so polling overlaps the processing and commit of
 the previous batch (librdkafka and polars release the GIL). A fetch error is handed over and
-raised by :meth:`BatchInput.take`.
+raised by :meth:`BatchInput.take`. Record columns the query cannot read
+(:func:`unread_record_columns`: the key, headers or timestamp of a re-keying query's source
+records) are not built: typed nulls / empty header lists instead, ~0.17 s less fetch-thread CPU
+per 1M records of the demo CTAS (0.81 -> 0.64 s).
 
 Closing a batch (:meth:`BatchInput.take`): wait for a first frame (:data:`IDLE_POLL_S`), then
 take frames until the commit interval passed or the batch is full (:data:`MAX_BATCH_RECORDS`).

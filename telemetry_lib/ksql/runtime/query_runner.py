@@ -30,8 +30,9 @@ The commit of batch ``b`` (numbered steps; the same numbers mark the code):
    — or, when the previous commits made re-keyed rows visible, until every one of them has been
    read back (counted per repartition partition): the interval is an upper bound on buffering,
    and those rows already waited one batch. A lagging query (>= BACKLOG_RECORDS queued) takes
-   what the fetch thread has queued at once (plus those re-keyed rows) instead of waiting out
-   the interval. The batch is the exact offset range ``[start, end)`` of each input partition
+   what the fetch thread has queued at once (re-keyed rows not yet read back come with a later
+   batch) instead of waiting out the interval. The batch is the exact offset range
+   ``[start, end)`` of each input partition
    (:class:`~telemetry_lib.ksql.runtime.batch_input.BatchInput`).
 2. Begin a transaction; write the **intent** (batch number + ranges) to the query's checkpoint
    topic and **flush** it before any output is produced (the flush overlaps with step 3, which
