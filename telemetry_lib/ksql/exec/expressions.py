@@ -47,7 +47,7 @@ import decimal
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -126,6 +126,9 @@ class _C:
     # A DECIMAL value computed unscaled: that Int128 (a parent DECIMAL operation uses it
     # instead of converting the value back).
     raw: pl.Expr | None = None
+    # The value is never NULL (a comparison, IS NULL, a non-NULL literal...): the checks for a
+    # NULL operand (Java's unboxing) are left out.
+    non_null: bool = False
 
 
 def compile_expression(typed: TypedExpression) -> CompiledExpression:
@@ -167,18 +170,20 @@ def _operand(c: _C, node: TypedExpression, t: SqlDecimal) -> DecimalOperand:
     return DecimalOperand(c.value, t, c.raw, constant)
 
 
-def _null_operand(
-    a: pl.Expr, left: TypedExpression, b: pl.Expr, right: TypedExpression
-) -> pl.Expr | None:
-    """Java's NullPointerException where an operand is NULL (a non-NULL literal never is)."""
+def _null_operand(*operands: _C) -> pl.Expr | None:
+    """Java's NullPointerException where an operand is NULL (checks only those that can be).
+
+    A DECIMAL computed unscaled is NULL where its Int128 is (the conversion back nulls only
+    rows that overflowed, and those failed already)."""
     checks = [
-        v.is_null()
-        for v, node in ((a, left), (b, right))
-        if not (isinstance(node, TLiteral) and node.value is not None)
+        (c.raw if c.raw is not None else c.value).is_null() for c in operands if not c.non_null
     ]
     if not checks:
         return None
-    return _msg(checks[0] | checks[1] if len(checks) == 2 else checks[0], _NPE)
+    condition = checks[0]
+    for check in checks[1:]:
+        condition = condition | check
+    return _msg(condition, _NPE)
 
 
 def _first(*errors: pl.Expr | None) -> pl.Expr | None:
@@ -190,10 +195,10 @@ def _first(*errors: pl.Expr | None) -> pl.Expr | None:
     return pl.coalesce(present)
 
 
-def _gate(error: pl.Expr | None, condition: pl.Expr) -> pl.Expr | None:
-    """``error`` only on rows where ``condition`` holds (lazy evaluation)."""
-    if error is None:
-        return None
+def _gate(error: pl.Expr | None, condition: pl.Expr | None) -> pl.Expr | None:
+    """``error`` only on rows where ``condition`` holds (lazy evaluation; None: every row)."""
+    if error is None or condition is None:
+        return error
     return pl.when(condition).then(error)
 
 
@@ -246,7 +251,7 @@ class _Lets:
         raw = self.share(c.raw) if c.raw is not None else None
         if value is c.value and raw is c.raw:
             return c
-        return _C(value, c.fail, c.logged, raw)
+        return replace(c, value=value, raw=raw)
 
     def close(self, expr: pl.Expr) -> pl.Expr:
         """``expr`` evaluated inside the let struct (``expr`` itself when nothing is bound)."""
@@ -290,7 +295,7 @@ class _Compiler:
         return _C(pl.col(node.field_name))
 
     def _TLiteral(self, node: TLiteral) -> _C:
-        return _C(literal_expr(node.value, node.type))
+        return _C(literal_expr(node.value, node.type), non_null=node.value is not None)
 
     def _TLambdaVar(self, node: TLambdaVar) -> _C:
         try:
@@ -309,12 +314,7 @@ class _Compiler:
             return _C(value, fail, logged)
         # A DECIMAL computed unscaled is NULL where its Int128 is (the conversion back nulls
         # only rows that overflowed, and those failed already).
-        null_operand = _null_operand(
-            left.raw if left.raw is not None else a,
-            node.left,
-            right.raw if right.raw is not None else b,
-            node.right,
-        )
+        null_operand = _null_operand(left, right)
         if isinstance(t, SqlDecimal):
             assert isinstance(lt, SqlDecimal) and isinstance(rt, SqlDecimal)
             res = decimal_binary(
@@ -374,7 +374,7 @@ class _Compiler:
                 if t.base is not BaseType.DOUBLE
                 else -c.value
             )
-        return _C(value, _first(c.fail, _msg(c.value.is_null(), _NPE)), c.logged)
+        return _C(value, _first(c.fail, _null_operand(c)), c.logged)
 
     # ------------------------------------------------------------------ predicates
     def _TComparison(self, node: TComparison) -> _C:
@@ -385,9 +385,9 @@ class _Compiler:
             a, b = a.list.sort(), b.list.sort()
         op = node.op
         if op == "IS DISTINCT FROM":
-            return _C(a.ne_missing(b), fail, logged)
+            return _C(a.ne_missing(b), fail, logged, non_null=True)
         if op == "IS NOT DISTINCT FROM":
-            return _C(a.eq_missing(b), fail, logged)
+            return _C(a.eq_missing(b), fail, logged, non_null=True)
         ops = {
             "=": a == b,
             "<>": a != b,
@@ -396,7 +396,7 @@ class _Compiler:
             ">": a > b,
             ">=": a >= b,
         }
-        return _C(ops[op].fill_null(False), fail, logged)
+        return _C(ops[op].fill_null(False), fail, logged, non_null=True)
 
     def _TLogical(self, node: TLogical) -> _C:
         left = self._shared(node.left)
@@ -406,24 +406,27 @@ class _Compiler:
         # grow the expression exponentially. Rows where Java would throw (a NULL operand that is
         # evaluated) differ from Kleene only where ``npe`` marks them, and those become NULL.
         if node.op == "AND":
-            evaluated_right = a.fill_null(False)
+            evaluated_right = a if left.non_null else a.fill_null(False)
             value = a & b
         else:
-            evaluated_right = ~a.fill_null(True)
+            evaluated_right = ~a if left.non_null else ~a.fill_null(True)
             value = a | b
-        npe = _msg(a.is_null() | (evaluated_right & b.is_null()), _NPE)
+        nulls = [] if left.non_null else [a.is_null()]
+        if not right.non_null:
+            nulls.append(evaluated_right & b.is_null())
+        npe = _msg(nulls[0] | nulls[1] if len(nulls) == 2 else nulls[0], _NPE) if nulls else None
         fail = _first(left.fail, _gate(right.fail, evaluated_right), npe)
         logged = _first(left.logged, _gate(right.logged, evaluated_right))
-        return _C(value, fail, logged)
+        return _C(value, fail, logged, non_null=left.non_null and right.non_null)
 
     def _TNot(self, node: TNot) -> _C:
         c = self._shared(node.operand)
-        return _C(~c.value, _first(c.fail, _msg(c.value.is_null(), _NPE)), c.logged)
+        return _C(~c.value, _first(c.fail, _null_operand(c)), c.logged, non_null=c.non_null)
 
     def _TIsNull(self, node: TIsNull) -> _C:
         c = self.compile(node.operand)
         value = c.value.is_not_null() if node.negated else c.value.is_null()
-        return _C(value, c.fail, c.logged)
+        return _C(value, c.fail, c.logged, non_null=True)
 
     def _TLike(self, node: TLike) -> _C:
         (value, pattern), fail, logged = self._children(node.value, node.pattern)
@@ -450,7 +453,7 @@ class _Compiler:
             other = c.value.list.sort() if isinstance(item.type, SqlMap) else c.value
             hits.append((v == other).fill_null(False))
         value = pl.any_horizontal(hits) if hits else pl.lit(False)
-        return _C(value, fail, logged)
+        return _C(value, fail, logged, non_null=True)
 
     # ------------------------------------------------------------------ CASE / CAST / guards
     def _TCase(self, node: TCase) -> _C:
@@ -458,23 +461,26 @@ class _Compiler:
         dtype = to_polars(t) if t is not None else None
         fails: list[pl.Expr | None] = []
         logs: list[pl.Expr | None] = []
-        reached: pl.Expr = pl.lit(True)
+        # Rows that reach the current WHEN (None: all of them, the first WHEN).
+        reached: pl.Expr | None = None
         chain: Any = None  # a polars when/then chain
         for cond, result in node.whens:
             cc, rc = self._shared(cond), self.compile(result)
             fails.append(_gate(cc.fail, reached))
-            # SearchedCaseFunction unboxes each reached condition: a NULL one throws.
-            fails.append(_msg(reached & cc.value.is_null(), _NPE))
+            if not cc.non_null:
+                # SearchedCaseFunction unboxes each reached condition: a NULL one throws.
+                null_cond = cc.value.is_null()
+                fails.append(_msg(null_cond if reached is None else reached & null_cond, _NPE))
             logs.append(_gate(cc.logged, reached))
-            taken = reached & cc.value.fill_null(False)
+            cond_value = cc.value if cc.non_null else cc.value.fill_null(False)
+            taken = cond_value if reached is None else reached & cond_value
             fails.append(_gate(rc.fail, taken))
             logs.append(_gate(rc.logged, taken))
             rv = rc.value.cast(dtype) if dtype is not None else rc.value
-            cond_value = cc.value.fill_null(False)
             chain = (
                 pl.when(cond_value).then(rv) if chain is None else chain.when(cond_value).then(rv)
             )
-            reached = self.share(reached & ~cc.value.fill_null(False))
+            reached = self.share(~cond_value if reached is None else reached & ~cond_value)
         assert chain is not None
         if node.default is not None:
             dc = self.compile(node.default)

@@ -1,5 +1,6 @@
-"""DECIMAL arithmetic, NULLIF and integer-to-DECIMAL casts on random inputs against an independent
-model of ksqlDB's rules written with Python's ``decimal`` (no engine code involved).
+"""DECIMAL arithmetic, NULLIF, integer-to-DECIMAL casts, CASE and boolean logic on random inputs
+against an independent model of ksqlDB's rules written with Python's ``decimal`` (no engine code
+involved).
 
 The model: result types from ksqlDB's SqlDecimal rules (+,-: scale max(s1,s2), precision
 max(s1,s2) + max(p1-s1, p2-s2) + 1; *: p1+p2+1, s1+s2; /: scale max(6, s1+p2+1), precision
@@ -305,3 +306,65 @@ def test_nested_expressions_report_the_first_failure() -> None:
         " ELSE CAST(((A * B) + C) - (A * 2.5) AS DECIMAL(31, 16)) END"
     )
     check(sql, frame, cols, case)
+
+
+def test_case_and_logic_on_nullable_booleans_match_java() -> None:
+    """CASE conditions, AND/OR and NOT over nullable BOOLEANs and two-valued comparisons: Java
+    unboxes every evaluated Boolean (a NULL one throws -> NULL plus an error); a comparison with
+    a NULL operand is false; AND/OR do not evaluate their right side when the left decides."""
+    rng = random.Random(5)
+    xs = [rng.choice([True, False, None]) for _ in range(ROWS)]
+    zs = [rng.choice([True, False, None]) for _ in range(ROWS)]
+    ys = [random_int(rng, 32) for _ in range(ROWS)]
+    frame = pl.DataFrame(
+        {
+            "X": pl.Series(xs, dtype=pl.Boolean),
+            "Z": pl.Series(zs, dtype=pl.Boolean),
+            "Y": pl.Series(ys, dtype=pl.Int32),
+        }
+    )
+    boolean = SqlPrimitive(BaseType.BOOLEAN)
+    cols: dict[str, SqlType] = {"X": boolean, "Z": boolean, "Y": INT}
+
+    def unbox(v: bool | None) -> bool:
+        if v is None:
+            raise Failure(NPE)
+        return v
+
+    def positive(i: int) -> bool:
+        y = ys[i]
+        return y is not None and y > 0
+
+    def case(i: int) -> int:
+        if unbox(xs[i]):
+            return 1
+        return 2 if positive(i) else 3
+
+    def case_comparisons(i: int) -> int:  # never NULL conditions: no failure at all
+        return 1 if positive(i) else 2 if ys[i] is None else 3
+
+    def case_mixed(i: int) -> int:
+        if positive(i):
+            return 1
+        return 2 if unbox(zs[i]) else 3
+
+    cases: list[tuple[str, Callable[[int], object]]] = [
+        ("CASE WHEN X THEN 1 WHEN Y > 0 THEN 2 ELSE 3 END", case),
+        ("CASE WHEN Y > 0 THEN 1 WHEN Y IS NULL THEN 2 ELSE 3 END", case_comparisons),
+        ("CASE WHEN Y > 0 THEN 1 WHEN Z THEN 2 ELSE 3 END", case_mixed),
+        ("X AND Y > 0", lambda i: unbox(xs[i]) and positive(i)),
+        ("Y > 0 AND X", lambda i: positive(i) and unbox(xs[i])),
+        ("X OR Z", lambda i: unbox(xs[i]) or unbox(zs[i])),
+        ("Y > 0 OR Y < 0", lambda i: positive(i) or (ys[i] is not None and ys[i] < 0)),
+        ("NOT X", lambda i: not unbox(xs[i])),
+        ("NOT (Y > 0)", lambda i: not positive(i)),
+    ]
+    for sql, want in cases:
+        values, errors = run(sql, frame, cols)
+        for i, (value, error) in enumerate(zip(values, errors, strict=True)):
+            try:
+                expected = want(i)
+            except Failure:
+                assert value is None and error is not None and NPE in error, (sql, i, error)
+                continue
+            assert error is None and value == expected, (sql, i, value, error, expected)
