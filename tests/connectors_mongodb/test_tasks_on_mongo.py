@@ -238,3 +238,28 @@ def test_pipeline_filters_the_stream_and_whole_change_events_are_published(
     assert "fullDocument" not in events[1]  # as MongoDB sends deletes
     assert [json.loads(r.key) for r in records] == [{"_id": "a"}, {"_id": "a"}]
     assert events[0]["ns"] == {"db": db.name, "coll": "events"}
+
+
+def test_a_getmore_larger_than_a_poll_is_handed_out_in_bounded_polls(
+    db: Database[Document], mongo_uri: str
+) -> None:
+    ctx = TaskContext()
+    task = _source(mongo_uri, db.name, ctx, **{"poll.max.batch.size": "7", "batch.size": "50"})
+    task.poll()  # opens the stream (startup.mode=latest)
+    db.events.insert_many([{"_id": i, "v": i} for i in range(40)])
+    polls: list[list[SourceRecord]] = []
+    while sum(len(p) for p in polls) < 17:
+        records = task.poll()
+        _acknowledge(ctx, records)
+        polls.append(records)
+    task.stop()  # events of the getMore not handed out yet are dropped with the task
+    assert all(len(p) <= 7 for p in polls)
+    seen = [r for p in polls for r in p]
+    # the stored offset is the last handed-out event: a new task continues right after it
+    db.events.insert_many([{"_id": i, "v": i} for i in range(40, 45)])
+    task = _source(mongo_uri, db.name, ctx, **{"poll.max.batch.size": "7", "batch.size": "50"})
+    try:
+        rest = _drain(task, ctx)
+    finally:
+        task.stop()
+    assert _ids(seen + rest) == list(range(45))

@@ -12,7 +12,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from telemetry_lib.connectors.api import SourceRecord
-from telemetry_lib.connectors.mongodb.source import _cursor_batch
+from telemetry_lib.connectors.mongodb.source import STREAM_GETMORE, _cursor_batch
 from telemetry_lib.connectors.mongodb.source_config import parse_source_settings
 from telemetry_lib.connectors.mongodb.source_records import (
     change_event_document,
@@ -140,10 +140,13 @@ def test_an_idle_stream_returns_none_after_the_timeout(db: Db) -> None:
     assert [e["fullDocument"] for e in decode_changes(data)] == [{"_id": "late"}]
 
 
-def test_getmore_batch_is_batch_size_or_one_poll() -> None:
+def test_getmore_batch_is_batch_size_or_a_few_polls() -> None:
     base = {"connection.uri": "mongodb://127.0.0.1:1", "database": "d", "collection": "c"}
-    assert _cursor_batch(parse_source_settings(base)) == 1000
-    assert _cursor_batch(parse_source_settings({**base, "poll.max.batch.size": "250"})) == 250
+    assert _cursor_batch(parse_source_settings(base)) == STREAM_GETMORE
+    assert _cursor_batch(parse_source_settings({**base, "poll.max.batch.size": "250"})) == (
+        STREAM_GETMORE
+    )
+    assert _cursor_batch(parse_source_settings({**base, "poll.max.batch.size": "9000"})) == 9000
     assert _cursor_batch(parse_source_settings({**base, "batch.size": "64"})) == 64
 
 

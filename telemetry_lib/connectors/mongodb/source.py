@@ -20,7 +20,7 @@ How a task moves through its work (numbered as in the code):
    neither loss nor duplicates; other events are published. The last record of that poll
    carries the stream position after the drain — the first resumable offset.
 4. Streaming: the change stream is read as raw getMore batches (``mongo.RawChangeBatches``,
-   ``poll.max.batch.size`` events per getMore unless ``batch.size`` says otherwise) by a
+   ``STREAM_GETMORE`` events per getMore unless ``batch.size`` says otherwise) by a
    thread of the task's own (``source_prefetch``), which sends the next getMore as soon as it
    handed one batch over; poll decodes and converts that batch (``decode_changes``,
    ``stream_records``) while MongoDB builds the next one and the worker's producer sends the
@@ -41,12 +41,17 @@ out, the stored position moves only with published events (a restart re-reads th
 ones; nothing lost or repeated). After an invalidate (collection dropped or renamed on MongoDB)
 every poll fails with a RetriableError until the connector is reconfigured (resuming after an
 invalidate is refused by the server).
-Throughput (bench/bench_connectors.py, 2 shared cores): the task alone copies ~26-30k docs/s.
-A 30k-event change-stream backlog goes through the worker at ~20k docs/s median on a busy
-machine, 24-33k quiet (was ~12k: per-event decoding on the reading thread, 101-event
-getMores), as fast as a plain pymongo ``watch()`` reads it (0.84-1.52x); the worker spends
-~22 us of CPU per event (was ~38) and NX-27017 ~25 us per event to serve it, so the two
-processes now share the cores about evenly.
+Throughput (bench/bench_connectors.py, 2 shared cores; CPU per 30k documents, medians of A/B
+alternations of old and new code in one process): the copy costs the worker ~0.28 s (was ~0.41:
+raw find batches decoded in one call, records made per batch, dates as DatetimeMS so
+SimplifiedJson is one msgspec call) and NX-27017 ~0.42 s, of which ~0.24 s come before the
+first batch (NX-27017 loads the whole result on the find; a plain find waits the same).
+A change-stream backlog costs the worker ~0.41-0.45 s (was ~0.53; the cyclic collector's time
+cut from ~0.06-0.19 to ~0.02-0.05 s: records kept column by column, decoded batches freed
+inside the GC pause; 5,000-event getMores) and NX-27017 ~0.6-0.8 s (~22-27 us per event,
+against ~13 us per document for a find: it walks and re-encodes every change document), so
+on a quiet machine the stream runs at the pace of NX-27017 serving it; on a loaded one the
+three processes (worker, NX-27017, Tansu) share what the cores have left.
 """
 
 from __future__ import annotations
@@ -113,11 +118,19 @@ MAX_POLL_WAIT_S = 1.0
 DRAIN_IDLE_S = 0.02
 
 
+# Events per change-stream getMore when batch.size is not set (the official connector then
+# leaves the size to the server: up to 16 MB). A backlog arrives in few round trips: each costs
+# NX-27017 a changelog prune and a commit, and the worker ~1.5 ms of pymongo and a GIL hand-
+# over; polls hand the events out poll.max.batch.size at a time. Measured on a 30k-event
+# backlog against getMores of 1,000: see the module docstring.
+STREAM_GETMORE = 5_000
+
+
 def _cursor_batch(settings: SourceSettings) -> int:
-    """The change stream's getMore batch size: ``batch.size`` when set, else one poll's worth
-    (``poll.max.batch.size``) so a backlog arrives in few round trips (NX-27017 answers an
-    unsized getMore with 101 events: ~3x the round trips and server time of 1,000)."""
-    return settings.batch_size or settings.max_batch
+    """The change stream's getMore batch size: ``batch.size`` when set, else
+    ``STREAM_GETMORE`` or one poll's worth (``poll.max.batch.size``) if that is more (NX-27017
+    answers an unsized getMore with 101 events: many more round trips)."""
+    return settings.batch_size or max(settings.max_batch, STREAM_GETMORE)
 
 
 @register_plugin(SOURCE_CLASS, version=VERSION)
@@ -165,6 +178,7 @@ class MongoSourceTask(SourceTask):
         self._copy_pending = False
         self._raw: RawChangeBatches | None = None
         self._prefetch: Prefetcher[bytes] | None = None
+        self._held: list[dict[str, Any]] = []  # decoded events not handed out yet
         self._copy_prefetch: Prefetcher[tuple[CopyBatch, bool]] | None = None
 
     @property
@@ -279,13 +293,18 @@ class MongoSourceTask(SourceTask):
 
             self._prefetch = Prefetcher(read).start()
         settings = self.settings
-        data = self._prefetch.take(min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S))
-        if data is None:
-            return []
         # a burst of short-lived dicts and records: the cyclic collector would run ~10 young
         # collections per 1,000 events (and promote in-flight records towards full ones)
+        if not self._held:
+            data = self._prefetch.take(min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S))
+            if data is None:
+                return []
+            with gc_paused():
+                self._held = decode_changes(data)
         with gc_paused():
-            events = decode_changes(data)
+            # at most poll.max.batch.size events per poll (a getMore may bring more)
+            events = self._held[: settings.max_batch]
+            del self._held[: settings.max_batch]
             if not events:
                 return []
             self._position = events[-1]["_id"]
@@ -331,6 +350,7 @@ class MongoSourceTask(SourceTask):
         if self._prefetch is not None:
             self._prefetch.close()
             self._prefetch = None
+        self._held = []  # read again after the last event handed out
         for cursor in (self._feed, self._raw, self._copy):
             if cursor is None:
                 continue

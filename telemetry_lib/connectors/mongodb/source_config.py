@@ -19,9 +19,10 @@ Differences, each rejected or documented rather than silently ignored:
   ``JsonConverter`` with ``schemas.enable=false``); ``bson`` is rejected.
 - ``pipeline`` applies to the change stream; copied documents are filtered by
   ``startup.mode.copy.existing.pipeline`` only.
-- ``batch.size=0`` (the default) asks for ``poll.max.batch.size`` events per getMore instead of
-  leaving it to the server (MongoDB: up to 16 MB; NX-27017: 101 events, which took ~3x the
-  round trips and server time of 1,000 for a backlog).
+- ``batch.size=0`` (the default) asks for 5,000 events per getMore (or ``poll.max.batch.size``
+  if larger) instead of leaving it to the server (MongoDB: up to 16 MB; NX-27017: 101 events,
+  which took ~3x the round trips and server time of 1,000 for a backlog); polls still hand
+  out at most ``poll.max.batch.size`` records.
 - The official default formatter, DefaultJson, writes 64-bit integers as
   ``{"$numberLong": "..."}``; a ksqlDB stream reading a BIGINT (the demo's ``timestamp``) needs
   ``output.json.formatter=...SimplifiedJson`` (plain numbers).
@@ -140,7 +141,7 @@ SOURCE_CONFIG = (
     .define("poll.max.batch.size", "INT", default=1000, validator=Range(at_least=1),
             group="Polling", documentation="Records per poll.")
     .define("batch.size", "INT", default=0, validator=Range(at_least=0), group="Polling",
-            documentation="Cursor batch size (0: poll.max.batch.size).")
+            documentation="Cursor batch size (0: 5000, or poll.max.batch.size if larger).")
     .define("output.format.key", "STRING", default="json", validator=_output_format_validator,
             group="Output", documentation="json or schema.")
     .define("output.format.value", "STRING", default="json", validator=_output_format_validator,
