@@ -29,6 +29,20 @@ batches of poll.max.batch.size events and decodes them while the next getMore ru
 up with the plain ``watch()`` (0.84-1.52x; the old code: 0.5-0.87x). The worker's CPU per 30k
 events fell from ~1.13 s to ~0.65 s; NX-27017 serving them takes ~0.75 s, so on 2 shared cores
 the server's own work bounds the ratio near 0.6-0.7.
+
+Session 4 (issue 6 re-opened for these ratios, load 2-9 from other engineers' work): the copy
+run's completion is now seen by a consumer kept assigned, as the change-stream run's was (a
+fresh ``end_offsets()`` per check took ~230 ms on Tansu, so the copy's end was seen late).
+Where the time goes, per 30k documents (CPU medians of same-process A/B alternations, old and
+new worker code): a find costs NX-27017 ~0.41 s, ~0.24 s of it before the first batch (it
+loads the whole result), the client ~0.1 s. The copy: NX-27017 the same ~0.42 s, the worker
+0.41 -> 0.28 s, Tansu ~0.08 s. The change stream: NX-27017 ~0.6-0.9 s (~22-27 us per event:
+it walks and re-encodes every change document — a fixed cost of the server, whatever the
+getMore size), the worker 0.53 -> ~0.43 s, Tansu ~0.07-0.1 s; on a quiet machine the stream
+runs at the pace of NX-27017 serving it, on a loaded one the three processes share what the
+cores have left, so its ratio moves with the load far more than the copy's. ``make bench``
+style runs at load ~3: source_vs_find 0.70 (39.9k vs 57.3k docs/s), source_stream_vs_find
+0.55 (31.4k vs 56.8k; a plain pymongo ``watch()`` read the same backlog at 26.8k).
 """
 
 from __future__ import annotations
