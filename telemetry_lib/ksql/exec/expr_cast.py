@@ -1,7 +1,11 @@
 """CAST between SQL types as polars expressions, with ksqlDB's (Java's) conversion semantics.
 
 Owns :func:`cast_expr` (value expression, source type, target type -> value and a per-row
-failure-message expression) and :func:`java_string_of` (Java ``toString`` text of a value).
+failure-message expression), :func:`exact_decimal_unscaled` (the unscaled Int128 of a cast to
+DECIMAL that cannot round or overflow, for DECIMAL arithmetic on top of it) and
+:func:`java_string_of` (Java ``toString`` text of a value). A cast to DECIMAL that cannot round or
+overflow (INTEGER to DECIMAL(p >= 10 + s, s), a DECIMAL to a wider one) is a plain polars cast
+with no check.
 
 Semantics (ksqlDB CastEvaluator): integer narrowing wraps like Java ``intValue()``; DOUBLE to
 integers truncates toward zero and saturates (NaN -> 0); to DECIMAL rounds HALF_UP and fails
@@ -22,6 +26,7 @@ from __future__ import annotations
 import decimal
 import logging
 import math
+from collections.abc import Callable
 
 import polars as pl
 
@@ -52,6 +57,8 @@ _PARSE_EXTRA_SCALE = 8
 _INTEGRAL_DIGITS = {BaseType.INTEGER: 10, BaseType.BIGINT: 19}
 # polars' Decimal holds at most 38 digits.
 _MAX_DECIMAL_DIGITS = 38
+# The expression compiler's let-binding (exec/expressions.py ``_Lets.share``).
+Share = Callable[[pl.Expr], pl.Expr]
 # Java's String.trim() removes every character <= U+0020.
 _JAVA_WHITESPACE = "".join(chr(c) for c in range(33))
 
@@ -66,18 +73,28 @@ def _fail_where(condition: pl.Expr, message: str) -> pl.Expr:
     return pl.when(condition).then(pl.lit(message))
 
 
-def cast_expr(expr: pl.Expr, source: SqlType, target: SqlType) -> tuple[pl.Expr, pl.Expr | None]:
-    """``CAST(expr AS target)`` for ``expr`` of ``source``: (value, failure message or None)."""
+def _same(expr: pl.Expr) -> pl.Expr:
+    return expr
+
+
+def cast_expr(
+    expr: pl.Expr, source: SqlType, target: SqlType, *, share: Share = _same
+) -> tuple[pl.Expr, pl.Expr | None]:
+    """``CAST(expr AS target)`` for ``expr`` of ``source``: (value, failure message or None).
+
+    ``share`` (the expression compiler's let-binding) is applied to intermediate results the
+    conversion refers to several times (parsed text, unscaled and rounded values, failures);
+    element conversions inside containers (``list.eval``) do not use it."""
     if source == target:
         return expr, None
     sb, tb = source.base, target.base
     if tb is BaseType.STRING:
         return _to_string(expr, source), None
     if sb is BaseType.STRING:
-        return _from_string(expr, target)
+        return _from_string(expr, target, share)
     numeric = (BaseType.INTEGER, BaseType.BIGINT, BaseType.DOUBLE, BaseType.DECIMAL)
     if sb in numeric and tb in numeric:
-        return _numeric(expr, source, target)
+        return _numeric(expr, source, target, share)
     if sb is BaseType.TIMESTAMP and tb is BaseType.DATE:
         return expr.dt.date(), None
     if sb is BaseType.TIMESTAMP and tb is BaseType.TIME:
@@ -119,19 +136,21 @@ def _any_failed(collection: pl.Expr, element_fail: pl.Expr | None) -> pl.Expr | 
     return pl.when(failed).then(pl.lit("Cannot convert a collection element"))
 
 
-def _numeric(expr: pl.Expr, source: SqlType, target: SqlType) -> tuple[pl.Expr, pl.Expr | None]:
+def _numeric(
+    expr: pl.Expr, source: SqlType, target: SqlType, share: Share = _same
+) -> tuple[pl.Expr, pl.Expr | None]:
     sb, tb = source.base, target.base
     if isinstance(target, SqlDecimal):
         exact = _exact_decimal(expr, source, target)
         if exact is not None:
             return exact, None
         if isinstance(source, SqlDecimal):
-            return to_decimal(expr, source.scale, target)
+            return to_decimal(expr, source.scale, target, share=share)
         if sb is BaseType.DOUBLE:
-            text = expr.cast(pl.String)
-            return _decimal_from_text(text, target, finite=expr.is_finite())
+            text = share(expr.cast(pl.String))
+            return _decimal_from_text(text, target, finite=expr.is_finite(), share=share)
         as_dec = expr.cast(pl.Decimal(38, 0))
-        return to_decimal(as_dec, 0, target)
+        return to_decimal(as_dec, 0, target, share=share)
     if tb is BaseType.DOUBLE:
         return expr.cast(pl.Float64), None
     # to INTEGER / BIGINT
@@ -188,20 +207,24 @@ def _fits_exactly(source: SqlType, target: SqlDecimal) -> bool:
 
 
 def _decimal_from_text(
-    text: pl.Expr, target: SqlDecimal, *, finite: pl.Expr | None = None
+    text: pl.Expr, target: SqlDecimal, *, finite: pl.Expr | None = None, share: Share = _same
 ) -> tuple[pl.Expr, pl.Expr]:
     scale = min(target.scale + _PARSE_EXTRA_SCALE, 37)
-    parsed = text.str.strip_chars(_JAVA_WHITESPACE).cast(pl.Decimal(38, scale), strict=False)
-    value, overflow = to_decimal(parsed, scale, target)
+    parsed = share(text.str.strip_chars(_JAVA_WHITESPACE).cast(pl.Decimal(38, scale), strict=False))
+    value, overflow = to_decimal(parsed, scale, target, share=share)
     bad = text.is_not_null() & parsed.is_null()
     if finite is not None:
         bad = bad | ~finite.fill_null(True)
-    fail = pl.when(bad).then(pl.lit(f"Cannot convert value to {target.sql()}")).otherwise(overflow)
+    fail = share(
+        pl.when(bad).then(pl.lit(f"Cannot convert value to {target.sql()}")).otherwise(overflow)
+    )
     return pl.when(fail.is_null()).then(value), fail
 
 
-def _from_string(expr: pl.Expr, target: SqlType) -> tuple[pl.Expr, pl.Expr | None]:
-    trimmed = expr.str.strip_chars(_JAVA_WHITESPACE)
+def _from_string(
+    expr: pl.Expr, target: SqlType, share: Share = _same
+) -> tuple[pl.Expr, pl.Expr | None]:
+    trimmed = share(expr.str.strip_chars(_JAVA_WHITESPACE))
     tb = target.base
     if tb is BaseType.BOOLEAN:
         # SqlBooleans.parseBoolean(s.trim()): a non-empty prefix of "true" or "yes" is true.
@@ -211,10 +234,10 @@ def _from_string(expr: pl.Expr, target: SqlType) -> tuple[pl.Expr, pl.Expr | Non
         )
         return pl.when(expr.is_not_null()).then(truthy), None
     if isinstance(target, SqlDecimal):
-        return _decimal_from_text(expr, target)
+        return _decimal_from_text(expr, target, share=share)
     if tb in (BaseType.INTEGER, BaseType.BIGINT, BaseType.DOUBLE):
         dtype = to_polars(target)
-        value = trimmed.cast(dtype, strict=False)
+        value = share(trimmed.cast(dtype, strict=False))
         return value, _fail_where(
             expr.is_not_null() & value.is_null(), f"Cannot convert text to {tb.value}"
         )
@@ -224,15 +247,17 @@ def _from_string(expr: pl.Expr, target: SqlType) -> tuple[pl.Expr, pl.Expr | Non
             expr.is_not_null() & value.is_null(), 'Required format is: "yyyy-MM-dd"'
         )
     if tb is BaseType.TIME:
-        value = pl.coalesce(
-            trimmed.str.to_time("%H:%M:%S%.f", strict=False),
-            trimmed.str.to_time("%H:%M", strict=False),
+        value = share(
+            pl.coalesce(
+                trimmed.str.to_time("%H:%M:%S%.f", strict=False),
+                trimmed.str.to_time("%H:%M", strict=False),
+            )
         )
         return value, _fail_where(
             expr.is_not_null() & value.is_null(), 'Required format is: "HH:mm:ss"'
         )
     if tb is BaseType.TIMESTAMP:
-        value = parse_iso_timestamp(trimmed)
+        value = share(parse_iso_timestamp(trimmed))
         return value, _fail_where(
             expr.is_not_null() & value.is_null(),
             "Required format is: \"yyyy-MM-dd'T'HH:mm:ss.SSS\"",

@@ -496,7 +496,7 @@ class _Compiler:
         c = self._shared(node.operand)
         source, target = node.operand.type, node.type
         assert source is not None and target is not None
-        value, cast_fail = cast_expr(c.value, source, target)
+        value, cast_fail = cast_expr(c.value, source, target, share=self.share)
         raw = None
         if isinstance(target, SqlDecimal):
             raw = exact_decimal_unscaled(c.value, c.raw, source, target)

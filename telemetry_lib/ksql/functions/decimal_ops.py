@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import decimal
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -67,11 +68,6 @@ def rescale(value: pl.Expr, from_scale: int, to_scale: int) -> pl.Expr:
     if to_scale == from_scale:
         return value
     return value * pl.lit(10 ** (to_scale - from_scale), dtype=pl.Int128)
-
-
-def _trunc_div(a: pl.Expr, b: pl.Expr) -> pl.Expr:
-    q = a // b
-    return pl.when(((a % b) != 0) & ((a < 0) != (b < 0))).then(q + 1).otherwise(q)
 
 
 def _java_rem(a: pl.Expr, b: pl.Expr) -> pl.Expr:
@@ -181,6 +177,10 @@ def decimal_binary(
     return DecimalResult(from_unscaled(raw, result), raw, fail)
 
 
+def _same(expr: pl.Expr) -> pl.Expr:
+    return expr
+
+
 def _overflow(raw: pl.Expr, limit: int) -> pl.Expr:
     return pl.when(raw.abs() >= pl.lit(limit, dtype=pl.Int128)).then(
         pl.lit("Numeric field overflow")
@@ -188,30 +188,41 @@ def _overflow(raw: pl.Expr, limit: int) -> pl.Expr:
 
 
 def round_unscaled_half_up(value: pl.Expr, drop_digits: int) -> pl.Expr:
-    """Divide an unscaled Int128 value by 10^drop_digits rounding HALF_UP (away from zero on .5)."""
+    """Divide an unscaled Int128 value by 10^drop_digits rounding HALF_UP (away from zero on .5).
+
+    ``(|v| + p/2) // p`` with the sign of ``v`` (p = 10^drop_digits is even): ``value`` appears
+    twice. Values of 38 digits leave room in Int128 for the added half."""
     if drop_digits <= 0:
         return rescale(value, 0, -drop_digits)
-    p = pl.lit(10**drop_digits, dtype=pl.Int128)
-    q = _trunc_div(value, p)
-    r = value - q * p
-    bump = (r.abs() * 2) >= p
-    return pl.when(bump & (value < 0)).then(q - 1).when(bump).then(q + 1).otherwise(q)
+    p = 10**drop_digits
+    magnitude = (value.abs() + pl.lit(p // 2, dtype=pl.Int128)) // pl.lit(p, dtype=pl.Int128)
+    # (polars has no unary minus for Int128)
+    return pl.when(value < 0).then(pl.lit(0, dtype=pl.Int128) - magnitude).otherwise(magnitude)
 
 
 def round_unscaled_half_up_to_inf(value: pl.Expr, drop_digits: int) -> pl.Expr:
-    """Like :func:`round_unscaled_half_up` but halves go toward +infinity (ksqlDB's ROUND)."""
+    """Like :func:`round_unscaled_half_up` but halves go toward +infinity (ksqlDB's ROUND):
+    ``floor((v + p/2) / p)``."""
     if drop_digits <= 0:
         return rescale(value, 0, -drop_digits)
-    p = pl.lit(10**drop_digits, dtype=pl.Int128)
-    f = value // p  # floor
-    r = value - f * p  # 0 <= r < p
-    return pl.when(r * 2 >= p).then(f + 1).otherwise(f)
+    p = 10**drop_digits
+    return (value + pl.lit(p // 2, dtype=pl.Int128)) // pl.lit(p, dtype=pl.Int128)
 
 
-def to_decimal(expr: pl.Expr, source_scale: int, target: SqlDecimal) -> tuple[pl.Expr, pl.Expr]:
+def to_decimal(
+    expr: pl.Expr,
+    source_scale: int,
+    target: SqlDecimal,
+    *,
+    share: Callable[[pl.Expr], pl.Expr] | None = None,
+) -> tuple[pl.Expr, pl.Expr]:
     """A Decimal expression of scale ``source_scale`` as ``target``: HALF_UP rounding, and a
-    failure message where the value needs more than ``target.precision`` digits."""
-    raw = round_unscaled_half_up(unscaled(expr), source_scale - target.scale)
+    failure message where the value needs more than ``target.precision`` digits. ``share``
+    (the expression compiler's let-binding) is applied to the values referred to repeatedly."""
+    bind = share if share is not None else _same
+    drop = source_scale - target.scale
+    u = unscaled(expr)
+    raw = bind(round_unscaled_half_up(bind(u) if drop > 0 else u, drop))
     limit = pl.lit(10 ** min(target.precision, _MAX_DIGITS), dtype=pl.Int128)
     fail = pl.when(raw.abs() >= limit).then(
         pl.lit(f"Numeric field overflow: value does not fit in {target.sql()}")
