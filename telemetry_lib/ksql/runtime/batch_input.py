@@ -335,7 +335,8 @@ def unread_record_columns(
         unread.add("key")
     if not source.header_columns:
         unread.add("headers")
-    if source.timestamp_column:
+    declared = {c.name for c in (*source.key_columns, *source.value_columns)}
+    if source.timestamp_column and source.timestamp_column in declared:
         unread.add("timestamp")
     return {source.topic: frozenset(unread)} if unread else {}
 
