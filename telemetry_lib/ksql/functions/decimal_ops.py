@@ -57,7 +57,9 @@ def from_unscaled(value: pl.Expr, target: SqlDecimal) -> pl.Expr:
     """Int128 unscaled ``value`` (in units of 10^-scale) as ``Decimal(p, s)``."""
     p = min(target.precision, _MAX_DIGITS)
     s = target.scale
-    as_dec = value.cast(pl.Decimal(_MAX_DIGITS, 0))
+    # Not strict: a value past 38 digits (an overflowed row, already failing) becomes NULL
+    # instead of raising for the whole batch.
+    as_dec = value.cast(pl.Decimal(_MAX_DIGITS, 0), strict=False)
     if s:
         as_dec = as_dec * pl.lit(decimal.Decimal(1).scaleb(-s), dtype=pl.Decimal(s + 1, s))
     return as_dec.cast(pl.Decimal(p, s), strict=False)
