@@ -14,8 +14,9 @@ Same wire commands, options and resume tokens as ``ChangeFeed`` (``fullDocument`
 ``resumeAfter``, ``startAtOperationTime``, extra pipeline stages, ``batchSize``,
 ``maxAwaitTimeMS``), so it runs unchanged against real MongoDB. Differences from pymongo's
 ``watch()``: no automatic resume — a failed getMore raises MongoError and the caller reopens
-after the last event it processed (the source connector does so anyway) — and no
-``postBatchResumeToken``: the position is the ``_id`` of the last event decoded.
+after the last event it processed (the source connector does so anyway). The position after
+the last getMore, events filtered out by the pipeline included, is :attr:`post_batch_token`
+(the reply's ``postBatchResumeToken``, as pymongo's cursor keeps it).
 
 :func:`decode_changes` applies ``ChangeEvent.from_raw``'s NX-27017 normalisations to whole
 event documents (GAP objectid-in-change-events: the byte pattern of NX-27017's ObjectId form is
@@ -142,6 +143,16 @@ class RawChangeBatches:
                 time.sleep(IDLE_READ_PAUSE_S)
         except PyMongoError as exc:
             raise wrap_mongo_error(f"reading the change stream of {self.name}", exc) from exc
+
+    @property
+    def post_batch_token(self) -> dict[str, Any] | None:
+        """The stream's position after the last reply (None when the server sends none)."""
+        # pymongo keeps it for its own change streams (ChangeStream reads the same attribute)
+        token = self._cursor._post_batch_resume_token
+        if token is None:
+            return None
+        raw = getattr(token, "raw", None)
+        return bson.decode(raw) if isinstance(raw, bytes) else dict(token)
 
     def close(self) -> None:
         self._cursor.close()

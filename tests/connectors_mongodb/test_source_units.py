@@ -50,6 +50,7 @@ def test_defaults_follow_the_official_connector() -> None:
     assert s.max_batch == 1000 and s.poll_await_ms == 5000
     assert s.source_partition == {"ns": "game.events"}
     assert _settings(**{"copy.existing": "true"}).startup_mode == "copy_existing"
+    assert s.heartbeat_ms == 0 and s.heartbeat_topic == "__mongodb_heartbeats"
 
 
 @pytest.mark.parametrize(

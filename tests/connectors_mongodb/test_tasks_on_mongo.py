@@ -263,3 +263,48 @@ def test_a_getmore_larger_than_a_poll_is_handed_out_in_bounded_polls(
     finally:
         task.stop()
     assert _ids(seen + rest) == list(range(45))
+
+
+_DELETES_ONLY = '[{"$match": {"operationType": "delete"}}]'
+
+
+def test_heartbeats_store_the_position_past_filtered_events(
+    db: Database[Document], mongo_uri: str
+) -> None:
+    ctx = TaskContext()
+    beat = {"pipeline": _DELETES_ONLY, "heartbeat.interval.ms": "1",
+            "publish.full.document.only": "false"}  # fmt: skip
+    task = _source(mongo_uri, db.name, ctx, **beat)
+    try:
+        task.poll()  # opens the stream
+        offset_before = ctx.offset_reader.offset({"ns": f"{db.name}.events"})
+        db.events.insert_many([{"_id": i} for i in range(30)])  # all filtered out
+        records = _drain(task, ctx)
+    finally:
+        task.stop()
+    beats = [r for r in records if r.topic == "__mongodb_heartbeats"]
+    assert beats and len(beats) == len(records)  # nothing else was published
+    last = beats[-1]
+    assert last.value is None and last.key == last.source_offset["_id"]
+    assert last.source_offset["HEARTBEAT"] == "true"
+    stored = ctx.offset_reader.offset({"ns": f"{db.name}.events"})
+    assert stored is not None and stored != offset_before
+    # the stored heartbeat position resumes the stream: a delete after it is published once
+    db.events.delete_one({"_id": 3})
+    task = _source(mongo_uri, db.name, ctx, **beat)
+    try:
+        resumed = [r for r in _drain(task, ctx) if r.topic != "__mongodb_heartbeats"]
+    finally:
+        task.stop()
+    assert [json.loads(r.key) for r in resumed] == [{"_id": 3}]
+
+
+def test_no_heartbeats_by_default(db: Database[Document], mongo_uri: str) -> None:
+    ctx = TaskContext()
+    task = _source(mongo_uri, db.name, ctx, pipeline=_DELETES_ONLY)
+    try:
+        task.poll()
+        db.events.insert_many([{"_id": i} for i in range(5)])
+        assert _drain(task, ctx) == []
+    finally:
+        task.stop()

@@ -30,15 +30,21 @@ How a task moves through its work (numbered as in the code):
    acknowledged since the worker's last offset flush are published again (at-least-once, as
    Kafka Connect without exactly-once source support). A paused task keeps its read-ahead
    (at most ``PREFETCH_DEPTH`` + 1 batches), so a resume starts with events in hand.
+   An idle poll with ``heartbeat.interval.ms`` set may return a heartbeat instead (see the
+   known limits).
 5. MongoDB unreachable: the poll raises RetriableError (the worker polls again after a backoff)
    and the next poll reopens the change stream after the last event handed out.
 
 Known limits: one task per connector (one change stream per collection); the copy keeps the
 ids of copied documents in memory until the boundary is passed (a few MB per 100k documents).
-NX-27017 ignores ``startAtOperationTime`` (startup.mode=timestamp starts now there). The
-streaming reader has no ``postBatchResumeToken``: with a ``pipeline`` that filters most events
-out, the stored position moves only with published events (a restart re-reads the filtered
-ones; nothing lost or repeated). After an invalidate (collection dropped or renamed on MongoDB)
+NX-27017 ignores ``startAtOperationTime`` (startup.mode=timestamp starts now there). With a
+``pipeline`` that filters events out, the stored position moves with published events; as the
+official connector, ``heartbeat.interval.ms`` > 0 makes an idle poll publish a heartbeat
+(``heartbeat_record``, to ``heartbeat.topic.name``) whose offset is the getMore reply's
+``postBatchResumeToken`` — past the filtered events — so a restart does not re-read them
+(GAP post-batch-token: NX-27017 moves that token past filtered events only until the first
+event that matches; after it, a restart re-reads the filtered ones there — nothing lost or
+repeated either way). After an invalidate (collection dropped or renamed on MongoDB)
 every poll fails with a RetriableError until the connector is reconfigured (resuming after an
 invalidate is refused by the server).
 Throughput (bench/bench_connectors.py, 2 shared cores; CPU per 30k documents, medians of A/B
@@ -57,6 +63,7 @@ three processes (worker, NX-27017, Tansu) share what the cores have left.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +86,7 @@ from telemetry_lib.connectors.mongodb.source_records import (
     change_event_document,
     copy_records,
     event_record,
+    heartbeat_record,
     id_key,
     stream_records,
     token_offset,
@@ -177,8 +185,11 @@ class MongoSourceTask(SourceTask):
         self._copy_token: dict[str, str] = {}
         self._copy_pending = False
         self._raw: RawChangeBatches | None = None
-        self._prefetch: Prefetcher[bytes] | None = None
+        self._prefetch: Prefetcher[tuple[bytes, dict[str, Any] | None]] | None = None
         self._held: list[dict[str, Any]] = []  # decoded events not handed out yet
+        self._batch_token: dict[str, Any] | None = None  # the held batch's postBatchResumeToken
+        self._last_heartbeat = 0.0  # monotonic time of the last heartbeat check that was due
+        self._heartbeat_token = ""  # the position the last heartbeat carried
         self._copy_prefetch: Prefetcher[tuple[CopyBatch, bool]] | None = None
 
     @property
@@ -285,32 +296,64 @@ class MongoSourceTask(SourceTask):
     def _poll_stream(self) -> list[SourceRecord]:
         # 4. raw batches read ahead by the prefetcher (the next getMore is on the wire while
         # this thread decodes and converts the previous batch and the worker produces)
+        settings = self.settings
         if self._prefetch is None:
             reader = self._open_raw_stream()
+            handed: list[dict[str, Any] | None] = [None]
 
-            def read() -> bytes | None:
-                return reader.next_raw(timeout=READ_WAIT_S)
+            def read() -> tuple[bytes, dict[str, Any] | None] | None:
+                data = reader.next_raw(timeout=READ_WAIT_S)
+                token = reader.post_batch_token
+                if data is None:
+                    # nothing published, but the position may have moved past filtered
+                    # events: worth handing over only when heartbeats can carry it
+                    if not settings.heartbeat_ms or token is None or token == handed[0]:
+                        return None
+                    data = b""
+                handed[0] = token
+                return data, token
 
             self._prefetch = Prefetcher(read).start()
-        settings = self.settings
         # a burst of short-lived dicts and records: the cyclic collector would run ~10 young
         # collections per 1,000 events (and promote in-flight records towards full ones)
         if not self._held:
-            data = self._prefetch.take(min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S))
-            if data is None:
-                return []
+            item = self._prefetch.take(min(settings.poll_await_ms / 1000, MAX_POLL_WAIT_S))
+            if item is None:
+                return self._heartbeat()
+            data, self._batch_token = item
             with gc_paused():
-                self._held = decode_changes(data)
+                self._held = decode_changes(data) if data else []
+            if not self._held:
+                self._position = self._batch_token or self._position
+                return self._heartbeat()
         with gc_paused():
             # at most poll.max.batch.size events per poll (a getMore may bring more)
             events = self._held[: settings.max_batch]
             del self._held[: settings.max_batch]
-            if not events:
-                return []
-            self._position = events[-1]["_id"]
+            # after the batch's last event: the position the server gave with the batch
+            # (past events the pipeline filtered out)
+            last = events[-1]["_id"]
+            self._position = last if self._held else (self._batch_token or last)
             records = stream_records(events, settings)
             del events  # freed now: the collection the pause's end brings never traces them
         return records
+
+    def _heartbeat(self) -> list[SourceRecord]:
+        """An idle poll: a heartbeat when ``heartbeat.interval.ms`` has passed since the last
+        one was due and the position moved since the last heartbeat (as the official
+        connector's HeartbeatManager)."""
+        settings = self.settings
+        if not settings.heartbeat_ms or self._position is None:
+            return []
+        now = time.monotonic()
+        if (now - self._last_heartbeat) * 1000 <= settings.heartbeat_ms:
+            return []
+        self._last_heartbeat = now
+        text = token_offset(self._position)["_id"]
+        if text == self._heartbeat_token:
+            return []
+        self._heartbeat_token = text
+        return [heartbeat_record(text, settings)]
 
     def _stream_options(self) -> dict[str, Any]:
         """The change stream's options, the same for the copy's feed and the raw stream: from

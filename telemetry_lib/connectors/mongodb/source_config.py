@@ -7,7 +7,7 @@ Supported as the official connector documents them: ``connection.uri``, ``databa
 ``timestamp``), ``startup.mode.timestamp.start.at.operation.time``,
 ``startup.mode.copy.existing.pipeline``, ``copy.existing`` (the deprecated switch),
 ``poll.await.time.ms``, ``poll.max.batch.size``, ``batch.size``, ``output.format.key|value``,
-``output.json.formatter``, ``offset.partition.name``.
+``output.json.formatter``, ``offset.partition.name``, ``heartbeat.interval.ms``, ``heartbeat.topic.name``.
 
 Differences, each rejected or documented rather than silently ignored:
 
@@ -151,6 +151,13 @@ SOURCE_CONFIG = (
             documentation="DefaultJson, ExtendedJson or SimplifiedJson (full class names).")
     .define("offset.partition.name", "STRING", default="", group="Offsets",
             documentation="Name of the source partition the offsets are stored under.")
+    .define("heartbeat.interval.ms", "LONG", default=0, validator=Range(at_least=0),
+            group="Offsets",
+            documentation="At most this often an idle stream whose position moved (events "
+                          "filtered out by the pipeline) publishes a heartbeat carrying it as "
+                          "the offset; 0: never.")
+    .define("heartbeat.topic.name", "STRING", default="__mongodb_heartbeats", group="Offsets",
+            documentation="The topic heartbeats go to.")
 )  # fmt: skip
 
 
@@ -187,6 +194,8 @@ class SourceSettings:
     value_format: OutputFormat
     formatter: JsonFormatter
     partition_name: str
+    heartbeat_ms: int = 0
+    heartbeat_topic: str = "__mongodb_heartbeats"
 
     @property
     def source_partition(self) -> dict[str, str]:
@@ -238,6 +247,8 @@ def parse_source_settings(props: Mapping[str, Any]) -> SourceSettings:
         value_format=c["output.format.value"],
         formatter=FORMATTER_CLASSES[c["output.json.formatter"]],
         partition_name=c["offset.partition.name"],
+        heartbeat_ms=c["heartbeat.interval.ms"],
+        heartbeat_topic=c["heartbeat.topic.name"],
     )
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "copied_event",
     "copy_records",
     "event_record",
+    "heartbeat_record",
     "id_key",
     "stream_records",
     "token_offset",
@@ -216,6 +217,14 @@ def _writer(
     if fmt == "json":
         return lambda doc: encode_document(doc, formatter, ms_dates=ms_dates)
     return json_safe
+
+
+def heartbeat_record(token_text: str, settings: SourceSettings) -> SourceRecord:
+    """The official connector's heartbeat: to ``heartbeat.topic.name``, the resume token's JSON
+    as key, no value, and the token as offset (marked ``HEARTBEAT``)."""
+    return SourceRecord(topic=settings.heartbeat_topic, key=token_text, value=None,
+                        source_partition=settings.source_partition,
+                        source_offset={"_id": token_text, "HEARTBEAT": "true"})  # fmt: skip
 
 
 def token_offset(token: Mapping[str, Any], *, copying: bool = False) -> dict[str, str]:
