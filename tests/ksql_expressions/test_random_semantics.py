@@ -23,9 +23,10 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
+from telemetry_lib.ksql.exec.expressions import compile_expression, evaluate
 from telemetry_lib.ksql.types import BaseType, SqlDecimal, SqlPrimitive, SqlType
 
-from .conftest import run
+from .conftest import run, typed_of
 
 ROWS = 400
 # Exact arithmetic for every operand size used here (results stay within 38 digits).
@@ -461,3 +462,51 @@ def test_decimal_round_takes_halves_toward_positive_infinity(places: int | None)
     xs = [xs[i] for i in keep]
     sql = "ROUND(V)" if places is None else f"ROUND(V, {places})"
     check(sql, frame, {"V": SqlDecimal(p, s)}, expected)
+
+
+def java_int(x: int) -> int:
+    return (x + 2**31) % 2**32 - 2**31
+
+
+def test_deeply_nested_expression_stays_linear_and_matches_java() -> None:
+    """Twelve nested levels that each refer to the level below several times (NULLIF, integer
+    division and remainder, NULL checks): the compiled polars expression grows linearly (each
+    level let-bound once; repeating them would take 2^12 copies), and its values are Java's."""
+    rng = random.Random(12)
+    xs = [random_int(rng, 32) for _ in range(ROWS)]
+    js = [rng.choice([None, 0, 1, -1, 5, rng.randrange(-100, 100)]) for _ in range(ROWS)]
+    frame = pl.DataFrame({"I": pl.Series(xs, dtype=pl.Int32), "J": pl.Series(js, dtype=pl.Int32)})
+    cols: dict[str, SqlType] = {"I": INT, "J": INT}
+    sql = "I"
+    for level in range(12):
+        sql = f"(NULLIF({sql}, J) / 3 + I)" if level % 2 else f"(({sql} % 7) - J)"
+
+    def expected(i: int) -> int:
+        x, j = xs[i], js[i]
+        value = x
+        for level in range(12):
+            if level % 2:
+                value = None if value is None or value == j else value
+                if value is None or x is None:
+                    raise Failure(NPE)
+                q = abs(value) // 3 * (1 if value >= 0 else -1)  # Java truncates
+                value = java_int(q + x)
+            else:
+                if value is None or j is None:
+                    raise Failure(NPE)
+                r = abs(value) % 7 * (1 if value >= 0 else -1)  # sign of the dividend
+                value = java_int(r - j)
+        assert value is not None
+        return value
+
+    typed = typed_of(sql, cols)
+    compiled = compile_expression(typed)
+    assert len(str(compiled.expr)) < 60_000
+    values, errors = evaluate(frame, compiled)
+    for i, (value, error) in enumerate(zip(values.to_list(), errors.to_list(), strict=True)):
+        try:
+            want = expected(i)
+        except Failure as failure:
+            assert value is None and error is not None and str(failure) in error, (i, error)
+            continue
+        assert error is None and value == want, (i, value, error, want)
