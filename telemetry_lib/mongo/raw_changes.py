@@ -11,9 +11,9 @@ as one undecoded BSON byte string, so the reading thread sends the next getMore 
 batch into events with :func:`decode_changes` — server and client work overlap.
 
 Same wire commands, options and resume tokens as ``ChangeFeed`` (``fullDocument``,
-``resumeAfter``, ``startAtOperationTime``, extra pipeline stages, ``batchSize``,
-``maxAwaitTimeMS``), so it runs unchanged against real MongoDB. Differences from pymongo's
-``watch()``: no automatic resume — a failed getMore raises MongoError and the caller reopens
+``startAtOperationTime``, extra pipeline stages, ``batchSize``, ``maxAwaitTimeMS``; a resume
+token is sent as ``startAfter``, see ``__init__``), so it runs unchanged against real MongoDB.
+Differences from pymongo's ``watch()``: no automatic resume — a failed getMore raises MongoError and the caller reopens
 after the last event it processed (the source connector does so anyway). The position after
 the last getMore, events filtered out by the pipeline included, is :attr:`post_batch_token`
 (the reply's ``postBatchResumeToken``, as pymongo's cursor keeps it).
@@ -95,7 +95,11 @@ class RawChangeBatches:
         if full_document != "default":
             stage["fullDocument"] = full_document
         if resume_after:
-            stage["resumeAfter"] = dict(resume_after)
+            # startAfter, as the official connector resumes: the same as resumeAfter for an
+            # event's token, and it also accepts an invalidate event's token (resumeAfter is
+            # refused there), so a stream the server closed after a drop or rename goes on
+            # after the invalidate (MongoDB 4.2+; NX-27017 treats both alike)
+            stage["startAfter"] = dict(resume_after)
         elif start_at_operation_time is not None:
             stage["startAtOperationTime"] = Timestamp(start_at_operation_time, 0)
         options: dict[str, Any] = {"maxAwaitTimeMS": max_await_ms}

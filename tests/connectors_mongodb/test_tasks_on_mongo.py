@@ -308,3 +308,34 @@ def test_no_heartbeats_by_default(db: Database[Document], mongo_uri: str) -> Non
         assert _drain(task, ctx) == []
     finally:
         task.stop()
+
+
+def test_a_stream_the_server_closed_goes_on_after_its_position(
+    db: Database[Document], mongo_uri: str
+) -> None:
+    ctx = TaskContext()
+    task = _source(mongo_uri, db.name, ctx)
+    try:
+        task.poll()  # opens the stream
+        db.events.insert_many([{"_id": i, "v": i} for i in range(10)])
+        seen = _drain(task, ctx)
+        # the server ends the stream (as MongoDB does after a drop's invalidate event)
+        raw = task._raw
+        assert raw is not None
+        db.command("killCursors", "events", cursors=[raw._cursor.cursor_id])
+        db.events.insert_many([{"_id": i, "v": i} for i in range(10, 20)])
+        failures = 0
+        for _ in range(40):
+            try:
+                records = task.poll()
+            except RetriableError:
+                failures += 1
+                continue
+            _acknowledge(ctx, records)
+            seen += records
+            if len(seen) >= 20:
+                break
+    finally:
+        task.stop()
+    assert failures == 1  # the poll that found the stream closed; the next one reopened it
+    assert _ids(seen) == list(range(20))

@@ -44,9 +44,13 @@ official connector, ``heartbeat.interval.ms`` > 0 makes an idle poll publish a h
 ``postBatchResumeToken`` — past the filtered events — so a restart does not re-read them
 (GAP post-batch-token: NX-27017 moves that token past filtered events only until the first
 event that matches; after it, a restart re-reads the filtered ones there — nothing lost or
-repeated either way). After an invalidate (collection dropped or renamed on MongoDB)
-every poll fails with a RetriableError until the connector is reconfigured (resuming after an
-invalidate is refused by the server).
+repeated either way). A stream the server closed (on MongoDB: after the invalidate event of a
+drop or rename) fails that poll with a RetriableError; the next poll reopens it after the
+position, sent as ``startAfter`` as the official connector does — after an invalidate that is
+the invalidate's token (the last batch's ``postBatchResumeToken``), which ``resumeAfter``
+refuses — so the connector goes on with the re-created collection instead of failing every
+poll (MongoDB 4.2+). NX-27017 emits no drop/invalidate events (GAP no-invalidate); its
+streams are closed only by killCursors, which the tests use.
 Throughput (bench/bench_connectors.py, 2 shared cores; CPU per 30k documents, medians of A/B
 alternations of old and new code in one process): the copy costs the worker ~0.28 s (was ~0.41:
 raw find batches decoded in one call, records made per batch, dates as DatetimeMS so
