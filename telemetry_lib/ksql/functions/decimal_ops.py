@@ -23,6 +23,7 @@ import decimal
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -105,11 +106,23 @@ class DecimalOperand:
 @dataclass(frozen=True)
 class DecimalResult:
     """What :func:`decimal_binary` computes: ``value`` (Decimal), ``raw`` (its unscaled Int128,
-    None when computed natively) and ``fail`` (String message where the row fails, or None)."""
+    None when computed natively) and ``fails``: (condition, message) pairs in order, the first
+    whose condition holds on a row being that row's error (empty: the operation cannot fail)."""
 
     value: pl.Expr
     raw: pl.Expr | None
-    fail: pl.Expr | None
+    fails: tuple[tuple[pl.Expr, str], ...]
+
+    @property
+    def fail(self) -> pl.Expr | None:
+        """The failure as one String expression (null where the row computed fine)."""
+        if not self.fails:
+            return None
+        (condition, message), *rest = self.fails
+        chain: Any = pl.when(condition).then(pl.lit(message))  # a when/then chain
+        for condition, message in rest:
+            chain = chain.when(condition).then(pl.lit(message))
+        return chain
 
 
 def decimal_binary(
@@ -140,16 +153,16 @@ def decimal_binary(
         if bound < limit and s == max(lt.scale, rt.scale):
             # polars adds Decimals exactly at the larger scale: no unscaled round trip.
             native = left.value + right.value if op == "+" else left.value - right.value
-            return DecimalResult(native.cast(pl.Decimal(p, s), strict=False), None, None)
+            return DecimalResult(native.cast(pl.Decimal(p, s), strict=False), None, ())
         a2, b2 = rescale(left.unscaled(), lt.scale, s), rescale(right.unscaled(), rt.scale, s)
         raw = a2 + b2 if op == "+" else a2 - b2
-        fail = _overflow(raw, limit) if bound >= limit else None
-        return DecimalResult(from_unscaled(raw, result), raw, fail)
+        fails: tuple[tuple[pl.Expr, str], ...] = _overflow(raw, limit) if bound >= limit else ()
+        return DecimalResult(from_unscaled(raw, result), raw, fails)
     a, b = left.unscaled(), right.unscaled()
     if op == "*":
         raw = a * b  # scale lt.scale + rt.scale == result.scale
-        fail = _overflow(raw, limit) if max_a * max_b >= limit else None
-        return DecimalResult(from_unscaled(raw, result), raw, fail)
+        fails = _overflow(raw, limit) if max_a * max_b >= limit else ()
+        return DecimalResult(from_unscaled(raw, result), raw, fails)
     if op == "/":
         # value = (a / 10^s1) / (b / 10^s2) in units of 10^-S  =>  a * 10^(S - s1 + s2) / b
         shift = result.scale - lt.scale + rt.scale
@@ -160,33 +173,23 @@ def decimal_binary(
         # Where the remainder is zero the floor quotient is the truncated (Java) one; other rows
         # fail ("Rounding necessary") and their value is not used.
         raw = num // den
-        chain = (
-            pl.when(den == 0)
-            .then(pl.lit("Division by zero"))
-            .when((num % den) != 0)
-            .then(pl.lit("Rounding necessary"))
-        )
+        fails = (den == 0, "Division by zero"), ((num % den) != 0, "Rounding necessary")
         if bound >= limit:
-            chain = chain.when(raw.abs() >= pl.lit(limit, dtype=pl.Int128)).then(
-                pl.lit("Numeric field overflow")
-            )
-        return DecimalResult(from_unscaled(raw, result), raw, chain)
+            fails += _overflow(raw, limit)
+        return DecimalResult(from_unscaled(raw, result), raw, fails)
     s = result.scale
     a2, b2 = rescale(a, lt.scale, s), rescale(b, rt.scale, s)
     # A zero divisor: polars' remainder is null there (no error), and the row fails anyway.
-    fail = pl.when(b2 == 0).then(pl.lit("Division undefined"))
     raw = _java_rem(a2, b2)
-    return DecimalResult(from_unscaled(raw, result), raw, fail)
+    return DecimalResult(from_unscaled(raw, result), raw, ((b2 == 0, "Division undefined"),))
 
 
 def _same(expr: pl.Expr) -> pl.Expr:
     return expr
 
 
-def _overflow(raw: pl.Expr, limit: int) -> pl.Expr:
-    return pl.when(raw.abs() >= pl.lit(limit, dtype=pl.Int128)).then(
-        pl.lit("Numeric field overflow")
-    )
+def _overflow(raw: pl.Expr, limit: int) -> tuple[tuple[pl.Expr, str]]:
+    return ((raw.abs() >= pl.lit(limit, dtype=pl.Int128), "Numeric field overflow"),)
 
 
 def round_unscaled_half_up(value: pl.Expr, drop_digits: int) -> pl.Expr:
