@@ -168,7 +168,7 @@ class _C:
 
     value: pl.Expr
     fail: _Fail | None = None
-    logged: pl.Expr | None = None
+    logged: _Fail | None = None
     # A DECIMAL value computed unscaled: that Int128 (a parent DECIMAL operation uses it
     # instead of converting the value back).
     raw: pl.Expr | None = None
@@ -187,7 +187,8 @@ def compile_expression(typed: TypedExpression) -> CompiledExpression:
         value = pl.when(fail.is_null()).then(value)
     if typed.type is not None:
         value = value.cast(to_polars(typed.type), strict=False) if _needs_cast(typed) else value
-    error = _first(fail, c.logged)
+    errors = _fails(c.fail, c.logged)
+    error = errors.expr() if errors is not None else None
     lets = compiler.lets
     return CompiledExpression(
         lets.close(value), None if error is None else lets.close(error), typed.type, typed.text
@@ -231,22 +232,6 @@ def _null_operand(*operands: _C) -> _Fail | None:
     for check in checks[1:]:
         condition = condition | check
     return _msg(condition, _NPE)
-
-
-def _first(*errors: pl.Expr | None) -> pl.Expr | None:
-    present = [e for e in errors if e is not None]
-    if not present:
-        return None
-    if len(present) == 1:
-        return present[0]
-    return pl.coalesce(present)
-
-
-def _gate(error: pl.Expr | None, condition: pl.Expr | None) -> pl.Expr | None:
-    """``error`` only on rows where ``condition`` holds (lazy evaluation; None: every row)."""
-    if error is None or condition is None:
-        return error
-    return pl.when(condition).then(error)
 
 
 def _msg(condition: pl.Expr, message: str) -> _Fail:
@@ -326,11 +311,11 @@ class _Compiler:
         result: _C = method(node)
         return result
 
-    def _children(self, *nodes: TypedExpression) -> tuple[list[_C], _Fail | None, pl.Expr | None]:
+    def _children(self, *nodes: TypedExpression) -> tuple[list[_C], _Fail | None, _Fail | None]:
         """The compiled nodes (values let-bound when large: parents refer to them repeatedly),
         their first unhandled failure and their first logged error."""
         cs = [self.lets.share_c(self.compile(n)) for n in nodes]
-        return cs, _fails(*(c.fail for c in cs)), _first(*(c.logged for c in cs))
+        return cs, _fails(*(c.fail for c in cs)), _fails(*(c.logged for c in cs))
 
     def _shared(self, node: TypedExpression) -> _C:
         return self.lets.share_c(self.compile(node))
@@ -464,7 +449,7 @@ class _Compiler:
             nulls.append(evaluated_right & b.is_null())
         npe = _msg(nulls[0] | nulls[1] if len(nulls) == 2 else nulls[0], _NPE) if nulls else None
         fail = _fails(left.fail, _gate_fail(right.fail, evaluated_right), npe)
-        logged = _first(left.logged, _gate(right.logged, evaluated_right))
+        logged = _fails(left.logged, _gate_fail(right.logged, evaluated_right))
         return _C(value, fail, logged, non_null=left.non_null and right.non_null)
 
     def _TNot(self, node: TNot) -> _C:
@@ -508,7 +493,7 @@ class _Compiler:
         t = node.type
         dtype = to_polars(t) if t is not None else None
         fails: list[_Fail | None] = []
-        logs: list[pl.Expr | None] = []
+        logs: list[_Fail | None] = []
         # Rows that reach the current WHEN (None: all of them, the first WHEN).
         reached: pl.Expr | None = None
         chain: Any = None  # a polars when/then chain
@@ -519,11 +504,11 @@ class _Compiler:
                 # SearchedCaseFunction unboxes each reached condition: a NULL one throws.
                 null_cond = cc.value.is_null()
                 fails.append(_msg(null_cond if reached is None else reached & null_cond, _NPE))
-            logs.append(_gate(cc.logged, reached))
+            logs.append(_gate_fail(cc.logged, reached))
             cond_value = cc.value if cc.non_null else cc.value.fill_null(False)
             taken = cond_value if reached is None else reached & cond_value
             fails.append(_gate_fail(rc.fail, taken))
-            logs.append(_gate(rc.logged, taken))
+            logs.append(_gate_fail(rc.logged, taken))
             rv = rc.value.cast(dtype) if dtype is not None else rc.value
             chain = (
                 pl.when(cond_value).then(rv) if chain is None else chain.when(cond_value).then(rv)
@@ -533,12 +518,12 @@ class _Compiler:
         if node.default is not None:
             dc = self.compile(node.default)
             fails.append(_gate_fail(dc.fail, reached))
-            logs.append(_gate(dc.logged, reached))
+            logs.append(_gate_fail(dc.logged, reached))
             dv = dc.value.cast(dtype) if dtype is not None else dc.value
             value = chain.otherwise(dv)
         else:
             value = chain.otherwise(pl.lit(None, dtype=dtype))
-        return _C(value, _fails(*fails), _first(*logs))
+        return _C(value, _fails(*fails), _fails(*logs))
 
     def _TCast(self, node: TCast) -> _C:
         c = self._shared(node.operand)
@@ -558,7 +543,8 @@ class _Compiler:
         fail = self.share(c.fail.expr())
         value = pl.when(fail.is_null()).then(c.value)
         label = pl.lit(f"Error processing {node.label}: ")
-        return _C(value, None, _first(pl.concat_str([label, fail]), c.logged))
+        logged = _Fail(((fail.is_not_null(), pl.concat_str([label, fail])),))
+        return _C(value, None, _fails(logged, c.logged))
 
     # ------------------------------------------------------------------ functions
     def _TCall(self, node: TCall) -> _C:
@@ -584,7 +570,8 @@ class _Compiler:
         self, body: TypedExpression, bound: dict[str, pl.Expr]
     ) -> tuple[pl.Expr, pl.Expr | None]:
         inner = _Compiler({**self.lambda_vars, **bound}, columns_allowed=True).compile(body)
-        return inner.value, _first(inner.fail.expr() if inner.fail else None, inner.logged)
+        errors = _fails(inner.fail, inner.logged)
+        return inner.value, errors.expr() if errors is not None else None
 
     def _lambda_call(self, node: TCall) -> _C:
         if self.lambda_vars:
@@ -604,7 +591,7 @@ class _Compiler:
                 node.type,
                 self._compile_body,
             )
-            return _C(value, _fails(fail, init_c.fail, red_fail), _first(logged, init_c.logged))
+            return _C(value, _fails(fail, init_c.fail, red_fail), _fails(logged, init_c.logged))
         if outer_columns(typed_lambdas):
             value, lam_fail = lambda_by_explode(
                 node.impl, c.value, collection.type, typed_lambdas, node.type, self._compile_body
