@@ -23,7 +23,6 @@ import decimal
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
@@ -113,17 +112,6 @@ class DecimalResult:
     raw: pl.Expr | None
     fails: tuple[tuple[pl.Expr, str], ...]
 
-    @property
-    def fail(self) -> pl.Expr | None:
-        """The failure as one String expression (null where the row computed fine)."""
-        if not self.fails:
-            return None
-        (condition, message), *rest = self.fails
-        chain: Any = pl.when(condition).then(pl.lit(message))  # a when/then chain
-        for condition, message in rest:
-            chain = chain.when(condition).then(pl.lit(message))
-        return chain
-
 
 def decimal_binary(
     op: str, left: DecimalOperand, right: DecimalOperand, result: SqlDecimal
@@ -134,7 +122,7 @@ def decimal_binary(
     (rescaling, remainder and quotient), so the caller passes cheap expressions: a column, a
     literal, or a let-bound field (see exec/expressions.py), never a large tree.
 
-    The value is only meaningful where the failure is null: the caller nulls it on failing rows
+    The value is only meaningful where no failure holds: the caller nulls it on failing rows
     (a failure always reaches the expression's top or a nested-error boundary, which do).
     Checks that cannot fire for the operand types are left out: an overflow check when the
     largest operands of their precisions (or the literal's value) cannot overflow the result
