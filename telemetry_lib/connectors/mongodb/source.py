@@ -56,12 +56,14 @@ alternations of old and new code in one process): the copy costs the worker ~0.2
 raw find batches decoded in one call, records made per batch, dates as DatetimeMS so
 SimplifiedJson is one msgspec call) and NX-27017 ~0.42 s, of which ~0.24 s come before the
 first batch (NX-27017 loads the whole result on the find; a plain find waits the same).
-A change-stream backlog costs the worker ~0.41-0.45 s (was ~0.53; the cyclic collector's time
+A change-stream backlog costs the worker ~0.40 s (was ~0.48-0.53; the cyclic collector's time
 cut from ~0.06-0.19 to ~0.02-0.05 s: records kept column by column, decoded batches freed
 inside the GC pause; 5,000-event getMores) and NX-27017 ~0.6-0.8 s (~22-27 us per event,
 against ~13 us per document for a find: it walks and re-encodes every change document), so
 on a quiet machine the stream runs at the pace of NX-27017 serving it; on a loaded one the
-three processes (worker, NX-27017, Tansu) share what the cores have left.
+three processes (worker, NX-27017, Tansu) share what the cores have left. Final A/B (session
+start vs now, load ~2, medians of 6 runs each): copy 0.98 -> 0.70 s per 30k documents (ratio
+to find 0.60 -> 0.80); stream 1.03 -> 0.98 s (ratio 0.49 both: bound by NX-27017's ~0.75 s).
 """
 
 from __future__ import annotations
