@@ -40,9 +40,10 @@ loads the whole result), the client ~0.1 s. The copy: NX-27017 the same ~0.42 s,
 it walks and re-encodes every change document — a fixed cost of the server, whatever the
 getMore size), the worker 0.53 -> ~0.43 s, Tansu ~0.07-0.1 s; on a quiet machine the stream
 runs at the pace of NX-27017 serving it, on a loaded one the three processes share what the
-cores have left, so its ratio moves with the load far more than the copy's. ``make bench``
-style runs at load ~3: source_vs_find 0.70 (39.9k vs 57.3k docs/s), source_stream_vs_find
-0.55 (31.4k vs 56.8k; a plain pymongo ``watch()`` read the same backlog at 26.8k).
+cores have left, so its ratio moves with the load far more than the copy's. ``--only`` runs
+at load ~3: source_vs_find 0.70 (39.9k vs 57.3k docs/s), source_stream_vs_find 0.55 (31.4k vs
+56.8k; a plain pymongo ``watch()`` read the same backlog at 26.8k); at load ~2.2 (final code):
+0.91 (53.4k vs 58.9k) and 0.55 (33.7k vs 61.0k; plain ``watch()`` 29.0k).
 """
 
 from __future__ import annotations
