@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import os
 import shutil
@@ -274,7 +275,7 @@ def to_image(
                 hint="make the figure smaller (fewer points); the browser was restarted",
             ) from exc
         except Exception as exc:
-            if not _browser_broken(exc):
+            if not _browser_broken(exc, renderer):
                 raise ChartExportError(
                     f"rendering a {fmt} failed: {type(exc).__name__}: {exc}"
                 ) from exc
@@ -288,8 +289,14 @@ def to_image(
     raise AssertionError("unreachable")
 
 
-def _browser_broken(exc: BaseException) -> bool:
-    """Whether ``exc`` says the browser or its pipe is gone (choreographer's errors)."""
+def _browser_broken(exc: BaseException, renderer: _Renderer) -> bool:
+    """Whether ``exc`` says the browser or its pipe is gone: choreographer's errors, a closed
+    pipe, or the render cancelled while ``renderer`` is still the export browser — when the
+    browser process dies, choreographer's watchdog may close it and cancel the pending render
+    before the closed pipe is noticed (seen in CI: ``CancelledError`` after a SIGKILL).
+    Cancelled by :func:`stop_export_server` (another thread) is not a broken browser."""
+    if isinstance(exc, concurrent.futures.CancelledError):
+        return _renderer is renderer
     return type(exc).__module__.startswith("choreographer") or isinstance(
         exc, BrokenPipeError | ConnectionError | EOFError
     )

@@ -7,6 +7,7 @@ HTML: plotly.js embedded (no external script) and the figure's data in the page.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
@@ -180,6 +181,24 @@ def test_missing_browser_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(charts.ChartExportError) as info:
         charts.find_browser()
     assert "no Chromium found" in str(info.value) and "make install" in str(info.value)
+
+
+def test_a_cancelled_render_counts_as_a_dead_browser_only_while_that_browser_is_current(
+    export_server: dict[str, float],
+) -> None:
+    # choreographer's watchdog closes a browser whose process died and cancels the pending
+    # render: that is a broken browser (retry with a new one); a render cancelled because the
+    # export server was stopped (or already replaced) is not.
+    charts.to_image(go.Figure(go.Bar(y=[1])), "svg", width=50, height=40)
+    current = export_module._renderer
+    assert current is not None
+    cancelled = concurrent.futures.CancelledError()
+    assert export_module._browser_broken(cancelled, current)
+    other = export_module._Renderer(Path("/nonexistent/browser"))  # never opened
+    assert not export_module._browser_broken(cancelled, other)
+    assert not export_module._browser_broken(ValueError("bad figure"), current)
+    assert export_module._browser_broken(BrokenPipeError(), other)
+    other._loop.close()
 
 
 def test_a_dead_browser_is_replaced_on_the_next_image(export_server: dict[str, float]) -> None:
