@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Mapping
-from itertools import compress, repeat
-from operator import is_
 from typing import Any
 
 import polars as pl
@@ -21,7 +19,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka import KafkaError as _RdKafkaError
 
 from telemetry_lib.kafka.config import DEFAULT_ISOLATION, ConfLike, IsolationLevel, consumer_config
-from telemetry_lib.kafka.consumer import CONSUME_BATCH, REQUEST_TIMEOUT_S
+from telemetry_lib.kafka.consumer import CONSUME_BATCH, REQUEST_TIMEOUT_S, raise_for_message_errors
 from telemetry_lib.kafka.errors import KafkaError, wrap_kafka_exception
 from telemetry_lib.kafka.gc_pause import gc_paused
 from telemetry_lib.kafka.records import SkippableColumn, empty_record_frame, record_batch
@@ -145,7 +143,7 @@ class AssignedConsumer:
             if head:
                 messages = head + messages
             if any(map(Message.error, messages)):
-                messages = _without_eof(messages)
+                messages = raise_for_message_errors(messages)
             if not messages:
                 return None
             # One input topic (the common case): no topic() per message.
@@ -273,15 +271,3 @@ class AssignedConsumer:
             self._closed = True
             self._consumer.close()
 
-
-def _without_eof(messages: list[Message]) -> list[Message]:
-    """``messages`` without their partition-EOF events; any other error event raises. C-level
-    scans (a fetch thread meets an EOF event in many batches: each time it catches up with a
-    partition; a Python loop over the batch cost ~20 ms per 10k messages)."""
-    errors = list(map(Message.error, messages))
-    for index in compress(range(len(errors)), errors):
-        err = errors[index]
-        if err is not None and err.code() != _RdKafkaError._PARTITION_EOF:
-            m = messages[index]
-            raise KafkaError(f"consume from {m.topic()}[{m.partition()}] failed: {err}")
-    return list(compress(messages, map(is_, errors, repeat(None))))

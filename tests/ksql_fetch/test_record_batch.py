@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import Message
 
-from telemetry_lib.kafka.assigned import _without_eof
+from telemetry_lib.kafka.consumer import raise_for_message_errors
 from telemetry_lib.kafka.errors import KafkaError, RecordDecodeError
 from telemetry_lib.kafka.records import (
     RECORD_COLUMNS,
@@ -157,7 +157,7 @@ def test_eof_events_are_dropped_and_other_errors_raise() -> None:
     data = _messages(1, n=50)
     eof = Message(topic="t", partition=2, offset=9, error=RdKafkaError(RdKafkaError._PARTITION_EOF))
     mixed = data[:10] + [eof] + data[10:] + [eof]
-    assert _without_eof(mixed) == data
+    assert raise_for_message_errors(mixed) == data
     broken = Message(topic="t", partition=3, error=RdKafkaError(RdKafkaError._TRANSPORT))
     with pytest.raises(KafkaError, match=r"consume from t\[3\] failed"):
-        _without_eof(data[:5] + [eof, broken])
+        raise_for_message_errors(data[:5] + [eof, broken])
