@@ -45,7 +45,6 @@ __all__ = [
     "ProduceResult",
     "encode_json_batch",
     "encode_keys",
-    "frame_arguments",
     "produce_frame_records",
     "produce_json",
     "produce_many",
@@ -294,16 +293,6 @@ def produce_frame_records(
     if frame.height < SMALL_FRAME:
         return sum(map(len, filter(None, columns.values)))
     return int(frame.get_column("value").bin.size().sum() or 0)
-
-
-def frame_arguments(frame: pl.DataFrame) -> dict[str, Any]:
-    """produce_many() keyword arguments from a raw record batch (RECORD_COLUMNS)."""
-    columns = _frame_columns(frame, None)
-    args: dict[str, Any] = {"values": columns.values, "keys": columns.keys}
-    for name in ("timestamps", "partitions", "headers"):
-        if getattr(columns, name) is not None:
-            args[name] = getattr(columns, name)
-    return args
 
 
 @dataclass(frozen=True)
