@@ -72,6 +72,7 @@ import polars as pl
 from telemetry_lib.ksql.runtime.checkpoint import app_id
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
 from telemetry_lib.ksql.runtime.repartition_wire import decode_values, encode_chunks, is_ipc
+from telemetry_lib.ksql.serde.constant import constant
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -194,18 +195,18 @@ class RowCodec:
         parts = self._partitions(frame if source is None else source, key)
         ts = (
             frame["ROWTIME"].cast(pl.Int64) if "ROWTIME" in frame.columns
-            else _constant(None, pl.Int64(), frame.height)
+            else constant(None, frame.height, pl.Int64())
         )  # fmt: skip
         values, places, stamps = encode_chunks(frame, parts, ts, budget=CHUNK_BYTES)
         n = len(values)
         return pl.DataFrame(
             {
-                "key": _constant(None, pl.Binary(), n),
+                "key": constant(None, n, pl.Binary()),
                 "value": pl.Series(values, dtype=pl.Binary),
                 "timestamp": pl.Series(stamps, dtype=pl.Int64),
                 "partition": pl.Series(places, dtype=pl.Int32),
-                "offset": _constant(None, pl.Int64(), n),
-                "headers": _constant([], RECORD_SCHEMA["headers"], n),
+                "offset": constant(None, n, pl.Int64()),
+                "headers": constant([], n, RECORD_SCHEMA["headers"]),
             }
         )
 
@@ -218,7 +219,7 @@ class RowCodec:
         have equal JSON text (:data:`_DISTINCT_SAFE`); other key types are encoded row by row.
         """
         if self.partitions <= 1 or not key:
-            return _constant(0, pl.Int32(), frame.height)
+            return constant(0, frame.height, pl.Int32())
         try:
             keys = frame.select([e.alias(_KEY_FIELD.format(i)) for i, e in enumerate(key)])
             if all(isinstance(t, _DISTINCT_SAFE) for t in keys.dtypes):
@@ -226,7 +227,7 @@ class RowCodec:
             text = keys.select(_key_json(keys.schema)).to_series()
         except pl.exceptions.PolarsError:  # the key's own errors are logged by the operator
             logger.debug("repartition key could not be computed; rows go to partition 0")
-            return _constant(0, pl.Int32(), frame.height)
+            return constant(0, frame.height, pl.Int32())
         distinct = text.unique()
         placed = [zlib.crc32(k.encode()) % self.partitions if k is not None else 0
                   for k in distinct.to_list()]  # fmt: skip
@@ -377,11 +378,6 @@ def _key_json(schema: pl.Schema) -> pl.Expr:
     """The key object's JSON text (``{"K0":...}``, values in their wire form)."""
     fields = [_to_wire(pl.col(n), t).alias(n) for n, t in schema.items()]
     return pl.struct(fields).struct.json_encode().alias("k")
-
-
-def _constant(value: object, dtype: PolarsDataType, n: int) -> pl.Series:
-    """``n`` copies of ``value`` (built once and repeated: no per-row Python objects)."""
-    return pl.Series([value], dtype=dtype).new_from_index(0, n)
 
 
 def _chain(pipeline: Pipeline, ops: Sequence[Operator], terminal: Emit) -> Emit:
