@@ -8,6 +8,7 @@ import json
 import msgspec
 import polars as pl
 import pytest
+from confluent_kafka import Consumer
 
 from telemetry_lib.config import load_settings
 from telemetry_lib.kafka import (
@@ -56,6 +57,9 @@ def test_consumer_config_has_tansu_friendly_defaults_and_settings_connection() -
     assert conf["max.partition.fetch.bytes"] == 10 * 1024 * 1024
     assert conf["fetch.wait.max.ms"] == 10
     assert conf["queued.min.messages"] == 500_000
+    # librdkafka's 1 s default stalled a consumer draining a backlog; the client must know it.
+    assert conf["fetch.queue.backoff.ms"] <= 50
+    Consumer(conf).close()
     assert conf["isolation.level"] == "read_committed"
     assert conf["enable.auto.commit"] is False
     assert conf["receive.message.max.bytes"] > conf["fetch.max.bytes"]
