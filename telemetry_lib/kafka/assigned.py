@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import polars as pl
@@ -70,12 +70,21 @@ class AssignedConsumer:
 
     def partitions(self, topic: str) -> int | None:
         """Partition count of ``topic`` from full metadata (None when absent)."""
+        return self.partition_counts([topic])[topic]
+
+    def partition_counts(self, topics: Iterable[str]) -> dict[str, int | None]:
+        """Partition count of each of ``topics`` (None when absent) from one metadata request
+        (each request is a broker round trip: a runner's start asks for all its inputs at once)."""
         try:
             meta = self._consumer.list_topics(timeout=REQUEST_TIMEOUT_S)
         except KafkaException as exc:
             raise wrap_kafka_exception("metadata request", exc) from exc
-        found = meta.topics.get(topic)
-        return None if found is None or found.error is not None else len(found.partitions)
+        counts: dict[str, int | None] = {}
+        for topic in topics:
+            found = meta.topics.get(topic)
+            ok = found is not None and found.error is None
+            counts[topic] = len(found.partitions) if ok else None  # type: ignore[union-attr]
+        return counts
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         """(low, high) from ListOffsets (Tansu's high may be too low: a lower bound)."""

@@ -13,7 +13,8 @@ from telemetry_lib.config import Settings
 from telemetry_lib.kafka import JsonProducer, create_topic
 from telemetry_lib.kafka.assigned import AssignedConsumer
 from telemetry_lib.kafka.gc_pause import gc_paused
-from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
+from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA, TopicSpec
+from telemetry_lib.ksql.runtime.kafka_io import KafkaTopicIO
 
 
 def test_gc_pauses_nest_across_threads_and_restore_the_collector() -> None:
@@ -92,3 +93,26 @@ def test_poll_frames_hold_every_record_once_with_its_metadata(embedded_stack: Se
         assert consumer.poll(timeout=0.1).height == 0  # nothing more: empty after the timeout
     finally:
         consumer.close()
+
+
+def test_partition_counts_come_from_one_metadata_answer(embedded_stack: Settings) -> None:
+    conf = embedded_stack.kafka_config()
+    tag = uuid.uuid4().hex[:8]
+    create_topic(conf, f"pc_a_{tag}", 3)
+    create_topic(conf, f"pc_b_{tag}", 1)
+    consumer = AssignedConsumer(conf, f"pc-{tag}")
+    try:
+        counts = consumer.partition_counts([f"pc_a_{tag}", f"pc_b_{tag}", f"pc_missing_{tag}"])
+        assert counts == {f"pc_a_{tag}": 3, f"pc_b_{tag}": 1, f"pc_missing_{tag}": None}
+        assert consumer.partitions(f"pc_a_{tag}") == 3
+    finally:
+        consumer.close()
+
+
+def test_ensure_topic_says_whether_it_created_the_topic(embedded_stack: Settings) -> None:
+    # A runner skips reading a checkpoint topic its own start created (it is empty).
+    io = KafkaTopicIO(embedded_stack.kafka_config())
+    spec = TopicSpec(f"et_{uuid.uuid4().hex[:8]}", 1)
+    assert io.ensure_topic(spec) is True
+    assert io.ensure_topic(spec) is False
+    assert io.describe_topic(spec.name) is not None

@@ -143,17 +143,9 @@ class BatchInput:
     def take(self, consumer: AssignedConsumer) -> pl.DataFrame | None:
         """Step 1 of a batch: its records (a ``topic`` column plus RECORD_SCHEMA's) in (topic,
         partition, offset) order, or None when nothing arrived within IDLE_POLL_S. The first
-        call starts the fetch thread on ``consumer``; an error of that thread is raised here."""
-        fetched = self._fetched
-        if fetched is None:
-            fetched = self._fetched = queue.Queue(maxsize=FETCH_QUEUE_FRAMES)
-            self._fetcher = threading.Thread(
-                target=self._fetch,
-                args=(consumer, fetched),
-                name=f"fetch-{self.query_id}",
-                daemon=True,
-            )
-            self._fetcher.start()
+        call starts the fetch thread on ``consumer`` unless :meth:`start` did; an error of that
+        thread is raised here."""
+        fetched = self.start(consumer)
         # 1. take what the fetch thread polled: wait for the first frame, then until the commit
         #    interval passed or the batch is full (a lagging query drains the queue at once).
         try:
@@ -216,6 +208,22 @@ class BatchInput:
             self.awaited.clear()
         self.catch_up = {}  # only the first batch waits (Kafka Streams idles per fetch)
         return order_records(frames)  # (topic, partition, offset), as a replay reads
+
+    def start(self, consumer: AssignedConsumer) -> _Fetched:
+        """Start the fetch thread on ``consumer`` (assigned at its positions; from now on only
+        that thread may call it) unless it runs already; returns its queue. The runner starts it
+        as soon as its positions are final, so the first records arrive while it still writes
+        its start snapshot."""
+        if self._fetched is None:
+            self._fetched = queue.Queue(maxsize=FETCH_QUEUE_FRAMES)
+            self._fetcher = threading.Thread(
+                target=self._fetch,
+                args=(consumer, self._fetched),
+                name=f"fetch-{self.query_id}",
+                daemon=True,
+            )
+            self._fetcher.start()
+        return self._fetched
 
     def committed(self, rekeyed: Mapping[tuple[str, int], int]) -> None:
         """Re-keyed records a commit just made visible, per repartition topic partition: the

@@ -54,10 +54,16 @@ class KafkaTopicIO:
 
     # ------------------------------------------------------------------ administration
     def create_topic(self, spec: TopicSpec) -> None:
-        self._admin.create_topic(
+        self.ensure_topic(spec)
+
+    def ensure_topic(self, spec: TopicSpec) -> bool:
+        """Create the topic unless it exists; True when this call created it (so it is empty:
+        a runner then knows its checkpoint topic holds nothing without reading it)."""
+        created = self._admin.create_topic(
             spec.name, spec.partitions, config=dict(spec.config), replication=spec.replicas
         )
         self._admin.wait_for_topic(spec.name)
+        return created
 
     def describe_topic(self, name: str) -> TopicSpec | None:
         try:
