@@ -33,7 +33,7 @@ from confluent_kafka import KafkaError as _RdKafkaError
 from confluent_kafka import KafkaException, Producer
 
 from telemetry_lib.kafka.config import ConfLike, producer_config
-from telemetry_lib.kafka.errors import DeliveryError, wrap_kafka_exception
+from telemetry_lib.kafka.errors import DeliveryError, KafkaError, wrap_kafka_exception
 
 __all__ = [
     "DeliveryCallback",
@@ -43,6 +43,7 @@ __all__ = [
     "JsonProducer",
     "KeySpec",
     "ProduceResult",
+    "RecordRejected",
     "encode_json_batch",
     "encode_keys",
     "produce_frame_records",
@@ -61,6 +62,9 @@ KeySpec = str | Callable[[Mapping[str, Any]], object]
 #: A per-record delivery report callback ``(error or None, message)``, served by poll()/flush()
 #: on the calling thread.
 DeliveryCallback = Callable[[Any, Any], None]
+#: Called with a record's index in its batch and the error when the client refuses to take it
+#: (e.g. larger than ``message.max.bytes``); returning skips the record, raising stops.
+RecordRejected = Callable[[int, KafkaError], None]
 
 # Flushing waits for every outstanding delivery; a minute covers 1M records on a slow machine
 # while still surfacing a dead broker.
@@ -282,14 +286,16 @@ def produce_frame_records(
     *,
     extra_header: ExtraHeader | None = None,
     on_delivery: DeliveryCallback | None = None,
+    on_rejected: RecordRejected | None = None,
 ) -> int:
     """:func:`produce_many` of a raw record batch (RECORD_COLUMNS; null partition = the
     partitioner decides, null timestamp = the produce time; headers are kept); returns the
-    number of value bytes."""
+    number of value bytes. ``on_rejected`` decides about a record the client refuses (default:
+    raise, the records after it not produced)."""
     if extra_header is not None:
         _check_lengths(frame.height, extra_header=extra_header[1])
     columns = _frame_columns(frame, extra_header)
-    _produce_columns(producer, topic, columns, on_delivery=on_delivery)
+    _produce_columns(producer, topic, columns, on_delivery=on_delivery, on_rejected=on_rejected)
     if frame.height < SMALL_FRAME:
         return sum(map(len, filter(None, columns.values)))
     return int(frame.get_column("value").bin.size().sum() or 0)
@@ -376,11 +382,13 @@ def _produce_columns(
     columns: _Columns,
     *,
     on_delivery: DeliveryCallback | None,
+    on_rejected: RecordRejected | None = None,
 ) -> None:
     """produce() every record, POLL_EVERY at a time with delivery reports served in between.
     The calls run in a C-level loop (starmap over zipped columns: no bytecode per record);
     when the local queue is full, the record that did not fit waits for room
-    (:func:`_produce_when_queue_frees`) and the loop resumes after it."""
+    (:func:`_produce_when_queue_frees`) and the loop resumes after it. A record the client
+    refuses goes to ``on_rejected`` (which raises, or returns to skip it and go on)."""
     produce = producer.produce
     n = len(columns.values)
     lo = 0
@@ -396,6 +404,12 @@ def _produce_columns(
                 _, retry = columns.arguments(topic, failed, failed + 1, on_delivery)
                 _produce_when_queue_frees(producer, *next(retry))
                 hi = failed + 1
+            except KafkaException as exc:
+                if on_rejected is None:
+                    raise
+                failed = hi - length_hint(values) - 1
+                on_rejected(failed, wrap_kafka_exception(f"produce to {topic!r}", exc))
+                hi = failed + 1  # skipped: go on after it
             producer.poll(0)  # serve delivery reports between chunks
             lo = hi
     except KafkaException as exc:

@@ -39,6 +39,7 @@ from telemetry_lib.kafka.producer import (
     ExtraHeader,
     Headers,
     KeySpec,
+    RecordRejected,
     encode_json_batch,
     encode_keys,
     produce_frame_records,
@@ -173,13 +174,23 @@ class TransactionalProducer:
         self.produce_values(topic, encode_json_batch(batch), keys=keys)
 
     def produce_frame(
-        self, topic: str, frame: pl.DataFrame, *, extra_header: ExtraHeader | None = None
+        self,
+        topic: str,
+        frame: pl.DataFrame,
+        *,
+        extra_header: ExtraHeader | None = None,
+        on_rejected: RecordRejected | None = None,
     ) -> None:
         """Add a raw record batch (RECORD_COLUMNS, headers included; ``extra_header`` as in
-        :meth:`produce_values`) to the open transaction."""
+        :meth:`produce_values`) to the open transaction. A record the client refuses before
+        sending it (e.g. larger than ``message.max.bytes``) goes to ``on_rejected``, which
+        raises or returns to leave it out (the transaction stays usable: nothing was sent);
+        without it the refusal raises."""
         self._ensure(TxnState.IN_TRANSACTION, action="produce_frame")
         self._guarded(
-            lambda: produce_frame_records(self._producer, topic, frame, extra_header=extra_header)
+            lambda: produce_frame_records(
+                self._producer, topic, frame, extra_header=extra_header, on_rejected=on_rejected
+            )
         )
 
     def send_offsets(self, offsets: PartitionOffsets, group_metadata: Any) -> None:

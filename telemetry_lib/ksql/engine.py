@@ -84,6 +84,7 @@ DEFAULT_CONFIG: dict[str, object] = {
     "ksql.new.query.planner.enabled": False,
     "ksql.variable.substitution.enable": True,
     "ksql.fail.on.deserialization.error": False,
+    "ksql.fail.on.production.error": True,
     "auto.offset.reset": "latest",
     "cache.max.bytes.buffering": 10_000_000,
     "commit.interval.ms": 2_000,

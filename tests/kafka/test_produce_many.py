@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from telemetry_lib.config import Settings
-from telemetry_lib.kafka import TransactionalProducer, create_topic, read_records
+from telemetry_lib.kafka import KafkaError, TransactionalProducer, create_topic, read_records
 from telemetry_lib.ksql.runtime.io import RECORD_SCHEMA
 
 pytestmark = pytest.mark.integration
@@ -96,3 +96,39 @@ def test_produce_frame_fills_nulls_and_appends_the_extra_header(
             assert row["partition"] == 2
         own = [(h["key"], h["value"]) for h in sent["headers"]]
         assert [(h["key"], h["value"]) for h in row["headers"]] == [*own, ("ksql-eos", extra[i])]
+
+
+def test_records_the_client_refuses_go_to_on_rejected_and_the_rest_commit(
+    kafka: Settings, new_topic: NewTopic
+) -> None:
+    # message.max.bytes 2000: values 1, 4 and 5 (of 7) are refused before sending; the handler
+    # skips them, the transaction stays usable and the others commit in order (with the queue
+    # filling up too, so BufferError and refusals interleave in one call).
+    topic = new_topic("refused")
+    create_topic(kafka, topic, 1)
+    sizes = [10, 5000, 20, 30, 6000, 7000, 40]
+    values = [bytes([65 + i]) * n for i, n in enumerate(sizes)]
+    frame = pl.DataFrame(
+        {"key": [None] * 7, "value": values, "timestamp": [None] * 7, "partition": [0] * 7,
+         "offset": [None] * 7, "headers": [[]] * 7},
+        schema=RECORD_SCHEMA,
+    )  # fmt: skip
+    refused: list[int] = []
+    extra = {"message.max.bytes": 2000, "queue.buffering.max.messages": 2}
+    with TransactionalProducer(kafka, new_topic("tx"), extra=extra) as producer:
+        producer.init()
+        producer.begin()
+        producer.produce_frame(
+            topic, frame, extra_header=("i", [b"%d" % i for i in range(7)]),
+            on_rejected=lambda i, error: refused.append(i),
+        )  # fmt: skip
+        producer.commit()
+        # Without a handler the refusal raises (and leaves the transaction to abort).
+        producer.begin()
+        with pytest.raises(KafkaError, match="MSG_SIZE_TOO_LARGE"):
+            producer.produce_frame(topic, frame.slice(1, 1))
+        producer.abort()
+    assert refused == [1, 4, 5]
+    got = read_records(kafka, topic).sort("offset")
+    assert got["value"].to_list() == [values[i] for i in (0, 2, 3, 6)]
+    assert [row[0]["value"] for row in got["headers"].to_list()] == [b"0", b"2", b"3", b"6"]

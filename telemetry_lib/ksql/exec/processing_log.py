@@ -168,17 +168,23 @@ class ProcessingLog:
         ]
         self._write(query_id, f"{step}.serializer", SERIALIZATION_ERROR, entries)
 
-    def production_error(self, query_id: str, step: str, message: str) -> None:
-        self._write(query_id, step, PRODUCTION_ERROR, [{"errorMessage": message}])
+    def production_error(self, query_id: str, message: str) -> None:
+        """One PRODUCTION_ERROR (an output the Kafka client refused); its logger is the
+        query's own, ``processing.<QUERY_ID>``, as ksqlDB's production exception handler's."""
+        self._write(query_id, None, PRODUCTION_ERROR, [{"errorMessage": message}])
 
     # ------------------------------------------------------------------ internals
     def _write(
-        self, query_id: str, step: str, kind: int, entries: Sequence[Mapping[str, object]]
+        self,
+        query_id: str,
+        step: str | None,
+        kind: int,
+        entries: Sequence[Mapping[str, object]],
     ) -> None:
         if not entries:
             return
         now = self._clock()
-        logger_name = f"processing.{query_id}.{step}"
+        logger_name = f"processing.{query_id}" + (f".{step}" if step else "")
         values = [_encode(logger_name, kind, now, entry) for entry in entries]
         self._produce(query_id, logger_name, kind, now, values)
 

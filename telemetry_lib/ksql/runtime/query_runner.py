@@ -144,6 +144,9 @@ OUTPUT_COMPRESSION = "lz4"
 # (TERMINATE / DROP under the engine lock) is then never waiting on a runner waiting on it.
 LOCK_POLL_S = 0.05
 RunnerStatus = str  # "starting" | "running" | "stopped" | "failed"
+#: ksqlDB's switch between its LogAndFail (true, the default) and LogAndContinue production
+#: exception handlers.
+FAIL_ON_PRODUCTION_ERROR = "ksql.fail.on.production.error"
 
 
 class QueryRunner:
@@ -201,6 +204,8 @@ class QueryRunner:
         self.batches_committed = 0
         #: Outputs a recovery found already published and did not produce again.
         self.replay_skipped = 0
+        #: Outputs the Kafka client refused (each logged as a PRODUCTION_ERROR).
+        self.production_errors = 0
         self._outputs: set[str] = set(sink_topics) | set(self.internal_topics)
         self._last_snapshot = 0.0
         self._producer: TransactionalProducer | None = None
@@ -604,7 +609,26 @@ class QueryRunner:
         # Each record's header list is made right before its produce() call and freed by it
         # (none are held, so the collector has nothing to promote).
         eos = eos_values(self.query_id, epoch=self.epoch, batch=self.batch, indexes=ids)
-        self._producer_or_fail().produce_frame(topic, out, extra_header=(EOS_HEADER, eos))
+        self._producer_or_fail().produce_frame(
+            topic, out, extra_header=(EOS_HEADER, eos), on_rejected=self._production_error
+        )
+
+    def _production_error(self, _index: int, error: KafkaError) -> None:
+        """ksqlDB's production exception handler for an output the Kafka client refused (e.g.
+        larger than ``message.max.bytes``): a PRODUCTION_ERROR entry in the processing log,
+        written at once outside the batch's transaction (ksqlDB's processing log is written
+        by a log appender, outside Kafka Streams' transactions; a replay writes it again), then
+        the query fails (``ksql.fail.on.production.error``, default true) or the record is
+        left out and the batch goes on (false: its (batch, index) is never published)."""
+        with self._engine_lock():
+            self.pipeline.ctx.processing_log.production_error(self.query_id, str(error))
+        self.production_errors += 1
+        if self.pipeline.ctx.config_flag(FAIL_ON_PRODUCTION_ERROR, default=True):
+            raise KafkaError(
+                f"query {self.query_id}: {error}",
+                hint=f"SET '{FAIL_ON_PRODUCTION_ERROR}'='false'; logs such records to the "
+                "processing log and leaves them out instead of stopping the query",
+            )
 
     def _write_snapshot(
         self,
