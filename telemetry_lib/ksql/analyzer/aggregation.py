@@ -347,6 +347,15 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
         )
     calls: list[AggregateCall] = []
     for node in call_nodes:
+        if window is not None:  # a window bound exists only after the aggregation
+            for a in node.args:
+                for n in a.walk():
+                    if isinstance(n, ColumnRef) and n.name in WINDOW_BOUND_COLUMNS:
+                        raise AnalysisError(
+                            f"Window bounds column {n.name} can only be used in the SELECT "
+                            "clause of windowed aggregations and can not be passed to "
+                            "aggregate functions."
+                        )
         arg_typed = [typer(a, scope, context="SELECT") for a in node.args]  # type: ignore[operator]
         for a in node.args:
             for n in a.walk():

@@ -257,10 +257,11 @@ class _Typer:
     ) -> TypedExpression:
         left, right = self.visit(e.left, lam), self.visit(e.right, lam)
         lt, rt = left.type, right.type
-        if lt is None or rt is None:
+        if lt is None or rt is None:  # an untyped NULL operand (ksqlDB's wording)
+            shown = ["null" if t is None else t.sql() for t in (lt, rt)]
             raise AnalysisError(
                 f"Error processing expression: {expression_text(e)}. "
-                "Arithmetic on an untyped NULL is not supported; CAST the NULL to a type."
+                f"Arithmetic on types {shown[0]} and {shown[1]} are not supported."
             )
         if lt.base is BaseType.STRING and rt.base is BaseType.STRING and e.op == "+":
             return TArithmetic("+", left, right, type=STRING)

@@ -4,7 +4,8 @@ Owns: :func:`validate_pull`, run before a pull query is planned. Always: no JOIN
 and key values in ``K = v`` / ``K IN (...)`` must convert to the key column's type. With
 ``ksql.query.pull.table.scan.enabled=false`` (ksqlDB's default is true) every disjunct of the
 WHERE clause must pin every key column with ``=`` (or ``IN``) against a literal; window bounds
-may take ranges; other columns make the query a scan, which is then refused.
+may take ranges; other columns make the query a scan, which is then refused. A scan's LIKE
+must filter a STRING column.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def validate_pull(query: Query, source: DataSource | None, config: Mapping[str, 
     for expr in _conjuncts_of_all(query.where):
         _check_key_literals(expr, keys)
     if str(config.get(_SCAN_ENABLED, "true")).strip().lower() != "false":
+        _check_like_columns(query.where, source)
         return
     if query.where is None:
         return  # a full scan without WHERE is refused by the engine's own check
@@ -118,6 +120,21 @@ def _check_disjunct(disjunct: Expression, keys: Mapping[str, Column]) -> None:
         )
     if len(counts) < len(keys):
         raise KsqlStatementError("Multi-column sources must specify every key in the WHERE clause")
+
+
+def _check_like_columns(where: Expression | None, source: DataSource) -> None:
+    """A table scan filters with LIKE on STRING columns only (ksqlDB's wording)."""
+    if where is None:
+        return
+    types = {c.name: c.type for c in (*source.key_columns, *source.value_columns)}
+    for node in where.walk():
+        if isinstance(node, Like) and isinstance(node.value, ColumnRef):
+            found = types.get(node.value.name)
+            if found is not None and found.base.value != "STRING":
+                raise KsqlStatementError(
+                    "The column type for Like condition must be VARCHAR. The column type is "
+                    f"{found.base.value}"
+                )
 
 
 def _check_key_literals(expr: Expression, keys: Mapping[str, Column]) -> None:

@@ -76,6 +76,8 @@ _GENERATED = re.compile(r"^KSQL_COL_\d+$")
 _WINDOW_BOUNDS = (B.WINDOWSTART, B.WINDOWEND)
 #: Hidden value column added when a transient projection has only key columns.
 _PAD_COLUMN = "KSQL_TRANSIENT_PAD"
+#: How the analyzer's comparison type errors start (a pull query prefixes them, as ksqlDB).
+_COMPARE = "Cannot compare "
 _BOUND_ALIASES = {alias: name for name, alias in _BOUND_NAMES.items()}
 
 
@@ -258,6 +260,9 @@ def plan_transient(
             analysis = analyze_query(query, catalog, None, sink_name=query_id, config=config)
             break
         except AnalysisError as exc:
+            if query.is_pull and query.where is not None and exc.message.startswith(_COMPARE):
+                # ksqlDB's pull-query planner reports a WHERE it cannot type this way.
+                raise AnalysisError(f"Invalid expression: {exc.message}", hint=exc.hint) from None
             # A persistent query must project its key / GROUP BY columns and at least one
             # value column; a transient one need not: add what is missing to the projection
             # and hide it from the result.
