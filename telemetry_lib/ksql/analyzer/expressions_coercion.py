@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import logging
+import re
 
 from telemetry_lib.ksql.types import (
     BIGINT,
@@ -211,15 +212,25 @@ def parse_time_text(text: str) -> dt.time:
         raise CoercionError(f'Required format is: "HH:mm:ss.SSS": {text}') from None
 
 
+#: ``yyyy-MM-ddT24[:00[:00[.000]]][zone]``: the date, the zero time parts, the zone.
+_END_OF_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})T24((?::00){0,2}(?:\.0+)?)([Zz]|[+-].*)?$")
+
+
 def parse_timestamp_text(text: str) -> dt.datetime:
     """ISO-8601 text with optional parts (``2022-06-14``, ``2017-11-17T04:53:45``, zones), as
     ksqlDB's SqlTimeTypes.parseTimestamp; the result is a naive UTC datetime."""
     s = text.strip()
+    # Java's resolver reads hour 24 of a day (nothing after it but zeros) as the next midnight.
+    end_of_day = _END_OF_DAY.match(s)
+    if end_of_day is not None:
+        s = end_of_day.group(1) + "T00" + (end_of_day.group(3) or "")
     try:
         if len(s) == 10:
             d = dt.date.fromisoformat(s)
             return dt.datetime(d.year, d.month, d.day)
         parsed = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+        if end_of_day is not None:
+            parsed += dt.timedelta(days=1)
     except ValueError:
         raise CoercionError(
             f"Failed to parse timestamp '{text}': Required format is: \"yyyy-MM-dd'T'HH:mm:ss.SSS\""
