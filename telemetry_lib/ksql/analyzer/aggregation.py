@@ -150,6 +150,15 @@ def _has_aggregate(expr: Node) -> bool:
     return any(isinstance(n, FunctionCall) and n.name in AGGREGATE_NAMES for n in expr.walk())
 
 
+def _window_bound(args: tuple[Expression, ...]) -> str | None:
+    """The first WINDOWSTART / WINDOWEND referenced in ``args`` (an aggregate's arguments)."""
+    for arg in args:
+        for n in arg.walk():
+            if isinstance(n, ColumnRef) and n.name in WINDOW_BOUND_COLUMNS:
+                return n.name
+    return None
+
+
 def _strip_sources(expr: Expression) -> Expression:
     """Drop ``src.`` qualifiers (single-source queries) so ``T.ID`` and ``ID`` compare equal."""
     out = _rewrite(
@@ -347,20 +356,15 @@ def analyze_aggregation(  # noqa: C901 - ksqlDB's checks, in its order
         )
     calls: list[AggregateCall] = []
     for node in call_nodes:
-        if window is not None:  # a window bound exists only after the aggregation
-            for a in node.args:
-                for n in a.walk():
-                    if isinstance(n, ColumnRef) and n.name in WINDOW_BOUND_COLUMNS:
-                        raise AnalysisError(
-                            f"Window bounds column {n.name} can only be used in the SELECT "
-                            "clause of windowed aggregations and can not be passed to "
-                            "aggregate functions."
-                        )
+        bound = _window_bound(node.args)
+        if bound is not None and window is not None:  # it exists only after the aggregation
+            raise AnalysisError(
+                f"Window bounds column {bound} can only be used in the SELECT clause of "
+                "windowed aggregations and can not be passed to aggregate functions."
+            )
         arg_typed = [typer(a, scope, context="SELECT") for a in node.args]  # type: ignore[operator]
-        for a in node.args:
-            for n in a.walk():
-                if isinstance(n, ColumnRef) and n.name in WINDOW_BOUND_COLUMNS:
-                    raise AnalysisError(f"Unknown column {n.name}.")
+        if bound is not None:
+            raise AnalysisError(f"Unknown column {bound}.")
         agg, n_inputs = resolve_aggregate(
             node.name,
             [t.type for t in arg_typed],
