@@ -290,8 +290,8 @@ class QueryRunner:
         if self._producer is not None:
             self._producer.close()
             self._producer = None
+        self._join_floors()  # its helper thread may be creating or using the probe
         if self._probe is not None:
-            self._join_floors()  # its helper thread may be inside the probe
             self._probe.close()
             self._probe = None
         if self._consumer is not None:
