@@ -86,6 +86,12 @@ _encoder = msgspec.json.Encoder()
 # Delivery errors meaning another instance with our transactional id took over: this producer
 # is a zombie and must be closed (librdkafka may report them as abortable only).
 _FENCED_CODES = frozenset({_RdKafkaError.PRODUCER_FENCED, _RdKafkaError.INVALID_PRODUCER_EPOCH})
+# Refusals of one record (too large, a partition the topic lacks, a value produce() cannot
+# take) go to an on_rejected handler; anything else (a fenced or failed client, ...) concerns
+# every record and always raises.
+_RECORD_REFUSALS = frozenset({
+    _RdKafkaError.MSG_SIZE_TOO_LARGE, _RdKafkaError._UNKNOWN_PARTITION, _RdKafkaError._INVALID_ARG,
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -388,7 +394,8 @@ def _produce_columns(
     The calls run in a C-level loop (starmap over zipped columns: no bytecode per record);
     when the local queue is full, the record that did not fit waits for room
     (:func:`_produce_when_queue_frees`) and the loop resumes after it. A record the client
-    refuses goes to ``on_rejected`` (which raises, or returns to skip it and go on)."""
+    refuses (:data:`_RECORD_REFUSALS`) goes to ``on_rejected`` (which raises, or returns to skip
+    it and go on)."""
     produce = producer.produce
     n = len(columns.values)
     lo = 0
@@ -405,7 +412,7 @@ def _produce_columns(
                 _produce_when_queue_frees(producer, *next(retry))
                 hi = failed + 1
             except KafkaException as exc:
-                if on_rejected is None:
+                if on_rejected is None or _error_code(exc) not in _RECORD_REFUSALS:
                     raise
                 failed = hi - length_hint(values) - 1
                 on_rejected(failed, wrap_kafka_exception(f"produce to {topic!r}", exc))
@@ -414,6 +421,11 @@ def _produce_columns(
             lo = hi
     except KafkaException as exc:
         raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
+
+
+def _error_code(exc: KafkaException) -> int | None:
+    detail = exc.args[0] if exc.args else None
+    return detail.code() if isinstance(detail, _RdKafkaError) else None
 
 
 def _produce_when_queue_frees(producer: Producer, *args: Any) -> None:
