@@ -28,6 +28,7 @@ from telemetry_lib.kafka.errors import (
     KafkaError,
     TopicConflictError,
     TopicNotFoundError,
+    kafka_error_code,
     wrap_kafka_exception,
 )
 
@@ -100,7 +101,7 @@ class KafkaAdmin:
         try:
             future.result(timeout=self._timeout)
         except KafkaException as exc:
-            if _error_code(exc) != _RdKafkaError.TOPIC_ALREADY_EXISTS:
+            if kafka_error_code(exc) != _RdKafkaError.TOPIC_ALREADY_EXISTS:
                 raise wrap_kafka_exception(f"create topic {name!r}", exc) from exc
             existing = self._find(name)
             if existing is not None and existing != partitions:
@@ -146,7 +147,7 @@ class KafkaAdmin:
         try:
             future.result(timeout=self._timeout)
         except KafkaException as exc:
-            if _error_code(exc) == _RdKafkaError.UNKNOWN_TOPIC_OR_PART:
+            if kafka_error_code(exc) == _RdKafkaError.UNKNOWN_TOPIC_OR_PART:
                 if missing_ok:
                     return False
                 raise TopicNotFoundError(
@@ -221,9 +222,3 @@ def wait_for_topic(
 ) -> TopicDescription:
     """Block until ``name`` exists (see :meth:`KafkaAdmin.wait_for_topic`)."""
     return KafkaAdmin(conf).wait_for_topic(name, timeout=timeout)
-
-
-def _error_code(exc: KafkaException) -> int | None:
-    detail = exc.args[0] if exc.args else None
-    code = getattr(detail, "code", None)
-    return code() if callable(code) else None

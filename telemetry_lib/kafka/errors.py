@@ -24,6 +24,7 @@ __all__ = [
     "TopicConflictError",
     "TopicNotFoundError",
     "TransactionStateError",
+    "kafka_error_code",
     "wrap_kafka_exception",
 ]
 
@@ -58,6 +59,13 @@ class RecordDecodeError(KafkaError):
     """A record's key or value could not be decoded in the declared format."""
 
     origin: Origin = "user"
+
+
+def kafka_error_code(exc: BaseException) -> int | None:
+    """librdkafka's error code carried by a confluent_kafka exception (None when it has none)."""
+    detail = exc.args[0] if exc.args else None
+    code = getattr(detail, "code", None)
+    return code() if callable(code) else None
 
 
 def wrap_kafka_exception(action: str, exc: BaseException, *, hint: str | None = None) -> KafkaError:

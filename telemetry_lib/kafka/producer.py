@@ -33,7 +33,12 @@ from confluent_kafka import KafkaError as _RdKafkaError
 from confluent_kafka import KafkaException, Producer
 
 from telemetry_lib.kafka.config import ConfLike, producer_config
-from telemetry_lib.kafka.errors import DeliveryError, KafkaError, wrap_kafka_exception
+from telemetry_lib.kafka.errors import (
+    DeliveryError,
+    KafkaError,
+    kafka_error_code,
+    wrap_kafka_exception,
+)
 
 __all__ = [
     "DeliveryCallback",
@@ -412,7 +417,7 @@ def _produce_columns(
                 _produce_when_queue_frees(producer, *next(retry))
                 hi = failed + 1
             except KafkaException as exc:
-                if on_rejected is None or _error_code(exc) not in _RECORD_REFUSALS:
+                if on_rejected is None or kafka_error_code(exc) not in _RECORD_REFUSALS:
                     raise
                 failed = hi - length_hint(values) - 1
                 on_rejected(failed, wrap_kafka_exception(f"produce to {topic!r}", exc))
@@ -421,11 +426,6 @@ def _produce_columns(
             lo = hi
     except KafkaException as exc:
         raise wrap_kafka_exception(f"produce to {topic!r}", exc) from exc
-
-
-def _error_code(exc: KafkaException) -> int | None:
-    detail = exc.args[0] if exc.args else None
-    return detail.code() if isinstance(detail, _RdKafkaError) else None
 
 
 def _produce_when_queue_frees(producer: Producer, *args: Any) -> None:
