@@ -327,19 +327,23 @@ class QueryRunner:
                 self.io.create_topic(TopicSpec(topic, partitions))
                 self.topology.codecs[topic].partitions = partitions
         # The start's broker round trips overlap where they are independent (each ~10-50 ms on
-        # the embedded broker, ~0.24 s in a row): the output floors of a fresh start's first
-        # snapshot (measured before this runner produces anything: a valid floor for every
-        # later output) and the fencing run on helper threads while the consumer fetches its
-        # metadata; the checkpoint topic is read only after the fencing (below).
-        self._floors = Background(
-            lambda: self._output_floors(sorted(self._outputs)), f"floors-{self.query_id}"
-        )
-        # A fresh start reads its repartition topics from their end (records an earlier query
-        # with this id left there are not its own); measured on a helper thread too.
-        internal_ends = Background(
-            lambda: {t: end_offsets(self.conf, t) for t in self.internal_topics},
-            f"ends-{self.query_id}",
-        )
+        # the embedded broker, ~0.24 s in a row): the fencing runs on a helper thread while the
+        # consumer fetches its metadata; the checkpoint topic is read only after the fencing
+        # (below). A checkpoint topic this start created means a fresh start (nothing to read):
+        # its first snapshot's output floors (measured before this runner produces anything: a
+        # valid floor for every later output) and its repartition topics' ends (it reads them
+        # from there: records an earlier query with this id left are not its own) are measured
+        # on helper threads too. A restart measures them where it needs them, as before.
+        internal_ends: Background[dict[str, dict[int, int]]] | None = None
+        if fresh:
+            self._floors = Background(
+                lambda: self._output_floors(sorted(self._outputs)), f"floors-{self.query_id}"
+            )
+            if self.internal_topics:
+                internal_ends = Background(
+                    lambda: {t: end_offsets(self.conf, t) for t in self.internal_topics},
+                    f"ends-{self.query_id}",
+                )
         self._consumer = AssignedConsumer(self.conf, self.app_id)
         # Recovery 1. fence older instances; their open transaction ends.
         self._producer = TransactionalProducer(
@@ -354,11 +358,11 @@ class QueryRunner:
             counts = self._consumer.partition_counts(self.input_topics)
         finally:
             fencing.join()
-            internal_ends.join()
+            if internal_ends is not None:
+                internal_ends.join()
         fencing.result()
         # Recovery 2. the last snapshot and the intents after it — read after the fencing, so
         # an intent of the fenced instance's open transaction is seen (read_committed).
-        # (A checkpoint topic created by this start is empty: nothing to read.)
         checkpoints = (
             empty_records()
             if fresh
@@ -370,20 +374,22 @@ class QueryRunner:
                 if topic in self.topology.codecs:
                     self.topology.codecs[topic].schema = schema
         if snapshot is None:
-            try:
-                known = internal_ends.result()
-            except KafkaError as exc:  # e.g. metadata of a just-created topic lagging: again
-                logger.debug("end offsets of %s: %s", self.internal_topics, exc)
-                known = {}
-            self.positions = self._initial_positions(counts, known)
+            known: dict[str, dict[int, int]] = {}
+            if internal_ends is not None:
+                try:
+                    known = internal_ends.result()
+                except KafkaError as exc:  # e.g. metadata of a just-created topic lagging
+                    logger.debug("end offsets of %s: %s", self.internal_topics, exc)
+            self.positions = self._initial_positions(counts, known)  # (measures what is not)
             self.epoch, self.batch = 0, 0
             # Recovery 6 (early): fetching starts while the start snapshot is written.
             self._start_fetching()
             floors, self._floors = self._floors, None
-            self._transaction(lambda: self._write_snapshot(outputs=floors.result()))
+            self._transaction(
+                lambda: self._write_snapshot(outputs=floors.result() if floors else None)
+            )
             logger.info("query %s starts at %s", self.query_id, self.positions)
         else:
-            self._join_floors()  # a restart measures its floors after replaying (below)
             # Recovery 3. restore state; a new epoch.
             self._restore_states(snapshot)
             self.epoch, self.batch = snapshot.epoch + 1, snapshot.batch
