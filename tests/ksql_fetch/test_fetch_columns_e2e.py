@@ -4,9 +4,7 @@ the same counts; a pass-through query still carries the input headers to its out
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -15,6 +13,7 @@ import pytest
 from telemetry_lib.config import Settings
 from telemetry_lib.kafka import JsonProducer, create_topic, read_records
 from telemetry_lib.ksql.server import KsqlServer
+from tests.support.crash import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -22,13 +21,6 @@ WAIT_S = 90.0
 N = 300
 GROUPS = 3
 BASE_TS = 1_700_000_000_000
-
-
-def _wait(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def _latest_values(conf: dict[str, object], topic: str) -> dict[str, dict[str, object]]:
@@ -91,11 +83,15 @@ def test_keys_and_headers_reach_the_queries_that_read_them(
             f"a{g}": {"N": per_group, "LK": f"k{g}", "LH": f"h{g}", "MT": last_ts[f"a{g}"]}
             for g in range(GROUPS)
         }
-        _wait(lambda: _latest_values(conf, f"KH_{tag.upper()}") == expected_kh, "KH")
+        wait_for(
+            lambda: _latest_values(conf, f"KH_{tag.upper()}") == expected_kh, "KH", timeout=WAIT_S
+        )
         expected_n = {f"a{g}": {"N": per_group, "MT": last_ts[f"a{g}"]} for g in range(GROUPS)}
-        _wait(lambda: _latest_values(conf, f"N_{tag.upper()}") == expected_n, "N")
+        wait_for(
+            lambda: _latest_values(conf, f"N_{tag.upper()}") == expected_n, "N", timeout=WAIT_S
+        )
         copy = f"COPY_{tag.upper()}"
-        _wait(lambda: read_records(conf, copy).height == N, "the copied stream")
+        wait_for(lambda: read_records(conf, copy).height == N, "the copied stream", timeout=WAIT_S)
         out = read_records(conf, copy)
         got = sorted(
             (body["A"], body["TS"], [(h["key"], h["value"]) for h in hs if h["key"] != "ksql-eos"])

@@ -5,7 +5,6 @@ or the record is left out and the query goes on (false)."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from telemetry_lib.config import Settings
 from telemetry_lib.kafka import JsonProducer, create_topic, read_records
 from telemetry_lib.ksql.server import KsqlServer
+from tests.support.crash import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +21,6 @@ pytestmark = pytest.mark.integration
 # is sent. The input record is produced by a client allowed 5 MB.
 BIG = 1_200_000
 WAIT_S = 60.0
-
-
-def _wait_for(check, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_a_refused_output_is_logged_then_fails_or_is_skipped(
@@ -56,23 +49,31 @@ def test_a_refused_output_is_logged_then_fails_or_is_skipped(
         runners = {r.sink_topics[0]: r for r in server.runtime.runners.values()}
         failing, skipping = runners[f"FAILS_{tag.upper()}"], runners[f"SKIPS_{tag.upper()}"]
         # Default: the query stops in ERROR, naming the setting; nothing of its batch is out.
-        _wait_for(lambda: failing.status == "failed", "the default query to fail")
+        wait_for(lambda: failing.status == "failed", "the default query to fail", timeout=WAIT_S)
         assert "ksql.fail.on.production.error" in (failing.error.hint or "")  # type: ignore[union-attr]
         # false: the refused record is left out, the others are published, the query runs on.
-        _wait_for(lambda: read_records(conf, f"SKIPS_{tag.upper()}").height == 2, "2 outputs")
+        wait_for(
+            lambda: read_records(conf, f"SKIPS_{tag.upper()}").height == 2,
+            "2 outputs",
+            timeout=WAIT_S,
+        )
         assert skipping.status == "running"
         out = read_records(conf, f"SKIPS_{tag.upper()}")
         assert [json.loads(v)["ID"] for v in out["value"].to_list()] == [1, 3]
         with JsonProducer(conf) as producer:  # later input still flows
             producer.produce_values(topic, [json.dumps({"id": 4, "blob": "d"}).encode()])
-        _wait_for(lambda: read_records(conf, f"SKIPS_{tag.upper()}").height == 3, "the 4th")
+        wait_for(
+            lambda: read_records(conf, f"SKIPS_{tag.upper()}").height == 3,
+            "the 4th",
+            timeout=WAIT_S,
+        )
         # Each refusal is one PRODUCTION_ERROR under the query's own logger.
         log_topic = f"pe{tag}_ksql_processing_log"
 
         def entries() -> list[dict[str, object]]:
             return [json.loads(v) for v in read_records(conf, log_topic)["value"].to_list()]
 
-        _wait_for(lambda: len(entries()) >= 2, "two processing-log entries")
+        wait_for(lambda: len(entries()) >= 2, "two processing-log entries", timeout=WAIT_S)
         found = entries()
         assert sorted(e["logger"] for e in found) == sorted(  # type: ignore[type-var]
             [f"processing.{failing.query_id}", f"processing.{skipping.query_id}"]
